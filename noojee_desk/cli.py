@@ -1,0 +1,36 @@
+"""The ``noojee-desk`` command: the desktop app by default, ``sim`` and ``send`` headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from noojee_desk import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="noojee-desk",
+        description="Put leads into a Noojee PBX dialer campaign.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--data-dir", help="keep settings, queue and logs below this folder")
+    parser.add_argument("--demo", action="store_true", help="start in demo mode (built-in PBX)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("sim", help="serve the PBX emulator on 127.0.0.1", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "sim":
+        from noojee_desk.sim.server import main as sim_main
+
+        return sim_main(rest)
+    if rest:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    from noojee_desk.app import run_app
+
+    return run_app(args)

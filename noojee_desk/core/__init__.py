@@ -1,0 +1,1 @@
+"""The domain and the engine of Noojee Desk; never imports Qt."""

@@ -1,0 +1,98 @@
+"""Set up the virtual environment when needed, then run the demo or the whole test suite."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("NOOJEE_DESK_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".noojee-desk-installed"
+USAGE = "usage: python3 scripts/dev.py {demo|test|app} [args...]"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its dev extras when pyproject.toml changed."""
+    if sys.version_info < (3, 11) or sys.version_info >= (3, 14):
+        sys.exit(f"Noojee Desk needs Python 3.11 to 3.13; this is {sys.version.split()[0]}.")
+    if not PY.exists():
+        print(f"Creating the virtual environment in {VENV} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    print("Installing Noojee Desk and its development tools ...", flush=True)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(_fingerprint())
+
+
+def _keyring_session_wrapper() -> list[str] | None:
+    """On Linux, a private D-Bus session with an unlocked gnome-keyring for the keyring tests."""
+    if not sys.platform.startswith("linux") or os.environ.get("NOOJEE_DESK_IN_KEYRING_SESSION"):
+        return None
+    if not (shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")):
+        return None
+    return ["dbus-run-session", "--"]
+
+
+def run_tests(args: list[str]) -> int:
+    wrapper = _keyring_session_wrapper()
+    if wrapper is not None:
+        # A throwaway keyring directory, so a developer's own login keyring is never touched.
+        keyring_home = tempfile.mkdtemp(prefix="noojee-desk-keyring-")
+        env = dict(os.environ, NOOJEE_DESK_IN_KEYRING_SESSION="1", XDG_DATA_HOME=keyring_home)
+        script = (
+            "echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null; "
+            'exec "$0" "$@"'
+        )
+        cmd = [*wrapper, "sh", "-c", script, str(PY), str(Path(__file__)), "test", *args]
+        try:
+            return subprocess.call(cmd, env=env, cwd=ROOT)
+        finally:
+            shutil.rmtree(keyring_home, ignore_errors=True)
+    env = dict(os.environ, QT_API="pyside6")
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    steps = [
+        ("ruff lint", [str(BIN / "ruff"), "check", "."]),
+        ("ruff format", [str(BIN / "ruff"), "format", "--check", "."]),
+        ("import contracts", [str(BIN / "lint-imports")]),
+        ("pytest", [str(PY), "-m", "pytest", *args]),
+    ]
+    for name, cmd in steps:
+        print(f"==> {name}", flush=True)
+        code = subprocess.call(cmd, env=env, cwd=ROOT)
+        if code != 0:
+            print(f"==> {name} failed (exit {code})", flush=True)
+            return code
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"demo", "test", "app"}:
+        print(USAGE, file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if not os.environ.get("NOOJEE_DESK_IN_KEYRING_SESSION"):
+        ensure_venv()
+    if command == "test":
+        return run_tests(rest)
+    extra = ["--demo"] if command == "demo" else []
+    return subprocess.call([str(BIN / "noojee-desk"), *extra, *rest], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
