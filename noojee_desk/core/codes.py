@@ -83,8 +83,7 @@ CODES: dict[int, Code] = {
             400,
             _A.REJECT,
             "A lead with this phone number is already in the campaign.",
-            "If you really want a second lead for this number, resend it with "
-            "'Allow duplicates'.",
+            "If you really want a second lead for this number, resend it with 'Allow duplicates'.",
         ),
         Code(
             INVALID_DISPOSITION,
@@ -145,7 +144,7 @@ CODES: dict[int, Code] = {
     )
 }
 
-#: Codes that, on a retry after an attempt whose outcome is unknown, mean "the first attempt landed".
+#: On a retry after an attempt whose outcome is unknown, these codes mean "the first one landed".
 DELIVERED_IF_RETRIED = frozenset({DUPLICATE, DUPLICATE_EXTERNAL_ID})
 
 

@@ -1,4 +1,4 @@
-"""Where Noojee Desk keeps its files; one override (``NOOJEE_DESK_HOME`` / ``--data-dir``) moves all."""
+"""Where Noojee Desk keeps its files; ``NOOJEE_DESK_HOME`` or ``--data-dir`` moves them all."""
 
 from __future__ import annotations
 

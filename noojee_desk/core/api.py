@@ -1,0 +1,510 @@
+"""The Noojee Campaign API client: list choices and insert leads, each answer an Outcome."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import socket
+import ssl
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import httpx
+
+from noojee_desk import __version__
+from noojee_desk.core import codes
+from noojee_desk.core.codes import Action
+from noojee_desk.core.outcome import BlockReason, Kind, Outcome, RetryReason
+from noojee_desk.core.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/servicemanager/rest/CampaignAPI/"
+CONNECT_TIMEOUT = 10.0
+#: The server queues a call for up to a minute before answering 109: wait well past that.
+READ_TIMEOUT = 90.0
+LIST_READ_TIMEOUT = 30.0
+BUSY_RETRY_AFTER = 2.0
+
+
+class ConfigError(ValueError):
+    """The connection settings cannot work (bad URL, plain http to a remote host, bad CA file)."""
+
+
+class ApiError(Exception):
+    """A list call failed; ``outcome`` says how (blocked, retry later, unknown)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.describe())
+        self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One template, campaign or allocation the server offers."""
+
+    id: int
+    name: str
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_base_url(url: str) -> str:
+    """The API base (ending in ``/CampaignAPI/``) for what a person typed; raises ConfigError."""
+    text = (url or "").strip()
+    if not text:
+        raise ConfigError("Enter the PBX server address, for example https://pbx.example.com.")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"'{redact_text(url)}' is not a server address (use https://host).")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            "The PBX must be reached over HTTPS: the API key travels in the address. "
+            "Use https:// (plain http:// is allowed only for this computer, e.g. the emulator)."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("Enter only the server address, without '?' or '#' parts.")
+    path = parts.path.rstrip("/")
+    marker = API_PATH.rstrip("/")
+    path = path[: path.index(marker)] if marker in path else path
+    return f"{parts.scheme}://{parts.netloc}{path}{API_PATH}"
+
+
+class _KeyTransport(httpx.AsyncBaseTransport):
+    """Adds ``apiKey`` to the URL only on the copy handed to the wire.
+
+    httpx logs, and keeps in responses and exceptions, the request it was given: that one never
+    holds the key, so nothing httpx logs or raises can leak it.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, api_key: str) -> None:
+        self._inner = inner
+        self._api_key = api_key
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        wire = httpx.Request(
+            request.method,
+            request.url.copy_add_param("apiKey", self._api_key),
+            headers=request.headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        return await self._inner.handle_async_request(wire)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _RedactFilter(logging.Filter):
+    """Last line of defence: mask apiKey parameters in any record of the HTTP libraries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = redact_text(record.getMessage())
+            record.args = None
+        else:
+            record.msg = redact_text(record.msg)
+        return True
+
+
+_REDACT_FILTER = _RedactFilter()
+for _name in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2"):
+    logging.getLogger(_name).addFilter(_REDACT_FILTER)
+
+
+def _verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """Verification is always on; an on-premise PBX may need its own CA certificate file."""
+    if not ca_bundle:
+        return True  # httpx's default: the certifi bundle
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"The CA certificate file '{ca_bundle}' cannot be used: {exc}") from exc
+
+
+class NoojeeClient:
+    """An async client for one PBX and one API key. Use as ``async with`` or call ``aclose()``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ca_bundle: str | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        max_connections: int = 64,
+    ) -> None:
+        self.base_url = normalise_base_url(base_url)
+        if not api_key or not api_key.strip():
+            raise ConfigError("Enter the API key Noojee support gave you.")
+        self._api_key = api_key.strip()
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(verify=_verify(ca_bundle), limits=limits)
+        self._timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=30.0, pool=None
+        )
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=_KeyTransport(transport, self._api_key),
+            timeout=self._timeout,
+            headers={"User-Agent": f"NoojeeDesk/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self._reached = False  # set once any HTTP answer came back: later DNS errors are "offline"
+
+    def __repr__(self) -> str:
+        return f"NoojeeClient({self.base_url!r}, api_key='***')"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- list calls --------------------------------------------------------------------------
+
+    async def list_templates(self) -> list[Choice]:
+        return await self._list("getCampaignTemplateList", {})
+
+    async def list_campaigns(self, template_id: int) -> list[Choice]:
+        return await self._list("getCampaignList", {"fTemplateId": str(template_id)})
+
+    async def list_allocations(self, campaign_id: int) -> list[Choice]:
+        return await self._list("getAllocationList", {"fCampaignId": str(campaign_id)})
+
+    async def _list(self, method: str, params: dict[str, str]) -> list[Choice]:
+        timeout = httpx.Timeout(self._timeout.connect, read=LIST_READ_TIMEOUT, write=30.0)
+        outcome, body = await self._call("GET", method, params, None, read_timeout=timeout)
+        if outcome.kind is not Kind.DELIVERED:
+            raise ApiError(outcome)
+        entities = body.get("entities") if isinstance(body, dict) else None
+        if not isinstance(entities, list):
+            raise ApiError(
+                Outcome(
+                    Kind.UNKNOWN,
+                    sentence="The server's answer has no list in it; is this a Noojee PBX?",
+                )
+            )
+        choices = []
+        for entity in entities:
+            if not isinstance(entity, dict):
+                continue
+            try:
+                choices.append(Choice(int(entity["id"]), str(entity.get("name") or entity["id"])))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return choices
+
+    # -- insert ------------------------------------------------------------------------------
+
+    async def insert_lead(
+        self,
+        template_id: int,
+        campaign_id: int,
+        allocation_id: int,
+        fields: dict[str, str],
+        *,
+        allow_duplicates: bool = False,
+    ) -> Outcome:
+        """Send one lead; returns an Outcome and never raises for anything the network does."""
+        params = {
+            "fTemplateId": str(template_id),
+            "fCampaignId": str(campaign_id),
+            "fAllocationId": str(allocation_id),
+        }
+        if allow_duplicates:
+            params["allowDuplicates"] = "true"
+        body = {str(k): "" if v is None else str(v) for k, v in fields.items()}
+        outcome, _ = await self._call("POST", "insertLeadFast", params, body)
+        return outcome
+
+    # -- the one place that talks HTTP -------------------------------------------------------
+
+    async def _call(
+        self,
+        verb: str,
+        method: str,
+        params: dict[str, str],
+        body: dict[str, str] | None,
+        *,
+        read_timeout: httpx.Timeout | None = None,
+    ) -> tuple[Outcome, Any]:
+        started = time.monotonic()
+        content = None
+        headers = {}
+        if body is not None:
+            content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._http.request(
+                verb,
+                method,
+                params=params,
+                content=content,
+                headers=headers,
+                timeout=read_timeout if read_timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except Exception as exc:  # every failure becomes an Outcome
+            outcome = self._failure(exc, sent=body is not None)
+            outcome = _with_latency(outcome, time.monotonic() - started)
+            log.info("%s %s: %s", verb, method, outcome.describe())
+            return outcome, None
+        self._reached = True
+        outcome, parsed = _classify(response)
+        outcome = _with_latency(outcome, time.monotonic() - started)
+        log.debug("%s %s -> HTTP %s %s", verb, method, response.status_code, outcome.kind.value)
+        return outcome, parsed
+
+    def _failure(self, exc: BaseException, *, sent: bool) -> Outcome:
+        detail = redact_text(f"{type(exc).__name__}: {exc}", self._api_key)
+        if _is_tls_error(exc):
+            return Outcome(
+                Kind.BLOCKED,
+                block_reason=BlockReason.TLS,
+                message=detail,
+                sentence="The server's security certificate was not accepted.",
+                fix="Check the server address; an on-premise PBX may need its CA certificate "
+                "set in the connection settings.",
+            )
+        if isinstance(exc, httpx.ConnectError) and _is_name_error(exc) and not self._reached:
+            return Outcome(
+                Kind.BLOCKED,
+                block_reason=BlockReason.UNKNOWN_HOST,
+                message=detail,
+                sentence="The server name could not be found.",
+                fix="Check the server address for typos, and that this computer is online.",
+            )
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return Outcome(
+                Kind.RETRY_LATER,
+                retry_reason=RetryReason.OFFLINE,
+                message=detail,
+                sentence="The PBX cannot be reached right now (offline or down for maintenance).",
+                fix="Nothing to do: leads stay queued and are sent when it is back.",
+            )
+        if isinstance(exc, httpx.TransportError) and sent:
+            return Outcome(
+                Kind.UNKNOWN,
+                message=detail,
+                sentence="The connection was lost before the PBX answered; the lead may or may "
+                "not have been added.",
+                fix="Nothing to do: it is retried safely with the same lead id.",
+            )
+        if isinstance(exc, httpx.TransportError):
+            return Outcome(
+                Kind.RETRY_LATER,
+                retry_reason=RetryReason.OFFLINE,
+                message=detail,
+                sentence="The connection to the PBX failed.",
+                fix="Nothing to do: it is tried again shortly.",
+            )
+        # Not a network failure (a bug or an unexpected library error): keep the lead, retry later.
+        log.exception("unexpected error talking to the PBX: %s", detail)
+        return Outcome(
+            Kind.UNKNOWN if sent else Kind.RETRY_LATER,
+            retry_reason=None if sent else RetryReason.SERVER_ERROR,
+            message=detail,
+            sentence="An unexpected error happened while talking to the PBX.",
+            fix="The lead is kept and retried; if this persists, send the log to support.",
+        )
+
+
+def _with_latency(outcome: Outcome, latency: float) -> Outcome:
+    return replace(outcome, latency=latency)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    for item in _chain(exc):
+        if isinstance(item, ssl.SSLError):
+            return True
+        text = str(item)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "SSL:" in text or "WRONG_VERSION_NUMBER" in text:
+            return True
+    return False
+
+
+def _is_name_error(exc: BaseException) -> bool:
+    for item in _chain(exc):
+        if isinstance(item, socket.gaierror):
+            return True
+        text = str(item).lower()
+        if "name or service not known" in text or "nodename nor servname" in text:
+            return True
+        if "getaddrinfo failed" in text or "temporary failure in name resolution" in text:
+            return True
+    return False
+
+
+def _looks_like_html(response: httpx.Response) -> bool:
+    kind = response.headers.get("content-type", "").lower()
+    head = response.content[:200].lstrip().lower()
+    return "html" in kind or head.startswith((b"<!doctype", b"<html", b"<head", b"<body"))
+
+
+def _server_words(response: httpx.Response) -> str:
+    """A short excerpt of a non-JSON answer for the log and the detail view."""
+    text = response.text.strip() if response.content else ""
+    if _looks_like_html(response):
+        title = re.search(r"(?is)<title[^>]*>(.*?)</title>", text)
+        text = title.group(1).strip() if title else re.sub(r"(?s)<[^>]+>", " ", text)
+    return " ".join(text.split())[:200]
+
+
+def _classify(response: httpx.Response) -> tuple[Outcome, Any]:
+    """Map one HTTP answer to an Outcome (and the parsed JSON body when there is one)."""
+    status = response.status_code
+    try:
+        parsed: Any = response.json()
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+        code = int(code)
+    if isinstance(code, bool) or not isinstance(code, int):
+        code = None
+    if isinstance(parsed, dict):
+        message = redact_text(str(parsed.get("message", "")))
+    else:
+        message = redact_text(_server_words(response))
+
+    if status in (401, 403):
+        return Outcome(
+            Kind.BLOCKED,
+            block_reason=BlockReason.KEY_REJECTED,
+            http_status=status,
+            code=code,
+            message=message,
+            sentence="The PBX rejected the API key.",
+            fix="Check the key in the connection settings (it may have been changed or revoked), "
+            "and that this computer's address is allowed on the PBX.",
+        ), parsed
+    if status == 404 or (status in (301, 302, 303, 307, 308)):
+        return Outcome(
+            Kind.BLOCKED,
+            block_reason=BlockReason.WRONG_URL,
+            http_status=status,
+            message=message,
+            sentence="The server does not offer the Noojee Campaign API at this address.",
+            fix="Check the server address in the connection settings.",
+        ), parsed
+
+    if code is not None:
+        entry = codes.describe(code)
+        kind = {
+            Action.DELIVERED: Kind.DELIVERED,
+            Action.REJECT: Kind.REJECTED,
+            Action.NOT_FOR_INSERT: Kind.REJECTED,
+            Action.RETRY_SOON: Kind.RETRY_LATER,
+            Action.RETRY_BACKOFF: Kind.RETRY_LATER,
+        }[entry.action]
+        reason = None
+        retry_after = None
+        if entry.action is Action.RETRY_SOON:
+            reason, retry_after = RetryReason.BUSY, BUSY_RETRY_AFTER
+        elif entry.action is Action.RETRY_BACKOFF:
+            reason = RetryReason.SERVER_ERROR
+        return Outcome(
+            kind,
+            code=code,
+            message=message,
+            sentence=entry.sentence,
+            fix=entry.fix,
+            retry_reason=reason,
+            retry_after=retry_after,
+            http_status=status,
+        ), parsed
+
+    # No usable code in the answer.
+    if status == 429:
+        retry_after = _retry_after(response) or BUSY_RETRY_AFTER
+        return Outcome(
+            Kind.RETRY_LATER,
+            retry_reason=RetryReason.BUSY,
+            retry_after=retry_after,
+            http_status=status,
+            message=message,
+            sentence="The PBX asked us to slow down.",
+            fix="Nothing to do: leads are sent more slowly for a while.",
+        ), parsed
+    if status in (502, 503, 504):
+        return Outcome(
+            Kind.RETRY_LATER,
+            retry_reason=RetryReason.MAINTENANCE,
+            retry_after=_retry_after(response),
+            http_status=status,
+            message=message,
+            sentence="The PBX is unavailable (probably down for maintenance).",
+            fix="Nothing to do: leads stay queued and are sent when it is back.",
+        ), parsed
+    if status >= 500 or status == 408:
+        return Outcome(
+            Kind.RETRY_LATER,
+            retry_reason=RetryReason.SERVER_ERROR,
+            http_status=status,
+            message=message,
+            sentence=f"The PBX had an internal error (HTTP {status}).",
+            fix="Nothing to do: the lead is retried automatically.",
+        ), parsed
+    if 200 <= status < 300:
+        if _looks_like_html(response):
+            return Outcome(
+                Kind.BLOCKED,
+                block_reason=BlockReason.WRONG_URL,
+                http_status=status,
+                message=message,
+                sentence="The server answered with a web page instead of the Noojee API.",
+                fix="Check the server address (a login page or proxy may be in the way).",
+            ), parsed
+        # A 200 we cannot read: the lead may have been inserted. Retrying with the same
+        # external id is safe (112/105 then means it was delivered).
+        return Outcome(
+            Kind.UNKNOWN,
+            http_status=status,
+            message=message,
+            sentence="The PBX's answer could not be read; the lead may or may not have been added.",
+            fix="Nothing to do: it is retried safely with the same lead id.",
+        ), parsed
+    return Outcome(
+        Kind.BLOCKED,
+        block_reason=BlockReason.BAD_CONFIG,
+        http_status=status,
+        message=message,
+        sentence=f"The server refused the request (HTTP {status}) without a Noojee answer.",
+        fix="Check the server address and connection settings; contact support if it persists.",
+    ), parsed
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
