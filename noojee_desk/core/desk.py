@@ -1,0 +1,152 @@
+"""The desk's services for the active profile: settings, key, client and the lists it offers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from noojee_desk.core import choices
+from noojee_desk.core.api import ConfigError, NoojeeClient
+from noojee_desk.core.logs import REDACTOR
+from noojee_desk.core.paths import Paths
+from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
+from noojee_desk.core.settings import DEMO_PROFILE, Profile, Settings, SettingsError, SettingsStore
+
+log = logging.getLogger(__name__)
+
+#: Builds the in-process transport of the built-in PBX and gives its key (demo mode).
+DemoFactory = Callable[[], tuple[httpx.AsyncBaseTransport, str]]
+
+DEMO_URL = "http://127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """How opening a profile went: a client, or why not (no key, no keyring, bad settings)."""
+
+    profile: Profile
+    client: NoojeeClient | None
+    problem: str = ""
+    needs_key: bool = False
+
+
+class Desk:
+    """Owns the settings and the client of the active profile; the UI and tests drive it."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        store: SettingsStore,
+        keys: KeyStore,
+        *,
+        demo: DemoFactory | None = None,
+    ) -> None:
+        self.paths = paths
+        self.store = store
+        self.keys = keys
+        self._demo = demo
+        self.settings: Settings = store.load()
+        self.client: NoojeeClient | None = None
+
+    @property
+    def profile(self) -> Profile | None:
+        return self.settings.active
+
+    def save_settings(self) -> str | None:
+        """Save; returns a message for the person when it could not be done."""
+        try:
+            self.store.save(self.settings)
+        except SettingsError as exc:
+            log.error("%s", exc)
+            return str(exc)
+        return None
+
+    def ensure_demo_profile(self) -> Profile:
+        profile = self.settings.profile(DEMO_PROFILE)
+        if profile is None:
+            profile = Profile(DEMO_PROFILE, server_url=DEMO_URL, demo=True)
+            self.settings.upsert(profile)
+        return profile
+
+    def make_client(self, profile: Profile, key: str | None) -> NoojeeClient:
+        """A client for ``profile``; raises ConfigError with a clear message when it cannot work."""
+        if profile.demo:
+            if self._demo is None:
+                raise ConfigError("Demo mode is not available in this build.")
+            transport, demo_key = self._demo()
+            return NoojeeClient(DEMO_URL, demo_key, transport=transport)
+        if not key:
+            raise ConfigError("No API key is stored for this connection.")
+        REDACTOR.add_secret(key)
+        return NoojeeClient(profile.server_url, key, ca_bundle=profile.ca_bundle or None)
+
+    async def open(self, name: str) -> Opened:
+        """Make ``name`` the active profile and build its client (key from the keyring)."""
+        profile = self.settings.profile(name)
+        if profile is None:
+            raise KeyError(name)
+        self.settings.active_profile = name
+        await self._close_client()
+        key: str | None = None
+        if not profile.demo:
+            try:
+                key = await self.keys.get(name)
+            except KeyringUnavailable as exc:
+                return Opened(profile, None, str(exc), needs_key=True)
+            if not key:
+                return Opened(profile, None, "Enter the API key for this connection.", True)
+        try:
+            self.client = self.make_client(profile, key)
+        except ConfigError as exc:
+            return Opened(profile, None, str(exc), needs_key=not profile.demo)
+        return Opened(profile, self.client)
+
+    async def test_connection(self, profile: Profile, key: str) -> choices.Loaded:
+        """List templates with a throwaway client; ConfigError for settings that cannot work."""
+        client = self.make_client(profile, key)
+        try:
+            return await choices.load(client, Profile(profile.name), "templates")
+        finally:
+            await client.aclose()
+
+    async def save_profile(self, profile: Profile, key: str | None, *, session_only: bool) -> str:
+        """Store ``profile`` (and its key in the keyring unless session-only); '' or a warning."""
+        warning = ""
+        if key:
+            if session_only:
+                self.keys.set_for_session(profile.name, key)
+            else:
+                try:
+                    await self.keys.set(profile.name, key)
+                except KeyringUnavailable as exc:
+                    self.keys.set_for_session(profile.name, key)
+                    warning = str(exc)
+        self.settings.upsert(profile)
+        self.settings.active_profile = profile.name
+        problem = self.save_settings()
+        return problem or warning
+
+    async def forget_key(self, name: str) -> None:
+        await self.keys.delete(name)
+        if self.profile is not None and self.profile.name == name:
+            await self._close_client()
+
+    async def load(self, level: choices.Level, parent: int | None = None) -> choices.Loaded:
+        profile = self.profile
+        if profile is None or self.client is None:
+            raise RuntimeError("no open connection")
+        loaded = await choices.load(self.client, profile, level, parent)
+        if loaded.current:
+            self.save_settings()
+        return loaded
+
+    async def _close_client(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            await client.aclose()
+
+    async def close(self) -> None:
+        await self._close_client()

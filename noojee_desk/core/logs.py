@@ -1,0 +1,58 @@
+"""Logging to a rotating file in the log folder, with API keys masked in every record."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from pathlib import Path
+
+from noojee_desk.core.redact import redact_text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks ``apiKey=...`` (and any key registered with ``add_secret``) in the final message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add_secret(self, secret: str) -> None:
+        if secret:
+            self._secrets.add(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage(), *self._secrets)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact_text(
+                logging.Formatter().formatException(record.exc_info), *self._secrets
+            )
+            record.exc_info = None
+        return True
+
+
+REDACTOR = RedactingFilter()
+
+
+def setup(log_file: Path, *, level: int = logging.INFO) -> None:
+    """Send our records (and warnings of the libraries) to ``log_file``, 5 files of 2 MB."""
+    root = logging.getLogger()
+    if any(getattr(h, "_noojee_desk", False) for h in root.handlers):
+        return
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+        )
+    except OSError:
+        handler = logging.StreamHandler()
+    handler._noojee_desk = True  # type: ignore[attr-defined]
+    handler.addFilter(REDACTOR)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.WARNING, logging.INFO))
+    logging.getLogger("noojee_desk").setLevel(level)
+    for noisy in ("httpx", "httpcore", "asyncio", "qasync"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
