@@ -1,0 +1,102 @@
+"""Build the QApplication and the one asyncio loop, wire the core services into the window."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("QT_API", "pyside6")
+
+import qasync
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+from noojee_desk import APP_ID, APP_NAME, __version__
+from noojee_desk.core import logs, paths
+from noojee_desk.core.desk import DemoFactory, Desk
+from noojee_desk.core.secrets import KeyStore
+from noojee_desk.core.settings import SettingsStore
+
+log = logging.getLogger(__name__)
+STARTED = time.perf_counter()
+
+
+def resources_dir() -> str:
+    """Folder of icons; inside a frozen bundle it sits next to the package data."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(here, "resources")
+
+
+def demo_factory(state_file: str | None = None) -> DemoFactory:
+    """The built-in PBX, in-process: one emulator for the app's lifetime, no network."""
+    from noojee_desk.sim.data import DEMO_API_KEY
+    from noojee_desk.sim.emulator import Emulator
+
+    emulator = Emulator()
+
+    def make() -> tuple[object, str]:
+        return emulator.transport(), DEMO_API_KEY
+
+    make.emulator = emulator  # type: ignore[attr-defined]
+    return make  # type: ignore[return-value]
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+    )
+    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName("Noojee")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    icon = os.path.join(resources_dir(), "noojee-desk.png")
+    if os.path.exists(icon):
+        app.setWindowIcon(QIcon(icon))
+    return app  # type: ignore[return-value]
+
+
+def build_desk(home: str | None, *, demo: DemoFactory | None) -> Desk:
+    where = paths.resolve(home).ensure()
+    logs.setup(where.log_file)
+    return Desk(where, SettingsStore(where.settings), KeyStore(), demo=demo)
+
+
+async def run_window(
+    desk: Desk, *, start_demo: bool, on_shown: Callable[[float], None] | None = None
+) -> int:
+    """Show the window and live until the application quits."""
+    from noojee_desk.ui.main_window import MainWindow
+
+    app = QApplication.instance()
+    quitting = asyncio.Event()
+    app.aboutToQuit.connect(quitting.set)
+    window = MainWindow(desk)
+    window.show()
+    if on_shown is not None:
+        on_shown(time.perf_counter() - STARTED)
+    await window.start(demo=start_demo)
+    await quitting.wait()
+    await window.shutdown()
+    return 0
+
+
+def run_app(args: argparse.Namespace) -> int:
+    app = make_app()
+    desk = build_desk(args.data_dir, demo=demo_factory())
+    log.info("%s %s starting (data in %s)", APP_NAME, __version__, desk.paths.data)
+    shown = None
+    if os.environ.get("NOOJEE_DESK_REPORT_STARTUP"):
+
+        def shown(seconds: float) -> None:
+            print(f"window shown after {seconds:.3f} s", flush=True)  # noqa: T201
+
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        return runner.run(run_window(desk, start_demo=args.demo, on_shown=shown))

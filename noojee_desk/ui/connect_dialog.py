@@ -1,0 +1,217 @@
+"""The connection dialog: server address, API key (kept in the OS keyring), test, save."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from noojee_desk.core.api import ConfigError, normalise_base_url
+from noojee_desk.core.desk import Desk
+from noojee_desk.core.settings import Profile
+from noojee_desk.ui.tasks import Tasks
+
+
+class ConnectDialog(QDialog):
+    """Create or edit a connection. Emits ``saved(profile name, warning)`` once stored."""
+
+    saved = Signal(str, str)
+
+    def __init__(
+        self,
+        desk: Desk,
+        tasks: Tasks,
+        profile: Profile | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("connectDialog")
+        self.setWindowTitle("Connect to your PBX" if profile is None else "Edit connection")
+        self.setMinimumWidth(520)
+        self._desk = desk
+        self._tasks = tasks
+        self._editing = profile
+        self._tested_ok = False
+
+        self.name = QLineEdit(profile.name if profile else "")
+        self.name.setObjectName("profileName")
+        self.name.setPlaceholderText("e.g. Production, Training")
+        self.name.setAccessibleName("Connection name")
+        self.url = QLineEdit(profile.server_url if profile else "")
+        self.url.setObjectName("serverUrl")
+        self.url.setPlaceholderText("https://pbx.example.com")
+        self.url.setAccessibleName("Server address")
+        self.key = QLineEdit()
+        self.key.setObjectName("apiKey")
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setAccessibleName("API key")
+        self.key.setPlaceholderText(
+            "unchanged (stored in the keyring)" if profile else "the key Noojee support gave you"
+        )
+        self.show_key = QCheckBox("Show")
+        self.show_key.toggled.connect(
+            lambda on: self.key.setEchoMode(
+                QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
+            )
+        )
+        self.ca = QLineEdit(profile.ca_bundle if profile else "")
+        self.ca.setObjectName("caBundle")
+        self.ca.setPlaceholderText("only for a PBX with its own certificate authority")
+        self.ca.setAccessibleName("CA certificate file")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_ca)
+        self.timezone = QLineEdit(profile.timezone if profile else "Australia/Sydney")
+        self.timezone.setObjectName("contactTimezone")
+        self.timezone.setAccessibleName("Contact hours time zone")
+        self.session_only = QCheckBox("Keep the key for this session only (do not store it)")
+        self.session_only.setObjectName("sessionOnly")
+
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key, 1)
+        key_row.addWidget(self.show_key)
+        ca_row = QHBoxLayout()
+        ca_row.addWidget(self.ca, 1)
+        ca_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("&Name", self.name)
+        form.addRow("&Server", self.url)
+        form.addRow("API &key", key_row)
+        form.addRow("Time &zone", self.timezone)
+        form.addRow("&CA file", ca_row)
+        form.addRow("", self.session_only)
+
+        self.status = QLabel(
+            "The key is stored in this computer's password store, never in a file."
+        )
+        self.status.setObjectName("connectStatus")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.test = QPushButton("&Test connection")
+        self.test.setObjectName("testConnection")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.addButton(self.test, QDialogButtonBox.ButtonRole.ActionRole)
+        self.buttons.accepted.connect(self._save)
+        self.buttons.rejected.connect(self.reject)
+        self.test.clicked.connect(lambda: self._tasks.spawn(self._test(), name="test connection"))
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+
+    def _browse_ca(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "CA certificate", "", "Certificates (*.pem *.crt *.cer);;All files (*)"
+        )
+        if path:
+            self.ca.setText(path)
+
+    def _profile(self) -> Profile:
+        base = self._editing
+        profile = Profile(
+            name=self.name.text().strip(),
+            server_url=self.url.text().strip(),
+            ca_bundle=self.ca.text().strip(),
+            timezone=self.timezone.text().strip() or "Australia/Sydney",
+        )
+        if base is not None and base.server_url == profile.server_url:
+            profile.template_id = base.template_id
+            profile.campaign_id = base.campaign_id
+            profile.allocation_id = base.allocation_id
+            profile.templates = base.templates
+            profile.campaigns = base.campaigns
+            profile.allocations = base.allocations
+        return profile
+
+    def _problem(self) -> str:
+        profile = self._profile()
+        if not profile.name:
+            return "Give the connection a name (e.g. Production)."
+        if profile.name.lower() == "demo":
+            return "'Demo' is the built-in practice PBX; choose another name."
+        try:
+            normalise_base_url(profile.server_url)
+        except ConfigError as exc:
+            return str(exc)
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(profile.timezone)
+        except (ValueError, KeyError, OSError):
+            return f"'{profile.timezone}' is not a time zone name (e.g. Australia/Sydney)."
+        return ""
+
+    async def _key(self) -> str | None:
+        typed = self.key.text().strip()
+        if typed or self._editing is None:
+            return typed or None
+        try:
+            return await self._desk.keys.get(self._editing.name)
+        except Exception:  # the keyring is unavailable: ask for the key
+            return None
+
+    def _say(self, text: str, ok: bool | None = None) -> None:
+        colour = {True: "#1b7f3b", False: "#b3261e"}.get(ok)  # type: ignore[arg-type]
+        self.status.setStyleSheet(f"color: {colour};" if colour else "")
+        self.status.setText(text)
+
+    async def _test(self) -> bool:
+        problem = self._problem()
+        key = await self._key()
+        if not problem and not key:
+            problem = "Enter the API key."
+        if problem:
+            self._say(problem, False)
+            return False
+        self._say("Testing…")
+        self.test.setEnabled(False)
+        try:
+            loaded = await self._desk.test_connection(self._profile(), key or "")
+        except ConfigError as exc:
+            self._say(str(exc), False)
+            return False
+        finally:
+            self.test.setEnabled(True)
+        if loaded.error is not None:
+            self._say(loaded.error_text, False)
+            return False
+        names = ", ".join(c.name for c in loaded.items[:4]) or "none visible to this key"
+        self._say(f"Connected: {len(loaded.items)} templates ({names}).", True)
+        self._tested_ok = True
+        return True
+
+    def _save(self) -> None:
+        self._tasks.spawn(self._save_async(), name="save connection")
+
+    async def _save_async(self) -> None:
+        problem = self._problem()
+        key = self.key.text().strip() or None
+        if not problem and key is None and self._editing is None:
+            problem = "Enter the API key."
+        if problem:
+            self._say(problem, False)
+            return
+        profile = self._profile()
+        if self._editing is not None and self._editing.name != profile.name:
+            old_key = await self._key()
+            key = key or old_key
+            self._desk.settings.remove(self._editing.name)
+            await self._desk.forget_key(self._editing.name)
+        warning = await self._desk.save_profile(
+            profile, key, session_only=self.session_only.isChecked()
+        )
+        self.saved.emit(profile.name, warning)
+        self.accept()

@@ -1,0 +1,240 @@
+"""Template, campaign and allocation pickers, loaded from the server with offline fallback."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
+
+from noojee_desk.core import choices
+from noojee_desk.core.api import Choice
+from noojee_desk.core.desk import Desk
+from noojee_desk.ui.tasks import Tasks
+
+_ID_TYPED = re.compile(r"^\s*#?\s*(\d{1,9})\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where leads go: the three ids every insert names."""
+
+    template_id: int
+    campaign_id: int
+    allocation_id: int
+
+
+class ChoiceBox(QComboBox):
+    """An editable combo of server choices; typing a number picks that id by hand."""
+
+    chosen = Signal(object)  # int | None
+
+    def __init__(self, name: str, accessible: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setAccessibleName(accessible)
+        self.setEditable(True)
+        self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.setMinimumContentsLength(18)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.lineEdit().setPlaceholderText("choose, or type an id")
+        self.lineEdit().setClearButtonEnabled(True)
+        self.activated.connect(self._emit)
+        self.lineEdit().editingFinished.connect(self._emit)
+        self._last: int | None = None
+
+    def set_choices(self, items: list[Choice], select: int | None) -> None:
+        self.blockSignals(True)
+        self.clear()
+        for item in items:
+            self.addItem(f"{item.name}  (#{item.id})", item.id)
+        index = self.findData(select) if select is not None else -1
+        if index < 0 and len(items) == 1:
+            index = 0
+        self.setCurrentIndex(index)
+        if index < 0:
+            # Offline with nothing cached: keep the remembered id so work can go on.
+            self.setEditText(str(select) if select is not None and not items else "")
+        self.blockSignals(False)
+        self._last = None
+        self._emit()
+
+    def current_id(self) -> int | None:
+        text = self.currentText()
+        index = self.findText(text)
+        if index >= 0:
+            return int(self.itemData(index))
+        typed = _ID_TYPED.match(text)
+        return int(typed.group(1)) if typed else None
+
+    def _emit(self, *_args: object) -> None:
+        value = self.current_id()
+        if value != self._last:
+            self._last = value
+            self.chosen.emit(value)
+
+
+class PickerBar(QWidget):
+    """Three pickers in a row; emits ``target_changed`` with a Target or None."""
+
+    target_changed = Signal(object)
+    blocked = Signal(str)  # the server rejected the key or the address: a person must act
+
+    def __init__(self, desk: Desk, tasks: Tasks, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pickerBar")
+        self._desk = desk
+        self._tasks = tasks
+        self._generation = {"templates": 0, "campaigns": 0, "allocations": 0}
+        self.template = ChoiceBox("templatePicker", "Campaign template")
+        self.campaign = ChoiceBox("campaignPicker", "Campaign")
+        self.allocation = ChoiceBox("allocationPicker", "Allocation")
+        self.refresh = QToolButton(text="Refresh")
+        self.refresh.setObjectName("refreshLists")
+        self.refresh.setToolTip("Load the lists from the server again (F5)")
+        self.refresh.setShortcut("F5")
+        self.refresh.setAccessibleName("Refresh lists")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(60)
+        self.busy.setMaximumHeight(10)
+        self.busy.setTextVisible(False)
+        self.busy.setAccessibleName("Loading")
+        self.busy.hide()
+        self.notice = QLabel()
+        self.notice.setObjectName("pickerNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.retry = QPushButton("Retry")
+        self.retry.setObjectName("pickerRetry")
+        self.retry.hide()
+
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for column, (label, box) in enumerate(
+            (
+                ("&Template", self.template),
+                ("&Campaign", self.campaign),
+                ("A&llocation", self.allocation),
+            )
+        ):
+            caption = QLabel(label)
+            caption.setBuddy(box)
+            grid.addWidget(caption, 0, column)
+            grid.addWidget(box, 1, column)
+            grid.setColumnStretch(column, 1)
+        tools = QHBoxLayout()
+        tools.addWidget(self.refresh)
+        tools.addWidget(self.busy)
+        grid.addLayout(tools, 1, 3)
+        notice_row = QHBoxLayout()
+        notice_row.addWidget(self.notice, 1)
+        notice_row.addWidget(self.retry)
+        grid.addLayout(notice_row, 2, 0, 1, 4)
+
+        self.template.chosen.connect(self._template_chosen)
+        self.campaign.chosen.connect(self._campaign_chosen)
+        self.allocation.chosen.connect(self._allocation_chosen)
+        self.refresh.clicked.connect(self.reload)
+        self.retry.clicked.connect(self.reload)
+        self._loading = 0
+
+    # -- state -------------------------------------------------------------------------------
+
+    def target(self) -> Target | None:
+        ids = (self.template.current_id(), self.campaign.current_id(), self.allocation.current_id())
+        if any(i is None for i in ids):
+            return None
+        return Target(*ids)  # type: ignore[arg-type]
+
+    def _busy(self, delta: int) -> None:
+        self._loading += delta
+        self.busy.setVisible(self._loading > 0)
+
+    def _show(self, loaded: choices.Loaded) -> None:
+        if loaded.error is None:
+            self.notice.clear()
+            self.retry.hide()
+            return
+        when = (
+            time.strftime("%d %b %H:%M", time.localtime(loaded.fetched_at))
+            if loaded.fetched_at
+            else ""
+        )
+        stale = f" Showing the lists from {when} (not current)." if when else ""
+        self.notice.setText(f"⚠ {loaded.error_text}{stale}")
+        self.retry.show()
+        if loaded.blocked:
+            self.blocked.emit(loaded.error_text)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self._tasks.spawn(self._load("templates", None), name="load templates")
+
+    def clear(self) -> None:
+        for box in (self.template, self.campaign, self.allocation):
+            box.set_choices([], None)
+        self.notice.clear()
+        self.retry.hide()
+
+    async def _load(self, level: choices.Level, parent: int | None) -> None:
+        self._generation[level] += 1
+        generation = self._generation[level]
+        self._busy(+1)
+        try:
+            loaded = await self._desk.load(level, parent)
+        finally:
+            self._busy(-1)
+        if generation != self._generation[level] or self._desk.profile is None:
+            return  # a newer request for this list was made meanwhile
+        self._show(loaded)
+        profile = self._desk.profile
+        box, remembered = {
+            "templates": (self.template, profile.template_id),
+            "campaigns": (self.campaign, profile.campaign_id),
+            "allocations": (self.allocation, profile.allocation_id),
+        }[level]
+        box.set_choices(loaded.items, remembered)
+
+    def _template_chosen(self, template_id: int | None) -> None:
+        self._remember("template_id", template_id, ("campaign_id", "allocation_id"))
+        self.campaign.set_choices([], None)
+        if template_id is not None:
+            self._tasks.spawn(self._load("campaigns", template_id), name="load campaigns")
+        self._changed()
+
+    def _campaign_chosen(self, campaign_id: int | None) -> None:
+        self._remember("campaign_id", campaign_id, ("allocation_id",))
+        self.allocation.set_choices([], None)
+        if campaign_id is not None:
+            self._tasks.spawn(self._load("allocations", campaign_id), name="load allocations")
+        self._changed()
+
+    def _allocation_chosen(self, allocation_id: int | None) -> None:
+        self._remember("allocation_id", allocation_id, ())
+        self._changed()
+
+    def _remember(self, name: str, value: int | None, below: tuple[str, ...]) -> None:
+        """Remember a choice per profile; a different choice forgets the ones below it."""
+        profile = self._desk.profile
+        if profile is None or value is None or getattr(profile, name) == value:
+            return
+        setattr(profile, name, value)
+        for lower in below:
+            setattr(profile, lower, None)
+        self._desk.save_settings()
+
+    def _changed(self) -> None:
+        self.target_changed.emit(self.target())

@@ -1,0 +1,47 @@
+"""Run coroutines from Qt slots on the one asyncio loop; keep references, report failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Tasks:
+    """Owns the tasks the UI starts; a failure is logged and handed to ``on_error``."""
+
+    def __init__(self, on_error: Callable[[str], None] | None = None) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.on_error = on_error
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        if name:
+            task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task %s failed", task.get_name(), exc_info=exc)
+            if self.on_error is not None:
+                self.on_error(f"Something went wrong: {exc}")
+
+    async def cancel_all(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)

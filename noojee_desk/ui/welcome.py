@@ -1,0 +1,68 @@
+"""The first-run page: connect to a PBX, or try the demo."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+
+class WelcomePage(QWidget):
+    connect_requested = Signal()
+    demo_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcomePage")
+        title = QLabel("Welcome to Noojee Desk")
+        font = QFont(title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        title.setFont(font)
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        blurb = QLabel(
+            "Put leads into your Noojee dialler campaigns: key one in, or paste hundreds from a "
+            "spreadsheet. Every lead is queued on this computer and delivered, even through busy "
+            "periods and PBX maintenance."
+        )
+        blurb.setWordWrap(True)
+        blurb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        blurb.setMaximumWidth(560)
+
+        self.connect_button = QPushButton("Connect to your PBX…")
+        self.connect_button.setObjectName("welcomeConnect")
+        self.connect_button.setDefault(True)
+        self.connect_button.setMinimumHeight(44)
+        self.connect_button.setToolTip("Server address and API key from your Noojee administrator")
+        self.demo_button = QPushButton("Try the demo")
+        self.demo_button.setObjectName("welcomeDemo")
+        self.demo_button.setMinimumHeight(44)
+        self.demo_button.setToolTip("A built-in practice PBX: nothing leaves this computer")
+        self.connect_button.clicked.connect(self.connect_requested)
+        self.demo_button.clicked.connect(self.demo_requested)
+
+        hint = QLabel(
+            "You need the server address and an API key. The key is kept in this computer's "
+            "password store, never in a file."
+        )
+        hint.setWordWrap(True)
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint.setEnabled(False)
+        hint.setMaximumWidth(560)
+
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.connect_button)
+        buttons.addSpacing(12)
+        buttons.addWidget(self.demo_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        layout.addWidget(title)
+        layout.addSpacing(8)
+        layout.addWidget(blurb, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addSpacing(24)
+        layout.addLayout(buttons)
+        layout.addSpacing(12)
+        layout.addWidget(hint, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(3)
