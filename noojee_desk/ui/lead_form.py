@@ -1,0 +1,376 @@
+"""Key in one lead: fields from the template's layout, checked as you type, Ctrl+Enter queues it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QDateTime, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDateTimeEdit,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from noojee_desk.core.layouts import FieldLayout
+from noojee_desk.core.validate import LeadCheck, Problem, Validator
+
+ERROR_STYLE = "color: #b3261e;"
+WARNING_STYLE = "color: #8a5a00;"
+OK_STYLE = "color: #1b7f3b;"
+
+
+@dataclass(frozen=True, slots=True)
+class FormLead:
+    """What the form hands over when a lead is queued."""
+
+    fields: dict[str, str]
+    phones: frozenset[str]
+    allow_duplicates: bool
+
+
+class LeadForm(QWidget):
+    """The single-lead form. ``submitted`` carries a FormLead; the window queues it."""
+
+    submitted = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("leadForm")
+        self._validator: Validator | None = None
+        self._layout: FieldLayout | None = None
+        self._inputs: dict[str, QLineEdit] = {}
+        self._notes: dict[str, QLabel] = {}
+        self._confirmed_warnings: tuple[str, ...] = ()
+        self._other_phones: Callable[[], dict[str, str]] = dict
+        self._timezone = "Australia/Sydney"
+        self._check_timer = QTimer(self, singleShot=True, interval=120)
+        self._check_timer.timeout.connect(self._check_live)
+
+        self.fields_box = QGroupBox("Lead")
+        self.fields_form = QFormLayout(self.fields_box)
+        self.fields_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+
+        options = QGroupBox("Dialling options")
+        self.callback_on = QCheckBox("Call &back at")
+        self.callback_on.setObjectName("callbackEnabled")
+        self.callback = QDateTimeEdit()
+        self.callback.setObjectName("callbackDate")
+        self.callback.setAccessibleName("Callback date and time")
+        self.callback.setCalendarPopup(True)
+        self.callback.setDisplayFormat("ddd d MMM yyyy  h:mm ap")
+        self.callback.setEnabled(False)
+        self.callback_zone = QLabel()
+        self.callback_zone.setObjectName("callbackZone")
+        self.callback_on.toggled.connect(self.callback.setEnabled)
+        self.callback_on.toggled.connect(self._schedule_check)
+        self.callback.dateTimeChanged.connect(self._schedule_check)
+        self.priority = QSpinBox()
+        self.priority.setObjectName("priority")
+        self.priority.setAccessibleName("Priority")
+        self.priority.setRange(-1, 100)
+        self.priority.setSpecialValueText("Template default (10)")
+        self.priority.setValue(-1)
+        self.priority.setToolTip("0 to 100; lower is called sooner")
+        self.contact_hours = QLineEdit()
+        self.contact_hours.setObjectName("contactHours")
+        self.contact_hours.setAccessibleName("Contact hours")
+        self.contact_hours.setPlaceholderText("template default")
+        self.external_id = QLineEdit()
+        self.external_id.setObjectName("externalId")
+        self.external_id.setAccessibleName("External lead id")
+        self.external_id.setPlaceholderText("generated")
+        self.allow_duplicates = QCheckBox("Allow &duplicates (add even if the number is known)")
+        self.allow_duplicates.setObjectName("allowDuplicates")
+        callback_row = QHBoxLayout()
+        callback_row.addWidget(self.callback_on)
+        callback_row.addWidget(self.callback, 1)
+        callback_row.addWidget(self.callback_zone)
+        opts = QFormLayout(options)
+        opts.addRow(callback_row)
+        opts.addRow("&Priority", self.priority)
+        opts.addRow("Contact &hours", self.contact_hours)
+        opts.addRow("E&xternal id", self.external_id)
+        opts.addRow(self.allow_duplicates)
+        self._system_notes = QLabel()
+        self._system_notes.setWordWrap(True)
+        opts.addRow(self._system_notes)
+        for widget in (self.contact_hours, self.external_id):
+            widget.textChanged.connect(self._schedule_check)
+        self.priority.valueChanged.connect(self._schedule_check)
+
+        self.summary = QLabel()
+        self.summary.setObjectName("formSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.queue_button = QPushButton("&Queue lead  (Ctrl+Enter)")
+        self.queue_button.setObjectName("queueLead")
+        self.queue_button.setEnabled(False)
+        self.clear_button = QPushButton("Clear  (Esc)")
+        self.clear_button.setObjectName("clearForm")
+        self.queue_button.clicked.connect(self.submit)
+        self.clear_button.clicked.connect(self.clear)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.summary, 1)
+        buttons.addWidget(self.clear_button)
+        buttons.addWidget(self.queue_button)
+
+        columns = QHBoxLayout()
+        columns.addWidget(self.fields_box, 3)
+        columns.addWidget(options, 2)
+        inner = QWidget()
+        inner_layout = QVBoxLayout(inner)
+        inner_layout.addLayout(columns)
+        inner_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(buttons)
+
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(
+                QKeySequence(keys),
+                self,
+                self.submit,
+                context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+            )
+        QShortcut(
+            QKeySequence("Escape"),
+            self,
+            self.clear,
+            context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+        )
+        self.set_target_ready(False)
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def set_layout(
+        self,
+        layout: FieldLayout,
+        validator: Validator,
+        timezone: str,
+        other_phones: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
+        """Rebuild the fields for ``layout``; keeps values of fields with the same name."""
+        old = {name: box.text() for name, box in self._inputs.items()}
+        while self.fields_form.rowCount():
+            self.fields_form.removeRow(0)
+        self._inputs.clear()
+        self._notes.clear()
+        self._layout = layout
+        self._validator = validator
+        self._timezone = timezone
+        self._other_phones = other_phones or dict
+        for spec in layout.fields:
+            box = QLineEdit(old.get(spec.name, ""))
+            box.setObjectName(f"field_{spec.name}")
+            box.setAccessibleName(spec.name)
+            box.setMaxLength(spec.max_length)
+            if spec.phone:
+                box.setPlaceholderText("phone number")
+                box.editingFinished.connect(lambda name=spec.name: self._format_phone(name))
+            box.textChanged.connect(self._schedule_check)
+            note = QLabel()
+            note.setObjectName(f"note_{spec.name}")
+            note.setWordWrap(True)
+            note.hide()
+            cell = QVBoxLayout()
+            cell.setSpacing(1)
+            cell.addWidget(box)
+            cell.addWidget(note)
+            label = spec.name + (" *" if spec.required else "") + (" ☎" if spec.phone else "")
+            self.fields_form.addRow(label, cell)
+            self._inputs[spec.name] = box
+            self._notes[spec.name] = note
+        try:
+            zone = ZoneInfo(timezone)
+            now = QDateTime.currentDateTime()
+            self.callback_zone.setText(f"{timezone} time")
+            self.callback.setToolTip(f"Sent in the PBX's contact-hours zone ({zone.key})")
+        except (ValueError, KeyError, OSError):
+            now = QDateTime.currentDateTime()
+            self.callback_zone.setText(timezone)
+        if not self.callback_on.isChecked():
+            self.callback.setDateTime(now.addSecs(3600))
+        self._fix_tab_order()
+        self._check_live()
+
+    def set_target_ready(self, ready: bool) -> None:
+        self._target_ready = ready
+        self.queue_button.setEnabled(ready and self._layout is not None)
+        if not ready:
+            self.summary.setText("Choose a template, campaign and allocation above.")
+
+    def _fix_tab_order(self) -> None:
+        chain: list[QWidget] = [*self._inputs.values(), self.callback_on, self.callback]
+        chain += [self.priority, self.contact_hours, self.external_id, self.allow_duplicates]
+        chain += [self.queue_button, self.clear_button]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    # -- reading and checking ----------------------------------------------------------------
+
+    def values(self) -> dict[str, str]:
+        fields = {name: box.text() for name, box in self._inputs.items()}
+        if self.callback_on.isChecked():
+            fields["njCallBackDate"] = self.callback.dateTime().toString("yyyy-MM-dd HH:mm")
+        if self.priority.value() >= 0:
+            fields["njPriority"] = str(self.priority.value())
+        if self.contact_hours.text().strip():
+            fields["njContactHours"] = self.contact_hours.text()
+        if self.external_id.text().strip():
+            fields["njExternalLeadId"] = self.external_id.text()
+        return fields
+
+    def check(self) -> LeadCheck | None:
+        if self._validator is None:
+            return None
+        return self._validator.validate_one(self.values(), other_phones=self._other_phones())
+
+    def _schedule_check(self, *_args: object) -> None:
+        self._confirmed_warnings = ()
+        self._check_timer.start()
+
+    def _check_live(self) -> None:
+        result = self.check()
+        if result is None:
+            return
+        self._show(result, live=True)
+
+    def _show(self, result: LeadCheck, *, live: bool) -> None:
+        by_field: dict[str, list[Problem]] = {}
+        for problem in result.problems:
+            by_field.setdefault(problem.field or "", []).append(problem)
+        for name, note in self._notes.items():
+            problems = by_field.pop(name, [])
+            box = self._inputs[name]
+            empty = not box.text().strip()
+            # While typing, do not shout about fields not filled in yet.
+            shown = [p for p in problems if not (live and empty)]
+            if shown:
+                worst = "error" if any(p.severity == "error" for p in shown) else "warning"
+                note.setStyleSheet(ERROR_STYLE if worst == "error" else WARNING_STYLE)
+                note.setText("\n".join(self._line(p) for p in shown))
+                note.show()
+                box.setToolTip(note.text())
+            elif name in self._layout_phone_names() and not empty and name in result.fields:
+                note.setStyleSheet(OK_STYLE)
+                note.setText(f"✓ {result.fields[name]}")
+                note.show()
+                box.setToolTip("")
+            else:
+                note.hide()
+                box.setToolTip("")
+        rest = [p for group in by_field.values() for p in group]
+        if not live:
+            self._system_notes.setText("\n".join(self._line(p) for p in rest))
+        else:
+            self._system_notes.setText(
+                "\n".join(self._line(p) for p in rest if p.field not in ("", None))
+            )
+        self._system_notes.setStyleSheet(
+            ERROR_STYLE if any(p.severity == "error" for p in rest) else WARNING_STYLE
+        )
+        if self._target_ready:
+            errors = sum(p.severity == "error" for p in result.problems)
+            self.summary.setText(
+                "Ready to queue." if not errors else f"{errors} problem(s) to fix before queueing."
+            )
+
+    @staticmethod
+    def _line(problem: Problem) -> str:
+        mark = "✖" if problem.severity == "error" else "⚠"
+        fix = f" — {problem.fix.label}" if problem.fix is not None else ""
+        return f"{mark} {problem.message}{fix}"
+
+    def _layout_phone_names(self) -> tuple[str, ...]:
+        return self._layout.phone_fields if self._layout is not None else ()
+
+    def _format_phone(self, name: str) -> None:
+        result = self.check()
+        box = self._inputs.get(name)
+        if result is None or box is None or not box.text().strip():
+            return
+        problems = [p for p in result.problems if p.field == name]
+        fix = next((p.fix for p in problems if p.fix is not None), None)
+        if fix is not None:
+            return  # the person decides on a repair; we do not change it silently
+        value = result.fields.get(name)
+        if value and not problems and value != box.text():
+            box.blockSignals(True)
+            box.setText(value)
+            box.blockSignals(False)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def submit(self) -> None:
+        """Ctrl+Enter: queue the lead when it is valid; warnings need a second Ctrl+Enter."""
+        if not self._target_ready:
+            self.summary.setText("Choose a template, campaign and allocation first.")
+            return
+        result = self.check()
+        if result is None:
+            return
+        self._show(result, live=False)
+        if not result.ok:
+            first = next(
+                (p.field for p in result.problems if p.severity == "error" and p.field), None
+            )
+            if first in self._inputs:
+                self._inputs[first].setFocus()
+            self.summary.setStyleSheet(ERROR_STYLE)
+            return
+        warnings = tuple(p.message for p in result.problems if p.severity == "warning")
+        if (
+            warnings
+            and warnings != self._confirmed_warnings
+            and not self.allow_duplicates.isChecked()
+        ):
+            self._confirmed_warnings = warnings
+            self.summary.setStyleSheet(WARNING_STYLE)
+            self.summary.setText(
+                "⚠ " + warnings[0] + "  Press Ctrl+Enter again to queue it anyway."
+            )
+            return
+        self.summary.setStyleSheet("")
+        self.submitted.emit(
+            FormLead(
+                dict(result.fields), frozenset(result.phones), self.allow_duplicates.isChecked()
+            )
+        )
+        self.clear()
+        self.summary.setText("Lead queued. Next one.")
+
+    def clear(self) -> None:
+        """Esc: empty the form for the next lead; the pickers and options stay."""
+        for box in self._inputs.values():
+            box.blockSignals(True)
+            box.clear()
+            box.blockSignals(False)
+        for note in self._notes.values():
+            note.hide()
+        self.external_id.clear()
+        self.callback_on.setChecked(False)
+        self._system_notes.clear()
+        self._confirmed_warnings = ()
+        self.summary.setStyleSheet("")
+        self.summary.setText("")
+        if self._inputs:
+            next(iter(self._inputs.values())).setFocus()

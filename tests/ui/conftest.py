@@ -1,0 +1,23 @@
+"""UI tests run on the qasync loop, so async slots really run; the QApplication comes first."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402  (PySide6 before qasync)
+
+import qasync  # noqa: E402
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Every async UI test runs on a qasync loop over the one QApplication."""
+    return {"qasync": lambda: qasync.QEventLoop(QApplication.instance() or QApplication([]))}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qapp_first(qapp: QApplication) -> QApplication:
+    return qapp
