@@ -7,10 +7,10 @@ import os
 os.environ.setdefault("QT_API", "pyside6")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import PySide6  # noqa: E402, F401  (imported before qasync, which then uses this binding)
-import pytest  # noqa: E402
-import qasync  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import PySide6  # noqa: F401  (imported before qasync, which then uses this binding)
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
