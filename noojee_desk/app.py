@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 os.environ.setdefault("QT_API", "pyside6")
 
+import PySide6  # noqa: F401  (imported before qasync, which then uses this binding)
 import qasync
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QIcon
