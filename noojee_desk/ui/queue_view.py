@@ -1,0 +1,298 @@
+"""The queue view: every lead's live state, batch progress, controls, filter, search and export."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QProgressBar,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from noojee_desk.core.outbox import Attempt, BatchInfo, Counts, Lead, State
+from noojee_desk.ui.queue_model import (
+    COL_DETAILS,
+    COL_ID,
+    COL_LEAD,
+    COL_STATUS,
+    COL_TRIES,
+    COL_UPDATED,
+    FILTERS,
+    LeadRole,
+    QueueFilter,
+    QueueModel,
+    clock_text,
+)
+
+
+class BatchProgress(QWidget):
+    """One bar per open or just-finished batch: delivered / total, with problems counted."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("batchProgress")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self._bars: dict[int, tuple[QLabel, QProgressBar, QWidget]] = {}
+
+    def show_batches(self, batches: list[tuple[BatchInfo, Counts]]) -> None:
+        keep = {batch.id for batch, _ in batches}
+        for batch_id in list(self._bars):
+            if batch_id not in keep:
+                self._bars.pop(batch_id)[2].deleteLater()
+        for batch, counts in batches:
+            entry = self._bars.get(batch.id)
+            if entry is None:
+                row = QWidget()
+                label = QLabel()
+                bar = QProgressBar()
+                bar.setMaximumHeight(14)
+                bar.setTextVisible(False)
+                line = QHBoxLayout(row)
+                line.setContentsMargins(0, 0, 0, 0)
+                line.addWidget(label, 2)
+                line.addWidget(bar, 3)
+                self._layout.addWidget(row)
+                entry = (label, bar, row)
+                self._bars[batch.id] = entry
+            label, bar, _row = entry
+            done = counts.total - counts.open
+            bar.setRange(0, max(1, counts.total))
+            bar.setValue(done)
+            bar.setAccessibleName(f"Batch {batch.source} progress")
+            problems = counts[State.REJECTED] + counts[State.FAILED]
+            extra = f", {problems} need a person" if problems else ""
+            label.setText(
+                f"{batch.source} ({clock_text(batch.created_at)}): "
+                f"{counts[State.DELIVERED]} of {counts.total} delivered{extra}"
+            )
+
+
+class LeadDetails(QDialog):
+    """Everything about one lead: fields, external id, every attempt."""
+
+    def __init__(self, lead: Lead, attempts: list[Attempt], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Lead {lead.id}")
+        self.resize(620, 460)
+        lines = [
+            f"State: {lead.state.value}",
+            f"External id: {lead.external_id}",
+            f"Template / campaign / allocation: {lead.target.template_id} / "
+            f"{lead.target.campaign_id} / {lead.target.allocation_id}",
+            f"Allow duplicates: {'yes' if lead.allow_duplicates else 'no'}",
+        ]
+        if lead.sentence:
+            lines.append(f"Result: {lead.sentence} {lead.fix}".rstrip())
+        lines.append("")
+        lines.append("Fields sent:")
+        lines += [f"  {k}: {v}" for k, v in lead.fields.items()]
+        lines.append("")
+        lines.append("Attempts:")
+        for a in attempts:
+            code = f" code {a.code}" if a.code is not None else ""
+            lines.append(
+                f"  {clock_text(a.started_at)}  {a.outcome}{code}  {a.latency * 1000:.0f} ms  "
+                f"{a.message}"
+            )
+        if not attempts:
+            lines.append("  none yet")
+        text = QPlainTextEdit("\n".join(lines))
+        text.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+
+
+class QueueView(QWidget):
+    """Shows the queue; its controls emit signals the window routes to the dispatcher."""
+
+    pause_toggled = Signal(bool)  # True: pause
+    retry_requested = Signal(list)
+    cancel_requested = Signal(list)
+    resend_requested = Signal(list)
+    export_requested = Signal(str)  # "csv" | "xlsx"
+    copy_failed_requested = Signal()
+    details_requested = Signal(int)
+
+    def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("queueView")
+        self.model = model
+        self.proxy = QueueFilter()
+        self.proxy.setSourceModel(model)
+
+        self.table = QTableView()
+        self.table.setObjectName("queueTable")
+        self.table.setAccessibleName("Lead queue")
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_DETAILS, QHeaderView.ResizeMode.Stretch)
+        for column, width in (
+            (COL_ID, 56),
+            (COL_STATUS, 140),
+            (COL_LEAD, 200),
+            (COL_TRIES, 48),
+            (COL_UPDATED, 90),
+        ):
+            self.table.setColumnWidth(column, width)
+        self.table.doubleClicked.connect(self._open_details)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+
+        self.title = QLabel("<b>Queue</b>")
+        self.pause = QToolButton(text="Pause sending")
+        self.pause.setObjectName("pauseQueue")
+        self.pause.setCheckable(True)
+        self.pause.setToolTip("Stop sending; queued leads wait (Ctrl+P)")
+        self.pause.setShortcut(QKeySequence("Ctrl+P"))
+        self.pause.toggled.connect(self._pause_toggled)
+        self.filter = QComboBox()
+        self.filter.setObjectName("queueFilter")
+        self.filter.setAccessibleName("Show")
+        self.filter.addItems(list(FILTERS))
+        self.filter.currentTextChanged.connect(lambda text: self.proxy.set_states(FILTERS[text]))
+        self.search = QLineEdit()
+        self.search.setObjectName("queueSearch")
+        self.search.setPlaceholderText("Search name, phone, id, message… (Ctrl+F)")
+        self.search.setAccessibleName("Search the queue")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.set_search)
+
+        self.act_retry = self._action("Retry", "Send the selected leads again now", "actRetry")
+        self.act_cancel = self._action("Cancel", "Do not send the selected leads", "actCancel")
+        self.act_resend = self._action(
+            "Resend allowing duplicates",
+            "Send rejected duplicates again with 'allow duplicates'",
+            "actResendDuplicates",
+        )
+        self.act_details = self._action("Details…", "Every attempt of this lead", "actDetails")
+        self.act_copy_failed = self._action(
+            "Copy failed rows", "Copy rejected and failed leads as TSV for a spreadsheet", "actCopy"
+        )
+        self.act_export_csv = self._action("Export results as CSV…", "", "actExportCsv")
+        self.act_export_xlsx = self._action("Export results as Excel…", "", "actExportXlsx")
+        self.act_retry.setShortcut(QKeySequence("Ctrl+R"))
+        self.act_cancel.setShortcut(QKeySequence(Qt.Key.Key_Delete))
+        self.act_retry.triggered.connect(lambda: self.retry_requested.emit(self.selected_ids()))
+        self.act_cancel.triggered.connect(lambda: self.cancel_requested.emit(self.selected_ids()))
+        self.act_resend.triggered.connect(lambda: self.resend_requested.emit(self.selected_ids()))
+        self.act_details.triggered.connect(lambda: self._open_details(self.table.currentIndex()))
+        self.act_copy_failed.triggered.connect(self.copy_failed_requested)
+        self.act_export_csv.triggered.connect(lambda: self.export_requested.emit("csv"))
+        self.act_export_xlsx.triggered.connect(lambda: self.export_requested.emit("xlsx"))
+        for act in (self.act_retry, self.act_cancel, self.act_resend, self.act_details):
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.table.addAction(act)
+        find = QAction(self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.search.setFocus)
+        self.addAction(find)
+
+        actions = QToolButton(text="Selected leads")
+        actions.setObjectName("selectedLeadsMenu")
+        actions.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(actions)
+        for act in (self.act_retry, self.act_cancel, self.act_resend, self.act_details):
+            menu.addAction(act)
+        actions.setMenu(menu)
+        export = QToolButton(text="Export")
+        export.setObjectName("exportMenu")
+        export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        export_menu = QMenu(export)
+        for act in (self.act_export_csv, self.act_export_xlsx, self.act_copy_failed):
+            export_menu.addAction(act)
+        export.setMenu(export_menu)
+
+        self.figures = QLabel()
+        self.figures.setObjectName("queueFigures")
+        top = QHBoxLayout()
+        top.addWidget(self.title)
+        top.addWidget(self.figures, 1)
+        top.addWidget(self.filter)
+        top.addWidget(self.search, 1)
+        top.addWidget(actions)
+        top.addWidget(export)
+        top.addWidget(self.pause)
+        self.batches = BatchProgress()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.batches)
+        layout.addWidget(self.table, 1)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self._selection_changed()
+
+    def _action(self, text: str, tip: str, name: str) -> QAction:
+        act = QAction(text, self)
+        act.setObjectName(name)
+        if tip:
+            act.setToolTip(tip)
+            act.setStatusTip(tip)
+        return act
+
+    def _pause_toggled(self, paused: bool) -> None:
+        self.pause.setText("Resume sending" if paused else "Pause sending")
+        self.pause_toggled.emit(paused)
+
+    def set_paused(self, paused: bool) -> None:
+        """Reflect the dispatcher's state without emitting a request."""
+        self.pause.blockSignals(True)
+        self.pause.setChecked(paused)
+        self.pause.setText("Resume sending" if paused else "Pause sending")
+        self.pause.blockSignals(False)
+
+    def selected_leads(self) -> list[Lead]:
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        return [self.proxy.index(row, 0).data(LeadRole) for row in sorted(rows)]
+
+    def selected_ids(self) -> list[int]:
+        return [lead.id for lead in self.selected_leads()]
+
+    def _selection_changed(self, *_args: object) -> None:
+        leads = self.selected_leads()
+        states = {lead.state for lead in leads}
+        self.act_retry.setEnabled(
+            bool(states & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.QUEUED})
+        )
+        self.act_cancel.setEnabled(bool(states & {State.QUEUED, State.HELD}))
+        self.act_resend.setEnabled(any(lead.last_code == 105 for lead in leads))
+        self.act_details.setEnabled(len(leads) == 1)
+
+    def _open_details(self, index: QModelIndex) -> None:
+        if index.isValid():
+            lead = self.proxy.index(index.row(), 0).data(LeadRole)
+            self.details_requested.emit(lead.id)
+
+    def _context_menu(self, pos: object) -> None:
+        menu = QMenu(self)
+        for act in (self.act_retry, self.act_cancel, self.act_resend, self.act_details):
+            menu.addAction(act)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def show_figures(self, text: str) -> None:
+        self.figures.setText(text)
