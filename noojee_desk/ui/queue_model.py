@@ -236,12 +236,14 @@ class QueueFilter(QSortFilterProxyModel):
         self._needle = ""
 
     def set_states(self, states: frozenset[State] | None) -> None:
+        self.beginFilterChange()
         self._states = states
-        self.invalidateFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_search(self, text: str) -> None:
+        self.beginFilterChange()
         self._needle = text.strip().casefold()
-        self.invalidateFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, row: int, parent: AnyIndex) -> bool:
         model = self.sourceModel()

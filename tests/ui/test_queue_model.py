@@ -1,0 +1,102 @@
+"""The queue model and its filter, over a real outbox file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from noojee_desk.core.outbox import LeadInput, Outbox, State, Target, Transition
+from noojee_desk.ui.queue_model import (
+    COL_DETAILS,
+    COL_PHONE,
+    COL_STATUS,
+    FILTERS,
+    QueueFilter,
+    QueueModel,
+    status_text,
+)
+
+TARGET = Target(3, 42, 101)
+
+
+def fill(outbox: Outbox, count: int) -> list[int]:
+    leads = [
+        LeadInput({"Name": f"Person {i}", "FirstPhone": f"03701{i:05d}"}, row=i + 1)
+        for i in range(count)
+    ]
+    batch = outbox.enqueue("Demo", TARGET, leads, allow_duplicates=False, source="paste")
+    return list(range(batch.first_lead_id or 0, (batch.last_lead_id or 0) + 1))
+
+
+def test_model_passes_the_model_tester_and_follows_updates(
+    tmp_path: Path, qtmodeltester: ModelTester
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 5)
+    model = QueueModel()
+    model.reset(outbox.leads())
+    qtmodeltester.check(model)
+    assert model.rowCount() == 5
+    assert model.index(0, COL_STATUS).data() == "Queued"
+    assert model.index(0, COL_PHONE).data() == "0370100000"
+
+    claimed = outbox.claim_due("Demo", 1)
+    model.update(claimed)
+    assert model.index(0, COL_STATUS).data() == "Sending…"
+    more = fill(outbox, 2)
+    model.update(outbox.leads(outbox_query(more)))
+    assert model.rowCount() == 7
+    qtmodeltester.check(model)
+
+    model.set_paused("The PBX rejected the API key.")
+    assert model.index(1, COL_STATUS).data() == "Needs attention"
+    assert model.index(1, COL_DETAILS).data() == "The PBX rejected the API key."
+    assert ids
+
+
+def outbox_query(ids: list[int]):
+    from noojee_desk.core.outbox import LeadQuery
+
+    return LeadQuery(lead_ids=ids)
+
+
+def test_filter_by_state_and_search(tmp_path: Path, qtbot: QtBot) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    fill(outbox, 4)
+    lead = outbox.claim_due("Demo", 1)[0]
+    from noojee_desk.core.outbox import Attempt
+
+    outbox.record(
+        Attempt(lead.id, 1.0, 1.1, "rejected", 104, "DNC", 0.1),
+        Transition(State.REJECTED, code=104, message="DNC", sentence="On the Do Not Call list."),
+    )
+    model = QueueModel()
+    model.reset(outbox.leads())
+    proxy = QueueFilter()
+    proxy.setSourceModel(model)
+    assert proxy.rowCount() == 4
+    proxy.set_states(FILTERS["Rejected"])
+    assert proxy.rowCount() == 1
+    assert proxy.index(0, COL_STATUS).data() == "Rejected"
+    assert "Do Not Call" in proxy.index(0, COL_DETAILS).data()
+    proxy.set_states(None)
+    proxy.set_search("person 3")
+    assert proxy.rowCount() == 1
+    proxy.set_search("")
+    assert proxy.rowCount() == 4
+
+
+def test_status_words() -> None:
+    from dataclasses import replace
+
+    from noojee_desk.core.outbox import Lead
+
+    base = Lead(
+        1, 1, 1, "Demo", TARGET, False, {}, "nd-x", True, State.QUEUED, 0, 0.0, False,
+        None, "", "", "", None, None, None, 0.0, 0.0,
+    )  # fmt: skip
+    assert status_text(base) == "Queued"
+    assert status_text(replace(base, state=State.FAILED)) == "Failed (gave up)"
+    assert status_text(replace(base, attempts=2, next_attempt_at=4e9)).startswith("Retrying at")
