@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--data-dir", help="keep settings, queue and logs below this folder")
     parser.add_argument("--demo", action="store_true", help="start in demo mode (built-in PBX)")
+    parser.add_argument("--self-test", action="store_true", help="check this installation and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("sim", help="serve the PBX emulator on 127.0.0.1", add_help=False)
     return parser
@@ -23,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--self-test" in argv:
+        from noojee_desk.selftest import main as self_test
+
+        return self_test([a for a in argv if a != "--self-test"])
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "sim":
