@@ -1,0 +1,519 @@
+"""``noojee-desk --self-test``: prove an installation works: keyring, Qt, sending, window."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from noojee_desk import APP_NAME, __version__
+
+#: A lead the built-in PBX accepts; the number is from a range reserved for fiction.
+SELF_TEST_PHONE = "0491 570 313"
+SELF_TEST_TARGET = (3, 42, 101)  # template, campaign, allocation of the built-in PBX's data
+SELF_TEST_PROFILE = "Self test"
+
+#: The Qt platform plugin a desktop session needs on each system (besides ``offscreen``).
+NATIVE_PLATFORM = {"linux": "xcb", "win32": "windows", "darwin": "cocoa"}
+#: The keyring backend each system is expected to use.
+NATIVE_KEYRING = {
+    "linux": ("SecretService", "libsecret", "kwallet"),
+    "win32": ("Windows",),
+    "darwin": ("macOS",),
+}
+KEYRING_HINT = {
+    "linux": "Install and unlock a Secret Service keyring (GNOME Keyring or KWallet).",
+    "win32": "Windows Credential Manager is not reachable for this user.",
+    "darwin": "The login keychain is not reachable; unlock it in Keychain Access.",
+}
+REQUIRED_IMAGE_FORMATS = ("png",)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The result of one check: a line of the report."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.ok else 'FAIL'}  {self.name:<20} {self.detail}"
+
+
+def _system() -> str:
+    if sys.platform.startswith("linux"):
+        return "linux"
+    return sys.platform
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "did not finish in time"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# -- checks without Qt --------------------------------------------------------------------------
+
+
+def keyring_backends(system: str | None = None) -> Check:
+    """Backends registered through entry points (lost in frozen apps unless their metadata is
+    bundled) and the one in use, which must be this system's own."""
+    import keyring
+    import keyring.backend
+
+    system = system or _system()
+    registered = sorted(ep.name for ep in importlib.metadata.entry_points(group="keyring.backends"))
+    if not registered:
+        return Check(
+            "keyring backends",
+            False,
+            "no keyring backend is registered (the keyring package's metadata is missing)",
+        )
+    backend = keyring.get_keyring()
+    in_use = f"{type(backend).__module__}.{type(backend).__name__}"
+    wanted = NATIVE_KEYRING.get(system, ())
+    names = [in_use] + [
+        f"{type(b).__module__}.{type(b).__name__}"
+        for b in getattr(backend, "backends", ())  # the chainer wraps the real ones
+    ]
+    if wanted and not any(w.lower() in n.lower() for n in names for w in wanted):
+        return Check(
+            "keyring backends",
+            False,
+            f"using {in_use}, not this system's password store ({' or '.join(wanted)}); "
+            f"registered: {', '.join(registered)}",
+        )
+    return Check("keyring backends", True, f"using {in_use} ({len(registered)} registered)")
+
+
+async def keyring_round_trip(limit: float) -> Check:
+    """Store, read back and delete a throwaway entry through the app's own KeyStore."""
+    from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
+
+    store = KeyStore(service=f"noojee-desk-self-test-{uuid.uuid4().hex[:12]}")
+    name = "keyring round trip"
+    if not store.usable():
+        hint = KEYRING_HINT.get(_system(), "")
+        return Check(name, False, f"no usable password store ({store.backend_name()}). {hint}")
+    secret = uuid.uuid4().hex
+    try:
+        async with asyncio.timeout(limit):
+            await store.set("probe", secret)
+            try:
+                back = await store.get("probe")
+            finally:
+                await store.delete("probe")
+            gone = await store.get("probe")
+    except KeyringUnavailable as exc:
+        return Check(name, False, str(exc))
+    except Exception as exc:
+        return Check(name, False, _explain(exc))
+    if back != secret:
+        return Check(name, False, "the value read back differs from the one stored")
+    if gone is not None:
+        return Check(name, False, "the throwaway entry could not be deleted")
+    return Check(name, True, f"stored, read back and deleted a throwaway entry ({store.service})")
+
+
+def lead_libraries(work: Path) -> Check:
+    """Phone number metadata (data modules loaded by name) and the XLSX reader/writer."""
+    import openpyxl
+    import phonenumbers
+
+    number = phonenumbers.parse(SELF_TEST_PHONE, "AU")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(number) or e164 != "+61491570313":
+        return Check("lead libraries", False, f"phone number metadata is wrong ({e164})")
+    path = work / "self-test.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Name", "FirstPhone"])
+    sheet.append(["Self Test", SELF_TEST_PHONE])
+    book.save(path)
+    rows = list(openpyxl.load_workbook(path, read_only=True).active.iter_rows(values_only=True))
+    if rows != [("Name", "FirstPhone"), ("Self Test", SELF_TEST_PHONE)]:
+        return Check("lead libraries", False, f"the XLSX file read back differs: {rows!r}")
+    return Check("lead libraries", True, f"phone metadata ({e164}), XLSX written and read back")
+
+
+async def network_stack(limit: float) -> Check:
+    """Real HTTP over TCP to the emulator on 127.0.0.1, and a TLS context from the CA bundle."""
+    import certifi
+    import httpx
+
+    from noojee_desk.core.api import NoojeeClient
+    from noojee_desk.sim.data import DEMO_API_KEY
+    from noojee_desk.sim.server import SimThread
+
+    name = "network stack"
+    bundle = certifi.where()
+    if not _is_file(bundle):
+        return Check(name, False, f"the CA certificate bundle is missing ({bundle})")
+    httpx.create_ssl_context()
+    sim = SimThread(min_service=0.0, jitter=0.0)
+    await asyncio.get_running_loop().run_in_executor(None, sim.start)
+    try:
+        async with asyncio.timeout(limit), NoojeeClient(sim.url, DEMO_API_KEY) as client:
+            templates = await client.list_templates()
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, sim.close)
+    if not templates:
+        return Check(name, False, "the emulator listed no templates over HTTP")
+    return Check(name, True, f"{len(templates)} templates over HTTP from 127.0.0.1; TLS CA bundle")
+
+
+async def send_one_lead(outbox_path: Path, limit: float) -> Check:
+    """One lead through the outbox and the real dispatcher to the in-process emulator."""
+    from noojee_desk.core.api import NoojeeClient
+    from noojee_desk.core.desk import DEMO_URL
+    from noojee_desk.core.outbox import FINAL_STATES, LeadInput, Outbox, State, Target
+    from noojee_desk.sim.data import DEMO_API_KEY
+    from noojee_desk.sim.emulator import Emulator
+
+    try:
+        from noojee_desk.core.dispatcher import Dispatcher
+    except ImportError:  # the dispatcher is not part of this build yet
+        Dispatcher = None
+
+    name = "send one lead"
+    emulator = Emulator(min_service=0.0, jitter=0.0)
+    client = NoojeeClient(DEMO_URL, DEMO_API_KEY, transport=emulator.transport())
+    outbox = Outbox(outbox_path)
+    template, campaign, allocation = SELF_TEST_TARGET
+    fields = {"Name": "Self Test", "FirstPhone": SELF_TEST_PHONE}
+    try:
+        batch = outbox.enqueue(
+            SELF_TEST_PROFILE,
+            Target(template, campaign, allocation),
+            [LeadInput(fields, frozenset({"+61491570313"}), row=1)],
+            allow_duplicates=False,
+            source="self-test",
+        )
+        lead_id = batch.first_lead_id
+        assert lead_id is not None
+        if Dispatcher is None:
+            lead = outbox.get(lead_id)
+            assert lead is not None
+            outcome = await asyncio.wait_for(
+                client.insert_lead(template, campaign, allocation, lead.fields_to_send()),
+                limit,
+            )
+            how = "sent with the API client (no dispatcher in this build)"
+            if outcome.kind.value != "delivered":
+                return Check(name, False, f"the built-in PBX answered: {outcome.describe()}")
+            state = State.DELIVERED
+        else:
+            how = "delivered by the dispatcher"
+            dispatcher = Dispatcher(outbox, client, SELF_TEST_PROFILE)
+            runner = asyncio.ensure_future(dispatcher.run())
+            try:
+                state = await asyncio.wait_for(_final_state(outbox, lead_id, FINAL_STATES), limit)
+            finally:
+                await dispatcher.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(runner, limit)
+        lead = outbox.get(lead_id)
+        assert lead is not None
+        if state is not State.DELIVERED:
+            return Check(
+                name, False, f"the lead ended {state.value}: {lead.sentence or lead.last_message}"
+            )
+        landed = [x for x in emulator.leads() if x.get("external_id") == lead.external_id]
+        if len(landed) != 1:
+            return Check(name, False, f"the built-in PBX holds {len(landed)} copies of the lead")
+        return Check(name, True, f"1 lead {how} to the built-in PBX ({lead.external_id})")
+    finally:
+        await client.aclose()
+        await emulator.aclose()
+        outbox.close()
+
+
+async def _final_state(outbox: Any, lead_id: int, final: frozenset[Any]) -> Any:
+    def done() -> bool:
+        lead = outbox.get(lead_id)
+        return lead is not None and lead.state in final
+
+    await _poll(done)
+    lead = outbox.get(lead_id)
+    return lead.state
+
+
+async def _poll(condition: Callable[[], bool], interval: float = 0.01) -> None:
+    """Wait until ``condition()`` holds; the caller bounds the wait with a timeout."""
+    while not condition():  # noqa: ASYNC110 - state kept in SQLite and Qt widgets has no event
+        await asyncio.sleep(interval)
+
+
+def _is_file(path: str) -> bool:
+    return os.path.isfile(path)
+
+
+# -- checks with Qt -----------------------------------------------------------------------------
+
+
+def _plugin_files(folder: Path) -> set[str]:
+    """Plugin names in one plugin folder: ``libqxcb.so`` / ``qwindows.dll`` / ``libqcocoa.dylib``
+    -> ``xcb`` / ``windows`` / ``cocoa``."""
+    names: set[str] = set()
+    if not folder.is_dir():
+        return names
+    for path in folder.iterdir():
+        if path.suffix.lower() not in (".so", ".dll", ".dylib"):
+            continue
+        stem = path.name.split(".")[0]
+        stem = stem.removeprefix("lib").removeprefix("q")
+        stem = stem.removesuffix("d") if stem.endswith("sd") else stem  # never a debug build
+        names.add(stem)
+    return names
+
+
+def qt_plugins(plugin_dirs: list[Path], system: str | None = None) -> Check:
+    """The platform plugins (offscreen for this test, the desktop's own) are in the bundle."""
+    system = system or _system()
+    platforms: set[str] = set()
+    formats: set[str] = set()
+    for folder in plugin_dirs:
+        platforms |= _plugin_files(folder / "platforms")
+        formats |= _plugin_files(folder / "imageformats")
+    wanted = ["offscreen"]
+    native = NATIVE_PLATFORM.get(system)
+    if native:
+        wanted.append(native)
+    missing = [p for p in wanted if p not in platforms]
+    where = ", ".join(str(p) for p in plugin_dirs) or "no plugin folder"
+    if missing:
+        return Check(
+            "Qt plugins", False, f"platform plugin(s) missing: {', '.join(missing)} (in {where})"
+        )
+    detail = f"platforms: {', '.join(sorted(platforms))}"
+    if formats:
+        detail += f"; image format plugins: {', '.join(sorted(formats))}"
+    return Check("Qt plugins", True, detail)
+
+
+def qt_plugin_dirs() -> list[Path]:
+    """Where Qt looks for plugins (without creating an application)."""
+    from PySide6.QtCore import QCoreApplication, QLibraryInfo
+
+    found = [Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))]
+    found += [Path(p) for p in QCoreApplication.libraryPaths()]
+    unique: list[Path] = []
+    for path in found:
+        if path not in unique and path.is_dir():
+            unique.append(path)
+    return unique
+
+
+async def main_window(home: Path, limit: float) -> Check:
+    """Build the real main window offscreen in demo mode and let it load the pickers."""
+    from PySide6.QtGui import QImageReader
+    from PySide6.QtWidgets import QApplication
+
+    from noojee_desk.app import demo_factory
+    from noojee_desk.core import paths
+    from noojee_desk.core.desk import Desk
+    from noojee_desk.core.secrets import KeyStore
+    from noojee_desk.core.settings import SettingsStore
+    from noojee_desk.ui.main_window import MainWindow
+
+    name = "main window"
+    app = QApplication.instance()
+    assert app is not None
+    formats = {bytes(f.data()).decode() for f in QImageReader.supportedImageFormats()}
+    missing = [f for f in REQUIRED_IMAGE_FORMATS if f not in formats]
+    if missing:
+        return Check(name, False, f"image format(s) not supported: {', '.join(missing)}")
+    if app.windowIcon().isNull():
+        return Check(name, False, "the app icon is missing from the installation")
+    where = paths.resolve(home).ensure()
+    desk = Desk(
+        where,
+        SettingsStore(where.settings),
+        KeyStore(service=f"noojee-desk-self-test-{uuid.uuid4().hex[:12]}"),
+        demo=demo_factory(),
+    )
+    started = time.perf_counter()
+    window = MainWindow(desk)
+    try:
+        window.show()
+        async with asyncio.timeout(limit):
+            await window.start(demo=True)
+            await _poll(lambda: not window.tasks.running)
+        seconds = time.perf_counter() - started
+        if not window.isVisible():
+            return Check(name, False, "the window did not show")
+        if window.problem_banner.isVisible():
+            return Check(name, False, f"the window reports: {window.problem_banner.label.text()}")
+        if "DEMO" not in window.windowTitle():
+            return Check(name, False, f"demo mode did not open (title {window.windowTitle()!r})")
+        return Check(name, True, f"built and shown offscreen in demo mode in {seconds:.2f} s")
+    finally:
+        await window.shutdown()
+        window.close()
+        window.deleteLater()
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+async def _guard(name: str, step: Callable[[], Awaitable[Check]], verbose: bool) -> Check:
+    try:
+        return await step()
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        return Check(name, False, _explain(exc))
+
+
+def _sync(step: Callable[[], Check]) -> Callable[[], Awaitable[Check]]:
+    async def run() -> Check:
+        return step()
+
+    return run
+
+
+@contextlib.contextmanager
+def _temporary_home(keep: bool) -> Iterator[Path]:
+    """A throwaway data folder in ``NOOJEE_DESK_HOME`` for the run; the old value comes back."""
+    home = Path(tempfile.mkdtemp(prefix="noojee-desk-self-test-"))
+    old = os.environ.get("NOOJEE_DESK_HOME")
+    os.environ["NOOJEE_DESK_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if old is None:
+            os.environ.pop("NOOJEE_DESK_HOME", None)
+        else:
+            os.environ["NOOJEE_DESK_HOME"] = old
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _header() -> str:
+    frozen = "frozen" if getattr(sys, "frozen", False) else "from source"
+    qt = ""
+    with contextlib.suppress(Exception):
+        import PySide6
+
+        qt = f", Qt {PySide6.__version__}"
+    return (
+        f"{APP_NAME} {__version__} self-test ({frozen}, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}{qt})"
+    )
+
+
+def run_checks(home: Path, timeout: float, verbose: bool = False) -> list[Check]:
+    """Every check in order; Qt ones only when Qt and its platform plugin can be loaded."""
+    core_steps: list[tuple[str, Callable[[], Awaitable[Check]]]] = [
+        ("keyring backends", _sync(keyring_backends)),
+        ("keyring round trip", lambda: keyring_round_trip(timeout)),
+        ("lead libraries", _sync(lambda: lead_libraries(home))),
+        ("network stack", lambda: network_stack(timeout)),
+        ("send one lead", lambda: send_one_lead(home / "self-test-outbox.sqlite3", timeout)),
+    ]
+    results: list[Check] = []
+    try:
+        plugins = qt_plugins(qt_plugin_dirs())
+    except Exception as exc:  # e.g. a Qt library of the bundle fails to load
+        plugins = Check("Qt plugins", False, f"Qt cannot be loaded: {_explain(exc)}")
+    results.append(plugins)
+
+    async def run_all(with_window: bool) -> None:
+        for name, step in core_steps:
+            results.append(await _guard(name, step, verbose))
+        if with_window:
+            results.append(await _guard("main window", lambda: main_window(home, timeout), verbose))
+
+    if plugins.ok:
+        import qasync
+
+        from noojee_desk.app import make_app
+
+        app = make_app()
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            runner.run(run_all(True))
+    else:
+        with asyncio.Runner() as runner:
+            runner.run(run_all(False))
+        results.append(Check("main window", False, "not tried: Qt cannot start (see Qt plugins)"))
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="noojee-desk --self-test",
+        description="Check this installation: keyring, Qt plugins, sending a lead, the window. "
+        "Runs offscreen with a temporary data folder; your own data is never touched.",
+    )
+    parser.add_argument("--report", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds each check may take (default 30)"
+    )
+    parser.add_argument(
+        "--keep-data", action="store_true", help="keep the temporary data folder for inspection"
+    )
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
+    return parser
+
+
+def _emit(text: str, report: Path | None) -> None:
+    print(text, flush=True)  # prints nothing when a windowed app has no console
+    if report is not None:
+        with report.open("a", encoding="utf-8") as out:
+            out.write(text + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the self-test; 0 when every check passed, 1 when one failed, 2 for bad arguments."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("QT_API", "pyside6")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    if args.timeout <= 0:
+        print("--timeout must be a positive number of seconds", file=sys.stderr)
+        return 2
+    report: Path | None = args.report
+    if report is not None:
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text("", encoding="utf-8")
+        except OSError as exc:
+            print(f"cannot write the report to {report}: {exc}", file=sys.stderr)
+            return 2
+    started = time.perf_counter()
+    _emit(_header(), report)
+    with _temporary_home(args.keep_data) as home:
+        results = run_checks(home, args.timeout, args.verbose)
+        for check in results:
+            _emit(check.line(), report)
+        if args.keep_data:
+            _emit(f"data kept in {home}", report)
+    failed = [c for c in results if not c.ok]
+    seconds = time.perf_counter() - started
+    if failed:
+        _emit(f"self-test FAILED: {len(failed)} of {len(results)} checks failed", report)
+        return 1
+    _emit(f"self-test passed: {len(results)} checks in {seconds:.1f} s", report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
