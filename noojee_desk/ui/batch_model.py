@@ -1,0 +1,896 @@
+"""The batch grid's models: plain pasted rows with their problems, a problem list, undo commands."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF, QUndoCommand
+
+from noojee_desk.core.validate import LeadCheck, Problem
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+ERROR = "error"
+WARNING = "warning"
+
+SeverityRole = Qt.ItemDataRole.UserRole + 1
+RowIdRole = Qt.ItemDataRole.UserRole + 2
+FixRole = Qt.ItemDataRole.UserRole + 3
+
+#: Cell tints: (light palette, dark palette).
+TINTS = {
+    ERROR: ("#f9d0d3", "#6a2229"),
+    WARNING: ("#fde9b0", "#5a4710"),
+}
+#: Strong colours for icons and the side list, readable on light and dark backgrounds.
+MARKS = {ERROR: "#d13438", WARNING: "#e5a100"}
+
+
+@dataclass(frozen=True, slots=True)
+class GridLead:
+    """A valid grid row ready to queue; reads like ``outbox.LeadInput`` plus the grid's row id."""
+
+    row_id: int
+    fields: dict[str, str]
+    phones: frozenset[str] = frozenset()
+    row: int | None = None
+
+
+@dataclass(slots=True, eq=False)
+class GridRow:
+    """One pasted or imported row: its raw cells, where it came from, and its last check."""
+
+    id: int
+    cells: list[str]
+    source_row: int
+    source: str = ""
+    check: LeadCheck | None = None
+    version: int = 0  # bumped on every edit; a check of an older version is stale
+    checked_version: int = -1  # the version ``check`` belongs to
+    queueing: bool = False  # handed to the queue, waiting for the confirmation
+    # Problems split by column for the current mapping (cached; ``marks_for`` the mapping id).
+    cell_problems: dict[int, list[Problem]] = field(default_factory=dict)
+    row_problems: list[Problem] = field(default_factory=list)
+    marks_for: int = -1
+
+    def cell(self, column: int) -> str:
+        return self.cells[column] if column < len(self.cells) else ""
+
+    @property
+    def current(self) -> bool:
+        """Whether ``check`` belongs to the cells as they are now."""
+        return self.check is not None and self.checked_version == self.version
+
+    @property
+    def severity(self) -> str | None:
+        """The worst problem of the row, or None (also None when not checked yet)."""
+        if self.check is None:
+            return None
+        worst = None
+        for problem in self.check.problems:
+            if problem.severity == ERROR:
+                return ERROR
+            worst = WARNING
+        return worst
+
+
+@dataclass(slots=True)
+class GridState:
+    """Everything the grid shows, for resets and for undoing them."""
+
+    titles: list[str] = field(default_factory=list)
+    header: list[str] | None = None  # the source's header row, when it had one
+    mapping: list[str | None] = field(default_factory=list)
+    rows: list[GridRow] = field(default_factory=list)
+
+
+def column_title(column: int) -> str:
+    return f"Column {column + 1}"
+
+
+def _icon(severity: str) -> QIcon:
+    pix = QPixmap(12, 12)
+    pix.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pix)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(MARKS[severity]))
+    if severity == ERROR:
+        painter.drawEllipse(1, 1, 10, 10)
+    else:
+        painter.drawPolygon(QPolygonF([QPointF(6, 0.5), QPointF(11.5, 11), QPointF(0.5, 11)]))
+    painter.end()
+    return QIcon(pix)
+
+
+_ICONS: dict[str, QIcon] = {}
+
+
+def severity_icon(severity: str) -> QIcon:
+    """A red dot for errors, an amber triangle for warnings."""
+    icon = _ICONS.get(severity)
+    if icon is None:
+        icon = _ICONS[severity] = _icon(severity)
+    return icon
+
+
+def problem_text(problem: Problem) -> str:
+    """The message and, when there is one, the suggested fix."""
+    if problem.fix is None:
+        return problem.message
+    return f"{problem.message}\nSuggested fix: {problem.fix.label} → “{problem.fix.value}”"
+
+
+class BatchModel(QAbstractTableModel):
+    """The rows of the grid: source columns, a target field per column, a check per row.
+
+    Changes made by the person go through undo commands (see ``SetCellsCommand`` and friends),
+    which call the mutators below; the mutators emit ``cells_edited`` (re-check these rows) or
+    ``structure_changed`` (re-check everything).
+    """
+
+    cells_edited = Signal(list)  # row ids whose cells changed
+    structure_changed = Signal()  # rows added or removed, mapping or header changed
+    checks_changed = Signal()
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._titles: list[str] = []
+        self._header: list[str] | None = None
+        self._mapping: list[str | None] = []
+        self._field_columns: dict[str, list[int]] = {}
+        self._mapping_id = 0
+        self._rows: list[GridRow] = []
+        self._shown: list[GridRow] = self._rows
+        self._filtered = False
+        self._positions: dict[int, int] | None = None  # row id -> index in _shown
+        self._all_positions: dict[int, int] | None = None  # row id -> index in _rows
+        self._gone: set[int] = set()  # queued rows: never to come back through undo
+        self._next_id = 1
+        self.dark = False
+        #: Called with (changes, label) for edits from the view; the grid pushes an undo command.
+        self.edit_handler: Callable[[list[tuple[int, int, str, str]], str], None] | None = None
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._shown)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._titles)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._shown[index.row()]
+        column = index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return row.cell(column)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            severity = self._cell_severity(row, column)
+            if severity is None:
+                return None
+            return QBrush(QColor(TINTS[severity][1 if self.dark else 0]))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            problems = self._marks(row).get(column)
+            if not problems:
+                return None
+            return "\n\n".join(problem_text(p) for p in problems)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row.queueing or self._mapping_at(column) is None:
+                return QBrush(QColor("#8a8a8a"))
+            if self._cell_severity(row, column) is not None:
+                return QBrush(QColor("#f2f2f2" if self.dark else "#1f1f1f"))
+            return None
+        if role == SeverityRole:
+            return self._cell_severity(row, column)
+        if role == RowIdRole:
+            return row.id
+        if role == FixRole:
+            for problem in self._marks(row).get(column, ()):
+                if problem.fix is not None:
+                    return problem.fix
+            return None
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if not 0 <= section < len(self._titles):
+                return None
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self._titles[section]
+            if role == Qt.ItemDataRole.ToolTipRole:
+                target = self._mapping_at(section)
+                source = self._titles[section]
+                if target is None:
+                    return f"“{source}” is not sent (no field chosen)"
+                return f"“{source}” is sent as {target}"
+            if role == Qt.ItemDataRole.ForegroundRole and self._mapping_at(section) is None:
+                return QBrush(QColor("#8a8a8a"))
+            return None
+        if not 0 <= section < len(self._shown):
+            return None
+        row = self._shown[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(self._all_position(row.id) + 1) if self._filtered else str(section + 1)
+        if role == Qt.ItemDataRole.DecorationRole:
+            severity = row.severity
+            return severity_icon(severity) if severity is not None else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.row_summary(row)
+        if role == SeverityRole:
+            return row.severity
+        if role == RowIdRole:
+            return row.id
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if self._shown[index.row()].queueing:
+            return base
+        return base | Qt.ItemFlag.ItemIsEditable
+
+    def setData(self, index: AnyIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """Edits from the view go through an undo command when a stack is attached."""
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole:
+            return False
+        row = self._shown[index.row()]
+        if row.queueing:
+            return False
+        text = "" if value is None else str(value)
+        old = row.cell(index.column())
+        if text == old:
+            return False
+        if self.edit_handler is not None:
+            self.edit_handler([(row.id, index.column(), old, text)], "Edit cell")
+        else:
+            self.set_cells([(row.id, index.column(), text)])
+        return True
+
+    # -- problems per cell -------------------------------------------------------------------
+
+    def _mapping_at(self, column: int) -> str | None:
+        return self._mapping[column] if column < len(self._mapping) else None
+
+    def _marks(self, row: GridRow) -> dict[int, list[Problem]]:
+        if row.marks_for != self._mapping_id:
+            cells: dict[int, list[Problem]] = {}
+            rest: list[Problem] = []
+            if row.check is not None:
+                for problem in row.check.problems:
+                    columns = self._field_columns.get(problem.field) if problem.field else None
+                    if not columns:
+                        rest.append(problem)
+                        continue
+                    for column in columns:
+                        cells.setdefault(column, []).append(problem)
+            row.cell_problems = cells
+            row.row_problems = rest
+            row.marks_for = self._mapping_id
+        return row.cell_problems
+
+    def _cell_severity(self, row: GridRow, column: int) -> str | None:
+        if row.check is None or not row.check.problems:
+            return None
+        problems = self._marks(row).get(column)
+        if not problems:
+            return None
+        return ERROR if any(p.severity == ERROR for p in problems) else WARNING
+
+    def column_of(self, field_name: str | None) -> int | None:
+        """The first column mapped to ``field_name``, if any."""
+        columns = self._field_columns.get(field_name) if field_name else None
+        return columns[0] if columns else None
+
+    def columns_of(self, field_name: str | None) -> list[int]:
+        """Every column mapped to ``field_name`` (several are joined with a space)."""
+        return list(self._field_columns.get(field_name, ())) if field_name else []
+
+    def row_problems(self, row: GridRow) -> list[Problem]:
+        """Problems of ``row`` not tied to a mapped column (no phone, a required field missing)."""
+        self._marks(row)
+        return row.row_problems
+
+    def row_summary(self, row: GridRow) -> str | None:
+        if row.queueing:
+            return "Being queued…"
+        if row.check is None:
+            return None
+        problems = row.check.problems
+        if not problems:
+            return "Ready to queue"
+        return "\n\n".join(problem_text(p) for p in problems)
+
+    # -- access by id ------------------------------------------------------------------------
+
+    @property
+    def titles(self) -> list[str]:
+        return list(self._titles)
+
+    @property
+    def header(self) -> list[str] | None:
+        return list(self._header) if self._header is not None else None
+
+    @property
+    def mapping(self) -> list[str | None]:
+        return list(self._mapping)
+
+    @property
+    def filtered(self) -> bool:
+        return self._filtered
+
+    def all_rows(self) -> list[GridRow]:
+        """Every row in grid order (a copy of the list; the rows themselves are shared)."""
+        return list(self._rows)
+
+    def total(self) -> int:
+        return len(self._rows)
+
+    def row_at(self, position: int) -> GridRow:
+        """The row shown at ``position``."""
+        return self._shown[position]
+
+    def row_by_id(self, row_id: int) -> GridRow | None:
+        position = self._all_position(row_id)
+        return self._rows[position] if position >= 0 else None
+
+    def position(self, row_id: int) -> int:
+        """Where the row is shown, or -1 (not in the grid, or hidden by the filter)."""
+        if self._positions is None:
+            self._positions = {row.id: i for i, row in enumerate(self._shown)}
+        return self._positions.get(row_id, -1)
+
+    def _all_position(self, row_id: int) -> int:
+        if self._all_positions is None:
+            self._all_positions = {row.id: i for i, row in enumerate(self._rows)}
+        return self._all_positions.get(row_id, -1)
+
+    def grid_number(self, row_id: int) -> int:
+        """The 1-based row number shown for ``row_id`` (its place in the unfiltered grid)."""
+        return self._all_position(row_id) + 1
+
+    def index_of(self, row_id: int, column: int = 0) -> QModelIndex:
+        position = self.position(row_id)
+        if position < 0:
+            return QModelIndex()
+        return self.index(position, column)
+
+    def state(self) -> GridState:
+        """A snapshot for undo (lists are copied, rows shared)."""
+        return GridState(self.titles, self.header, self.mapping, list(self._rows))
+
+    def new_rows(
+        self, tables: Sequence[Sequence[str]], source: str, first: int = 1
+    ) -> list[GridRow]:
+        """Rows with fresh ids for cell lists."""
+        return build_rows(tables, self.reserve_ids(len(tables)), source, first)
+
+    def reserve_ids(self, count: int) -> int:
+        """``count`` fresh row ids; returns the first (call on the UI thread)."""
+        first = self._next_id
+        self._next_id += count
+        return first
+
+    def summary(self) -> tuple[int, int, int, int]:
+        """(ready without problems, ready with warnings, blocked by errors, not checked yet)."""
+        clean = warned = blocked = unchecked = 0
+        for row in self._rows:
+            if row.queueing:
+                continue
+            check = row.check
+            if check is None:
+                unchecked += 1
+            elif not check.problems:
+                clean += 1
+            elif check.ok:
+                warned += 1
+            else:
+                blocked += 1
+        return clean, warned, blocked, unchecked
+
+    # -- mutators (called by undo commands and loaders) --------------------------------------
+
+    def _changed_structure(self) -> None:
+        self._positions = None
+        self._all_positions = None
+
+    def load(self, state: GridState) -> None:
+        """Replace everything (rows already queued never come back)."""
+        self.beginResetModel()
+        self._titles = list(state.titles)
+        self._header = list(state.header) if state.header is not None else None
+        self._rows = [r for r in state.rows if r.id not in self._gone]
+        for row in self._rows:
+            row.queueing = False
+        self._set_mapping(list(state.mapping))
+        self._shown = self._problem_rows() if self._filtered else self._rows
+        self._changed_structure()
+        self.endResetModel()
+        self.structure_changed.emit()
+
+    def _set_mapping(self, mapping: list[str | None]) -> None:
+        mapping = (mapping + [None] * len(self._titles))[: len(self._titles)]
+        self._mapping = mapping
+        self._field_columns = {}
+        for column, name in enumerate(mapping):
+            if name is not None:
+                self._field_columns.setdefault(name, []).append(column)
+        self._mapping_id += 1
+
+    def set_mapping(self, mapping: Sequence[str | None]) -> None:
+        self._set_mapping(list(mapping))
+        if self._titles:
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self._titles) - 1)
+        self._all_data_changed()
+        self.structure_changed.emit()
+
+    def ensure_columns(self, count: int) -> None:
+        """Widen the grid to at least ``count`` columns (new ones map to nothing)."""
+        have = len(self._titles)
+        if count <= have:
+            return
+        self.beginInsertColumns(QModelIndex(), have, count - 1)
+        self._titles.extend(column_title(c) for c in range(have, count))
+        self._set_mapping(self._mapping)
+        if self._header is not None:
+            self._header.extend("" for _ in range(have, count))
+        self.endInsertColumns()
+
+    def append_rows(self, rows: Sequence[GridRow], *, announce: bool = True) -> None:
+        """Add rows at the end (in chunks when loading a big paste)."""
+        rows = [r for r in rows if r.id not in self._gone]
+        if not rows:
+            return
+        width = max(len(r.cells) for r in rows)
+        self.ensure_columns(width)
+        start = len(self._shown)
+        if self._filtered:
+            shown = [r for r in rows if r.check is None or r.check.problems]
+            self._rows.extend(rows)
+            if shown:
+                self.beginInsertRows(QModelIndex(), start, start + len(shown) - 1)
+                self._shown.extend(shown)
+                self._changed_structure()
+                self.endInsertRows()
+            self._changed_structure()
+        else:
+            self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+            self._rows.extend(rows)
+            self._changed_structure()
+            self.endInsertRows()
+        if announce:
+            self.structure_changed.emit()
+
+    def insert_rows(self, placed: Sequence[tuple[int, GridRow]]) -> None:
+        """Put rows back at their positions (ascending); used by undo."""
+        placed = [(p, r) for p, r in placed if r.id not in self._gone]
+        if not placed:
+            return
+        width = max(len(r.cells) for _, r in placed)
+        self.ensure_columns(width)
+        if self._filtered or len(placed) > 64:
+            self.beginResetModel()
+            for position, row in placed:
+                row.queueing = False
+                self._rows.insert(min(position, len(self._rows)), row)
+            self._shown = self._problem_rows() if self._filtered else self._rows
+            self._changed_structure()
+            self.endResetModel()
+        else:
+            for position, row in placed:
+                row.queueing = False
+                position = min(position, len(self._rows))
+                self.beginInsertRows(QModelIndex(), position, position)
+                self._rows.insert(position, row)
+                self._changed_structure()
+                self.endInsertRows()
+        self.structure_changed.emit()
+
+    def remove_rows(
+        self, row_ids: Iterable[int], *, gone: bool = False
+    ) -> list[tuple[int, GridRow]]:
+        """Take rows out; returns (position, row) ascending, to put them back on undo.
+
+        ``gone`` marks them queued: no undo brings them back into the grid.
+        """
+        wanted = set(row_ids)
+        if gone:
+            self._gone |= wanted
+        placed = [(i, r) for i, r in enumerate(self._rows) if r.id in wanted]
+        if not placed:
+            return []
+        shown_positions = [i for i, r in enumerate(self._shown) if r.id in wanted]
+        ranges = _ranges(shown_positions)
+        if len(ranges) > 32:
+            self.beginResetModel()
+            self._rows[:] = [r for r in self._rows if r.id not in wanted]
+            if self._filtered:
+                self._shown = [r for r in self._shown if r.id not in wanted]
+            self._changed_structure()
+            self.endResetModel()
+        else:
+            if self._filtered:
+                self._rows[:] = [r for r in self._rows if r.id not in wanted]
+            for first, last in reversed(ranges):
+                self.beginRemoveRows(QModelIndex(), first, last)
+                del self._shown[first : last + 1]
+                self._changed_structure()
+                self.endRemoveRows()
+            if not ranges and not self._filtered:
+                self._rows[:] = [r for r in self._rows if r.id not in wanted]
+            self._changed_structure()
+        self.structure_changed.emit()
+        return placed
+
+    def set_cells(self, changes: Iterable[tuple[int, int, str]]) -> list[int]:
+        """Set cells (row id, column, text); returns the ids of rows that changed."""
+        touched: dict[int, GridRow] = {}
+        columns: list[int] = []
+        for row_id, column, text in changes:
+            row = touched.get(row_id) or self.row_by_id(row_id)
+            if row is None or row.queueing:
+                continue
+            if row_id not in touched:
+                row.cells = list(row.cells)  # copy on write: a running check keeps its snapshot
+                touched[row_id] = row
+            if column >= len(row.cells):
+                row.cells.extend("" for _ in range(column + 1 - len(row.cells)))
+            row.cells[column] = text
+            columns.append(column)
+        if not touched:
+            return []
+        self.ensure_columns(max(columns) + 1)
+        for row in touched.values():
+            row.version += 1
+        self._rows_data_changed(touched.values())
+        ids = list(touched)
+        self.cells_edited.emit(ids)
+        return ids
+
+    def set_checks(self, checks: Iterable[tuple[int, int, LeadCheck]], *, refilter: bool) -> int:
+        """Store checks (row id, version checked, result); stale versions are ignored."""
+        applied = 0
+        if self._all_positions is None:
+            self._all_positions = {row.id: i for i, row in enumerate(self._rows)}
+        positions = self._all_positions
+        rows = self._rows
+        for row_id, version, check in checks:
+            position = positions.get(row_id)
+            if position is None:
+                continue
+            row = rows[position]
+            if row.version != version:
+                continue
+            row.check = check
+            row.checked_version = version
+            row.marks_for = -1
+            applied += 1
+        if refilter and self._filtered:
+            self.set_filter(True)
+        else:
+            self._all_data_changed()
+        self.checks_changed.emit()
+        return applied
+
+    def set_row_check(self, row_id: int, version: int, check: LeadCheck) -> None:
+        row = self.row_by_id(row_id)
+        if row is None or row.version != version:
+            return
+        row.check = check
+        row.checked_version = version
+        row.marks_for = -1
+        self._rows_data_changed([row])
+        self.checks_changed.emit()
+
+    def set_queueing(self, row_ids: Iterable[int], queueing: bool) -> None:
+        rows = [r for r in (self.row_by_id(i) for i in row_ids) if r is not None]
+        for row in rows:
+            row.queueing = queueing
+        if len(rows) > 64:
+            self._all_data_changed()
+        else:
+            self._rows_data_changed(rows)
+        self.checks_changed.emit()
+
+    def set_filter(self, on: bool) -> None:
+        """Show only rows with problems (and rows not checked yet), or all rows."""
+        self.beginResetModel()
+        self._filtered = on
+        self._shown = self._problem_rows() if on else self._rows
+        self._positions = None
+        self.endResetModel()
+
+    def _problem_rows(self) -> list[GridRow]:
+        return [r for r in self._rows if r.check is None or r.check.problems]
+
+    def set_dark(self, dark: bool) -> None:
+        if dark != self.dark:
+            self.dark = dark
+            self._all_data_changed()
+
+    def _rows_data_changed(self, rows: Iterable[GridRow]) -> None:
+        last = max(len(self._titles) - 1, 0)
+        for row in rows:
+            position = self.position(row.id)
+            if position >= 0:
+                self.dataChanged.emit(self.index(position, 0), self.index(position, last))
+                self.headerDataChanged.emit(Qt.Orientation.Vertical, position, position)
+
+    def _all_data_changed(self) -> None:
+        if self._shown and self._titles:
+            last_row = len(self._shown) - 1
+            self.dataChanged.emit(self.index(0, 0), self.index(last_row, len(self._titles) - 1))
+            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, last_row)
+
+
+def build_rows(
+    tables: Iterable[Sequence[str]], first_id: int, source: str, first_number: int = 1
+) -> list[GridRow]:
+    """Grid rows for cell lists, with ids from ``first_id`` on (safe in a worker thread)."""
+    return [
+        GridRow(first_id + i, list(cells), first_number + i, source)
+        for i, cells in enumerate(tables)
+    ]
+
+
+def _ranges(positions: Sequence[int]) -> list[tuple[int, int]]:
+    """Ascending positions as (first, last) runs."""
+    runs: list[tuple[int, int]] = []
+    for position in positions:
+        if runs and runs[-1][1] == position - 1:
+            runs[-1] = (runs[-1][0], position)
+        else:
+            runs.append((position, position))
+    return runs
+
+
+# -- the side list of problems -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemEntry:
+    row_id: int
+    problem: Problem
+
+
+class ProblemListModel(QAbstractListModel):
+    """Every problem of the grid, in grid order: "Row 12 · Mobile: message"."""
+
+    def __init__(self, grid: BatchModel, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._grid = grid
+        self._entries: list[ProblemEntry] = []
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._entries)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        entry = self._entries[index.row()]
+        problem = entry.problem
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(entry)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return problem_text(problem)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return severity_icon(ERROR if problem.severity == ERROR else WARNING)
+        if role == SeverityRole:
+            return problem.severity
+        if role == RowIdRole:
+            return entry.row_id
+        if role == FixRole:
+            return problem.fix
+        return None
+
+    def text(self, entry: ProblemEntry) -> str:
+        problem = entry.problem
+        number = self._grid.grid_number(entry.row_id)
+        column = self._grid.column_of(problem.field)
+        where = f"Row {number}" if number > 0 else "Row ?"
+        if column is not None:
+            where += f" · {self._grid.titles[column]}"
+        elif problem.field:
+            where += f" · {problem.field}"
+        return f"{where}: {problem.message}"
+
+    def entry(self, position: int) -> ProblemEntry:
+        return self._entries[position]
+
+    def entries(self) -> list[ProblemEntry]:
+        return list(self._entries)
+
+    def counts(self) -> tuple[int, int]:
+        """(errors, warnings)."""
+        errors = sum(1 for e in self._entries if e.problem.severity == ERROR)
+        return errors, len(self._entries) - errors
+
+    def reset(self, entries: list[ProblemEntry]) -> None:
+        self.beginResetModel()
+        self._entries = entries
+        self.endResetModel()
+
+    def rebuild(self) -> None:
+        """All problems of the grid's current checks."""
+        entries = [
+            ProblemEntry(row.id, problem)
+            for row in self._grid.all_rows()
+            if row.check is not None and not row.queueing
+            for problem in row.check.problems
+        ]
+        self.reset(entries)
+
+    def replace_row(self, row_id: int, problems: Sequence[Problem]) -> None:
+        """Update one row's problems in place (after an edit), keeping the grid order."""
+        old = [i for i, e in enumerate(self._entries) if e.row_id == row_id]
+        if old:
+            first, last = old[0], old[-1]
+            if last - first + 1 != len(old):  # not contiguous (should not happen): start over
+                self.rebuild()
+                return
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._entries[first : last + 1]
+            self.endRemoveRows()
+            at = first
+        else:
+            number = self._grid.grid_number(row_id)
+            at = bisect.bisect_left(
+                self._entries, number, key=lambda e: self._grid.grid_number(e.row_id)
+            )
+        if problems:
+            self.beginInsertRows(QModelIndex(), at, at + len(problems) - 1)
+            self._entries[at:at] = [ProblemEntry(row_id, p) for p in problems]
+            self.endInsertRows()
+
+    def drop_rows(self, row_ids: Iterable[int]) -> None:
+        wanted = set(row_ids)
+        if any(e.row_id in wanted for e in self._entries):
+            self.reset([e for e in self._entries if e.row_id not in wanted])
+
+    def refresh_text(self) -> None:
+        if self._entries:
+            self.dataChanged.emit(self.index(0), self.index(len(self._entries) - 1))
+
+
+# -- undo ----------------------------------------------------------------------------------------
+
+
+class SetCellsCommand(QUndoCommand):
+    """Cell edits, fixes and pastes into a selection: (row id, column, old text, new text)."""
+
+    def __init__(self, model: BatchModel, changes: list[tuple[int, int, str, str]], text: str):
+        super().__init__(text)
+        self._model = model
+        self._changes = changes
+
+    def redo(self) -> None:
+        self._model.set_cells((r, c, new) for r, c, _old, new in self._changes)
+
+    def undo(self) -> None:
+        self._model.set_cells((r, c, old) for r, c, old, _new in reversed(self._changes))
+
+
+class AddRowsCommand(QUndoCommand):
+    """Rows added at the end (a paste that ran past the last row, or a paste into the grid).
+
+    With ``applied`` the rows are in the model already (filled in chunks) and the first redo
+    that ``QUndoStack.push`` makes does nothing.
+    """
+
+    def __init__(
+        self,
+        model: BatchModel,
+        rows: list[GridRow],
+        text: str,
+        *,
+        applied: bool = False,
+        cells: list[tuple[int, int, str, str]] | None = None,
+    ):
+        super().__init__(text)
+        self._model = model
+        self._rows = rows
+        self._placed: list[tuple[int, GridRow]] = []
+        self._skip = applied
+        self._cells = cells or []  # cell changes made together with the new rows
+
+    def redo(self) -> None:
+        if self._skip:
+            self._skip = False
+            return
+        if self._cells:
+            self._model.set_cells((r, c, new) for r, c, _old, new in self._cells)
+        if self._placed:
+            self._model.insert_rows(self._placed)
+        else:
+            self._model.append_rows(self._rows)
+
+    def undo(self) -> None:
+        self._placed = self._model.remove_rows([r.id for r in self._rows])
+        if self._cells:
+            self._model.set_cells((r, c, old) for r, c, old, _new in reversed(self._cells))
+
+
+class RemoveRowsCommand(QUndoCommand):
+    def __init__(self, model: BatchModel, row_ids: list[int], text: str):
+        super().__init__(text)
+        self._model = model
+        self._ids = row_ids
+        self._placed: list[tuple[int, GridRow]] = []
+
+    def redo(self) -> None:
+        self._placed = self._model.remove_rows(self._ids)
+
+    def undo(self) -> None:
+        self._model.insert_rows(self._placed)
+
+
+class ResetCommand(QUndoCommand):
+    """Replace the whole grid (a new paste or file over other rows, clear, header on/off)."""
+
+    def __init__(
+        self,
+        model: BatchModel,
+        new: GridState,
+        text: str,
+        *,
+        applied: bool = False,
+        old: GridState | None = None,
+    ):
+        super().__init__(text)
+        self._model = model
+        self._old = old if old is not None else model.state()
+        self._new = new
+        self._skip = applied
+
+    def redo(self) -> None:
+        if self._skip:
+            self._skip = False
+            return
+        self._model.load(self._new)
+
+    def undo(self) -> None:
+        self._model.load(self._old)
+
+
+class MappingCommand(QUndoCommand):
+    """A different target field for one or more columns."""
+
+    def __init__(
+        self,
+        model: BatchModel,
+        new: list[str | None],
+        text: str,
+        on_change: Callable[[list[str | None]], None] | None = None,
+    ):
+        super().__init__(text)
+        self._model = model
+        self._old = model.mapping
+        self._new = new
+        self._on_change = on_change
+
+    def _apply(self, mapping: list[str | None]) -> None:
+        self._model.set_mapping(mapping)
+        if self._on_change is not None:
+            self._on_change(mapping)
+
+    def redo(self) -> None:
+        self._apply(self._new)
+
+    def undo(self) -> None:
+        self._apply(self._old)
