@@ -16,8 +16,10 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from noojee_desk import APP_NAME, __version__
 
@@ -28,11 +30,23 @@ SELF_TEST_PROFILE = "Self test"
 
 #: The Qt platform plugin a desktop session needs on each system (besides ``offscreen``).
 NATIVE_PLATFORM = {"linux": "xcb", "win32": "windows", "darwin": "cocoa"}
-#: The keyring backend each system is expected to use.
+#: The keyring backends (module, class) each system is expected to use.
 NATIVE_KEYRING = {
-    "linux": ("SecretService", "libsecret", "kwallet"),
-    "win32": ("Windows",),
-    "darwin": ("macOS",),
+    "linux": (
+        ("keyring.backends.SecretService", "Keyring"),
+        ("keyring.backends.libsecret", "Keyring"),
+        ("keyring.backends.kwallet", "DBusKeyring"),
+    ),
+    "win32": (("keyring.backends.Windows", "WinVaultKeyring"),),
+    "darwin": (("keyring.backends.macOS", "Keyring"),),
+}
+#: What those backends import; keyring hides a failed import behind "X required".
+KEYRING_NEEDS = {
+    "keyring.backends.SecretService": "secretstorage",
+    "keyring.backends.libsecret": "gi",
+    "keyring.backends.kwallet": "dbus",
+    "keyring.backends.Windows": "win32ctypes.pywin32.win32cred",
+    "keyring.backends.macOS": "keyring.backends.macOS.api",
 }
 KEYRING_HINT = {
     "linux": "Install and unlock a Secret Service keyring (GNOME Keyring or KWallet).",
@@ -86,19 +100,41 @@ def keyring_backends(system: str | None = None) -> Check:
         )
     backend = keyring.get_keyring()
     in_use = f"{type(backend).__module__}.{type(backend).__name__}"
-    wanted = NATIVE_KEYRING.get(system, ())
+    wanted = [f"{module}.{cls}" for module, cls in NATIVE_KEYRING.get(system, ())]
     names = [in_use] + [
         f"{type(b).__module__}.{type(b).__name__}"
         for b in getattr(backend, "backends", ())  # the chainer wraps the real ones
     ]
-    if wanted and not any(w.lower() in n.lower() for n in names for w in wanted):
+    if wanted and not any(n in wanted for n in names):
+        reasons = "; ".join(_not_viable(system))
         return Check(
             "keyring backends",
             False,
-            f"using {in_use}, not this system's password store ({' or '.join(wanted)}); "
-            f"registered: {', '.join(registered)}",
+            f"using {in_use}, not this system's password store ({reasons})",
         )
     return Check("keyring backends", True, f"using {in_use} ({len(registered)} registered)")
+
+
+def _not_viable(system: str) -> list[str]:
+    """Why each of this system's own keyring backends cannot be used, in its own words."""
+    import importlib
+
+    reasons: list[str] = []
+    for module_name, class_name in NATIVE_KEYRING.get(system, ()):
+        label = module_name.rsplit(".", 1)[-1]
+        try:
+            module = importlib.import_module(module_name)
+            getattr(module, class_name).priority  # noqa: B018 - raises with the reason
+        except Exception as exc:
+            reason = _explain(exc)
+            try:
+                importlib.import_module(KEYRING_NEEDS.get(module_name, module_name))
+            except Exception as missing:
+                reason += f" ({_explain(missing)})"
+            reasons.append(f"{label}: {reason}")
+        else:
+            reasons.append(f"{label}: available but not chosen")
+    return reasons
 
 
 async def keyring_round_trip(limit: float) -> Check:
@@ -131,7 +167,7 @@ async def keyring_round_trip(limit: float) -> Check:
 
 
 def lead_libraries(work: Path) -> Check:
-    """Phone number metadata (data modules loaded by name) and the XLSX reader/writer."""
+    """Phone number metadata (modules loaded by name), time zone data, the XLSX reader/writer."""
     import openpyxl
     import phonenumbers
 
@@ -139,6 +175,17 @@ def lead_libraries(work: Path) -> Check:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if not phonenumbers.is_valid_number(number) or e164 != "+61491570313":
         return Check("lead libraries", False, f"phone number metadata is wrong ({e164})")
+    try:
+        zone = ZoneInfo("Australia/Sydney")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        return Check(
+            "lead libraries",
+            False,
+            f"no time zone data for call-back times ({_explain(exc)}); the tzdata package is "
+            "missing from this installation",
+        )
+    if datetime(2025, 1, 15, 12, tzinfo=zone).utcoffset() != timedelta(hours=11):
+        return Check("lead libraries", False, "the time zone data is wrong for Australia/Sydney")
     path = work / "self-test.xlsx"
     book = openpyxl.Workbook()
     sheet = book.active
@@ -148,7 +195,9 @@ def lead_libraries(work: Path) -> Check:
     rows = list(openpyxl.load_workbook(path, read_only=True).active.iter_rows(values_only=True))
     if rows != [("Name", "FirstPhone"), ("Self Test", SELF_TEST_PHONE)]:
         return Check("lead libraries", False, f"the XLSX file read back differs: {rows!r}")
-    return Check("lead libraries", True, f"phone metadata ({e164}), XLSX written and read back")
+    return Check(
+        "lead libraries", True, f"phone metadata ({e164}), time zones, XLSX written and read back"
+    )
 
 
 async def network_stack(limit: float) -> Check:
