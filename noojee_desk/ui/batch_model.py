@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bisect
+import ctypes
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,16 +13,63 @@ from PySide6.QtCore import (
     QAbstractListModel,
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPointF,
     Qt,
     Signal,
+    SignalInstance,
 )
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF, QUndoCommand
 
 from noojee_desk.core.validate import LeadCheck, Problem
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def repair_signal_emit() -> bool:
+    """Make ``SignalInstance.emit`` keep Python's reference counts right; True when it had to.
+
+    WORKAROUND (no upstream report found): PySide6 6.12.0 returns ``True`` from ``emit()``
+    without a reference of its own. Python 3.11 counts references of ``True`` (3.12 made it
+    immortal), so every ``emit()`` from Python code takes one away and after a few hundred the
+    interpreter aborts with "bool_dealloc: deallocating True or False". This measures the loss
+    on a probe signal and, only when there is one, gives every returned bool its reference back.
+    Idempotent; call it before the first ``emit()``.
+    """
+    if sys.version_info >= (3, 12) or getattr(SignalInstance.emit, "repaired", False):
+        return False
+
+    class _Probe(QObject):
+        ping = Signal()
+
+    probe = _Probe()
+    before = sys.getrefcount(True), sys.getrefcount(False)
+    for _ in range(4):
+        probe.ping.emit()
+    lost = before[0] - sys.getrefcount(True), before[1] - sys.getrefcount(False)
+    incref = ctypes.pythonapi.Py_IncRef
+    incref.argtypes = [ctypes.py_object]
+    incref.restype = None
+    for value, count in zip((True, False), lost, strict=True):
+        for _ in range(max(count, 0)):
+            incref(value)
+    if lost[0] <= 0 and lost[1] <= 0:
+        return False
+    original = SignalInstance.emit
+
+    def emit(self: SignalInstance, *args: Any) -> Any:
+        result = original(self, *args)
+        if result is True or result is False:
+            incref(result)
+        return result
+
+    emit.repaired = True  # type: ignore[attr-defined]
+    SignalInstance.emit = emit  # type: ignore[method-assign]
+    return True
+
+
+repair_signal_emit()
 
 ERROR = "error"
 WARNING = "warning"
