@@ -104,7 +104,8 @@ def test_cells_show_their_problems(model: BatchModel) -> None:
     assert cell(model, 1, 2, Qt.ItemDataRole.BackgroundRole).color().name() == TINTS[WARNING][0]
     assert "leading 0" in cell(model, 1, 2, Qt.ItemDataRole.ToolTipRole)
     fix = cell(model, 1, 2, FixRole)
-    assert fix is not None and fix.value == "0412345679"
+    assert fix is not None
+    assert fix.value == "0412345679"
     # Row 3: the empty name and the scientific notation are errors, in their own cells.
     assert cell(model, 2, 0, SeverityRole) == ERROR
     assert cell(model, 2, 2, SeverityRole) == ERROR
@@ -163,7 +164,8 @@ def test_edit_undo_redo_and_stale_checks(model: BatchModel, validator: Validator
     model.set_checks([(row.id, version, old_check)], refilter=False)
     assert not row.current
     check_all(model, validator)
-    assert row.current and cell(model, 1, 2, SeverityRole) is None
+    assert row.current
+    assert cell(model, 1, 2, SeverityRole) is None
     stack.undo()
     assert cell(model, 1, 2) == "412345679"
     stack.redo()
@@ -180,9 +182,11 @@ def test_add_rows_and_reset_undo(model: BatchModel) -> None:
     stack.redo()
     assert model.row_at(5).cells[0] == "Eve"
     stack.push(ResetCommand(model, GridState(), "clear"))
-    assert model.rowCount() == 0 and model.columnCount() == 0
+    assert model.rowCount() == 0
+    assert model.columnCount() == 0
     stack.undo()
-    assert model.rowCount() == 6 and model.titles == TITLES
+    assert model.rowCount() == 6
+    assert model.titles == TITLES
 
 
 def test_queued_rows_never_come_back(model: BatchModel) -> None:
@@ -201,7 +205,9 @@ def test_queued_rows_never_come_back(model: BatchModel) -> None:
     stack.undo()  # take the two added rows out
     stack.redo()  # and add them again: only Fay may come back
     names = [r.cells[0] for r in model.all_rows()]
-    assert "Fay" in names and "Eve" not in names and "Ann Lee" not in names
+    assert "Fay" in names
+    assert "Eve" not in names
+    assert "Ann Lee" not in names
     # Edits of a queued row are ignored.
     assert model.set_cells([(queued[0], 0, "x")]) == []
 
