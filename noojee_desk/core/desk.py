@@ -10,10 +10,12 @@ import httpx
 
 from noojee_desk.core import choices
 from noojee_desk.core.api import ConfigError, NoojeeClient
+from noojee_desk.core.layouts import FieldLayout, default_layout, layout_key
 from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.paths import Paths
 from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
 from noojee_desk.core.settings import DEMO_PROFILE, Profile, Settings, SettingsError, SettingsStore
+from noojee_desk.core.validate import ValidationSettings, Validator
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,13 @@ class Desk:
         keys: KeyStore,
         *,
         demo: DemoFactory | None = None,
+        demo_layouts: dict[int, FieldLayout] | None = None,
     ) -> None:
         self.paths = paths
         self.store = store
         self.keys = keys
         self._demo = demo
+        self._demo_layouts = demo_layouts or {}
         self.settings: Settings = store.load()
         self.client: NoojeeClient | None = None
 
@@ -142,6 +146,48 @@ class Desk:
         if loaded.current:
             self.save_settings()
         return loaded
+
+    # -- field layouts and checking -----------------------------------------------------------
+
+    def layout_for(self, template_id: int) -> FieldLayout:
+        """The stored layout of the active server's template, else a known or default one."""
+        profile = self.profile
+        if profile is None:
+            return default_layout()
+        raw = self.settings.layouts.get(layout_key(profile.server_key, template_id))
+        if raw is not None:
+            return FieldLayout.from_dict(raw)
+        if profile.demo and template_id in self._demo_layouts:
+            return self._demo_layouts[template_id]
+        return default_layout()
+
+    def has_layout(self, template_id: int) -> bool:
+        profile = self.profile
+        if profile is None:
+            return False
+        if profile.demo and template_id in self._demo_layouts:
+            return True
+        return layout_key(profile.server_key, template_id) in self.settings.layouts
+
+    def save_layout(self, template_id: int, layout: FieldLayout) -> str | None:
+        profile = self.profile
+        if profile is None:
+            return None
+        self.settings.layouts[layout_key(profile.server_key, template_id)] = layout.to_dict()
+        return self.save_settings()
+
+    def validation_settings(self) -> ValidationSettings:
+        s, profile = self.settings, self.profile
+        return ValidationSettings(
+            region=s.region,
+            phone_format=s.phone_format,
+            day_first=s.day_first,
+            timezone=profile.timezone if profile is not None else ValidationSettings().timezone,
+            recent_days=s.recent_days,
+        )
+
+    def validator(self, layout: FieldLayout, recent_phones=None) -> Validator:
+        return Validator(layout, self.validation_settings(), recent_phones)
 
     async def _close_client(self) -> None:
         if self.client is not None:

@@ -80,10 +80,6 @@ class Settings:
         if self.active_profile == name:
             self.active_profile = self.profiles[0].name if self.profiles else None
 
-    @staticmethod
-    def layout_key(profile: Profile, template_id: int) -> str:
-        return f"{profile.server_key}|{template_id}"
-
 
 def _cached(raw: Any) -> CachedList:
     if not isinstance(raw, dict):
