@@ -417,7 +417,7 @@ class ProblemDelegate(QStyledItemDelegate):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
 
-    def _button_rect(self, option: QStyleOptionViewItem, index: QModelIndex) -> QRect | None:
+    def button_rect(self, option: QStyleOptionViewItem, index: QModelIndex) -> QRect | None:
         fix = index.data(FixRole)
         if fix is None:
             return None
@@ -453,7 +453,7 @@ class ProblemDelegate(QStyledItemDelegate):
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(opt.palette.color(role))
-        button = self._button_rect(opt, index)
+        button = self.button_rect(opt, index)
         text_left = rect.left() + 10
         first_width = (button.left() - 6 if button is not None else rect.right()) - text_left
         bold = QFont(opt.font)
@@ -488,7 +488,7 @@ class ProblemDelegate(QStyledItemDelegate):
         self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: QModelIndex
     ) -> bool:
         if event.type() == QEvent.Type.MouseButtonRelease:
-            button = self._button_rect(option, index)
+            button = self.button_rect(option, index)
             if button is not None and button.contains(event.position().toPoint()):
                 self.fix_clicked.emit(QModelIndex(index))
                 return True
@@ -580,9 +580,11 @@ class BatchGrid(QWidget):
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.undo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts(
-            [QKeySequence(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y")]
-        )
+        redo_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        for extra in ("Ctrl+Shift+Z", "Ctrl+Y"):
+            if QKeySequence(extra) not in redo_keys:
+                redo_keys.append(QKeySequence(extra))
+        self.redo_action.setShortcuts(redo_keys)
         self.redo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)

@@ -12,6 +12,12 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from noojee_desk.ui.batch_model import repair_signal_emit
+
+# PySide6 6.12.0 on Python 3.11: every emit() from Python drops a reference to True, and the
+# interpreter aborts after a few hundred of them; see repair_signal_emit.
+repair_signal_emit()
+
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
     """Every async UI test runs on a qasync loop over the one QApplication."""

@@ -1,0 +1,533 @@
+"""The batch grid on the qasync loop: real clipboard, files, drops, fixes, undo and queueing."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gc
+import html
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl, SignalInstance
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QLineEdit, QStyleOptionViewItem
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from noojee_desk.core.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.tables import header_signature
+from noojee_desk.core.validate import Validator
+from noojee_desk.ui.batch_grid import BatchGrid
+from noojee_desk.ui.batch_model import ERROR, WARNING, GridLead, SeverityRole
+from noojee_desk.ui.tasks import Tasks
+
+# Showing a top-level window on the offscreen platform logs this harmless warning.
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+LAYOUT = FieldLayout(
+    (
+        FieldSpec("Name", required=True),
+        FieldSpec("StreetAddress"),
+        FieldSpec("City"),
+        FieldSpec("PostCode"),
+        FieldSpec("FirstPhone", phone=True),
+        FieldSpec("SecondPhone", phone=True),
+    )
+)
+HEADER = ["Name", "Address", "Suburb", "Postcode", "Mobile", "Alt", "Priority"]
+# Columns: 0 Name, 1 Address, 2 Suburb, 3 Postcode, 4 Mobile, 5 Alt (not recognised), 6 Priority
+
+
+def lead_rows(count: int = 500) -> list[list[str]]:
+    """``count`` rows with a known mix of problems (row numbers are 1-based data rows)."""
+    rows = []
+    for i in range(1, count + 1):
+        mobile = f"04{10_000_000 + i:08d}"
+        alt = ""
+        priority = ""
+        name = f"Person {i}"
+        if i % 50 == 2:
+            mobile = mobile[1:]  # a spreadsheet dropped the leading 0: warning with a fix
+        if i % 50 == 3:
+            mobile = "4.12E+08"  # the digits are gone: error
+        if i % 50 == 4:
+            mobile, alt = "", f"03{90_000_000 + i:08d}"  # only in the unmapped column: error
+        if i % 50 == 5:
+            priority = "150"  # too high: error with a fix
+        if i % 50 == 6:
+            name = ""  # required: error
+        rows.append([name, f"{i} Main St", "Carlton", "3053", mobile, alt, priority])
+    return rows
+
+
+def excel_clipboard(rows: Sequence[Sequence[str]]) -> QMimeData:
+    """What Excel puts on the clipboard: an HTML table and tab-separated text."""
+    mime = QMimeData()
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    mime.setHtml(f"<html><body><table>{body}</table></body></html>")
+    mime.setText("".join("\t".join(row) + "\r\n" for row in rows))
+    return mime
+
+
+async def next_signal(signal: SignalInstance, limit: float = 30.0) -> tuple[Any, ...]:
+    """Wait for the next emission of ``signal`` on the running (qasync) loop."""
+    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    def fire(*args: Any) -> None:
+        if not future.done():
+            future.set_result(args)
+
+    signal.connect(fire)
+    try:
+        return await asyncio.wait_for(future, limit)
+    finally:
+        signal.disconnect(fire)
+
+
+async def until(
+    predicate: Callable[[], bool], *signals: SignalInstance, limit: float = 30.0
+) -> None:
+    """Wait until ``predicate`` holds, looking again whenever one of ``signals`` fires."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("timed out waiting")
+        waiters = [asyncio.ensure_future(next_signal(s, remaining)) for s in signals]
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()
+
+
+async def settled(grid: BatchGrid) -> None:
+    """Wait until the grid has loaded and checked everything."""
+    await until(
+        lambda: not grid.checking and not grid._busy,
+        grid.checked,
+        grid.loaded,
+        grid.status_changed,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_this_thread() -> Iterator[None]:
+    """Collect garbage (Qt objects of earlier tests and loops) here, on the GUI thread.
+
+    Otherwise a collection may start in a worker thread of the executor and destroy Qt
+    objects there ("QObject::~QObject: Timers cannot be stopped from another thread").
+    """
+    gc.collect()
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def grid(qtbot: QtBot) -> BatchGrid:
+    errors: list[str] = []
+    widget = BatchGrid(Tasks(on_error=errors.append))
+    qtbot.addWidget(widget)
+    widget.set_layout(LAYOUT, Validator(LAYOUT), {})
+    widget.set_target_ready(True)
+    widget.resize(1300, 700)
+    widget.show()
+    widget.task_errors = errors  # type: ignore[attr-defined]
+    return widget
+
+
+def column_values(grid: BatchGrid, column: int) -> list[str]:
+    return [r.cell(column) for r in grid.model.all_rows()]
+
+
+def select_cell(grid: BatchGrid, row: int, column: int) -> None:
+    index = grid.model.index(row, column)
+    grid.view.selectionModel().setCurrentIndex(
+        index, grid.view.selectionModel().SelectionFlag.ClearAndSelect
+    )
+
+
+def position_of(grid: BatchGrid, column: int, value: str) -> int:
+    return column_values(grid, column).index(value)
+
+
+async def paste_with_keyboard(qtbot: QtBot, grid: BatchGrid, rows: Sequence[Sequence[str]]):
+    QApplication.clipboard().setMimeData(excel_clipboard(rows))
+    grid.view.setFocus()
+    loaded = asyncio.ensure_future(next_signal(grid.loaded))
+    qtbot.keyClick(grid.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    await loaded
+    await settled(grid)
+
+
+def click_fix(qtbot: QtBot, grid: BatchGrid, entry_row: int) -> None:
+    """Click the fix button of one entry in the side list, as a person would."""
+    view = grid.problem_list
+    index = grid.problems.index(entry_row)
+    view.scrollTo(index)
+    option = QStyleOptionViewItem()
+    option.rect = view.visualRect(index)
+    option.fontMetrics = view.fontMetrics()
+    button = grid.problem_delegate.button_rect(option, index)
+    assert button is not None
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
+
+
+@pytest.mark.asyncio
+async def test_paste_map_fix_undo_redo_and_queue(
+    qtbot: QtBot, grid: BatchGrid, qtmodeltester: ModelTester
+) -> None:
+    rows = [HEADER, *lead_rows(500)]
+    qtmodeltester.check(grid.model)
+    shown = asyncio.ensure_future(next_signal(grid.rows_shown))
+    await paste_with_keyboard(qtbot, grid, rows)
+    assert shown.done()
+    model = grid.model
+    assert model.rowCount() == 500
+    assert model.header == HEADER  # the first row was read as the header
+    assert model.titles == HEADER
+    assert model.mapping == ["Name", "StreetAddress", "City", "PostCode", "FirstPhone", None,
+                             "njPriority"]  # fmt: skip
+    assert len(grid.header.combos) == 7
+    assert grid.header.combos[4].currentData() == "FirstPhone"
+    assert grid.header.combos[5].currentData() is None
+    assert grid.header_box.isChecked()
+
+    # Problems: cells coloured, messages in the tooltip and the side list, counts shown.
+    lost_zero = position_of(grid, 4, "410000002")
+    assert model.index(lost_zero, 4).data(SeverityRole) == WARNING
+    assert "leading 0" in model.index(lost_zero, 4).data(Qt.ItemDataRole.ToolTipRole)
+    scientific = position_of(grid, 4, "4.12E+08")
+    assert model.index(scientific, 4).data(SeverityRole) == ERROR
+    only_alt = position_of(grid, 5, "0390000004")
+    assert model.index(only_alt, 4).data(SeverityRole) == ERROR  # no phone: the phone column
+    assert model.headerData(only_alt, Qt.Orientation.Vertical, SeverityRole) == ERROR
+    # 10 of each kind in 500 rows; lost zeros are warnings, the rest errors.
+    assert grid.problems.counts() == (40, 10)
+    assert model.summary() == (450, 10, 40, 0)
+    assert grid.queue_button.text() == "Queue 460 leads"
+    assert "40 blocked" in grid.counts.text()
+    assert not grid.task_errors
+
+    # Map a column: "Alt" holds second numbers.
+    saved: list[tuple[str, list[str | None]]] = []
+    grid.mapping_saved.connect(lambda key, mapping: saved.append((key, mapping)))
+    combo = grid.header.combos[5]
+    combo.setCurrentIndex(combo.findData("SecondPhone"))
+    combo.activated.emit(combo.currentIndex())
+    await settled(grid)
+    assert model.mapping[5] == "SecondPhone"
+    assert saved == [(header_signature(HEADER), model.mapping)]
+    assert model.index(only_alt, 4).data(SeverityRole) is None
+    assert model.summary() == (460, 10, 30, 0)
+
+    # Fix one cell by its suggestion, in the side list.
+    entry = next(
+        i
+        for i, e in enumerate(grid.problems.entries())
+        if e.problem.fix is not None and e.problem.fix.label == "Add the leading 0"
+    )
+    fixed_row = grid.problems.entry(entry).row_id
+    fixed_at = model.position(fixed_row)
+    before = model.index(fixed_at, 4).data()
+    click_fix(qtbot, grid, entry)
+    assert model.index(fixed_at, 4).data() == "0" + before
+    assert model.index(fixed_at, 4).data(SeverityRole) is None  # checked again at once
+    await settled(grid)
+    assert model.summary() == (461, 9, 30, 0)
+
+    # Undo and redo from the keyboard.
+    grid.view.setFocus()
+    qtbot.keyClick(grid.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert model.index(fixed_at, 4).data() == before
+    assert model.index(fixed_at, 4).data(SeverityRole) == WARNING
+    qtbot.keyClick(
+        grid.view,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert model.index(fixed_at, 4).data() == "0" + before
+    await settled(grid)
+
+    # Queue: the summary first, then the valid rows leave with their normalised fields.
+    requests: list[tuple[list[GridLead], str]] = []
+    grid.queue_requested.connect(lambda leads, source: requests.append((leads, source)))
+    qtbot.mouseClick(grid.queue_button, Qt.MouseButton.LeftButton)
+    dialog = grid.summary_dialog
+    assert dialog is not None
+    assert dialog.text() == "Queue 470 leads?"
+    assert "461 valid" in dialog.informativeText()
+    assert "9 with warnings" in dialog.informativeText()
+    assert "30 blocked by errors stay in the grid" in dialog.informativeText()
+    confirm = dialog.findChild(type(grid.queue_button), "confirmQueue")
+    requested = asyncio.ensure_future(next_signal(grid.queue_requested))
+    qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
+    leads, source = await requested
+    assert len(leads) == 470
+    assert source.startswith("Pasted")
+    first = leads[0]
+    assert first.fields["Name"] == "Person 1"
+    assert first.fields["FirstPhone"] == "0410000001"
+    assert first.phones == frozenset({"+61410000001"})
+    assert first.row == 1
+    assert "Queueing 470 leads" in grid.status.text()
+    assert not grid.queue_button.isEnabled()  # nothing is handed over twice
+    grid.rows_queued([lead.row_id for lead in leads])
+    assert model.rowCount() == 30  # the blocked rows stay to be fixed
+    assert grid.problems.counts() == (30, 0)
+    await settled(grid)
+    assert model.summary() == (0, 0, 30, 0)
+    # Undo cannot bring queued rows back.
+    for _ in range(5):
+        grid.undo_stack.undo()
+    await settled(grid)
+    assert all(r.id not in {lead.row_id for lead in leads} for r in model.all_rows())
+    assert not grid.task_errors
+
+
+@pytest.mark.asyncio
+async def test_queue_failure_keeps_the_rows(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(20)])
+    requested = asyncio.ensure_future(next_signal(grid.queue_requested))
+    grid.request_queue()
+    grid.summary_dialog.findChild(type(grid.queue_button), "confirmQueue").click()
+    leads, _source = await requested
+    assert all(grid.model.row_by_id(lead.row_id).queueing for lead in leads)
+    grid.queue_failed("the disk is full")
+    assert "the disk is full" in grid.status.text()
+    assert grid.model.total() == 20
+    assert not any(r.queueing for r in grid.model.all_rows())
+    assert grid.queue_button.isEnabled()
+
+
+@pytest.mark.asyncio
+async def test_queue_needs_a_target(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(5)])
+    assert grid.queue_button.isEnabled()
+    grid.set_target_ready(False)
+    assert not grid.queue_button.isEnabled()
+    grid.request_queue()
+    assert grid.summary_dialog is None
+    assert "Choose a template" in grid.status.text()
+
+
+@pytest.mark.asyncio
+async def test_paste_into_a_selection_like_a_spreadsheet(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(10)])
+    model = grid.model
+    selection = grid.view.selectionModel()
+    # A 2x2 block lands at the top-left selected cell.
+    select_cell(grid, 1, 0)
+    QApplication.clipboard().setMimeData(excel_clipboard([["Ann", "1 A St"], ["Bob", "2 B St"]]))
+    grid.view.setFocus()
+    qtbot.keyClick(grid.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    await until(lambda: model.index(2, 1).data() == "2 B St", model.dataChanged)
+    assert [model.index(r, 0).data() for r in range(4)] == ["Person 1", "Ann", "Bob", "Person 4"]
+    # One value fills every selected cell.
+    selection.clearSelection()
+    for r in range(3):
+        selection.select(model.index(r, 2), selection.SelectionFlag.Select)
+    QApplication.clipboard().setMimeData(excel_clipboard([["Kew"]]))
+    await grid.paste_from_clipboard()
+    assert [model.index(r, 2).data() for r in range(4)] == ["Kew", "Kew", "Kew", "Carlton"]
+    # A block past the last row adds rows; one undo takes the whole paste back.
+    select_cell(grid, 9, 0)
+    QApplication.clipboard().setMimeData(
+        excel_clipboard([["Cy", "", "", "", "0412000111"], ["Di", "", "", "", "0412000222"]])
+    )
+    await grid.paste_from_clipboard()
+    assert model.rowCount() == 11
+    assert model.index(10, 4).data() == "0412000222"
+    await settled(grid)
+    assert model.index(10, 0).data(SeverityRole) is None
+    grid.undo_stack.undo()
+    assert model.rowCount() == 10
+    assert model.index(9, 0).data() == "Person 10"
+    grid.undo_stack.undo()
+    grid.undo_stack.undo()
+    assert [model.index(r, 0).data() for r in range(3)] == ["Person 1", "Person 2", "Person 3"]
+    assert model.index(0, 2).data() == "Carlton"
+
+
+@pytest.mark.asyncio
+async def test_edit_in_place_checks_the_row_again(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(10)])
+    model = grid.model
+    index = model.index(2, 4)  # "4.12E+08"
+    assert index.data(SeverityRole) == ERROR
+    grid.view.setCurrentIndex(index)
+    grid.view.edit(index)
+    editor = grid.view.viewport().findChild(QLineEdit)
+    assert editor is not None
+    editor.selectAll()
+    qtbot.keyClicks(editor, "0412 999 888")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # the delegate commits on the next loop turn
+    await until(lambda: index.data() == "0412 999 888", model.dataChanged)
+    assert index.data(SeverityRole) is None
+    assert model.headerData(2, Qt.Orientation.Vertical, SeverityRole) is None
+    assert grid.undo_stack.undoText() == "Edit cell"
+    # Delete clears the selected cells (and undo puts them back).
+    select_cell(grid, 0, 0)
+    grid.view.setFocus()
+    qtbot.keyClick(grid.view, Qt.Key.Key_Delete)
+    assert model.index(0, 0).data() == ""
+    assert model.index(0, 0).data(SeverityRole) == ERROR  # Name is required
+    grid.undo_stack.undo()
+    assert model.index(0, 0).data() == "Person 1"
+
+
+@pytest.mark.asyncio
+async def test_problem_filter_and_navigation(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(100)])
+    model = grid.model
+    grid.filter_box.setChecked(True)
+    assert model.rowCount() == 10  # 2 of each kind of problem
+    assert grid.filter_box.text() == "Only rows with &problems (10)"
+    # The rows keep their grid numbers.
+    assert model.headerData(0, Qt.Orientation.Vertical) == "2"
+    # A click on a problem selects its cell.
+    grid.problem_list.clicked.emit(grid.problems.index(1))
+    current = grid.view.currentIndex()
+    assert model.headerData(current.row(), Qt.Orientation.Vertical) == "3"
+    assert current.column() == 4
+    grid.filter_box.setChecked(False)
+    assert model.rowCount() == 100
+
+
+@pytest.mark.asyncio
+async def test_apply_all_fixes_is_one_undo_step(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(100)])
+    assert grid.fix_all_button.text() == "Apply all 4 suggested fixes"
+    qtbot.mouseClick(grid.fix_all_button, Qt.MouseButton.LeftButton)
+    await settled(grid)
+    assert "410000002" not in column_values(grid, 4)
+    assert "150" not in column_values(grid, 6)
+    assert "100" in column_values(grid, 6)
+    assert grid.problems.counts() == (6, 0)
+    grid.undo_stack.undo()
+    await settled(grid)
+    assert grid.problems.counts() == (8, 2)
+
+
+@pytest.mark.asyncio
+async def test_saved_mapping_applies_by_itself(qtbot: QtBot, grid: BatchGrid) -> None:
+    mapping = ["Name", None, "City", "PostCode", "SecondPhone", "FirstPhone", None]
+    grid.set_layout(LAYOUT, Validator(LAYOUT), {header_signature(HEADER): mapping})
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(10)])
+    assert grid.model.mapping == mapping
+    assert grid.header.combos[1].currentText() == "— not sent —"
+
+
+@pytest.mark.asyncio
+async def test_rows_without_header_and_the_header_switch(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, lead_rows(10))
+    model = grid.model
+    assert model.header is None
+    assert model.titles[0] == "Column 1"
+    assert model.rowCount() == 10
+    assert model.mapping[4] in ("FirstPhone", "SecondPhone")  # found by the numbers in it
+    assert not grid.header_box.isChecked()
+    grid.header_box.setChecked(True)  # "the first row is a header" after all
+    await settled(grid)
+    assert model.rowCount() == 9
+    assert model.titles[0] == "Person 1"
+    grid.undo_stack.undo()
+    await settled(grid)
+    assert model.rowCount() == 10
+    assert not grid.header_box.isChecked()
+
+
+@pytest.mark.asyncio
+async def test_open_an_xlsx_file(grid: BatchGrid, tmp_path: Path) -> None:
+    path = tmp_path / "leads.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Customer", "Suburb", "Mobile", "Priority"])
+    sheet.append(["Ann Lee", "Kew", 412345678, 5])  # numbers, as Excel keeps them
+    sheet.append(["Bob Ray", "Carlton", "0412 345 679", None])
+    book.save(path)
+    await grid.open_file(path)
+    await settled(grid)
+    model = grid.model
+    assert model.rowCount() == 2
+    assert model.header == ["Customer", "Suburb", "Mobile", "Priority"]
+    assert model.mapping == ["Name", "City", "FirstPhone", "njPriority"]
+    assert model.index(0, 2).data() == "412345678"
+    assert model.index(0, 2).data(SeverityRole) == WARNING  # the lost leading 0
+    assert model.row_at(0).source == "leads.xlsx"
+    assert "Opened 2 rows" in grid.status.text()
+
+
+@pytest.mark.asyncio
+async def test_drop_a_csv_file(grid: BatchGrid, tmp_path: Path) -> None:
+    path = tmp_path / "drop.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name", "Mobile"])
+        writer.writerow(["Zoë Ng", "0412 345 678"])
+        writer.writerow(["Al, Jr", "0412 345 679"])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(
+        QPointF(50, 50), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(grid, enter)
+    assert enter.isAccepted()
+    loaded = asyncio.ensure_future(next_signal(grid.loaded))
+    drop = QDropEvent(
+        QPointF(50, 50), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(grid, drop)
+    await loaded
+    await settled(grid)
+    assert [r.cells for r in grid.model.all_rows()] == [
+        ["Zoë Ng", "0412 345 678"],
+        ["Al, Jr", "0412 345 679"],
+    ]
+    assert grid.model.summary() == (2, 0, 0, 0)
+
+
+@pytest.mark.asyncio
+async def test_bad_input_gives_a_message(grid: BatchGrid, tmp_path: Path) -> None:
+    mime = QMimeData()
+    mime.setText("\r\n\r\n")
+    QApplication.clipboard().setMimeData(mime)
+    await grid.paste_from_clipboard()
+    assert "no table" in grid.status.text()
+    assert grid.model.rowCount() == 0
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    await grid.open_file(broken)
+    assert "broken.xlsx" in grid.status.text()
+    assert grid.model.rowCount() == 0
+    other = QMimeData()
+    other.setUrls([QUrl.fromLocalFile(str(tmp_path / "photo.png"))])
+    assert not grid.handle_drop(other)
+    assert not grid.task_errors
+
+
+@pytest.mark.asyncio
+async def test_a_second_paste_adds_or_replaces(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(10)])
+    grid.view.clearSelection()
+    more = [HEADER, *[[f"More {i}", "", "", "", f"04990000{i:02d}", "", ""] for i in range(5)]]
+    await paste_with_keyboard(qtbot, grid, more)
+    assert grid.model.rowCount() == 15  # same columns: added below
+    other = [["Name", "Phone"], ["Solo", "0412 000 999"]]
+    grid.view.clearSelection()
+    await paste_with_keyboard(qtbot, grid, other)
+    assert grid.model.rowCount() == 1  # other columns: the grid holds the new rows
+    assert "Undo" in grid.status.text()
+    grid.undo_stack.undo()
+    await settled(grid)
+    assert grid.model.rowCount() == 15
+    assert grid.model.titles == HEADER
