@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -39,11 +40,12 @@ def is_loopback(host: str) -> bool:
 class _Conn:
     """One client connection: its task and writer, and whether a request is being handled."""
 
-    __slots__ = ("busy", "task", "writer")
+    __slots__ = ("busy", "sock", "task", "writer")
 
-    def __init__(self, task: asyncio.Task[Any] | None, writer: asyncio.StreamWriter) -> None:
-        self.task = task
-        self.writer = writer
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.task: asyncio.Task[None] | None = None
+        self.writer: asyncio.StreamWriter | None = None
         self.busy = False
 
 
@@ -67,7 +69,8 @@ class SimServer:
         self.emulator = emulator
         self.host = host
         self.port = port
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
         self._conns: dict[int, _Conn] = {}
         self._wanted = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -83,7 +86,7 @@ class SimServer:
 
     @property
     def listening(self) -> bool:
-        return self._server is not None
+        return self._listener is not None
 
     async def start(self) -> None:
         """Listen (again) on the host and port; a first start on port 0 picks a free port."""
@@ -117,22 +120,36 @@ class SimServer:
         await self.close()
 
     async def _listen(self) -> None:
-        if self._server is not None:
+        # Our own accepting rather than asyncio.Server: closing an asyncio.Server (or cancelling
+        # sock_accept) just as a connection arrives leaks that socket on Python 3.11.
+        if self._listener is not None:
             return
-        server = await asyncio.start_server(
-            self._handle, self.host, self.port, limit=MAX_BODY, reuse_address=True
-        )
-        self._server = server
-        if self.port == 0:
-            self.port = server.sockets[0].getsockname()[1]
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.create_server((self.host, self.port), family=family, backlog=128)
+        listener.setblocking(False)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_reader(listener.fileno(), self._on_acceptable, listener)
+        except NotImplementedError:  # the Windows proactor loop has no add_reader
+            self._acceptor = loop.create_task(self._accept_loop(listener))
 
     async def _go_offline(self, *, graceful_idle: bool) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
+        listener, self._listener = self._listener, None
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.cancel()
+            await asyncio.gather(acceptor, return_exceptions=True)
+        elif listener is not None:
+            asyncio.get_running_loop().remove_reader(listener.fileno())
+        if listener is not None:
+            listener.close()
         tasks = []
         for conn in list(self._conns.values()):
-            if graceful_idle and not conn.busy:
+            if conn.writer is None:
+                conn.sock.close()  # its task may never have started
+            elif graceful_idle and not conn.busy:
                 conn.writer.close()  # lets an answer already written reach the client
             else:
                 conn.writer.transport.abort()
@@ -141,8 +158,6 @@ class SimServer:
                 tasks.append(conn.task)
         self._conns.clear()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
 
     # -- following the emulator's maintenance switch ------------------------------------------
 
@@ -177,11 +192,43 @@ class SimServer:
 
     # -- one connection -----------------------------------------------------------------------
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        conn = _Conn(task, writer)
+    def _on_acceptable(self, listener: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. out of file descriptors: try again on the next wake-up
+                log.warning("accept failed on %s: %s", self.url, exc)
+                return
+            self._start_connection(sock)
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as exc:
+                log.warning("accept failed on %s: %s", self.url, exc)
+                await asyncio.sleep(0.1)
+                continue
+            self._start_connection(sock)
+
+    def _start_connection(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        conn = _Conn(sock)
+        self._conns[id(conn)] = conn
+        conn.task = asyncio.get_running_loop().create_task(self._handle(conn, sock))
+
+    async def _handle(self, conn: _Conn, sock: socket.socket) -> None:
         key = id(conn)
-        self._conns[key] = conn
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            self._conns.pop(key, None)
+            raise
+        conn.writer = writer
         h11conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
         try:
             await self._serve(conn, h11conn, reader, writer)

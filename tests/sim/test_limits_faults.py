@@ -28,7 +28,7 @@ def _phone(i: int) -> str:
 
 
 async def test_never_more_than_capacity_at_once(pbx, lead) -> None:
-    service = 0.05
+    service = 0.08
     pbx.emulator.set_faults(capacity=4, min_service=service, jitter=0.0)
     started = time.monotonic()
     responses = await asyncio.gather(*(pbx.insert(lead(phone=_phone(i))) for i in range(20)))
@@ -43,7 +43,10 @@ async def test_never_more_than_capacity_at_once(pbx, lead) -> None:
     assert elapsed >= 5 * service
     waits = state["queue_waits"]
     assert len(waits) == 20
-    assert sum(w >= service * 0.9 for w in waits) == 16
+    # the first four start at once; most of the others had to wait (all of them, unless the
+    # client was too slow to open its connections)
+    assert sum(w < 0.01 for w in waits) >= 4
+    assert sum(w >= service * 0.9 for w in waits) >= 12
     assert state["queue_wait"]["max"] >= 4 * service * 0.9
 
 
@@ -53,7 +56,8 @@ async def test_queue_is_first_come_first_served(pbx, lead) -> None:
     tasks = []
     for i in range(5):
         tasks.append(asyncio.create_task(pbx.insert(lead(phone=_phone(i)))))
-        await until(lambda n=i: emulator.running + emulator.queued == n + 1)
+        # arrived: either still waiting for a slot, or its wait is on record
+        await until(lambda n=i: emulator.queued + len(emulator.queue_waits) == n + 1)
     await asyncio.gather(*tasks)
     assert [x["fields"]["FirstPhone"] for x in emulator.leads()] == [_phone(i) for i in range(5)]
 
