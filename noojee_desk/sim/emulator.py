@@ -1,23 +1,4 @@
-"""The Noojee Campaign API emulator: one ASGI app with the documented rules, limits and faults.
-
-Behaviour where the Noojee documentation is silent (our choices, kept stable for tests):
-
-- Paths are matched before the key: an unknown path is a 404 HTML page, a known method with the
-  wrong HTTP verb a 405 HTML page, a wrong or missing ``apiKey`` a 403 HTML page (servlet style).
-- ``insertLeadFast`` without ``Content-Type: application/json`` is a 415 HTML page. A body that is
-  not one JSON object whose values are all strings is HTTP 400 ``{"code":103,"message":"EXCEPTION:
-  ..."}``, answered at once (before the rate-limit queue).
-- A list call whose id parameter is missing or not a number is HTTP 400 with code 103; a number
-  that names nothing gives an empty ``entities`` list.
-- Every insert that passes the checks above waits in the FIFO queue, then takes ``min_service`` +
-  jitter, then is decided: import window (500, 103), ``failure_rate`` (500, 103), ids (500, 103
-  "... not found"), then 108, 102, 111, 104, 112, 105 in that order. ``njPriority`` that is not a
-  whole number from 0 to 100, or ``njCallBackDate`` not in ``yyyy/MM/dd HH:mm``, is HTTP 400 code
-  103 (checked last, just before the insert). Field names the template does not have are kept.
-- ``drop_rate`` applies to every processed insert: a valid lead is inserted and then the connection
-  is cut; an invalid one is refused and the refusal is lost with the connection.
-- Phones are compared normalised: digits only, ``61`` + 9 digits (or ``610`` + 9) -> ``0`` + 9.
-"""
+"""The Noojee Campaign API emulator: one ASGI app with the documented rules, limits and faults."""
 
 from __future__ import annotations
 
@@ -281,6 +262,26 @@ class Emulator:
     """The emulated PBX. Serve it with ``transport()`` (in-process) or ``server.SimServer``.
 
     Use it from one event loop; ``server.SimThread`` offers thread-safe access.
+
+    Behaviour where the Noojee documentation is silent (our choices, kept stable for tests):
+
+    - Paths are matched before the key: an unknown path is a 404 HTML page, a known method with the
+      wrong HTTP verb a 405 HTML page, a wrong or missing ``apiKey`` a 403 HTML page (servlet
+      style).
+    - ``insertLeadFast`` without ``Content-Type: application/json`` is a 415 HTML page. A body that
+      is not one JSON object whose values are all strings is HTTP 400
+      ``{"code":103,"message":"EXCEPTION: ..."}``, answered at once (before the rate-limit queue).
+    - A list call whose id parameter is missing or not a number is HTTP 400 with code 103; a number
+      that names nothing gives an empty ``entities`` list.
+    - Every insert that passes the checks above waits in the FIFO queue, then takes ``min_service``
+      + jitter, then is decided: import window (500, 103), ``failure_rate`` (500, 103), ids (500,
+      103 "... not found"), then 108, 102, 111, 104, 112, 105 in that order. ``njPriority`` that is
+      not a whole number from 0 to 100, or ``njCallBackDate`` not in ``yyyy/MM/dd HH:mm``, is HTTP
+      400 code 103 (checked last, just before the insert). Field names the template does not have
+      are kept.
+    - ``drop_rate`` applies to every processed insert: a valid lead is inserted and then the
+      connection is cut; an invalid one is refused and the refusal is lost with the connection.
+    - Phones are compared normalised: digits only, ``61`` + 9 digits (or ``610`` + 9) -> ``0`` + 9.
     """
 
     def __init__(
@@ -302,16 +303,16 @@ class Emulator:
         journal: LeadJournal | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._key = api_key
+        self._key = DEMO_API_KEY
+        self.set_key(api_key)
         self.templates: dict[int, data.Template] = {
             t["id"]: copy.deepcopy(t) for t in (data.TEMPLATES if templates is None else templates)
         }
         self.campaigns: dict[int, data.Campaign] = {
-            c["id"]: dict(c)  # type: ignore[misc]
-            for c in (data.CAMPAIGNS if campaigns is None else campaigns)
+            c["id"]: copy.deepcopy(c) for c in (data.CAMPAIGNS if campaigns is None else campaigns)
         }
         self.allocations: dict[int, data.Allocation] = {
-            a["id"]: dict(a)  # type: ignore[misc]
+            a["id"]: copy.deepcopy(a)
             for a in (data.ALLOCATIONS if allocations is None else allocations)
         }
         self.dnc: set[str] = {

@@ -600,17 +600,21 @@ def main(argv: list[str]) -> int:
 
 async def _serve(args: argparse.Namespace, host: str) -> int:
     store = StateFile(args.state) if args.state else None
-    emulator = Emulator(
-        api_key=args.key,
-        capacity=args.capacity,
-        min_service=args.min_service,
-        jitter=args.jitter,
-        queue_timeout=args.queue_timeout,
-        failure_rate=args.failure_rate,
-        drop_rate=args.drop_rate,
-        seed=args.seed,
-        journal=store,
-    )
+    try:
+        emulator = Emulator(
+            api_key=args.key,
+            capacity=args.capacity,
+            min_service=args.min_service,
+            jitter=args.jitter,
+            queue_timeout=args.queue_timeout,
+            failure_rate=args.failure_rate,
+            drop_rate=args.drop_rate,
+            seed=args.seed,
+            journal=store,
+        )
+    except ValueError as exc:
+        _say(f"noojee-desk sim: {exc}", err=True)
+        return 2
     if store is not None:
         try:
             emulator.restore(store.load())

@@ -1,10 +1,4 @@
-"""The emulator's state file: a JSON snapshot of its leads plus an append-only journal of inserts.
-
-``FILE`` holds ``{"version": 1, "leads": [...]}``; ``FILE.journal`` gets one JSON line per insert
-or reset as it happens, so a killed emulator loses nothing it answered OK. ``compact()`` (at start
-and at stop) folds the journal into the snapshot with an atomic replace. Replaying the journal on
-top of a newer snapshot is harmless: leads carry ids and are added once.
-"""
+"""The emulator's state file: a JSON snapshot of its leads plus an append-only journal."""
 
 from __future__ import annotations
 
@@ -22,7 +16,13 @@ class StateFileError(Exception):
 
 
 class StateFile:
-    """Durable leads for a standalone emulator (implements ``emulator.LeadJournal``)."""
+    """Durable leads for a standalone emulator (implements ``emulator.LeadJournal``).
+
+    ``FILE`` holds ``{"version": 1, "leads": [...]}``; ``FILE.journal`` gets one JSON line per
+    insert or reset as it happens, so a killed emulator loses nothing it answered OK. ``compact()``
+    (at start and at stop) folds the journal into the snapshot with an atomic replace. Replaying the
+    journal on top of a newer snapshot is harmless: leads carry ids and are added once.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

@@ -143,9 +143,13 @@ def test_bad_options_are_refused(args: list[str], capsys: pytest.CaptureFixture[
     assert "noojee-desk sim" in capsys.readouterr().err
 
 
-def test_an_empty_key_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_empty_key_or_an_endless_service_time_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["--key", " "]) == 2
     assert "--key" in capsys.readouterr().err
+    assert main(["--min-service", "inf"]) == 2
+    assert "min_service" in capsys.readouterr().err
 
 
 # -- the state file ---------------------------------------------------------------------------
