@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
@@ -44,8 +43,7 @@ _TYPE_DESCS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneResult:
+class PhoneResult(NamedTuple):
     """What one phone cell holds: the number (E.164) and the text to send, or why not."""
 
     raw: str
@@ -94,21 +92,39 @@ class _RegionRules:
             for length in lengths:
                 if not accepted or length in accepted:
                     by_length.setdefault(length, []).append(desc.national_number_pattern)
-        self.types = {
-            length: re.compile("|".join(f"(?:{p})" for p in patterns))
+        # Valid: the general pattern and one of the number types' patterns match the whole number.
+        self.valid_by_length = {
+            length: re.compile(
+                (f"(?=(?:{pattern})\\Z)" if pattern else "(?!)")
+                + "(?:"
+                + "|".join(f"(?:{p})" for p in patterns)
+                + ")"
+            )
             for length, patterns in by_length.items()
         }
-        self.formats: list[tuple[re.Pattern[str] | None, re.Pattern[str], str, str | None]] = []
-        for fmt in meta.number_format:
-            leading = (
-                re.compile(fmt.leading_digits_pattern[-1]) if fmt.leading_digits_pattern else None
-            )
+        # The national formats as one expression: the first alternative that matches is the
+        # format phonenumbers picks (leading digits as a look-ahead, then the whole pattern).
+        self.formats: list[tuple[re.Pattern[str], str, str | None]] = []
+        alternatives = []
+        for index, fmt in enumerate(meta.number_format):
+            leading = fmt.leading_digits_pattern[-1] if fmt.leading_digits_pattern else ""
             rule = fmt.format
             np_rule = fmt.national_prefix_formatting_rule
             if np_rule:
                 rule = re.sub(_pnu._FIRST_GROUP_PATTERN, np_rule, fmt.format, count=1)
             compiled = re.compile(fmt.pattern)
-            self.formats.append((leading, compiled, rule, _digit_prefix(compiled, rule)))
+            self.formats.append((compiled, rule, _digit_prefix(compiled, rule)))
+            ahead = f"(?=(?:{leading}))" if leading else ""
+            alternatives.append(f"(?P<f{index}>{ahead}(?:{fmt.pattern})\\Z)")
+        self.format_chooser = re.compile("|".join(alternatives)) if alternatives else None
+        self.format_by_group = (
+            {
+                self.format_chooser.groupindex[f"f{index}"]: fmt
+                for index, fmt in enumerate(self.formats)
+            }
+            if self.format_chooser is not None
+            else {}
+        )
 
     def viable(self, nsn: str) -> bool:
         return self.general is not None and self.general.fullmatch(nsn) is not None
@@ -130,22 +146,18 @@ class _RegionRules:
 
     def has_valid_type(self, nsn: str) -> bool:
         """Equivalent to phonenumbers' number type helper returning anything but UNKNOWN."""
-        length = len(nsn)
-        if self.general is None or (self.general_lengths and length not in self.general_lengths):
-            return False
-        if self.general.fullmatch(nsn) is None:
-            return False
-        types = self.types.get(length)
-        return types is not None and types.fullmatch(nsn) is not None
+        valid = self.valid_by_length.get(len(nsn))
+        return valid is not None and valid.fullmatch(nsn) is not None
 
     def national_digits(self, nsn: str) -> str:
         """The digits of phonenumbers' NATIONAL format of ``nsn``."""
-        for leading, pattern, rule, prefix in self.formats:
-            if (leading is None or leading.match(nsn)) and pattern.fullmatch(nsn):
-                if prefix is not None:
-                    return prefix + nsn
-                return _DIGITS_ONLY.sub("", pattern.sub(rule, nsn))
-        return nsn
+        match = self.format_chooser.match(nsn) if self.format_chooser is not None else None
+        if match is None:
+            return nsn
+        pattern, rule, prefix = self.format_by_group[match.lastindex]
+        if prefix is not None:
+            return prefix + nsn
+        return _DIGITS_ONLY.sub("", pattern.sub(rule, nsn))
 
 
 _PLAIN_GROUPS = re.compile(r"(?:\(\\d(?:\{\d+(?:,\d*)?\})?\))+")
@@ -171,16 +183,20 @@ def _rules(region: str) -> _RegionRules | None:
     return _RegionRules(meta) if meta is not None else None
 
 
+@functools.cache
+def _rules_for_code(cc: int) -> tuple[tuple[str, _RegionRules], ...]:
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(cc, ())
+    found = ((region, _rules(region)) for region in regions)
+    return tuple((region, rules) for region, rules in found if rules is not None)
+
+
 def _fast_valid(cc: int, nsn: str) -> tuple[bool, str | None]:
     """(is valid, region of the number) as phonenumbers.is_valid_number decides it."""
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(cc, ())
-    if len(regions) == 1:
-        rules = _rules(regions[0])
-        return (rules is not None and rules.has_valid_type(nsn)), regions[0]
-    for region in regions:
-        rules = _rules(region)
-        if rules is None:
-            continue
+    candidates = _rules_for_code(cc)
+    if len(candidates) == 1:
+        region, rules = candidates[0]
+        return rules.has_valid_type(nsn), region
+    for region, rules in candidates:
         if rules.leading_digits is not None:
             if rules.leading_digits.match(nsn):
                 return rules.has_valid_type(nsn), region
@@ -189,6 +205,7 @@ def _fast_valid(cc: int, nsn: str) -> tuple[bool, str | None]:
     return False, None
 
 
+_TOO_LONG = _pnu.ValidationResult.TOO_LONG
 _SHORT_LENGTHS = (
     _pnu.ValidationResult.TOO_SHORT,
     _pnu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
@@ -212,6 +229,8 @@ class _QuickReader:
 
     def read(self, digits: str, plus: bool) -> tuple[int, str] | None:
         """(country code, national significant number), or None to use the full parser."""
+        if len(digits) < 3:  # phonenumbers' viability rules for very short input differ
+            return None
         rules = self.rules
         if plus:
             if len(digits) <= 2:
@@ -249,15 +268,65 @@ class _QuickReader:
         return cc, nsn
 
 
+def _number(cc: int, nsn: str) -> phonenumbers.PhoneNumber:
+    """A PhoneNumber for a country code and national significant number, as parse makes it."""
+    numobj = phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))
+    _pnu._set_italian_leading_zeros_for_phone_number(nsn, numobj)
+    return numobj
+
+
 # --- the normaliser -----------------------------------------------------------------------------
+
+
+_COUNTRY_NAMES = {
+    "AE": "the United Arab Emirates",
+    "AU": "Australia",
+    "BD": "Bangladesh",
+    "BR": "Brazil",
+    "CA": "Canada",
+    "CC": "the Cocos (Keeling) Islands",
+    "CN": "China",
+    "CX": "Christmas Island",
+    "DE": "Germany",
+    "ES": "Spain",
+    "FJ": "Fiji",
+    "FR": "France",
+    "GB": "the United Kingdom",
+    "HK": "Hong Kong",
+    "ID": "Indonesia",
+    "IE": "Ireland",
+    "IN": "India",
+    "IT": "Italy",
+    "JP": "Japan",
+    "KR": "South Korea",
+    "LK": "Sri Lanka",
+    "MX": "Mexico",
+    "MY": "Malaysia",
+    "NF": "Norfolk Island",
+    "NL": "the Netherlands",
+    "NP": "Nepal",
+    "NZ": "New Zealand",
+    "PG": "Papua New Guinea",
+    "PH": "the Philippines",
+    "PK": "Pakistan",
+    "SG": "Singapore",
+    "TH": "Thailand",
+    "TW": "Taiwan",
+    "US": "the United States",
+    "VN": "Vietnam",
+    "ZA": "South Africa",
+}
 
 
 @functools.cache
 def country_name(region: str | None) -> str:
     """An English name for a region code ("AU" -> "Australia"); the code itself when unknown."""
-    if not region:
+    if not region or region in ("ZZ", "001"):
         return "an unknown country"
-    try:
+    known = _COUNTRY_NAMES.get(region)
+    if known is not None:
+        return known
+    try:  # the geocoder's data takes half a second to load: only for rare countries
         from phonenumbers.geocoder import _region_display_name
 
         return _region_display_name(region, "en", None, None) or region
@@ -281,29 +350,55 @@ def _reason_text(numobj: phonenumbers.PhoneNumber, country: str) -> str:
     ):
         return "it has too few digits, so the area code may be missing"
     if reason == result.TOO_SHORT:
-        return f"it has too few digits for a {country} number"
+        return f"it has too few digits for {country}"
     if reason == result.TOO_LONG:
-        return f"it has too many digits for a {country} number"
+        return f"it has too many digits for {country}"
     if reason == result.IS_POSSIBLE_LOCAL_ONLY:
         return "it looks like a local number without its area code; add the area code"
     if reason == result.INVALID_LENGTH:
-        return f"it has the wrong number of digits for a {country} number"
-    return f"its digits do not match any {country} number range"
+        return f"it has the wrong number of digits for {country}"
+    return f"its digits do not match any number range of {country}"
 
 
 class PhoneNormaliser:
-    """Turns phone cells into numbers to send for one default region and send format."""
+    """Turns phone cells into numbers to send for one default region and send format.
 
-    def __init__(self, region: str = DEFAULT_REGION, phone_format: str = "national") -> None:
+    Plain digit strings are read by a quick path that gives the same answers as phonenumbers
+    (parse, is_valid_number, NATIONAL format) at a fraction of the cost; ``quick=False`` uses
+    phonenumbers alone (the reference the tests compare the quick path with)."""
+
+    def __init__(
+        self, region: str = DEFAULT_REGION, phone_format: str = "national", quick: bool = True
+    ) -> None:
         region = (region or "").strip().upper()
         self.region = region if region in phonenumbers.SUPPORTED_REGIONS else None
         self.phone_format = phone_format if phone_format in PHONE_FORMATS else "national"
         self.country_code = (
             phonenumbers.country_code_for_region(self.region) if self.region else None
         )
+        self.cc_str = str(self.country_code) if self.country_code else "\0"
         meta = PhoneMetadata.metadata_for_region(self.region, None) if self.region else None
-        self._national_prefix = meta.national_prefix if meta is not None else None
-        self._quick = _QuickReader(self.region) if self.region else None
+        self._national_prefix = (meta.national_prefix or None) if meta is not None else None
+        self._main_rules = (
+            _rules(phonenumbers.region_code_for_country_code(self.country_code))
+            if self.country_code
+            else None
+        )
+        self._quick = _QuickReader(self.region) if self.region and quick else None
+        # The lane for the most common cell: a domestic number written with its national prefix.
+        self._lane = (
+            self._quick is not None
+            and self._main_rules is not None
+            and self._national_prefix is not None
+            and self.phone_format == "national"
+            and self._quick.rules.transform_rule is None
+            and not self.cc_str.startswith(self._national_prefix)
+        )
+        # The first region of the country code decides first when it needs no leading digits.
+        candidates = _rules_for_code(self.country_code) if self.country_code else ()
+        self._first_region = (
+            candidates[0] if candidates and candidates[0][1].leading_digits is None else None
+        )
         self._cache: dict[str, PhoneResult] = {}
 
     def normalise(self, raw: str) -> PhoneResult:
@@ -322,15 +417,64 @@ class PhoneNormaliser:
         self._cache[raw] = result
         return result
 
+    def _domestic_lane(self, raw: str, digits: str) -> PhoneResult | None:
+        """``digits`` starts with the national prefix: phonenumbers' reading, inlined; None when
+        the general path must decide."""
+        quick = self._quick
+        assert quick is not None
+        assert self._main_rules is not None
+        if len(digits) < 3 or (quick.idd is not None and quick.idd.match(digits)):
+            return None
+        rules = quick.rules
+        nsn = digits
+        npp = rules.national_prefix_for_parsing
+        if npp is not None:
+            match = npp.match(digits)
+            if match is not None:
+                stripped = digits[match.end() :]
+                general = rules.general
+                keep = general is not None and (
+                    general.fullmatch(digits) is not None and general.fullmatch(stripped) is None
+                )
+                if not keep and rules.length_result.get(len(stripped), _TOO_LONG) not in (
+                    _SHORT_LENGTHS
+                ):
+                    nsn = stripped
+        if not 2 <= len(nsn) <= 17:
+            return None
+        first = self._first_region
+        check = first[1].valid_by_length.get(len(nsn)) if first is not None else None
+        if check is not None and check.fullmatch(nsn) is not None:
+            number_region = first[0]
+        else:
+            valid, number_region = _fast_valid(quick.cc, nsn)
+            if not valid:
+                return None
+        return PhoneResult(
+            raw, f"+{self.cc_str}{nsn}", self._main_rules.national_digits(nsn), region=number_region
+        )
+
     # The reading itself, uncached.
     def _normalise(self, raw: str) -> PhoneResult:
         text = raw.strip()
         if not text:
             return PhoneResult(raw)
+        squeezed = text.replace(" ", "")
+        if not squeezed.isdigit():
+            squeezed = squeezed.translate(_SEPARATORS)
+        if (
+            self._lane
+            and squeezed.isdigit()
+            and squeezed.isascii()
+            and squeezed.startswith(self._national_prefix)
+            and "." not in text
+        ):
+            result = self._domestic_lane(raw, squeezed)
+            if result is not None:
+                return result
         notes: list[str] = []
         repaired = text
         decimal = None
-        squeezed = text.translate(_SEPARATORS)
         plus = squeezed.startswith("+")
         digits = squeezed[1:] if plus else squeezed
         plain_digits = digits.isascii() and digits.isdigit()
@@ -377,8 +521,7 @@ class PhoneNormaliser:
 
         if not valid:
             if numobj is None:
-                numobj = phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))
-                _pnu._set_italian_leading_zeros_for_phone_number(nsn, numobj)
+                numobj = _number(cc, nsn)
             country = country_name(number_region or phonenumbers.region_code_for_country_code(cc))
             return PhoneResult(
                 raw,
@@ -389,25 +532,24 @@ class PhoneNormaliser:
 
         e164 = f"+{cc}{nsn}"
         domestic = cc == self.country_code
-        national = None
-        if domestic and (self.phone_format == "national" or notes or plain_digits):
-            national = self._national_digits(cc, nsn, number_region)
-        formatted = self._format(e164, cc, nsn, national, number_region, numobj)
+        national = self._national_digits(cc, nsn) if domestic else None
+        formatted = self._format(e164, cc, nsn, national)
 
         fix = None
         fix_label = ""
+        prefix = self._national_prefix
         if (
             domestic
             and plain_digits
             and not plus
-            and self._national_prefix
-            and not digits.startswith(self._national_prefix)
+            and prefix
+            and not digits.startswith(prefix)
             and not digits.startswith(self.cc_str)
-            and national == self._national_prefix + digits
+            and national == prefix + digits
         ):
-            notes.append(f"it looks like a spreadsheet dropped its leading {self._national_prefix}")
-            fix = self._national_prefix + repaired
-            fix_label = f"Add the leading {self._national_prefix}"
+            notes.append(f"it looks like a spreadsheet dropped its leading {prefix}")
+            fix = prefix + repaired
+            fix_label = f"Add the leading {prefix}"
         elif decimal is not None:
             fix = repaired
             fix_label = "Remove the decimals"
@@ -425,41 +567,21 @@ class PhoneNormaliser:
             )
         return PhoneResult(raw, e164, formatted, region=number_region)
 
-    @property
-    def cc_str(self) -> str:
-        return str(self.country_code) if self.country_code else "\0"
-
-    def _national_digits(self, cc: int, nsn: str, region: str | None) -> str:
-        main = phonenumbers.region_code_for_country_code(cc)
-        rules = _rules(main)
+    def _national_digits(self, cc: int, nsn: str) -> str:
+        if self._quick is None:  # the reference: phonenumbers itself
+            formatted = phonenumbers.format_number(_number(cc, nsn), PhoneNumberFormat.NATIONAL)
+            return _DIGITS_ONLY.sub("", formatted)
+        rules = self._main_rules if cc == self.country_code else None
+        if rules is None:
+            rules = _rules(phonenumbers.region_code_for_country_code(cc))
         return rules.national_digits(nsn) if rules is not None else nsn
 
-    def _format(
-        self,
-        e164: str,
-        cc: int,
-        nsn: str,
-        national: str | None,
-        region: str | None,
-        numobj: phonenumbers.PhoneNumber | None,
-    ) -> str:
+    def _format(self, e164: str, cc: int, nsn: str, national: str | None) -> str:
         if self.phone_format == "e164":
             return e164
         if self.phone_format == "national":
-            if cc == self.country_code and national is not None:
-                return national
-            return e164
-        if numobj is None:
-            numobj = phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))
-            _pnu._set_italian_leading_zeros_for_phone_number(nsn, numobj)
-        else:
-            numobj = phonenumbers.PhoneNumber(
-                country_code=numobj.country_code,
-                national_number=numobj.national_number,
-                italian_leading_zero=numobj.italian_leading_zero,
-                number_of_leading_zeros=numobj.number_of_leading_zeros,
-            )
-        return phonenumbers.format_number(numobj, PhoneNumberFormat.INTERNATIONAL)
+            return national if national is not None else e164
+        return phonenumbers.format_number(_number(cc, nsn), PhoneNumberFormat.INTERNATIONAL)
 
     def _several_numbers(self, text: str) -> PhoneResult | None:
         """An error when the cell holds two or more numbers ("0412 345 678 / 03 9876 5432")."""

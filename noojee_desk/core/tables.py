@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import codecs
+import gc
 import hashlib
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 from noojee_desk.core.layouts import SYSTEM_FIELDS, FieldLayout
+
+_gc_lock = threading.Lock()
+_gc_pauses = [0, False]  # how many bulk jobs run now; whether the collector was on before them
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pauses Python's cycle collector during bulk work on many small objects (it would rescan
+    them again and again and take a third of the time); it runs again afterwards."""
+    with _gc_lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +100,7 @@ def _strip_one_line_break(text: str) -> str:
     return text
 
 
+@paused_gc()
 def parse_delimited(text: str, delimiter: str = "\t") -> Table:
     """Spreadsheet text: rows end with CRLF, CR or LF; a cell in double quotes may hold the
     delimiter, line breaks and doubled quotes; one trailing line break and a BOM are ignored.
@@ -98,7 +123,7 @@ def parse_delimited(text: str, delimiter: str = "\t") -> Table:
         if quote == -1:
             rows.extend(line.split(delimiter) for line in _split_lines(text[pos:]))
             break
-        line_start = max(text.rfind("\n", pos, quote), text.rfind("\r", pos, quote)) + 1
+        line_start = max(text.rfind("\n", pos, quote), text.rfind("\r", pos, quote), pos - 1) + 1
         if line_start > pos:
             lines = _split_lines(text[pos:line_start])
             lines.pop()  # the chunk ends with a line break: no row after it
@@ -423,6 +448,7 @@ def _exact_number(excel_number: str | None, sheets_value: str | None) -> str | N
     return None
 
 
+@paused_gc()
 def parse_html(text: str) -> Table:
     """The first table of an HTML document (what Excel, Google Sheets and LibreOffice put on the
     clipboard). No table gives no rows. Never raises."""
@@ -484,6 +510,7 @@ def _as_text(payload: str | bytes | bytearray | memoryview | None) -> str:
     return decode_text(bytes(payload))[0]
 
 
+@paused_gc()
 def parse_clipboard(formats: Mapping[str, str | bytes]) -> Table:
     """Rows from clipboard flavours keyed by MIME type: an HTML table when there is one, else
     tab-separated text. Other flavours (images and the rest) are never read. Blank rows are
@@ -521,6 +548,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+@paused_gc()
 def read_file(path: str | Path, sheet: str | None = None) -> Table:
     """Rows of a CSV, TSV, TXT or XLSX file (the first sheet, or ``sheet``); blank rows dropped.
     Every cell is text. An unreadable file gives a Table with a problem; never raises."""
@@ -592,6 +620,7 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
+@paused_gc()
 def read_xlsx(path: str | Path, sheet: str | None = None) -> Table:
     """The rows of one sheet of an .xlsx file, read with openpyxl in read-only mode."""
     import openpyxl  # imported here: it is only needed for spreadsheet files
@@ -987,6 +1016,7 @@ def detect_mapping(
     return False, ColumnMapping(tuple(_content_targets(width, rows, layout)))
 
 
+@paused_gc()
 def apply_mapping(rows: Iterable[Sequence[str]], mapping: ColumnMapping) -> list[dict[str, str]]:
     """One dict of field -> text per row; columns mapped to one field are joined with a space."""
     pairs = [(i, t) for i, t in enumerate(mapping.targets) if t]
