@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import importlib.metadata
 import os
 import platform
@@ -117,8 +118,6 @@ def keyring_backends(system: str | None = None) -> Check:
 
 def _not_viable(system: str) -> list[str]:
     """Why each of this system's own keyring backends cannot be used, in its own words."""
-    import importlib
-
     reasons: list[str] = []
     for module_name, class_name in NATIVE_KEYRING.get(system, ()):
         label = module_name.rsplit(".", 1)[-1]
@@ -226,80 +225,99 @@ async def network_stack(limit: float) -> Check:
     return Check(name, True, f"{len(templates)} templates over HTTP from 127.0.0.1; TLS CA bundle")
 
 
+def _own_module(name: str) -> Any | None:
+    """One of our modules, or None when this build does not have it; any other missing import
+    (a library the module needs) is an error the check reports."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
 async def send_one_lead(outbox_path: Path, limit: float) -> Check:
     """One lead through the outbox and the real dispatcher to the in-process emulator."""
     from noojee_desk.core.api import NoojeeClient
     from noojee_desk.core.desk import DEMO_URL
-    from noojee_desk.core.outbox import FINAL_STATES, LeadInput, Outbox, State, Target
     from noojee_desk.sim.data import DEMO_API_KEY
     from noojee_desk.sim.emulator import Emulator
 
-    try:
-        from noojee_desk.core.dispatcher import Dispatcher
-    except ImportError:  # the dispatcher is not part of this build yet
-        Dispatcher = None
-
-    name = "send one lead"
     emulator = Emulator(min_service=0.0, jitter=0.0)
     client = NoojeeClient(DEMO_URL, DEMO_API_KEY, transport=emulator.transport())
-    outbox = Outbox(outbox_path)
-    template, campaign, allocation = SELF_TEST_TARGET
-    fields = {"Name": "Self Test", "FirstPhone": SELF_TEST_PHONE}
+    try:
+        outbox_module = _own_module("noojee_desk.core.outbox")
+        dispatcher_module = _own_module("noojee_desk.core.dispatcher")
+        if outbox_module is None or dispatcher_module is None:
+            external_id, problem = await _send_directly(client, limit)
+            how = "sent with the API client (this build has no outbox and dispatcher)"
+        else:
+            external_id, problem = await _send_through_dispatcher(
+                outbox_module, dispatcher_module, outbox_path, client, limit
+            )
+            how = "delivered by the dispatcher"
+        if problem:
+            return Check("send one lead", False, problem)
+        landed = [x for x in emulator.leads() if x.get("external_id") == external_id]
+        if len(landed) != 1:
+            return Check(
+                "send one lead", False, f"the built-in PBX holds {len(landed)} copies of the lead"
+            )
+        return Check("send one lead", True, f"1 lead {how} to the built-in PBX ({external_id})")
+    finally:
+        await client.aclose()
+        await emulator.aclose()
+
+
+def _self_test_fields() -> dict[str, str]:
+    return {"Name": "Self Test", "FirstPhone": SELF_TEST_PHONE}
+
+
+async def _send_directly(client: Any, limit: float) -> tuple[str, str]:
+    external_id = f"nd-selftest-{uuid.uuid4().hex[:12]}"
+    fields = {**_self_test_fields(), "njExternalLeadId": external_id}
+    async with asyncio.timeout(limit):
+        outcome = await client.insert_lead(*SELF_TEST_TARGET, fields)
+    if outcome.kind.value != "delivered":
+        return external_id, f"the built-in PBX answered: {outcome.describe()}"
+    return external_id, ""
+
+
+async def _send_through_dispatcher(
+    outbox_module: Any, dispatcher_module: Any, path: Path, client: Any, limit: float
+) -> tuple[str, str]:
+    """Queue the lead in a real outbox file and let the real dispatcher deliver it."""
+    outbox = outbox_module.Outbox(path)
     try:
         batch = outbox.enqueue(
             SELF_TEST_PROFILE,
-            Target(template, campaign, allocation),
-            [LeadInput(fields, frozenset({"+61491570313"}), row=1)],
+            outbox_module.Target(*SELF_TEST_TARGET),
+            [outbox_module.LeadInput(_self_test_fields(), frozenset({"+61491570313"}), row=1)],
             allow_duplicates=False,
             source="self-test",
         )
         lead_id = batch.first_lead_id
-        assert lead_id is not None
-        if Dispatcher is None:
-            lead = outbox.get(lead_id)
-            assert lead is not None
-            outcome = await asyncio.wait_for(
-                client.insert_lead(template, campaign, allocation, lead.fields_to_send()),
-                limit,
-            )
-            how = "sent with the API client (no dispatcher in this build)"
-            if outcome.kind.value != "delivered":
-                return Check(name, False, f"the built-in PBX answered: {outcome.describe()}")
-            state = State.DELIVERED
-        else:
-            how = "delivered by the dispatcher"
-            dispatcher = Dispatcher(outbox, client, SELF_TEST_PROFILE)
-            runner = asyncio.ensure_future(dispatcher.run())
-            try:
-                state = await asyncio.wait_for(_final_state(outbox, lead_id, FINAL_STATES), limit)
-            finally:
-                await dispatcher.stop()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(runner, limit)
+        dispatcher = dispatcher_module.Dispatcher(outbox, client, SELF_TEST_PROFILE)
+        runner = asyncio.ensure_future(dispatcher.run())
+        try:
+            async with asyncio.timeout(limit):
+                await _poll(lambda: _is_final(outbox, lead_id, outbox_module.FINAL_STATES))
+        finally:
+            await dispatcher.stop()
+            async with asyncio.timeout(limit):
+                await runner
         lead = outbox.get(lead_id)
-        assert lead is not None
-        if state is not State.DELIVERED:
-            return Check(
-                name, False, f"the lead ended {state.value}: {lead.sentence or lead.last_message}"
-            )
-        landed = [x for x in emulator.leads() if x.get("external_id") == lead.external_id]
-        if len(landed) != 1:
-            return Check(name, False, f"the built-in PBX holds {len(landed)} copies of the lead")
-        return Check(name, True, f"1 lead {how} to the built-in PBX ({lead.external_id})")
+        if lead.state is not outbox_module.State.DELIVERED:
+            why = lead.sentence or lead.last_message
+            return lead.external_id, f"the lead ended {lead.state.value}: {why}"
+        return lead.external_id, ""
     finally:
-        await client.aclose()
-        await emulator.aclose()
         outbox.close()
 
 
-async def _final_state(outbox: Any, lead_id: int, final: frozenset[Any]) -> Any:
-    def done() -> bool:
-        lead = outbox.get(lead_id)
-        return lead is not None and lead.state in final
-
-    await _poll(done)
+def _is_final(outbox: Any, lead_id: int, final: frozenset[Any]) -> bool:
     lead = outbox.get(lead_id)
-    return lead.state
+    return lead is not None and lead.state in final
 
 
 async def _poll(condition: Callable[[], bool], interval: float = 0.01) -> None:
@@ -424,7 +442,7 @@ async def _guard(name: str, step: Callable[[], Awaitable[Check]], verbose: bool)
     try:
         return await step()
     except Exception as exc:
-        if verbose:
+        if verbose and sys.stderr is not None:  # a windowed app may have no stderr
             traceback.print_exc()
         return Check(name, False, _explain(exc))
 

@@ -171,3 +171,31 @@ async def test_network_stack_talks_http_to_the_emulator() -> None:
     check = await selftest.network_stack(20.0)
     assert check.ok, check.detail
     assert "3 templates" in check.detail
+
+
+@pytest.mark.asyncio
+async def test_without_a_dispatcher_the_lead_goes_straight_to_the_pbx(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real = selftest._own_module
+    monkeypatch.setattr(
+        selftest,
+        "_own_module",
+        lambda name: None if name.endswith(".dispatcher") else real(name),
+    )
+    check = await selftest.send_one_lead(tmp_path / "outbox.sqlite3", 20.0)
+    assert check.ok, check.detail
+    assert "sent with the API client" in check.detail
+
+
+def test_only_our_own_absent_modules_count_as_not_in_this_build(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    package = tmp_path / "fakebuild"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "broken.py").write_text("import a_library_missing_from_the_bundle\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert selftest._own_module("fakebuild.absent") is None
+    with pytest.raises(ModuleNotFoundError, match="a_library_missing_from_the_bundle"):
+        selftest._own_module("fakebuild.broken")
