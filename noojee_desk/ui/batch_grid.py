@@ -1299,10 +1299,16 @@ class BatchGrid(QWidget):
     # -- display -----------------------------------------------------------------------------
 
     def _fit_columns(self) -> None:
-        self.view.resizeColumnsToContents()
+        """Widths from the titles and the first rows (Qt's own sizing reads far more rows)."""
+        metrics = self.view.fontMetrics()
+        sample = [self.model.row_at(r) for r in range(min(self.model.rowCount(), 60))]
         for column in range(self.model.columnCount()):
-            if self.view.columnWidth(column) > 260:
-                self.view.setColumnWidth(column, 260)
+            title = self.model.titles[column]
+            widest = max(
+                [metrics.horizontalAdvance(title) + 24]
+                + [metrics.horizontalAdvance(row.cell(column)) + 16 for row in sample]
+            )
+            self.view.setColumnWidth(column, max(150, min(widest, 260)))
 
     def _set_busy(self, text: str) -> None:
         self._busy = text

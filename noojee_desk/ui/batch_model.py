@@ -13,12 +13,10 @@ from PySide6.QtCore import (
     QAbstractListModel,
     QAbstractTableModel,
     QModelIndex,
-    QObject,
     QPersistentModelIndex,
     QPointF,
     Qt,
     Signal,
-    SignalInstance,
 )
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF, QUndoCommand
 
@@ -27,49 +25,40 @@ from noojee_desk.core.validate import LeadCheck, Problem
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
-def repair_signal_emit() -> bool:
-    """Make ``SignalInstance.emit`` keep Python's reference counts right; True when it had to.
+#: Added to the reference counts of None, True and False (see ``guard_singleton_refcounts``).
+PINNED_REFERENCES = 1 << 40
 
-    WORKAROUND (no upstream report found): PySide6 6.12.0 returns ``True`` from ``emit()``
-    without a reference of its own. Python 3.11 counts references of ``True`` (3.12 made it
-    immortal), so every ``emit()`` from Python code takes one away and after a few hundred the
-    interpreter aborts with "bool_dealloc: deallocating True or False". This measures the loss
-    on a probe signal and, only when there is one, gives every returned bool its reference back.
-    Idempotent; call it before the first ``emit()``.
+
+def guard_singleton_refcounts() -> bool:
+    """Keep ``None``, ``True`` and ``False`` alive whatever the Qt binding does to their counts.
+
+    WORKAROUND (no upstream report found; seen with PySide6 6.12.0 on Python 3.11): several
+    PySide6 paths give back a reference to ``None`` or ``True`` they never took: every call of
+    a Python override of a void virtual (``paintEvent``...), ``QModelIndex.data()`` and
+    ``QComboBox.currentData()`` returning None, every ``SignalInstance.emit()``. Python 3.11
+    still counts references of these singletons (3.12 made them immortal), so a busy window
+    drives a count to zero within minutes and the interpreter aborts ("none_dealloc" /
+    "bool_dealloc: deallocating None / True"). This does what 3.12 does: it gives each of them
+    2**40 references, which no amount of lost references in a session can use up. They are
+    static objects that are never freed, so the extra count costs nothing. Idempotent; True
+    when it changed the counts.
     """
-    if sys.version_info >= (3, 12) or getattr(SignalInstance.emit, "repaired", False):
+    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
         return False
-
-    class _Probe(QObject):
-        ping = Signal()
-
-    probe = _Probe()
-    before = sys.getrefcount(True), sys.getrefcount(False)
-    for _ in range(4):
-        probe.ping.emit()
-    lost = before[0] - sys.getrefcount(True), before[1] - sys.getrefcount(False)
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-    for value, count in zip((True, False), lost, strict=True):
-        for _ in range(max(count, 0)):
-            incref(value)
-    if lost[0] <= 0 and lost[1] <= 0:
-        return False
-    original = SignalInstance.emit
-
-    def emit(self: SignalInstance, *args: Any) -> Any:
-        result = original(self, *args)
-        if result is True or result is False:
-            incref(result)
-        return result
-
-    emit.repaired = True  # type: ignore[attr-defined]
-    SignalInstance.emit = emit  # type: ignore[method-assign]
-    return True
+    changed = False
+    for singleton in (None, True, False):
+        before = sys.getrefcount(singleton)
+        if before >= PINNED_REFERENCES:
+            continue
+        count = ctypes.c_ssize_t.from_address(id(singleton))
+        if count.value != before - 1:  # not the layout we expect (a debug build): leave it
+            continue
+        count.value += PINNED_REFERENCES
+        changed = True
+    return changed
 
 
-repair_signal_emit()
+guard_singleton_refcounts()
 
 ERROR = "error"
 WARNING = "warning"
