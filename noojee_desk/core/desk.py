@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from noojee_desk.core import choices
 from noojee_desk.core.api import ConfigError, NoojeeClient
+from noojee_desk.core.dispatcher import Dispatcher, Event
 from noojee_desk.core.layouts import FieldLayout, default_layout, layout_key
 from noojee_desk.core.logs import REDACTOR
+from noojee_desk.core.outbox import BatchInfo, LeadInput, Outbox, OutboxBusy, Target
 from noojee_desk.core.paths import Paths
 from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
 from noojee_desk.core.settings import DEMO_PROFILE, Profile, Settings, SettingsError, SettingsStore
 from noojee_desk.core.validate import ValidationSettings, Validator
 
 log = logging.getLogger(__name__)
+
+#: Batches larger than this are written by a worker thread so the UI never stalls.
+BIG_BATCH = 2000
 
 #: Builds the in-process transport of the built-in PBX and gives its key (demo mode).
 DemoFactory = Callable[[], tuple[httpx.AsyncBaseTransport, str]]
@@ -36,7 +42,10 @@ class Opened:
 
 
 class Desk:
-    """Owns the settings and the client of the active profile; the UI and tests drive it."""
+    """Owns the settings, the outbox, and the client and dispatcher of the active profile.
+
+    The UI and tests drive it; ``on_event`` receives every dispatcher event of the active profile.
+    """
 
     def __init__(
         self,
@@ -54,6 +63,11 @@ class Desk:
         self._demo_layouts = demo_layouts or {}
         self.settings: Settings = store.load()
         self.client: NoojeeClient | None = None
+        self.outbox = Outbox(paths.outbox)
+        self.dispatcher: Dispatcher | None = None
+        self._dispatch_task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[Event], None]] = []
+        self.queue_problem = ""  # why this profile's queue is not being sent, if it is not
 
     @property
     def profile(self) -> Profile | None:
@@ -93,6 +107,7 @@ class Desk:
         if profile is None:
             raise KeyError(name)
         self.settings.active_profile = name
+        await self._stop_dispatcher()
         await self._close_client()
         key: str | None = None
         if not profile.demo:
@@ -106,6 +121,7 @@ class Desk:
             self.client = self.make_client(profile, key)
         except ConfigError as exc:
             return Opened(profile, None, str(exc), needs_key=not profile.demo)
+        self._start_dispatcher(profile, self.client)
         return Opened(profile, self.client)
 
     async def test_connection(self, profile: Profile, key: str) -> choices.Loaded:
@@ -136,6 +152,7 @@ class Desk:
     async def forget_key(self, name: str) -> None:
         await self.keys.delete(name)
         if self.profile is not None and self.profile.name == name:
+            await self._stop_dispatcher()
             await self._close_client()
 
     async def load(self, level: choices.Level, parent: int | None = None) -> choices.Loaded:
@@ -186,8 +203,88 @@ class Desk:
             recent_days=s.recent_days,
         )
 
-    def validator(self, layout: FieldLayout, recent_phones=None) -> Validator:
-        return Validator(layout, self.validation_settings(), recent_phones)
+    def validator(self, layout: FieldLayout) -> Validator:
+        return Validator(layout, self.validation_settings(), self.recent_phones)
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Receive the events of whichever profile's dispatcher is running."""
+        self._listeners.append(listener)
+
+    def _forward(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    def _start_dispatcher(self, profile: Profile, client: NoojeeClient) -> None:
+        self.queue_problem = ""
+        dispatcher = Dispatcher(
+            self.outbox, client, profile.name, max_concurrency=self.settings.max_concurrency
+        )
+        dispatcher.subscribe(self._forward)
+        self.dispatcher = dispatcher
+        self._dispatch_task = asyncio.ensure_future(self._run_dispatcher(dispatcher))
+
+    async def _run_dispatcher(self, dispatcher: Dispatcher) -> None:
+        try:
+            await dispatcher.run()
+        except OutboxBusy:
+            self.queue_problem = (
+                "Another Noojee Desk window on this computer is already sending this "
+                "connection's queue; leads queued here are sent by that window."
+            )
+            log.warning("%s", self.queue_problem)
+        except Exception:
+            log.exception("the dispatcher stopped")
+            self.queue_problem = "Sending stopped after an unexpected error; see the log file."
+            raise
+
+    async def _stop_dispatcher(self) -> None:
+        dispatcher, task = self.dispatcher, self._dispatch_task
+        self.dispatcher, self._dispatch_task = None, None
+        if dispatcher is not None:
+            await dispatcher.stop()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def enqueue(
+        self,
+        target: Target,
+        leads: Sequence[LeadInput],
+        *,
+        allow_duplicates: bool,
+        source: str,
+    ) -> BatchInfo:
+        """Queue ``leads`` for the active profile (durably) and wake the dispatcher."""
+        profile = self.profile
+        if profile is None:
+            raise RuntimeError("no connection is open")
+        if len(leads) > BIG_BATCH:
+
+            def write() -> BatchInfo:
+                with Outbox(self.paths.outbox) as outbox:
+                    return outbox.enqueue(
+                        profile.name,
+                        target,
+                        leads,
+                        allow_duplicates=allow_duplicates,
+                        source=source,
+                    )
+
+            batch = await asyncio.get_running_loop().run_in_executor(None, write)
+        else:
+            batch = self.outbox.enqueue(
+                profile.name, target, leads, allow_duplicates=allow_duplicates, source=source
+            )
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        return batch
+
+    def recent_phones(self, e164s) -> dict[str, str]:
+        return self.outbox.recent_phones(e164s, self.settings.recent_days)
+
+    def queued_phones(self, e164s) -> dict[str, str]:
+        return {phone: f"lead {lead}" for phone, lead in self.outbox.queued_phones(e164s).items()}
 
     async def _close_client(self) -> None:
         if self.client is not None:
@@ -195,4 +292,7 @@ class Desk:
             await client.aclose()
 
     async def close(self) -> None:
+        """Stop sending (unsent leads stay queued), close the client and the outbox."""
+        await self._stop_dispatcher()
         await self._close_client()
+        self.outbox.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,7 @@ class LeadForm(QWidget):
         self._inputs: dict[str, QLineEdit] = {}
         self._notes: dict[str, QLabel] = {}
         self._confirmed_warnings: tuple[str, ...] = ()
-        self._other_phones: Callable[[], dict[str, str]] = dict
+        self._other_phones: Callable[[Iterable[str]], dict[str, str]] | None = None
         self._timezone = "Australia/Sydney"
         self._check_timer = QTimer(self, singleShot=True, interval=120)
         self._check_timer.timeout.connect(self._check_live)
@@ -166,7 +166,7 @@ class LeadForm(QWidget):
         layout: FieldLayout,
         validator: Validator,
         timezone: str,
-        other_phones: Callable[[], dict[str, str]] | None = None,
+        other_phones: Callable[[Iterable[str]], dict[str, str]] | None = None,
     ) -> None:
         """Rebuild the fields for ``layout``; keeps values of fields with the same name."""
         old = {name: box.text() for name, box in self._inputs.items()}
@@ -177,7 +177,7 @@ class LeadForm(QWidget):
         self._layout = layout
         self._validator = validator
         self._timezone = timezone
-        self._other_phones = other_phones or dict
+        self._other_phones = other_phones
         for spec in layout.fields:
             box = QLineEdit(old.get(spec.name, ""))
             box.setObjectName(f"field_{spec.name}")
@@ -240,9 +240,15 @@ class LeadForm(QWidget):
         return fields
 
     def check(self) -> LeadCheck | None:
+        """Check the form; numbers already waiting in the queue are warned about."""
         if self._validator is None:
             return None
-        return self._validator.validate_one(self.values(), other_phones=self._other_phones())
+        values = self.values()
+        result = self._validator.validate_one(values)
+        if self._other_phones is None or not result.phones:
+            return result
+        queued = self._other_phones(result.phones)
+        return self._validator.validate_one(values, other_phones=queued) if queued else result
 
     def _schedule_check(self, *_args: object) -> None:
         self._confirmed_warnings = ()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -16,17 +17,32 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QSystemTrayIcon,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from noojee_desk import APP_NAME, __version__
 from noojee_desk.core.desk import Desk
+from noojee_desk.core.dispatcher import (
+    BatchFinished,
+    Event,
+    LeadChanged,
+    LeadsReloaded,
+    QueueFigures,
+)
+from noojee_desk.core.outbox import Lead, LeadInput, LeadQuery, Target
 from noojee_desk.core.settings import DEMO_PROFILE
+from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.connect_dialog import ConnectDialog
+from noojee_desk.ui.layout_dialog import LayoutDialog
+from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.pickers import PickerBar
+from noojee_desk.ui.queue_model import QueueModel, clock_text
+from noojee_desk.ui.queue_view import LeadDetails, QueueView
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.welcome import WelcomePage
 
@@ -92,11 +108,41 @@ class MainWindow(QMainWindow):
         self.problem_banner.action.clicked.connect(self.edit_connection)
         self.pickers = PickerBar(desk, self.tasks)
         self.pickers.blocked.connect(self._blocked)
+        self.pickers.target_changed.connect(self._target_changed)
+        self.fields_button = QToolButton(text="Fields…")
+        self.fields_button.setObjectName("editLayout")
+        self.fields_button.setToolTip("The template's fields and which are phone numbers")
+        self.fields_button.setAccessibleName("Edit the template's fields")
+        self.fields_button.clicked.connect(self.edit_layout)
+        self.layout_hint = Banner("layoutHint")
+        self.layout_hint.action.clicked.connect(self.edit_layout)
+
+        self.form = LeadForm()
+        self.form.submitted.connect(self._form_submitted)
+        self.grid = BatchGrid(self.tasks)
+        self.grid.queue_requested.connect(self._grid_queue_requested)
+        self.grid.mapping_saved.connect(self._mapping_saved)
         self.entry_tabs = QTabWidget()
         self.entry_tabs.setObjectName("entryTabs")
+        self.entry_tabs.addTab(self.form, "&1  Key in a lead")
+        self.entry_tabs.addTab(self.grid, "&2  Paste many")
+
+        self.queue_model = QueueModel(self._target_names)
+        self.queue_view = QueueView(self.queue_model)
+        self.queue_view.pause_toggled.connect(self._pause_toggled)
+        self.queue_view.retry_requested.connect(lambda ids: self._control("retry", ids))
+        self.queue_view.cancel_requested.connect(lambda ids: self._control("cancel", ids))
+        self.queue_view.resend_requested.connect(
+            lambda ids: self._control("resend_with_duplicates", ids)
+        )
+        self.queue_view.details_requested.connect(self._show_details)
+        self.queue_view.export_requested.connect(self.export_results)
+        self.queue_view.copy_failed_requested.connect(self.copy_failed_rows)
         self.queue_area = QWidget()
         self.queue_area.setObjectName("queueArea")
-        QVBoxLayout(self.queue_area).setContentsMargins(0, 0, 0, 0)
+        queue_layout = QVBoxLayout(self.queue_area)
+        queue_layout.setContentsMargins(0, 0, 0, 0)
+        queue_layout.addWidget(self.queue_view)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.entry_tabs)
@@ -104,16 +150,32 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         self.splitter = splitter
+        picker_row = QHBoxLayout()
+        picker_row.addWidget(self.pickers, 1)
+        picker_row.addWidget(self.fields_button, 0, Qt.AlignmentFlag.AlignBottom)
         layout = QVBoxLayout(self.work)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.problem_banner)
-        layout.addWidget(self.pickers)
+        layout.addLayout(picker_row)
+        layout.addWidget(self.layout_hint)
         layout.addWidget(splitter, 1)
 
         self.connection_label = QLabel()
         self.connection_label.setObjectName("connectionStatus")
+        self.counts_label = QLabel()
+        self.counts_label.setObjectName("queueCounts")
         self.statusBar().addWidget(self.connection_label, 1)
+        self.statusBar().addPermanentWidget(self.counts_label)
+        self._pending_ids: set[int] = set()
+        self._pending_batches: set[int] = set()
+        self._flush_timer = QTimer(self, singleShot=True, interval=100)
+        self._flush_timer.timeout.connect(self._flush_changes)
+        self._close_confirmed = False
+        self._finished_batches: set[int] = set()
+        self._session_batches: set[int] = set()
+        self._tray: QSystemTrayIcon | None = None
+        self.desk.subscribe(self._on_event)
         self._build_actions()
         self._restore_geometry()
 
@@ -147,17 +209,42 @@ class MainWindow(QMainWindow):
         self.act_demo = action("Open the &demo", lambda: self.tasks.spawn(self.open_demo()))
         self.act_quit = action("&Quit", self.close, QKeySequence.StandardKey.Quit, "actQuit")
         self.act_about = action("&About Noojee Desk", self.about)
+        self.act_open = action(
+            "&Open leads file…", self._open_file, QKeySequence.StandardKey.Open, "actOpenFile"
+        )
+        self.act_paste = action("&Paste leads", self._paste, None, "actPasteLeads")
+        self.act_form = action("Key in a &lead", self._focus_form, QKeySequence("Ctrl+L"))
+        self.act_export_csv = action("&Export results as CSV…", lambda: self.export_results("csv"))
+        self.act_export_xlsx = action(
+            "Export results as E&xcel…", lambda: self.export_results("xlsx")
+        )
+        self.act_pause = action("&Pause sending", self._toggle_pause, None, "actPause")
+        self.act_fields = action("Template &fields…", self.edit_layout, None, "actFields")
         bar.addAction(self.act_edit)
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         self.file_menu = file_menu
+        for act in (self.act_form, self.act_paste, self.act_open):
+            file_menu.addAction(act)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_export_csv)
+        file_menu.addAction(self.act_export_xlsx)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         conn = menu.addMenu("&Connection")
-        for act in (self.act_new, self.act_edit, self.act_forget, self.act_demo):
+        for act in (self.act_new, self.act_edit, self.act_forget, self.act_demo, self.act_fields):
             conn.addAction(act)
         self.queue_menu = menu.addMenu("&Queue")
+        self.queue_menu.addAction(self.act_pause)
+        for act in (
+            self.queue_view.act_retry,
+            self.queue_view.act_cancel,
+            self.queue_view.act_resend,
+            self.queue_view.act_details,
+            self.queue_view.act_copy_failed,
+        ):
+            self.queue_menu.addAction(act)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.act_about)
 
@@ -195,7 +282,16 @@ class MainWindow(QMainWindow):
             self.tasks.spawn(self.open_profile(name), name="switch profile")
 
     async def open_demo(self) -> None:
-        self.desk.ensure_demo_profile()
+        profile = self.desk.ensure_demo_profile()
+        if profile.template_id is None:
+            # A first look at the demo shows a working choice rather than three empty boxes.
+            from noojee_desk.sim import data
+
+            first = data.TEMPLATES[0]["id"]
+            campaign = next(c["id"] for c in data.CAMPAIGNS if c["template_id"] == first)
+            allocation = next(a["id"] for a in data.ALLOCATIONS if a["campaign_id"] == campaign)
+            profile.template_id, profile.campaign_id = first, campaign
+            profile.allocation_id = allocation
         self.desk.save_settings()
         await self.open_profile(DEMO_PROFILE)
 
@@ -282,6 +378,290 @@ class MainWindow(QMainWindow):
     def _task_failed(self, text: str) -> None:
         self.problem_banner.say(text, "error")
 
+    # -- template, layout, entry ------------------------------------------------------------
+
+    def _target_changed(self, target: Target | None) -> None:
+        ready = target is not None
+        template_id = self.pickers.template.current_id()
+        self.fields_button.setEnabled(template_id is not None)
+        self.act_fields.setEnabled(template_id is not None)
+        if template_id is not None:
+            self._apply_layout(template_id)
+        self.form.set_target_ready(ready)
+        self.grid.set_target_ready(ready)
+
+    def _apply_layout(self, template_id: int) -> None:
+        layout = self.desk.layout_for(template_id)
+        profile = self.desk.profile
+        timezone = profile.timezone if profile is not None else "Australia/Sydney"
+        self.form.set_layout(
+            layout, self.desk.validator(layout), timezone, other_phones=self.desk.queued_phones
+        )
+        self.grid.set_layout(layout, self.desk.validator(layout), self.desk.settings.mappings)
+        if self.desk.has_layout(template_id):
+            self.layout_hint.hide()
+        else:
+            self.layout_hint.say(
+                "The PBX does not tell which fields this template has. Noojee Desk assumes the "
+                f"usual ones ({', '.join(layout.names)}); check them before sending.",
+                "info",
+                "Check fields…",
+            )
+
+    def edit_layout(self) -> None:
+        template_id = self.pickers.template.current_id()
+        if template_id is None:
+            return
+        name = self.pickers.template.currentText() or f"template {template_id}"
+        dialog = LayoutDialog(self.desk.layout_for(template_id), name, self)
+        dialog.accepted.connect(lambda: self._layout_saved(template_id, dialog))
+        self.layout_dialog = dialog
+        dialog.open()
+
+    def _layout_saved(self, template_id: int, dialog: LayoutDialog) -> None:
+        problem = self.desk.save_layout(template_id, dialog.layout())
+        if problem:
+            self.problem_banner.say(problem, "error")
+        self._apply_layout(template_id)
+
+    def _mapping_saved(self, signature: str, mapping: list) -> None:
+        self.desk.settings.mappings[signature] = list(mapping)
+        problem = self.desk.save_settings()
+        if problem:
+            self.problem_banner.say(problem, "error")
+
+    def _focus_form(self) -> None:
+        self.entry_tabs.setCurrentWidget(self.form)
+        self.form.clear()
+
+    def _paste(self) -> None:
+        self.entry_tabs.setCurrentWidget(self.grid)
+        self.grid.paste_from_clipboard()
+
+    def _open_file(self) -> None:
+        self.entry_tabs.setCurrentWidget(self.grid)
+        self.grid.choose_file()
+
+    # -- queueing ------------------------------------------------------------------------------
+
+    def _form_submitted(self, lead: FormLead) -> None:
+        target = self.pickers.target()
+        if target is None:
+            return
+        leads = [LeadInput(lead.fields, lead.phones)]
+        self.tasks.spawn(
+            self._enqueue(target, leads, lead.allow_duplicates, "Keyed in"), name="queue lead"
+        )
+
+    def _grid_queue_requested(self, grid_leads: list, source: str) -> None:
+        target = self.pickers.target()
+        if target is None:
+            self.grid.queue_failed("choose a template, campaign and allocation first.")
+            return
+        self.tasks.spawn(self._enqueue_grid(target, grid_leads, source), name="queue grid")
+
+    async def _enqueue_grid(self, target: Target, grid_leads: list, source: str) -> None:
+        leads = [LeadInput(g.fields, g.phones, g.row) for g in grid_leads]
+        try:
+            await self._enqueue(target, leads, False, source)
+        except Exception as exc:
+            log.exception("queueing %d grid rows failed", len(leads))
+            self.grid.queue_failed(str(exc))
+            return
+        self.grid.rows_queued([g.row_id for g in grid_leads])
+
+    async def _enqueue(
+        self, target: Target, leads: list[LeadInput], allow_duplicates: bool, source: str
+    ) -> None:
+        batch = await self.desk.enqueue(
+            target, leads, allow_duplicates=allow_duplicates, source=source
+        )
+        self._session_batches.add(batch.id)
+        if batch.first_lead_id is not None and batch.last_lead_id is not None:
+            ids = range(batch.first_lead_id, batch.last_lead_id + 1)
+            self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
+            self.statusBar().showMessage(
+                f"Queued {len(ids):,} lead{'s' if len(ids) != 1 else ''}.", 4000
+            )
+        self._refresh_batches()
+
+    def _load_queue(self) -> None:
+        profile = self.desk.profile
+        leads = [] if profile is None else self.desk.outbox.leads(LeadQuery(profile=profile.name))
+        self.queue_model.reset(leads)
+        self._refresh_counts()
+        self._refresh_batches()
+
+    def _target_names(self, lead: Lead) -> str:
+        profile = self.desk.profile
+        t = lead.target
+        campaign = allocation = None
+        if profile is not None:
+            cached = profile.campaigns.get(str(t.template_id))
+            campaign = dict(cached.items).get(t.campaign_id) if cached else None
+            cached = profile.allocations.get(str(t.campaign_id))
+            allocation = dict(cached.items).get(t.allocation_id) if cached else None
+        return f"{campaign or f'#{t.campaign_id}'} / {allocation or f'#{t.allocation_id}'}"
+
+    # -- events from the dispatcher ------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, LeadChanged):
+            self._pending_ids.add(event.lead_id)
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+        elif isinstance(event, LeadsReloaded):
+            self._pending_batches |= set(event.batch_ids)
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+        elif isinstance(event, QueueFigures):
+            self._show_figures(event)
+        elif isinstance(event, BatchFinished):
+            self._batch_finished(event)
+
+    def _flush_changes(self) -> None:
+        outbox = self.desk.outbox
+        ids, self._pending_ids = sorted(self._pending_ids), set()
+        batches, self._pending_batches = sorted(self._pending_batches), set()
+        leads: list[Lead] = []
+        for start in range(0, len(ids), 500):
+            leads += outbox.leads(LeadQuery(lead_ids=ids[start : start + 500]))
+        for batch_id in batches:
+            leads += outbox.leads(LeadQuery(batch_id=batch_id))
+        if leads:
+            self.queue_model.update(leads)
+
+    def _show_figures(self, figures: QueueFigures) -> None:
+        profile = self.desk.profile
+        name = (
+            "Demo PBX (built in)"
+            if profile is not None and profile.demo
+            else (profile.name if profile is not None else "")
+        )
+        state = figures.server_state
+        if figures.needs_attention:
+            text = f"⚠ Needs attention: {figures.paused_reason}"
+            self.problem_banner.say(
+                f"Sending is paused: {figures.paused_reason} {figures.fix}".strip(),
+                "error",
+                "Connection settings…",
+            )
+        elif figures.paused_reason:
+            text = f"⏸ Paused — {name}"
+        elif state == "offline":
+            when = clock_text(figures.next_retry_at) if figures.next_retry_at else "soon"
+            text = f"● Offline — {name} cannot be reached, retrying at {when}"
+        elif state == "busy":
+            text = f"● Server busy — {name} is queueing requests; sending slower"
+        else:
+            text = f"● Connected — {name}"
+        if not figures.needs_attention and self.problem_banner.action.text() == (
+            "Connection settings…"
+        ):
+            self.problem_banner.hide()
+        self._set_connection(text)
+        self.queue_model.set_paused(
+            f"{figures.paused_reason} {figures.fix}".strip() if figures.needs_attention else ""
+        )
+        self.queue_view.set_paused(bool(figures.paused_reason) and not figures.needs_attention)
+        self.act_pause.setText("&Resume sending" if figures.paused_reason else "&Pause sending")
+        self.queue_view.show_figures(
+            f"{figures.rate_per_s:.1f} leads/s · server limit found: {figures.limit} · "
+            f"{figures.in_flight} sending"
+        )
+        self._show_counts(figures.counts)
+        self._refresh_batches()
+
+    def _refresh_counts(self) -> None:
+        profile = self.desk.profile
+        if profile is not None:
+            self._show_counts(self.desk.outbox.counts(profile.name).as_dict())
+
+    def _show_counts(self, counts: dict[str, int]) -> None:
+        order = (
+            ("queued", "Queued"),
+            ("sending", "Sending"),
+            ("delivered", "Delivered"),
+            ("rejected", "Rejected"),
+            ("failed", "Failed"),
+            ("held", "On hold"),
+        )
+        parts = [f"{label} {counts.get(key, 0):,}" for key, label in order if counts.get(key)]
+        self.counts_label.setText(" · ".join(parts) or "Queue empty")
+
+    def _refresh_batches(self) -> None:
+        profile = self.desk.profile
+        if profile is None:
+            self.queue_view.batches.show_batches([])
+            return
+        outbox = self.desk.outbox
+        shown = []
+        for batch in outbox.batches(profile.name)[:20]:
+            counts = outbox.counts(batch_id=batch.id)
+            if counts.open or batch.id in self._session_batches:
+                shown.append((batch, counts))
+            if len(shown) >= 4:
+                break
+        self.queue_view.batches.show_batches(shown)
+
+    def _batch_finished(self, event: BatchFinished) -> None:
+        if event.batch_id in self._finished_batches:
+            return
+        self._finished_batches.add(event.batch_id)
+        counts = event.counts
+        batch = self.desk.outbox.batch(event.batch_id)
+        source = batch.source if batch is not None else "Batch"
+        problems = counts.get("rejected", 0) + counts.get("failed", 0)
+        text = f"{source}: {counts.get('delivered', 0):,} of {sum(counts.values()):,} delivered"
+        text += f", {problems:,} need a person." if problems else "."
+        self.statusBar().showMessage(text, 10000)
+        if batch is not None and batch.total > 1:
+            QApplication.alert(self)
+            if QSystemTrayIcon.isSystemTrayAvailable():
+                if self._tray is None:
+                    self._tray = QSystemTrayIcon(self.windowIcon(), self)
+                self._tray.show()
+                self._tray.showMessage("Batch finished", text)
+
+    # -- queue controls ------------------------------------------------------------------------
+
+    def _pause_toggled(self, paused: bool) -> None:
+        dispatcher = self.desk.dispatcher
+        if dispatcher is None:
+            return
+        if paused:
+            dispatcher.pause("Paused by you")
+        else:
+            dispatcher.resume()
+
+    def _toggle_pause(self) -> None:
+        dispatcher = self.desk.dispatcher
+        if dispatcher is not None:
+            self._pause_toggled(dispatcher.paused_reason is None)
+
+    def _control(self, name: str, ids: list[int]) -> None:
+        dispatcher = self.desk.dispatcher
+        if dispatcher is None or not ids:
+            if not ids:
+                self.statusBar().showMessage("Select leads in the queue first.", 4000)
+            return
+        changed = getattr(dispatcher, name)(ids)
+        self.statusBar().showMessage(f"{changed:,} lead(s) changed.", 4000)
+
+    def _show_details(self, lead_id: int) -> None:
+        lead = self.desk.outbox.get(lead_id)
+        if lead is None:
+            return
+        dialog = LeadDetails(lead, self.desk.outbox.attempts(lead_id), self)
+        self.details_dialog = dialog
+        dialog.open()
+
+    def export_results(self, kind: str) -> None:
+        self.statusBar().showMessage("Export is not available yet.", 4000)
+
+    def copy_failed_rows(self) -> None:
+        self.statusBar().showMessage("Copy is not available yet.", 4000)
+
     # -- geometry and closing ----------------------------------------------------------------
 
     def _restore_geometry(self) -> None:
@@ -293,10 +673,34 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(splitter)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        profile = self.desk.profile
+        open_leads = self.desk.outbox.counts(profile.name).open if profile is not None else 0
+        if open_leads and not self._close_confirmed:
+            event.ignore()
+            box = QMessageBox(
+                QMessageBox.Icon.Information,
+                "Leads still queued",
+                f"{open_leads:,} lead{'s are' if open_leads != 1 else ' is'} still waiting to be "
+                "sent. They stay safely queued on this computer and are sent the next time "
+                "Noojee Desk starts.",
+                QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+                self,
+            )
+            box.setObjectName("closeWithQueued")
+            box.button(QMessageBox.StandardButton.Close).setText("Close anyway")
+            box.finished.connect(self._close_answer)
+            self.close_box = box
+            box.open()
+            return
         self._geometry.setValue("geometry", self.saveGeometry())
         self._geometry.setValue("splitter", self.splitter.saveState())
         self._geometry.sync()
         super().closeEvent(event)
+
+    def _close_answer(self, result: int) -> None:
+        if result == QMessageBox.StandardButton.Close:
+            self._close_confirmed = True
+            self.close()
 
     async def shutdown(self) -> None:
         await self.tasks.cancel_all()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,18 +20,10 @@ from PySide6.QtWidgets import (
 from noojee_desk.core import choices
 from noojee_desk.core.api import Choice
 from noojee_desk.core.desk import Desk
+from noojee_desk.core.outbox import Target
 from noojee_desk.ui.tasks import Tasks
 
 _ID_TYPED = re.compile(r"^\s*#?\s*(\d{1,9})\s*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where leads go: the three ids every insert names."""
-
-    template_id: int
-    campaign_id: int
-    allocation_id: int
 
 
 class ChoiceBox(QComboBox):
