@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 from noojee_desk import APP_ID, APP_NAME, __version__
 from noojee_desk.core import logs, paths
 from noojee_desk.core.desk import DemoFactory, Desk
+from noojee_desk.core.layouts import FieldLayout, FieldSpec
 from noojee_desk.core.secrets import KeyStore
 from noojee_desk.core.settings import SettingsStore
 
@@ -64,10 +65,26 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def demo_layouts() -> dict[int, FieldLayout]:
+    """The built-in PBX's templates are known, so demo mode needs no field set-up."""
+    from noojee_desk.sim.data import TEMPLATES
+
+    return {
+        t["id"]: FieldLayout(
+            tuple(
+                FieldSpec(f["name"], phone=f["phone"], required=f["required"]) for f in t["fields"]
+            )
+        )
+        for t in TEMPLATES
+    }
+
+
 def build_desk(home: str | None, *, demo: DemoFactory | None) -> Desk:
     where = paths.resolve(home).ensure()
     logs.setup(where.log_file)
-    return Desk(where, SettingsStore(where.settings), KeyStore(), demo=demo)
+    return Desk(
+        where, SettingsStore(where.settings), KeyStore(), demo=demo, demo_layouts=demo_layouts()
+    )
 
 
 async def run_window(

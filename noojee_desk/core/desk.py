@@ -11,7 +11,7 @@ import httpx
 
 from noojee_desk.core import choices
 from noojee_desk.core.api import ConfigError, NoojeeClient
-from noojee_desk.core.dispatcher import Dispatcher, Event
+from noojee_desk.core.dispatcher import Dispatcher, Event, RetryTiming
 from noojee_desk.core.layouts import FieldLayout, default_layout, layout_key
 from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.outbox import BatchInfo, LeadInput, Outbox, OutboxBusy, Target
@@ -55,12 +55,14 @@ class Desk:
         *,
         demo: DemoFactory | None = None,
         demo_layouts: dict[int, FieldLayout] | None = None,
+        timing: RetryTiming | None = None,
     ) -> None:
         self.paths = paths
         self.store = store
         self.keys = keys
         self._demo = demo
         self._demo_layouts = demo_layouts or {}
+        self._timing = timing
         self.settings: Settings = store.load()
         self.client: NoojeeClient | None = None
         self.outbox = Outbox(paths.outbox)
@@ -219,7 +221,11 @@ class Desk:
     def _start_dispatcher(self, profile: Profile, client: NoojeeClient) -> None:
         self.queue_problem = ""
         dispatcher = Dispatcher(
-            self.outbox, client, profile.name, max_concurrency=self.settings.max_concurrency
+            self.outbox,
+            client,
+            profile.name,
+            max_concurrency=self.settings.max_concurrency,
+            timing=self._timing,
         )
         dispatcher.subscribe(self._forward)
         self.dispatcher = dispatcher

@@ -300,7 +300,7 @@ class _TableParser(HTMLParser):
             values = dict(attrs)
             self.colspan = _span(values.get("colspan"))
             self.rowspan = _span(values.get("rowspan"))
-            self.excel_number = values.get("x:num")
+            self.excel_number = values.get("x:num") or values.get("sdval")
             self.sheets_value = values.get("data-sheets-value")
         elif self.pieces is not None:
             block = tag in ("p", "div", "li") and any(text.strip() for text, _ in self.pieces)
@@ -422,12 +422,15 @@ def _cell_text(pieces: list[tuple[str, bool]]) -> str:
             out.append(part)
             pending_space = False
             line_start = False
+    if out and out[-1] == "\n":
+        out.pop()  # a line break that ends a cell shows nothing (LibreOffice writes <td><br></td>)
     return "".join(out).replace("\u00a0", " ")
 
 
 def _exact_number(excel_number: str | None, sheets_value: str | None) -> str | None:
     """The full digits of a number the spreadsheet showed in scientific notation, when its HTML
-    carries the value (Excel's ``x:num``, Google Sheets' ``data-sheets-value``)."""
+    carries the value (Excel's ``x:num``, LibreOffice's ``sdval``, Google Sheets'
+    ``data-sheets-value``)."""
     candidates: list[object] = []
     if excel_number:
         candidates.append(excel_number)

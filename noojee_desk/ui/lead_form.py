@@ -296,9 +296,12 @@ class LeadForm(QWidget):
         )
         if self._target_ready:
             errors = sum(p.severity == "error" for p in result.problems)
-            self.summary.setText(
-                "Ready to queue." if not errors else f"{errors} problem(s) to fix before queueing."
-            )
+            if live and not any(box.text().strip() for box in self._inputs.values()):
+                self.summary.setText("Type a lead, then press Ctrl+Enter to queue it.")
+            elif not errors:
+                self.summary.setText("Ready to queue (Ctrl+Enter).")
+            else:
+                self.summary.setText(f"{errors} problem(s) to fix before queueing.")
 
     @staticmethod
     def _line(problem: Problem) -> str:

@@ -150,14 +150,12 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         self.splitter = splitter
-        picker_row = QHBoxLayout()
-        picker_row.addWidget(self.pickers, 1)
-        picker_row.addWidget(self.fields_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.pickers.tools.insertWidget(1, self.fields_button)
         layout = QVBoxLayout(self.work)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.problem_banner)
-        layout.addLayout(picker_row)
+        layout.addWidget(self.pickers)
         layout.addWidget(self.layout_hint)
         layout.addWidget(splitter, 1)
 

@@ -128,6 +128,7 @@ class PickerBar(QWidget):
         tools = QHBoxLayout()
         tools.addWidget(self.refresh)
         tools.addWidget(self.busy)
+        self.tools = tools
         grid.addLayout(tools, 1, 3)
         notice_row = QHBoxLayout()
         notice_row.addWidget(self.notice, 1)
