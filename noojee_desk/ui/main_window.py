@@ -672,8 +672,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         profile = self.desk.profile
-        open_leads = self.desk.outbox.counts(profile.name).open if profile is not None else 0
-        if open_leads and not self._close_confirmed:
+        open_leads = 0
+        if profile is not None and not self._close_confirmed:
+            open_leads = self.desk.outbox.counts(profile.name).open
+        if open_leads:
             event.ignore()
             box = QMessageBox(
                 QMessageBox.Icon.Information,
@@ -701,5 +703,8 @@ class MainWindow(QMainWindow):
             self.close()
 
     async def shutdown(self) -> None:
+        """Stop sending and release everything; unsent leads stay queued for the next start."""
+        self._close_confirmed = True
+        self._flush_timer.stop()
         await self.tasks.cancel_all()
         await self.desk.close()

@@ -26,4 +26,6 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 @pytest.fixture(scope="session", autouse=True)
 def _qapp_first(qapp: QApplication) -> QApplication:
+    # Closing a test's last window must not quit the application under the next test's loop.
+    qapp.setQuitOnLastWindowClosed(False)
     return qapp

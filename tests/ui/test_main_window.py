@@ -1,0 +1,264 @@
+"""The main window end to end on the qasync loop: demo mode, duplicates, an outage, the keyring."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from noojee_desk.app import build_desk, demo_factory
+from noojee_desk.core.desk import Desk
+from noojee_desk.core.dispatcher import RetryTiming
+from noojee_desk.core.outbox import LeadInput, State, Target
+from noojee_desk.core.secrets import KeyStore
+from noojee_desk.core.settings import Profile
+from noojee_desk.sim.data import DEMO_API_KEY
+from noojee_desk.sim.server import SimThread
+from noojee_desk.ui.main_window import MainWindow
+from noojee_desk.ui.queue_model import COL_STATUS
+
+FAST = RetryTiming(
+    soon=(0.05, 0.1), backoff_base=0.1, backoff_cap=0.5, backoff_floor=0.05, unknown_base=0.05,
+    breaker_after=2, probe_base=0.1, probe_cap=0.5,
+)  # fmt: skip
+
+
+async def until(predicate: Callable[[], object], limit: float = 20.0, what: str = "") -> None:
+    """Let the loop run until ``predicate()`` holds (fails the test after ``limit`` seconds)."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
+
+
+def states(window: MainWindow) -> list[str]:
+    model = window.queue_model
+    return [model.index(r, COL_STATUS).data() for r in range(model.rowCount())]
+
+
+def make_desk(home: Path, *, demo: bool = True) -> Desk:
+    desk = build_desk(str(home), demo=demo_factory() if demo else None)
+    desk._timing = FAST  # short waits so recovery happens within the test
+    return desk
+
+
+@pytest_asyncio.fixture
+async def window(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[MainWindow]:
+    win = MainWindow(make_desk(tmp_path / "home"))
+    win.show()
+    yield win
+    await close_window(win)
+
+
+async def close_window(win: MainWindow) -> None:
+    """Stop the window's services, then close it (pytest-qt would close it before they stop)."""
+    await win.shutdown()
+    win.close()
+    win.deleteLater()
+
+
+async def type_lead(qtbot: QtBot, window: MainWindow, name: str, phone: str) -> None:
+    form = window.form
+    qtbot.keyClicks(form._inputs["Name"], name)
+    qtbot.keyClicks(form._inputs["FirstPhone"], phone)
+    qtbot.keyClick(
+        form._inputs["FirstPhone"], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
+    )
+
+
+@pytest.mark.asyncio
+async def test_first_run_offers_connect_and_demo(window: MainWindow, qtbot: QtBot) -> None:
+    await window.start()
+    assert window.stack.currentWidget() is window.welcome
+    qtbot.mouseClick(window.welcome.demo_button, Qt.MouseButton.LeftButton)
+    await until(lambda: window.pickers.target() is not None, what="demo pickers")
+    assert window.stack.currentWidget() is window.work
+    assert "DEMO" in window.windowTitle()
+    assert window.demo_banner.isVisible()
+
+
+@pytest.mark.asyncio
+async def test_demo_pick_type_ctrl_enter_delivered(window: MainWindow, qtbot: QtBot) -> None:
+    await window.start(demo=True)
+    pickers = window.pickers
+    await until(lambda: pickers.allocation.count() > 0, what="lists loaded")
+    # Pick another campaign and allocation by keyboard, as a person would.
+    pickers.campaign.setCurrentIndex(pickers.campaign.findData(44))
+    pickers.campaign.activated.emit(pickers.campaign.currentIndex())
+    await until(lambda: pickers.allocation.findData(111) >= 0, what="allocations of 44")
+    pickers.allocation.setCurrentIndex(pickers.allocation.findData(111))
+    pickers.allocation.activated.emit(pickers.allocation.currentIndex())
+    assert pickers.target() == Target(3, 44, 111)
+
+    await type_lead(qtbot, window, "Jane Smith", "03 7010 1234")
+    await until(lambda: states(window) == ["Delivered"], what="the lead delivered")
+    form = window.form
+    assert form._inputs["Name"].text() == ""  # the form cleared for the next lead
+    assert form._inputs["Name"].hasFocus() or not window.isActiveWindow()
+    assert pickers.target() == Target(3, 44, 111)  # the pickers stay
+    emulator = demo_factory_emulator(window)
+    leads = emulator.leads()
+    assert len(leads) == 1
+    assert leads[0]["campaign_id"] == 44
+    assert leads[0]["fields"]["FirstPhone"] == "0370101234"
+    await until(lambda: window.counts_label.text() == "Delivered 1", what="status bar counts")
+
+
+def demo_factory_emulator(window: MainWindow):
+    return window.desk._demo.emulator  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_invalid_lead_is_not_queued(window: MainWindow, qtbot: QtBot) -> None:
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    await type_lead(qtbot, window, "No Phone", "")
+    assert window.queue_model.rowCount() == 0
+    assert "problem" in window.form.summary.text()
+    assert window.form._notes["FirstPhone"].isVisibleTo(window.form)
+
+
+@pytest.mark.asyncio
+async def test_rejected_duplicate_resent_with_allow_duplicates(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    await type_lead(qtbot, window, "Jane Smith", "0370101234")
+    await until(lambda: states(window) == ["Delivered"])
+    await type_lead(qtbot, window, "Jane Again", "0370101234")
+    summary = window.form.summary.text()
+    assert "again" in summary  # warned: delivered recently; a second Ctrl+Enter queues it
+    qtbot.keyClick(
+        window.form._inputs["FirstPhone"], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
+    )
+    await until(lambda: states(window) == ["Delivered", "Rejected"], what="105")
+    view = window.queue_view
+    view.table.selectRow(1)
+    assert view.act_resend.isEnabled()
+    view.act_resend.trigger()
+    await until(lambda: states(window) == ["Delivered", "Delivered"], what="resent")
+    assert len(demo_factory_emulator(window).leads()) == 2
+
+
+@pytest.mark.asyncio
+async def test_server_killed_mid_batch_offline_then_recovers(tmp_path: Path, qtbot: QtBot) -> None:
+    sim = SimThread(min_service=0.02, jitter=0.0)
+    sim.start()
+    desk = make_desk(tmp_path / "home", demo=False)
+    profile = Profile("Office", server_url=sim.url)
+    desk.keys.set_for_session("Office", DEMO_API_KEY)
+    desk.settings.upsert(profile)
+    desk.settings.active_profile = "Office"
+    win = MainWindow(desk)
+    win.show()
+    try:
+        await win.start()
+        await until(lambda: win.pickers.template.count() > 0, what="templates over HTTP")
+        target = Target(3, 42, 101)
+        leads = [
+            LeadInput({"Name": f"P{i}", "FirstPhone": f"03701{i:05d}"}, row=i + 1)
+            for i in range(40)
+        ]
+        await win._enqueue(target, leads, False, "Outage test")
+        await until(lambda: "Delivered" in states(win), what="first deliveries")
+        sim.stop_server()
+        await until(lambda: "Offline" in win.connection_label.text(), what="offline shown")
+        assert "retrying at" in win.connection_label.text()
+        sim.start_server()
+        await until(lambda: set(states(win)) == {"Delivered"}, limit=30, what="recovery")
+        assert "Connected" in win.connection_label.text()
+        inserted = sim.state()["leads"]
+        assert sorted(x["fields"]["Name"] for x in inserted) == sorted(f"P{i}" for i in range(40))
+    finally:
+        await close_window(win)
+        sim.close()
+
+
+@pytest.mark.asyncio
+async def test_wrong_key_pauses_queue_with_needs_attention(tmp_path: Path, qtbot: QtBot) -> None:
+    with SimThread(min_service=0.01, jitter=0.0) as sim:
+        desk = make_desk(tmp_path / "home", demo=False)
+        desk.keys.set_for_session("Office", "wrong-key")
+        desk.settings.upsert(Profile("Office", server_url=sim.url))
+        desk.settings.active_profile = "Office"
+        win = MainWindow(desk)
+        win.show()
+        try:
+            await win.start()
+            await until(lambda: "rejected the API key" in win.problem_banner.label.text())
+            await win._enqueue(
+                Target(3, 42, 101), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})],
+                False, "form",
+            )  # fmt: skip
+            await until(lambda: "Needs attention" in win.connection_label.text())
+            assert states(win) == ["Needs attention"]
+            assert desk.outbox.counts("Office")[State.QUEUED] == 1  # nothing marked failed
+        finally:
+            await close_window(win)
+
+
+@pytest.mark.asyncio
+async def test_closing_with_queued_leads_says_they_stay(window: MainWindow, qtbot: QtBot) -> None:
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    window.desk.dispatcher.pause("test")
+    await window._enqueue(
+        Target(3, 42, 101), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})], False, "form"
+    )
+    window.close()
+    box = window.close_box
+    assert box.isVisible()
+    assert "stay safely queued" in box.text()
+    assert window.isVisible()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert window.isVisible()
+
+
+@pytest.mark.asyncio
+@pytest.mark.keyring
+async def test_connection_dialog_keeps_key_in_keyring_only(
+    tmp_path: Path, qtbot: QtBot, os_keyring: object
+) -> None:
+    service = f"noojee-desk-test-{uuid.uuid4().hex[:8]}"
+    key = f"key-{uuid.uuid4().hex}"
+    with SimThread(api_key=key, min_service=0.01, jitter=0.0) as sim:
+        desk = make_desk(tmp_path / "home", demo=False)
+        desk.keys = KeyStore(service=service)
+        win = MainWindow(desk)
+        win.show()
+        try:
+            await win.start()
+            win.new_connection()
+            dialog = win.connect_dialog
+            qtbot.keyClicks(dialog.name, "Production")
+            qtbot.keyClicks(dialog.url, sim.url)
+            qtbot.keyClicks(dialog.key, key)
+            qtbot.mouseClick(dialog.test, Qt.MouseButton.LeftButton)
+            await until(lambda: "Connected" in dialog.status.text(), what="test connection")
+            dialog.buttons.accepted.emit()
+            await until(lambda: desk.profile is not None and desk.client is not None)
+            await until(lambda: win.pickers.template.count() > 0)
+            assert await desk.keys.get("Production") == key
+            text = desk.paths.settings.read_text(encoding="utf-8")
+            assert key not in text
+            assert json.loads(text)["active_profile"] == "Production"
+            await desk.forget_key("Production")
+            assert await desk.keys.get("Production") is None
+        finally:
+            await close_window(win)
+            await KeyStore(service=service).delete("Production")
+
+
+def test_app_is_offscreen() -> None:
+    assert QApplication.platformName() in ("offscreen", "xcb", "wayland", "cocoa", "windows")
