@@ -19,6 +19,7 @@ import plistlib
 import queue
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -144,7 +145,7 @@ def build() -> None:
 # -- self-test ------------------------------------------------------------------------------------
 
 
-def keyring_session_wrapper(script_env: dict[str, str]) -> list[str]:
+def keyring_session_wrapper() -> list[str]:
     """Linux: a private D-Bus session with an unlocked throwaway keyring (so a build machine's
     own keyring is never touched); nothing when dbus-run-session or gnome-keyring is missing."""
     if not sys.platform.startswith("linux"):
@@ -152,11 +153,31 @@ def keyring_session_wrapper(script_env: dict[str, str]) -> list[str]:
     if not (shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")):
         print("    no dbus-run-session/gnome-keyring-daemon: using this session's keyring")
         return []
-    script_env["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="noojee-desk-keyring-")
-    script = (
-        'echo -n build | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec "$@"'
+    return ["sh", str(HERE / "linux" / "with-test-keyring.sh")]
+
+
+def run_bounded(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int | None, str]:
+    """(exit code or None on timeout, output); on timeout the whole process group is ended,
+    including a D-Bus session and keyring daemon started for the run."""
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=os.name == "posix",
     )
-    return ["dbus-run-session", "--", "sh", "-c", script, "sh"]
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        output, _ = proc.communicate()
+        return None, output
+    return proc.returncode, output
 
 
 def self_test(target: str, private_keyring: bool = True) -> str:
@@ -168,32 +189,23 @@ def self_test(target: str, private_keyring: bool = True) -> str:
         say(f"self-test of the frozen app: {program.relative_to(DIST)}")
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
         env.pop("NOOJEE_DESK_HOME", None)
-        wrapper = keyring_session_wrapper(env) if private_keyring else []
+        wrapper = keyring_session_wrapper() if private_keyring else []
         with tempfile.TemporaryDirectory(prefix="noojee-desk-report-") as tmp:
             report = Path(tmp) / "self-test.txt"
-            try:
-                done = subprocess.run(
-                    [*wrapper, str(program), "--self-test", f"--report={report}"],
-                    env=env,
-                    timeout=SELF_TEST_TIMEOUT,
-                    check=False,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    errors="replace",
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise BuildError(f"the self-test of {program.name} did not finish in time") from exc
-            finally:
-                if "XDG_DATA_HOME" in env and wrapper:
-                    shutil.rmtree(env["XDG_DATA_HOME"], ignore_errors=True)
+            code, output = run_bounded(
+                [*wrapper, str(program), "--self-test", f"--report={report}"],
+                env,
+                SELF_TEST_TIMEOUT,
+            )
             text = report.read_text(encoding="utf-8") if report.exists() else ""
-        print(text or done.stdout, end="", flush=True)
-        if done.returncode != 0:
-            if text and done.stdout.strip():
-                print("    output of the frozen app:\n" + done.stdout, flush=True)
+        print(text or output, end="", flush=True)
+        if code is None:
+            raise BuildError(f"the self-test of {program.name} did not finish in time")
+        if code != 0:
+            if text and output.strip():
+                print("    output of the frozen app:\n" + output, flush=True)
             raise BuildError(
-                f"the frozen app failed its self-test (exit {done.returncode}); nothing is packaged"
+                f"the frozen app failed its self-test (exit {code}); nothing is packaged"
             )
         reports.append(text)
     return reports[0] if reports else ""

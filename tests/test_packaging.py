@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import time
 import types
 from pathlib import Path
 from string import Template
@@ -588,3 +589,50 @@ def test_ci_step_builds_and_self_tests_the_linux_bundle() -> None:
     assert "packaging/build.py --linux" in text
     assert "--self-test" in text
     assert 'pip install --disable-pip-version-check -q -e ".[build]"' in text
+
+
+# -- the build's own checks ---------------------------------------------------------------------
+
+
+def fake_program(folder: Path, script: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    program = folder / "noojee-desk"
+    program.write_text(f"#!/bin/sh\n{script}\n")
+    program.chmod(0o755)
+    return program
+
+
+@needs_sh
+def test_nothing_is_wrapped_when_the_frozen_self_test_fails(
+    build: types.ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A frozen app whose self-test reports a failure the way the real one does.
+    program = fake_program(
+        tmp_path / "dist" / "noojee-desk",
+        'for a in "$@"; do case "$a" in --report=*) r="${a#--report=}";; esac; done\n'
+        'echo "FAIL  keyring round trip   no usable password store" > "$r"\nexit 1',
+    )
+    wrapped: list[str] = []
+    monkeypatch.setattr(build, "DIST", tmp_path / "dist")
+    monkeypatch.setattr(build, "frozen_programs", lambda target: [program])
+    monkeypatch.setattr(build, "keyring_session_wrapper", list)
+    for target in ("linux", "windows", "macos"):
+        monkeypatch.setattr(build, f"wrap_{target}", lambda version: wrapped.append(version))
+    assert build.main(["--skip-build"]) == 1
+    assert wrapped == []
+    assert not list((tmp_path / "dist").glob("metrics-*.json"))
+
+
+@needs_sh
+def test_a_hanging_self_test_is_ended_with_everything_it_started(build: types.ModuleType) -> None:
+    started = time.monotonic()
+    # The background sleep holds the output pipe open: only ending the whole group returns.
+    code, _output = build.run_bounded(["sh", "-c", "sleep 60 & sleep 60"], dict(os.environ), 0.5)
+    assert code is None
+    assert time.monotonic() - started < 20
+
+
+def test_bundles_over_the_size_budget_fail_the_build(build: types.ModuleType) -> None:
+    build.check_budgets({"target": "linux", "bundle_mb": 149.9, "start_median_s": 0.5})
+    with pytest.raises(build.BuildError, match="over the 150 MB budget"):
+        build.check_budgets({"target": "linux", "bundle_mb": 150.1})
