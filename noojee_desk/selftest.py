@@ -506,18 +506,26 @@ def run_checks(home: Path, timeout: float, verbose: bool = False) -> list[Check]
         if with_window:
             results.append(await _guard("main window", lambda: main_window(home, timeout), verbose))
 
+    app: Any = None
+    why_no_window = "not tried: Qt cannot start (see Qt plugins)"
     if plugins.ok:
-        import qasync
+        try:
+            import qasync
 
-        from noojee_desk.app import make_app
+            from noojee_desk.app import make_app
 
-        app = make_app()
+            app = make_app()
+        except Exception as exc:
+            if verbose and sys.stderr is not None:
+                traceback.print_exc()
+            why_no_window = f"the app cannot start: {_explain(exc)}"
+    if app is not None:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
             runner.run(run_all(True))
     else:
         with asyncio.Runner() as runner:
             runner.run(run_all(False))
-        results.append(Check("main window", False, "not tried: Qt cannot start (see Qt plugins)"))
+        results.append(Check("main window", False, why_no_window))
     return results
 
 
@@ -568,7 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     _emit(_header(), report)
     with _temporary_home(args.keep_data) as home:
-        results = run_checks(home, args.timeout, args.verbose)
+        try:
+            results = run_checks(home, args.timeout, args.verbose)
+        except Exception as exc:  # a bug of the self-test itself must still end in a report
+            if args.verbose and sys.stderr is not None:
+                traceback.print_exc()
+            results = [Check("self-test", False, f"stopped by an error: {_explain(exc)}")]
         for check in results:
             _emit(check.line(), report)
         if args.keep_data:

@@ -199,3 +199,14 @@ def test_only_our_own_absent_modules_count_as_not_in_this_build(
     assert selftest._own_module("fakebuild.absent") is None
     with pytest.raises(ModuleNotFoundError, match="a_library_missing_from_the_bundle"):
         selftest._own_module("fakebuild.broken")
+
+
+def test_an_app_that_cannot_load_is_a_failed_check_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "noojee_desk.app", None)  # importing it raises ImportError
+    results = {check.name: check for check in selftest.run_checks(tmp_path, 20.0)}
+    assert not results["main window"].ok
+    assert results["main window"].detail.startswith("the app cannot start: ModuleNotFoundError")
+    assert results["send one lead"].ok, results["send one lead"].detail
+    assert results["lead libraries"].ok
