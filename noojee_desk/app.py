@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ os.environ.setdefault("QT_API", "pyside6")
 
 import PySide6  # noqa: F401  (imported before qasync, which then uses this binding)
 import qasync
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -65,6 +66,28 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
+class MainThreadCollector:
+    """Runs Python's cycle collector on the GUI thread only.
+
+    WORKAROUND https://github.com/AcademySoftwareFoundation/OpenCue/pull/598 : a collection
+    that starts in a worker thread (the executor parsing a paste, say) may destroy Qt objects
+    there, which Qt forbids. Automatic collection is turned off; a timer collects young objects
+    often, all of them rarely.
+    """
+
+    def __init__(self, app: QApplication) -> None:
+        self._timer = QTimer(app)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self._tick)
+        self._ticks = 0
+        gc.disable()
+        self._timer.start()
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        gc.collect(2 if self._ticks % 300 == 0 else 0)
+
+
 def demo_layouts() -> dict[int, FieldLayout]:
     """The built-in PBX's templates are known, so demo mode needs no field set-up."""
     from noojee_desk.sim.data import TEMPLATES
@@ -108,6 +131,7 @@ async def run_window(
 
 def run_app(args: argparse.Namespace) -> int:
     app = make_app()
+    collector = MainThreadCollector(app)
     desk = build_desk(args.data_dir, demo=demo_factory())
     log.info("%s %s starting (data in %s)", APP_NAME, __version__, desk.paths.data)
     shown = None
@@ -117,4 +141,6 @@ def run_app(args: argparse.Namespace) -> int:
             print(f"window shown after {seconds:.3f} s", flush=True)  # noqa: T201
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        return runner.run(run_window(desk, start_demo=args.demo, on_shown=shown))
+        code = runner.run(run_window(desk, start_demo=args.demo, on_shown=shown))
+    del collector
+    return code

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("QT_API", "pyside6")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -29,3 +31,15 @@ def _qapp_first(qapp: QApplication) -> QApplication:
     # Closing a test's last window must not quit the application under the next test's loop.
     qapp.setQuitOnLastWindowClosed(False)
     return qapp
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_gui_thread() -> Iterator[None]:
+    """Collect garbage here, on the GUI thread, around every test.
+
+    Otherwise a collection may start in a worker thread (the emulator's, an executor's) and
+    destroy Qt objects of earlier tests there ("Timers cannot be stopped from another thread").
+    """
+    gc.collect()
+    yield
+    gc.collect()
