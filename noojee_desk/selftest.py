@@ -391,11 +391,7 @@ async def main_window(home: Path, limit: float) -> Check:
     from PySide6.QtGui import QImageReader
     from PySide6.QtWidgets import QApplication
 
-    from noojee_desk.app import demo_factory
-    from noojee_desk.core import paths
-    from noojee_desk.core.desk import Desk
-    from noojee_desk.core.secrets import KeyStore
-    from noojee_desk.core.settings import SettingsStore
+    from noojee_desk.app import build_desk, demo_factory
     from noojee_desk.ui.main_window import MainWindow
 
     name = "main window"
@@ -407,20 +403,18 @@ async def main_window(home: Path, limit: float) -> Check:
         return Check(name, False, f"image format(s) not supported: {', '.join(missing)}")
     if app.windowIcon().isNull():
         return Check(name, False, "the app icon is missing from the installation")
-    where = paths.resolve(home).ensure()
-    desk = Desk(
-        where,
-        SettingsStore(where.settings),
-        KeyStore(service=f"noojee-desk-self-test-{uuid.uuid4().hex[:12]}"),
-        demo=demo_factory(),
-    )
+    desk = build_desk(str(home), demo=demo_factory())  # wired as the app wires it
     started = time.perf_counter()
     window = MainWindow(desk)
     try:
         window.show()
         async with asyncio.timeout(limit):
             await window.start(demo=True)
-            await _poll(lambda: not window.tasks.running)
+            # Loaded means the templates of the built-in PBX are in the picker (or a problem
+            # is shown, which fails below).
+            await _poll(
+                lambda: window.pickers.template.count() > 0 or window.problem_banner.isVisible()
+            )
         seconds = time.perf_counter() - started
         if not window.isVisible():
             return Check(name, False, "the window did not show")
@@ -428,7 +422,12 @@ async def main_window(home: Path, limit: float) -> Check:
             return Check(name, False, f"the window reports: {window.problem_banner.label.text()}")
         if "DEMO" not in window.windowTitle():
             return Check(name, False, f"demo mode did not open (title {window.windowTitle()!r})")
-        return Check(name, True, f"built and shown offscreen in demo mode in {seconds:.2f} s")
+        return Check(
+            name,
+            True,
+            f"built, shown offscreen in demo mode and loaded "
+            f"{window.pickers.template.count()} templates in {seconds:.2f} s",
+        )
     finally:
         await window.shutdown()
         window.close()
