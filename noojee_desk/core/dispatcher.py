@@ -1,0 +1,818 @@
+"""Sends queued leads at the PBX's pace: adaptive concurrency, retry policy, breaker and events.
+
+How it works, in short:
+
+- Leads are claimed from the outbox (marked ``sending``, committed) only when the adaptive limit
+  (``limiter.AdaptiveLimit``) has room, so the server never sees a burst. The limit starts at 1
+  and finds the server's own limit from latency (see ``limiter``).
+- Every answer goes through ``POLICY``, one table that says what each kind of answer means for the
+  lead and for the queue. The new state is committed before anyone hears of it.
+- A queue-wide circuit breaker: after ``RetryTiming.breaker_after`` server failures in a row (or
+  one refused connection) the queue stops sending and sends one probe lead at a time, with
+  exponential backoff and full jitter between probes, until the server answers again.
+- A ``blocked`` answer (key rejected, wrong address, TLS) pauses the queue with "needs attention";
+  its leads stay queued and none is marked failed.
+- Events (``LeadChanged``, ``QueueFigures`` at most ``figures_interval`` apart, ``BatchFinished``)
+  go to plain callbacks (``subscribe``) or an async iterator (``events``), so the UI never polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from noojee_desk.core import codes
+from noojee_desk.core.limiter import AdaptiveLimit, Ticket
+from noojee_desk.core.outbox import (
+    FINAL_STATES,
+    Attempt,
+    Lead,
+    Outbox,
+    ProfileLock,
+    State,
+    Transition,
+)
+from noojee_desk.core.outcome import Kind, Outcome, RetryReason
+from noojee_desk.core.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+#: More leads than this changed by one control: one ``LeadsReloaded`` instead of an event each.
+BULK_EVENT_THRESHOLD = 200
+
+
+class Client(Protocol):
+    """What the dispatcher needs of ``api.NoojeeClient``."""
+
+    async def insert_lead(
+        self,
+        template_id: int,
+        campaign_id: int,
+        allocation_id: int,
+        fields: dict[str, str],
+        *,
+        allow_duplicates: bool = False,
+    ) -> Outcome: ...
+
+
+# -- the retry policy ----------------------------------------------------------------------------
+
+
+class Step(Enum):
+    DELIVER = "deliver"  # the lead is in the campaign
+    REJECT = "reject"  # final: the data or the number must change
+    RETRY = "retry"  # queued again, due after a wait
+    BLOCK = "block"  # the whole queue pauses until a person acts; the lead stays queued
+
+
+class Wait(Enum):
+    NONE = "none"
+    SOON = "soon"  # a second or two (the server's own hint when it gives one)
+    BACKOFF = "backoff"  # exponential with full jitter, a few seconds up to about 5 minutes
+    UNKNOWN = "unknown"  # like BACKOFF but starting shorter: the retry settles the question
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    step: Step
+    wait: Wait = Wait.NONE
+    shrink_limit: bool = False  # the server's queue overflowed: send fewer at once
+    server_trouble: bool = False  # counts toward opening the circuit breaker
+    maybe_landed: bool = False  # the lead may be in: a later 112/105 means delivered
+    why: str = ""
+
+
+#: What each answer means. Keyed by (outcome kind, retry reason); (kind, None) is the default.
+POLICY: dict[tuple[Kind, RetryReason | None], Rule] = {
+    (Kind.DELIVERED, None): Rule(Step.DELIVER, why="code 0: inserted"),
+    (Kind.REJECTED, None): Rule(
+        Step.REJECT, why="a final code (102, 104, 105, 108, 111, 112...): the data must change"
+    ),
+    (Kind.RETRY_LATER, RetryReason.BUSY): Rule(
+        Step.RETRY, Wait.SOON, shrink_limit=True, why="109: waited a minute in the server's queue"
+    ),
+    (Kind.RETRY_LATER, RetryReason.SERVER_ERROR): Rule(
+        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="103 / 5xx: failing, or an import runs"
+    ),
+    (Kind.RETRY_LATER, RetryReason.OFFLINE): Rule(
+        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="connection refused: the PBX is down"
+    ),
+    (Kind.RETRY_LATER, RetryReason.MAINTENANCE): Rule(
+        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="502/503/504: down for maintenance"
+    ),
+    (Kind.RETRY_LATER, None): Rule(
+        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="retry later, no reason given"
+    ),
+    (Kind.UNKNOWN, None): Rule(
+        Step.RETRY,
+        Wait.UNKNOWN,
+        server_trouble=True,
+        maybe_landed=True,
+        why="no answer: retried with the same external id",
+    ),
+    (Kind.BLOCKED, None): Rule(
+        Step.BLOCK, why="key rejected, wrong address, TLS: a person must fix the settings"
+    ),
+}
+
+
+def rule_for(outcome: Outcome) -> Rule:
+    return POLICY.get((outcome.kind, outcome.retry_reason)) or POLICY[(outcome.kind, None)]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryTiming:
+    """The waits of the retry policy, in seconds (tests shorten them)."""
+
+    soon: tuple[float, float] = (1.0, 3.0)  # after 109, unless the answer suggests a wait
+    backoff_base: float = 4.0  # full jitter over base * 2**(n-1), n = the lead's failures
+    backoff_cap: float = 300.0
+    backoff_floor: float = 1.0
+    unknown_base: float = 1.0
+    breaker_after: int = 5  # server failures in a row that open the breaker
+    probe_base: float = 2.0
+    probe_cap: float = 300.0
+    expire_every: float = 60.0  # how often leads stuck behind an open breaker are checked
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeadChanged:
+    lead_id: int
+    batch_id: int
+    state: State
+    attempts: int
+    next_attempt_at: float | None
+    code: int | None
+    message: str
+    sentence: str
+    fix: str
+
+    @classmethod
+    def of(cls, lead: Lead) -> LeadChanged:
+        return cls(
+            lead.id,
+            lead.batch_id,
+            lead.state,
+            lead.attempts,
+            lead.next_attempt_at if lead.state is State.QUEUED else None,
+            lead.last_code,
+            lead.last_message,
+            lead.sentence,
+            lead.fix,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LeadsReloaded:
+    """Many leads of these batches changed at once (a bulk control): reload them."""
+
+    batch_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    in_flight: int
+    limit: int
+    rate_per_s: float
+    queued: int
+    next_retry_at: float | None
+    paused_reason: str | None
+    server_state: str  # "ok" | "busy" | "offline" | "blocked"
+    counts: dict[str, int]
+    fix: str = ""  # what to do, when paused because the queue needs attention
+    needs_attention: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFinished:
+    batch_id: int
+    counts: dict[str, int]
+
+
+Event = LeadChanged | LeadsReloaded | QueueFigures | BatchFinished
+
+
+# -- the circuit breaker -------------------------------------------------------------------------
+
+
+class Breaker:
+    """Closed: send freely. Open: one probe at a time, spaced by exponential backoff with jitter."""
+
+    def __init__(self, timing: RetryTiming, rng: random.Random) -> None:
+        self._timing = timing
+        self._rng = rng
+        self.failures = 0  # server failures in a row
+        self.is_open = False
+        self.probe_at = 0.0
+        self.probing = False
+        self._openings = 0  # probes failed since the breaker opened
+
+    def trouble(self, now: float, reason: RetryReason | None, *, probe: bool) -> None:
+        self.failures += 1
+        if probe:
+            self.probing = False
+        if self.is_open:
+            if probe:
+                self._schedule(now)
+            return
+        if self.failures >= self._timing.breaker_after or reason is RetryReason.OFFLINE:
+            self.is_open = True
+            self._openings = 0
+            self._schedule(now)
+
+    def answered(self, *, probe: bool) -> None:
+        """The server answered with a code: it is up."""
+        self.failures = 0
+        self.is_open = False
+        self.probing = False
+        self._openings = 0
+        if probe:
+            self.probing = False
+
+    def probe_ended(self) -> None:
+        self.probing = False
+
+    def _schedule(self, now: float) -> None:
+        window = min(self._timing.probe_cap, self._timing.probe_base * 2**self._openings)
+        self._openings += 1
+        self.probe_at = now + max(self._timing.probe_base / 2, self._rng.uniform(0, window))
+
+    def allowance(self, now: float) -> int | None:
+        """None: no restriction; else how many more calls may start now (0 or 1)."""
+        if not self.is_open:
+            return None
+        if self.probing or now < self.probe_at:
+            return 0
+        return 1
+
+
+@dataclass(slots=True)
+class _Pause:
+    reason: str
+    fix: str = ""
+    blocked: bool = False
+
+
+@dataclass(slots=True)
+class _InFlight:
+    lead: Lead
+    ticket: Ticket
+    task: asyncio.Task[None] | None = None
+    probe: bool = False
+
+
+@dataclass(slots=True)
+class _Stats:
+    answers: deque[float] = field(default_factory=deque)  # monotonic times of coded answers
+    started: float = 0.0
+    last_busy: float = float("-inf")
+
+
+class Dispatcher:
+    """Sends one profile's queued leads through ``client`` until ``stop()``.
+
+    Use from the event loop's thread. ``run()`` holds the profile's lock so that only one process
+    sends a queue (``OutboxBusy`` otherwise), and first re-queues leads a dead process left
+    ``sending`` (flagged: their outcome is unknown).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: Client,
+        profile: str,
+        *,
+        max_concurrency: int = 16,
+        retry_budget: float = 86400.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        timing: RetryTiming | None = None,
+        limiter: AdaptiveLimit | None = None,
+        rng: random.Random | None = None,
+        figures_interval: float = 0.25,
+    ) -> None:
+        self.outbox = outbox
+        self.profile = profile
+        self.retry_budget = retry_budget
+        self.timing = timing or RetryTiming()
+        self._client = client
+        self._clock = clock
+        self._sleep = sleep
+        self._mono = monotonic
+        self._rng = rng or random.Random()
+        self.limiter = limiter or AdaptiveLimit(max_limit=max_concurrency, clock=monotonic)
+        self.breaker = Breaker(self.timing, self._rng)
+        self.figures_interval = figures_interval
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._in_flight: dict[int, _InFlight] = {}
+        self._cancel_requested: set[int] = set()
+        self._hold_requested: set[int] = set()
+        self._pause: _Pause | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._grace = 5.0
+        self._running: asyncio.Future[None] | None = None
+        self._lock: ProfileLock | None = None
+        self._stats = _Stats()
+        self._figures_dirty = True
+        self._figures_at = float("-inf")
+        self._touched_batches: set[int] = set()
+        self._finished_batches: set[int] = set()
+        self._next_expire = 0.0
+        self._released: list[int] = []
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event; returns the function that unsubscribes."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event from now on, as an async iterator (ends when the consumer stops)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        unsubscribe = self.subscribe(queue.put_nowait)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            unsubscribe()
+
+    def _emit(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("an event subscriber failed on %s", type(event).__name__)
+
+    def _emit_leads(self, leads: list[Lead]) -> None:
+        if not leads:
+            return
+        self._figures_dirty = True
+        for lead in leads:
+            if lead.state in FINAL_STATES:
+                self._touched_batches.add(lead.batch_id)
+            else:
+                self._finished_batches.discard(lead.batch_id)
+        if len(leads) > BULK_EVENT_THRESHOLD:
+            self._emit(LeadsReloaded(frozenset(lead.batch_id for lead in leads)))
+        else:
+            for lead in leads:
+                self._emit(LeadChanged.of(lead))
+
+    # -- figures ---------------------------------------------------------------------------------
+
+    @property
+    def paused_reason(self) -> str | None:
+        return None if self._pause is None else self._pause.reason
+
+    @property
+    def in_flight(self) -> frozenset[int]:
+        """Ids of the leads being sent right now."""
+        return frozenset(self._in_flight)
+
+    def server_state(self) -> str:
+        if self._pause is not None and self._pause.blocked:
+            return "blocked"
+        if self.breaker.is_open:
+            return "offline"
+        if self._mono() - self._stats.last_busy < 30.0:
+            return "busy"
+        return "ok"
+
+    def rate(self) -> float:
+        """Answers per second over the last 5 seconds."""
+        now = self._mono()
+        answers = self._stats.answers
+        while answers and answers[0] < now - 5.0:
+            answers.popleft()
+        span = min(5.0, max(now - self._stats.started, 1e-9))
+        return len(answers) / span if answers else 0.0
+
+    def figures(self) -> QueueFigures:
+        """The queue's figures now (reads the counts from the outbox)."""
+        now = self._clock()
+        counts = self.outbox.counts(self.profile)
+        next_retry = self.outbox.next_retry_at(self.profile, now)
+        if self.breaker.is_open and (next_retry is None or next_retry < self.breaker.probe_at):
+            next_retry = self.breaker.probe_at
+        pause = self._pause
+        return QueueFigures(
+            in_flight=len(self._in_flight),
+            limit=self.limiter.limit,
+            rate_per_s=round(self.rate(), 2),
+            queued=counts[State.QUEUED],
+            next_retry_at=next_retry,
+            paused_reason=None if pause is None else pause.reason,
+            server_state=self.server_state(),
+            counts=counts.as_dict(),
+            fix="" if pause is None else pause.fix,
+            needs_attention=pause is not None and pause.blocked,
+        )
+
+    def _emit_figures(self, *, force: bool = False) -> None:
+        now = self._mono()
+        if not force and (
+            not self._figures_dirty or now - self._figures_at < self.figures_interval
+        ):
+            return
+        self._figures_dirty = False
+        self._figures_at = now
+        self._emit(self.figures())
+        touched, self._touched_batches = self._touched_batches, set()
+        for batch_id in sorted(touched):
+            counts = self.outbox.counts(batch_id=batch_id)
+            if counts.open == 0 and batch_id not in self._finished_batches:
+                self._finished_batches.add(batch_id)
+                self._emit(BatchFinished(batch_id, counts.as_dict()))
+
+    # -- controls --------------------------------------------------------------------------------
+
+    def pause(self, reason: str = "Paused") -> None:
+        """Stop starting new calls (calls in flight finish); leads stay queued."""
+        self._pause = _Pause(reason)
+        self._changed()
+
+    def resume(self) -> None:
+        """Start sending again (also after the queue needed attention)."""
+        self._pause = None
+        self._changed()
+
+    def set_client(self, client: Client) -> None:
+        """Use ``client`` from now on (e.g. with the fixed key); a blocked queue resumes."""
+        self._client = client
+        if self._pause is not None and self._pause.blocked:
+            self._pause = None
+        self._changed()
+
+    def set_max_concurrency(self, value: int) -> None:
+        self.limiter.set_max(value)
+        self._changed()
+
+    def wake(self) -> None:
+        """Look for due leads now (call after an enqueue)."""
+        self._changed()
+
+    def cancel(self, lead_ids: Iterable[int]) -> int:
+        """Cancel leads: queued, held and failed ones now, ones in flight unless they land."""
+        ids = set(lead_ids)
+        flying = ids & self._in_flight.keys()
+        self._cancel_requested |= flying
+        changed = self.outbox.cancel(ids - flying)
+        self._emit_leads(changed)
+        self._changed()
+        return len(changed) + len(flying)
+
+    def hold(self, lead_ids: Iterable[int]) -> int:
+        """Park queued leads (``held``) until they are retried."""
+        ids = set(lead_ids)
+        flying = ids & self._in_flight.keys()
+        self._hold_requested |= flying
+        changed = self.outbox.hold(ids - flying)
+        self._emit_leads(changed)
+        self._changed()
+        return len(changed) + len(flying)
+
+    def retry(self, lead_ids: Iterable[int]) -> int:
+        """Failed, rejected, cancelled or held leads: queued again now, with a new retry budget."""
+        changed = self.outbox.requeue(lead_ids)
+        self._emit_leads(changed)
+        self._changed()
+        return len(changed)
+
+    def resend_with_duplicates(self, lead_ids: Iterable[int]) -> int:
+        """Leads rejected as duplicates (105): queued again with allow-duplicates."""
+        changed = self.outbox.requeue_duplicates(lead_ids)
+        self._emit_leads(changed)
+        self._changed()
+        return len(changed)
+
+    def _changed(self) -> None:
+        self._figures_dirty = True
+        self._wake.set()
+
+    # -- running ---------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None and not self._running.done()
+
+    async def run(self) -> None:
+        """Send until ``stop()``. Raises ``OutboxBusy`` when another process sends this queue."""
+        if self.running:
+            raise RuntimeError("this dispatcher is already running")
+        lock = self.outbox.lock_profile(self.profile)
+        lock.acquire()
+        self._lock = lock
+        self._running = asyncio.get_running_loop().create_future()
+        self._stopping = False
+        self._stats.started = self._mono()
+        try:
+            self._emit_leads(
+                [
+                    lead
+                    for lead in map(self.outbox.get, self.outbox.recover_interrupted(self.profile))
+                    if lead is not None
+                ]
+            )
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    self._expire_if_due()
+                    self._launch()
+                    self._emit_figures()
+                except sqlite3.Error as exc:
+                    self._storage_failed(exc)
+                await self._wait(self._next_wake())
+        finally:
+            try:
+                await self._shutdown()
+            finally:
+                lock.release()
+                self._lock = None
+                self._running.set_result(None)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop sending; wait up to ``grace`` s for calls in flight, then re-queue the rest."""
+        self._grace = grace
+        self._stopping = True
+        self._wake.set()
+        if self._running is not None and not self._running.done():
+            await asyncio.shield(self._running)
+
+    async def _wait(self, delay: float | None) -> None:
+        if self._wake.is_set():
+            return
+        waiter = asyncio.ensure_future(self._wake.wait())
+        if delay is None:
+            await waiter
+            return
+        sleeper = asyncio.ensure_future(self._sleep(max(0.0, delay)))
+        _done, pending = await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    def _next_wake(self) -> float | None:
+        """Seconds until something is due: a lead, a probe, figures to send, an expiry check."""
+        candidates: list[float] = []
+        if self._figures_dirty:
+            candidates.append(self._figures_at + self.figures_interval - self._mono())
+        if self._pause is None:
+            now = self._clock()
+            if self.breaker.is_open:
+                candidates.append(self.breaker.probe_at - now)
+                candidates.append(self._next_expire - now)
+            elif self.limiter.available > 0:
+                due = self.outbox.earliest_due(self.profile)
+                if due is not None:
+                    candidates.append(due - now)
+        return max(0.0, min(candidates)) if candidates else None
+
+    def _launch(self) -> None:
+        if self._pause is not None or self._stopping:
+            return
+        now = self._clock()
+        allowance = self.breaker.allowance(now)
+        free = self.limiter.available if allowance is None else allowance
+        if free <= 0:
+            return
+        leads = self.outbox.claim_due(self.profile, free, now)
+        for lead in leads:
+            probe = allowance is not None
+            if probe:
+                self.breaker.probing = True
+            ticket = self.limiter.acquire(force=True)
+            assert ticket is not None
+            flight = _InFlight(lead, ticket, probe=probe)
+            self._in_flight[lead.id] = flight
+            flight.task = asyncio.ensure_future(self._send(flight))
+        self._emit_leads(leads)
+
+    async def _send(self, flight: _InFlight) -> None:
+        lead = flight.lead
+        started = self._clock()
+        try:
+            target = lead.target
+            outcome = await self._client.insert_lead(
+                target.template_id,
+                target.campaign_id,
+                target.allocation_id,
+                lead.fields_to_send(),
+                allow_duplicates=lead.allow_duplicates,
+            )
+        except asyncio.CancelledError:
+            self._in_flight.pop(lead.id, None)
+            self.limiter.dropped(flight.ticket)
+            if flight.probe:
+                self.breaker.probe_ended()
+            self._released.append(lead.id)
+            raise
+        except Exception as exc:  # the client never raises; a bug must not lose the lead
+            log.exception("sending lead %s failed unexpectedly", lead.id)
+            outcome = Outcome(
+                Kind.UNKNOWN,
+                message=redact_text(f"{type(exc).__name__}: {exc}"),
+                sentence="An unexpected error happened while sending; the lead is kept.",
+                fix="It is retried safely with the same lead id; if this persists, contact "
+                "support with the log file.",
+            )
+        self._in_flight.pop(lead.id, None)
+        try:
+            self._settle(flight, outcome, started)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+        except Exception:
+            log.exception("recording the answer for lead %s failed", lead.id)
+        self._wake.set()
+
+    def _storage_failed(self, exc: sqlite3.Error) -> None:
+        log.error("the queue file cannot be written: %s", exc)
+        self._pause = _Pause(
+            f"The queue file cannot be written ({exc}).",
+            "Free some disk space or check the data folder's permissions, then resume.",
+            blocked=True,
+        )
+        self._figures_dirty = True
+
+    def _delay(self, rule: Rule, outcome: Outcome, failures: int) -> float:
+        t = self.timing
+        if rule.wait is Wait.SOON:
+            if outcome.retry_after:
+                return outcome.retry_after * self._rng.uniform(0.75, 1.5)
+            return self._rng.uniform(*t.soon)
+        if rule.wait in (Wait.BACKOFF, Wait.UNKNOWN):
+            base = t.unknown_base if rule.wait is Wait.UNKNOWN else t.backoff_base
+            window = min(t.backoff_cap, base * 2 ** max(0, failures - 1))
+            delay = max(min(t.backoff_floor, window), self._rng.uniform(0, window))
+            if outcome.retry_after:
+                delay = max(delay, outcome.retry_after)
+            return delay
+        return 0.0
+
+    def _settle(self, flight: _InFlight, outcome: Outcome, started: float) -> None:
+        lead = flight.lead
+        rule = rule_for(outcome)
+        now = self._clock()
+        # What the answer says about the server.
+        if outcome.kind in (Kind.DELIVERED, Kind.REJECTED):
+            self.limiter.release(flight.ticket, outcome.latency)
+            self._stats.answers.append(self._mono())
+        elif rule.shrink_limit:
+            self.limiter.overloaded(flight.ticket)
+            self._stats.last_busy = self._mono()
+        else:
+            self.limiter.dropped(flight.ticket)
+        if rule.server_trouble:
+            self.breaker.trouble(now, outcome.retry_reason, probe=flight.probe)
+            if self.breaker.is_open and self._next_expire <= now:
+                self._next_expire = now
+        elif rule.step is not Step.BLOCK:
+            self.breaker.answered(probe=flight.probe)
+        elif flight.probe:
+            self.breaker.probe_ended()
+        # What it means for the lead.
+        step = rule.step
+        code = outcome.code
+        message = outcome.message
+        sentence, fix = outcome.sentence, outcome.fix
+        if step is Step.REJECT and lead.unknown_outcome and code in codes.DELIVERED_IF_RETRIED:
+            step = Step.DELIVER
+            sentence = (
+                "The lead was added to the campaign (an earlier attempt had reached the PBX)."
+            )
+            fix = ""
+        cancel = lead.id in self._cancel_requested
+        self._cancel_requested.discard(lead.id)
+        hold = lead.id in self._hold_requested
+        self._hold_requested.discard(lead.id)
+        if step is Step.DELIVER:
+            transition = Transition(
+                State.DELIVERED,
+                code=codes.OK if code is None else code,
+                message=message,
+                sentence=sentence or codes.CODES[codes.OK].sentence,
+            )
+        elif step is Step.REJECT:
+            transition = Transition(
+                State.REJECTED, code=code, message=message, sentence=sentence, fix=fix
+            )
+        elif step is Step.BLOCK:
+            transition = Transition(
+                State.CANCELLED if cancel else State.HELD if hold else State.QUEUED,
+                next_attempt_at=now,
+                code=code,
+                message=message,
+                sentence=sentence,
+                fix=fix,
+            )
+            self._pause = _Pause(
+                outcome.sentence or "The PBX refused the connection settings.",
+                outcome.fix,
+                blocked=True,
+            )
+        else:
+            unknown = True if rule.maybe_landed else None
+            budget_from = lead.budget_from if lead.budget_from is not None else started
+            if cancel or hold:
+                state = State.CANCELLED if cancel else State.HELD
+                transition = Transition(
+                    state,
+                    unknown_outcome=unknown,
+                    code=code,
+                    message=message,
+                    sentence=sentence,
+                    fix=fix,
+                )
+            elif now - budget_from >= self.retry_budget:
+                transition = Transition(
+                    State.FAILED,
+                    unknown_outcome=unknown,
+                    code=code,
+                    message=message,
+                    sentence=f"{sentence} Gave up after {_span(self.retry_budget)} of retries."
+                    if sentence
+                    else f"Gave up after {_span(self.retry_budget)} of retries.",
+                    fix="Retry it when the PBX is working again; it keeps its lead id, so it "
+                    "cannot be added twice.",
+                )
+            else:
+                failures = lead.attempts + 1
+                transition = Transition(
+                    State.QUEUED,
+                    next_attempt_at=now + self._delay(rule, outcome, failures),
+                    unknown_outcome=unknown,
+                    code=code,
+                    message=message,
+                    sentence=sentence,
+                    fix=fix,
+                )
+        attempt = Attempt(
+            lead_id=lead.id,
+            started_at=started,
+            finished_at=now,
+            outcome=outcome.kind.value,
+            code=code,
+            message=message or outcome.sentence,
+            latency=outcome.latency,
+            http_status=outcome.http_status,
+        )
+        updated = self.outbox.record(attempt, transition)
+        self._emit_leads([updated])
+
+    def _expire_if_due(self) -> None:
+        """Leads stuck behind an open breaker longer than the retry budget become ``failed``."""
+        if not self.breaker.is_open:
+            return
+        now = self._clock()
+        if now < self._next_expire:
+            return
+        self._next_expire = now + self.timing.expire_every
+        expired = self.outbox.expire(
+            self.profile,
+            now - self.retry_budget,
+            f"The PBX could not be reached for {_span(self.retry_budget)}; gave up.",
+        )
+        self._emit_leads(expired)
+
+    async def _shutdown(self) -> None:
+        flights = [f for f in self._in_flight.values() if f.task is not None]
+        tasks = [f.task for f in flights if f.task is not None]
+        if tasks and self._grace > 0:
+            await asyncio.wait(tasks, timeout=self._grace)
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        released, self._released = self._released, []
+        if released:
+            # The call may have reached the PBX: the next attempt decides (112/105 = delivered).
+            self._emit_leads(self.outbox.release(released, unknown_outcome=True))
+        self._figures_dirty = True
+        self._emit_figures(force=True)
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = int(seconds // 3600)
+        return f"{hours} hour" + ("s" if hours != 1 else "")
+    if seconds >= 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds:g} seconds"

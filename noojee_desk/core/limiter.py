@@ -1,0 +1,252 @@
+"""Adaptive concurrency: find how many calls the PBX can take at once, from latency alone.
+
+The server runs at most C inserts at once and queues the rest. Below C, one more call in flight
+adds throughput and leaves latency at its no-load level; above C it only adds queueing: each
+call waits about ``service / C`` longer. Between two calls of a slot there is also the round trip
+(network, TLS, parsing) during which the slot idles, so the best limit is C plus the calls that
+cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's concurrency-limits
+``VegasLimit``) does, from an estimate of the calls waiting in the server's queue:
+
+- Answers are grouped in windows: the first ``max(4, 2 * limit)`` calls *sent under the current
+  limit* (one round trip's worth while starting). A window is judged once all its calls ended,
+  so slow (queued) calls are never left out. Its latency is the mean without the slowest tenth.
+- ``base`` is the lowest window latency of the last ``base_memory`` seconds: the no-load latency.
+  When it gets old, one window runs at half the limit to measure it again (as BBR's ProbeRTT).
+- Little's law: ``queue = limit * (1 - base / latency)`` calls wait on the server.
+  - ``queue > beta`` (1.5): too many; the limit drops to ``limit - queue + alpha`` (at least by
+    one), or straight back to the previous limit when this one was a probe.
+  - ``queue < alpha`` (0.5) while the limit was kept busy: room to grow; double at first (slow
+    start), then one step. Growing beyond the highest limit that recently held is a "probe":
+    a failed probe doubles the windows to wait before the next one (up to ``max_probe_gap``),
+    so at the server's limit the queue stays short nearly all of the time. Growing back up to
+    a limit that held (after a decrease caused by noise) happens at once.
+  - in between: steady.
+- A 109 (the server gave up on a call after a minute in its queue) halves the limit at once.
+
+Several desks sharing a PBX each see the queue the others make and shrink to their share; like
+Vegas flows, each keeps between ``alpha`` and ``beta`` calls in the server's queue.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One call in flight: its limit epoch, its place in that epoch, how busy the limiter was."""
+
+    epoch: int
+    seq: int  # 0 for the first call sent under this epoch's limit
+    in_flight: int  # calls in flight including this one, when it was sent
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The result of one window, kept for diagnostics and benchmarks."""
+
+    at: float
+    limit: int
+    new_limit: int
+    latency: float
+    base: float
+    queue: float
+    reason: str
+
+
+class AdaptiveLimit:
+    """A limit that follows the server's: ``acquire`` before a call, ``release`` after it."""
+
+    def __init__(
+        self,
+        *,
+        initial: int = 1,
+        min_limit: int = 1,
+        max_limit: int = 16,
+        alpha: float = 0.5,
+        beta: float = 1.5,
+        base_memory: float = 60.0,
+        max_probe_gap: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 1 <= min_limit <= max_limit:
+            raise ValueError("need 1 <= min_limit <= max_limit")
+        if not 0 < alpha < beta:
+            raise ValueError("need 0 < alpha < beta")
+        self.min_limit = min_limit
+        self.max_limit = max_limit
+        self.alpha = alpha
+        self.beta = beta
+        self.base_memory = base_memory
+        self.max_probe_gap = max_probe_gap
+        self._clock = clock
+        self._limit = max(min_limit, min(max_limit, initial))
+        self.in_flight = 0
+        self._slow_start = True
+        self._epoch = 0
+        self._sent = 0  # calls sent under this epoch
+        self._window = self._window_size()
+        self._done = 0  # calls of the window (seq < window) that ended
+        self._samples: list[float] = []
+        self._busy = 0  # samples of the window whose call was sent with the limit full
+        self._history: deque[tuple[float, float]] = deque()  # (time, window latency)
+        self._probe_from: int | None = None  # the limit to go back to if this one fails
+        self._good = 0  # the highest limit that recently held
+        self._gap = 1  # windows to wait before probing above ``_good``
+        self._quiet = 0  # windows since the last change
+        self._measuring: int | None = None  # the limit to restore after a no-load window
+        self._measured_at = clock()
+        self.decisions: deque[Decision] = deque(maxlen=1024)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def base(self) -> float | None:
+        """The no-load latency estimate in seconds (None until a window completed)."""
+        return min(m for _, m in self._history) if self._history else None
+
+    @property
+    def available(self) -> int:
+        return max(0, self._limit - self.in_flight)
+
+    def set_max(self, max_limit: int) -> None:
+        """Change the hard cap (at least ``min_limit``)."""
+        self.max_limit = max(self.min_limit, max_limit)
+        self._good = min(self._good, self.max_limit)
+        self._set(min(self._limit, self.max_limit), "hard cap changed")
+
+    # -- calls -------------------------------------------------------------------------------------
+
+    def acquire(self, *, force: bool = False) -> Ticket | None:
+        """A ticket for one more call, or None when the limit is reached (``force``: always)."""
+        if not force and self.in_flight >= self._limit:
+            return None
+        self.in_flight += 1
+        ticket = Ticket(self._epoch, self._sent, self.in_flight)
+        self._sent += 1
+        return ticket
+
+    def release(self, ticket: Ticket, latency: float | None) -> None:
+        """The call ended; ``latency`` when the server processed it (an answer with a code)."""
+        self.in_flight = max(0, self.in_flight - 1)
+        if ticket.epoch != self._epoch or ticket.seq >= self._window:
+            return  # sent under another limit, or beyond this window
+        self._done += 1
+        if latency is not None and latency > 0:
+            self._samples.append(latency)
+            if ticket.in_flight >= self._limit:
+                self._busy += 1
+        if self._done >= self._window:
+            if len(self._samples) >= max(2, self._window // 2):
+                self._decide()
+            else:
+                self._set(self._limit, "too few answers")
+
+    def dropped(self, ticket: Ticket) -> None:
+        """The call ended without telling anything about the server's load."""
+        self.release(ticket, None)
+
+    def overloaded(self, ticket: Ticket) -> None:
+        """The server gave up on a call after queueing it (109): halve the limit now."""
+        self.in_flight = max(0, self.in_flight - 1)
+        if ticket.epoch != self._epoch:
+            return  # already reacted to this overload
+        self._slow_start = False
+        self._probe_from = None
+        self._measuring = None
+        self._gap = self.max_probe_gap
+        new = max(self.min_limit, self._limit // 2)
+        self._good = min(self._good, new)
+        self._set(new, "server overloaded (109)")
+
+    # -- the algorithm -----------------------------------------------------------------------------
+
+    def _window_size(self) -> int:
+        return max(2, self._limit) if self._slow_start else max(4, 2 * self._limit)
+
+    def _set(self, limit: int, reason: str, latency: float = 0.0, queue: float = 0.0) -> None:
+        limit = max(self.min_limit, min(self.max_limit, limit))
+        self.decisions.append(
+            Decision(self._clock(), self._limit, limit, latency, self.base or 0.0, queue, reason)
+        )
+        if limit != self._limit:
+            self._limit = limit
+            self._quiet = 0
+        self._epoch += 1
+        self._sent = 0
+        self._done = 0
+        self._window = self._window_size()
+        self._samples = []
+        self._busy = 0
+
+    def _decide(self) -> None:
+        samples = sorted(self._samples)
+        keep = samples[: max(1, math.ceil(len(samples) * 0.9))]  # without the slowest tenth
+        latency = sum(keep) / len(keep)
+        busy = self._busy >= len(samples) / 2
+        now = self._clock()
+        self._history.append((now, latency))
+        while len(self._history) > 1 and self._history[0][0] < now - self.base_memory:
+            self._history.popleft()
+        base = self.base or latency
+        queue = self._limit * (1.0 - base / latency)
+        limit = self._limit
+        self._quiet += 1
+
+        if self._measuring is not None:
+            restore, self._measuring = self._measuring, None
+            self._set(restore, "no-load latency measured", latency, queue)
+            return
+
+        if queue > self.beta:
+            self._slow_start = False
+            if self._probe_from is not None and self._probe_from < limit:
+                new = self._probe_from
+                if limit > self._good:
+                    self._gap = min(self.max_probe_gap, self._gap * 2)
+                else:
+                    self._good = new  # a limit that held before no longer does
+                reason = "probe found a queue"
+            else:
+                new = min(limit - 1, round(limit - queue + self.alpha))
+                reason = "queue on the server"
+            self._probe_from = None
+            self._set(new, reason, latency, queue)
+            return
+
+        if busy:
+            self._good = max(self._good, limit)
+        if self._probe_from is not None:
+            self._probe_from = None
+            self._gap = 1 if limit >= self._good else self._gap
+        if queue >= self.alpha:
+            self._slow_start = False
+
+        base_at = max(min(self._history, key=lambda item: item[1])[0], self._measured_at)
+        if limit > self.min_limit and now - base_at > self.base_memory / 2:
+            self._measuring = limit
+            self._measured_at = now
+            self._set(max(self.min_limit, limit // 2), "measuring no-load latency", latency, queue)
+            return
+
+        if queue >= self.alpha or not busy or limit >= self.max_limit:
+            self._set(limit, "steady", latency, queue)
+        elif self._slow_start:
+            self._probe_from = limit
+            self._set(limit * 2, "slow start", latency, queue)
+        elif limit < self._good:
+            self._probe_from = limit
+            self._set(limit + 1, "recover", latency, queue)
+        elif self._quiet >= self._gap:
+            self._probe_from = limit
+            self._set(limit + 1, "probe", latency, queue)
+        else:
+            self._set(limit, "steady", latency, queue)

@@ -1,0 +1,956 @@
+"""The durable outbox: every queued lead, its state and its attempt log, in one SQLite file."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any, Self
+
+from noojee_desk.core.redact import redact_text
+
+EXTERNAL_ID_FIELD = "njExternalLeadId"
+SCHEMA_VERSION = 1
+_CHUNK = 500  # ids per SQL "IN (...)" list
+
+
+class State(StrEnum):
+    """Where a lead is.
+
+    ``held`` means parked by the user (it is not sent until retried). A queue that needs attention
+    (key rejected, wrong address, TLS) is paused as a whole instead: its leads stay ``queued``.
+    """
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset({State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED})
+OPEN_STATES = frozenset({State.QUEUED, State.SENDING, State.HELD})
+
+
+class OutboxError(Exception):
+    """The outbox file cannot be used; the message says why and what to do."""
+
+
+class OutboxBusy(OutboxError):
+    """Another Noojee Desk process is already sending this profile's queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The three ids every insert names."""
+
+    template_id: int
+    campaign_id: int
+    allocation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeadInput:
+    """One lead to queue: the fields to send (already validated), its E.164 phones, its row."""
+
+    fields: dict[str, str]
+    phones: frozenset[str] = frozenset()
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInfo:
+    """One enqueue: a pasted grid, a file, or a single lead from the form."""
+
+    id: int
+    profile: str
+    target: Target
+    allow_duplicates: bool
+    source: str
+    created_at: float
+    total: int
+    key: str | None = None
+    first_lead_id: int | None = None
+    last_lead_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """One lead as stored; everything the queue view shows."""
+
+    id: int
+    batch_id: int
+    row: int | None
+    profile: str
+    target: Target
+    allow_duplicates: bool
+    fields: dict[str, str]
+    external_id: str
+    external_id_generated: bool
+    state: State
+    attempts: int
+    next_attempt_at: float
+    unknown_outcome: bool  # an earlier attempt may have landed: 112/105 then means delivered
+    last_code: int | None
+    last_message: str
+    sentence: str
+    fix: str
+    first_attempt_at: float | None
+    last_attempt_at: float | None
+    delivered_at: float | None
+    created_at: float
+    updated_at: float
+    budget_from: float | None = None  # when the retry budget started (first attempt or re-queue)
+
+    def fields_to_send(self) -> dict[str, str]:
+        """The body of the insert call: the fields plus the external id."""
+        body = dict(self.fields)
+        body[EXTERNAL_ID_FIELD] = self.external_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call for one lead, as logged."""
+
+    lead_id: int
+    started_at: float
+    finished_at: float
+    outcome: str  # an outcome kind ("delivered", "rejected", "retry_later", "unknown", "blocked")
+    code: int | None
+    message: str
+    latency: float
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What the dispatcher decided after an attempt; written with the attempt in one commit."""
+
+    state: State
+    next_attempt_at: float | None = None
+    unknown_outcome: bool | None = None  # None: keep
+    code: int | None = None
+    message: str = ""
+    sentence: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadQuery:
+    """A filter for the queue view: by profile, batch, states and a free-text search."""
+
+    profile: str | None = None
+    batch_id: int | None = None
+    states: frozenset[State] | None = None
+    search: str = ""
+    lead_ids: Sequence[int] | None = None
+
+
+@dataclass(slots=True)
+class Counts:
+    """Leads per state."""
+
+    by_state: dict[State, int] = field(default_factory=lambda: dict.fromkeys(State, 0))
+
+    def __getitem__(self, state: State) -> int:
+        return self.by_state.get(state, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_state.values())
+
+    @property
+    def open(self) -> int:
+        return sum(self.by_state[s] for s in OPEN_STATES)
+
+    def as_dict(self) -> dict[str, int]:
+        return {s.value: n for s, n in self.by_state.items()}
+
+
+_B32 = b"abcdefghijklmnopqrstuvwxyz234567"
+_TO_B32 = bytes(_B32[b & 31] for b in range(256))  # 256 is a multiple of 32: stays uniform
+
+
+def new_external_ids(count: int) -> list[str]:
+    """``count`` ids of ``nd-`` and 16 base32 characters (80 random bits each)."""
+    raw = secrets.token_bytes(16 * count).translate(_TO_B32).decode("ascii")
+    return ["nd-" + raw[i : i + 16] for i in range(0, 16 * count, 16)]
+
+
+def new_external_id() -> str:
+    """``nd-`` and 16 base32 characters: 80 random bits, short enough to read out on the phone."""
+    return new_external_ids(1)[0]
+
+
+# -- schema --------------------------------------------------------------------------------------
+
+_SCHEMA_V1 = """
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    profile TEXT NOT NULL,
+    template_id INTEGER NOT NULL,
+    campaign_id INTEGER NOT NULL,
+    allocation_id INTEGER NOT NULL,
+    allow_duplicates INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    batch_key TEXT,
+    total INTEGER NOT NULL,
+    first_lead_id INTEGER,
+    last_lead_id INTEGER,
+    created_at REAL NOT NULL
+);
+CREATE INDEX batches_key ON batches(profile, batch_key);
+CREATE TABLE leads (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    row_no INTEGER,
+    profile TEXT NOT NULL,
+    template_id INTEGER NOT NULL,
+    campaign_id INTEGER NOT NULL,
+    allocation_id INTEGER NOT NULL,
+    allow_duplicates INTEGER NOT NULL,
+    fields TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    external_id_generated INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    unknown_outcome INTEGER NOT NULL DEFAULT 0,
+    last_code INTEGER,
+    last_message TEXT NOT NULL DEFAULT '',
+    sentence TEXT NOT NULL DEFAULT '',
+    fix TEXT NOT NULL DEFAULT '',
+    budget_from REAL,
+    first_attempt_at REAL,
+    last_attempt_at REAL,
+    delivered_at REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX leads_due ON leads(profile, state, next_attempt_at);
+CREATE INDEX leads_batch ON leads(batch_id, state);
+CREATE INDEX leads_external_id ON leads(external_id);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    lead_id INTEGER NOT NULL REFERENCES leads(id),
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    code INTEGER,
+    message TEXT NOT NULL DEFAULT '',
+    latency REAL NOT NULL DEFAULT 0,
+    http_status INTEGER
+);
+CREATE INDEX attempts_lead ON attempts(lead_id);
+CREATE TABLE lead_phones (
+    phone TEXT NOT NULL,
+    lead_id INTEGER NOT NULL REFERENCES leads(id)
+);
+CREATE INDEX lead_phones_phone ON lead_phones(phone);
+"""
+
+#: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+
+_LEAD_COLUMNS = (
+    "id, batch_id, row_no, profile, template_id, campaign_id, allocation_id, allow_duplicates, "
+    "fields, external_id, external_id_generated, state, attempts, next_attempt_at, "
+    "unknown_outcome, last_code, last_message, sentence, fix, first_attempt_at, last_attempt_at, "
+    "delivered_at, created_at, updated_at, budget_from"
+)
+
+
+def _fields(text: str) -> dict[str, str]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _lead(r: sqlite3.Row | tuple[Any, ...]) -> Lead:
+    return Lead(
+        id=r[0],
+        batch_id=r[1],
+        row=r[2],
+        profile=r[3],
+        target=Target(r[4], r[5], r[6]),
+        allow_duplicates=bool(r[7]),
+        fields=_fields(r[8]),
+        external_id=r[9],
+        external_id_generated=bool(r[10]),
+        state=State(r[11]),
+        attempts=r[12],
+        next_attempt_at=r[13],
+        unknown_outcome=bool(r[14]),
+        last_code=r[15],
+        last_message=r[16],
+        sentence=r[17],
+        fix=r[18],
+        first_attempt_at=r[19],
+        last_attempt_at=r[20],
+        delivered_at=r[21],
+        created_at=r[22],
+        updated_at=r[23],
+        budget_from=r[24],
+    )
+
+
+def _batch(r: tuple[Any, ...]) -> BatchInfo:
+    return BatchInfo(
+        id=r[0],
+        profile=r[1],
+        target=Target(r[2], r[3], r[4]),
+        allow_duplicates=bool(r[5]),
+        source=r[6],
+        key=r[7],
+        total=r[8],
+        first_lead_id=r[9],
+        last_lead_id=r[10],
+        created_at=r[11],
+    )
+
+
+_BATCH_COLUMNS = (
+    "id, profile, template_id, campaign_id, allocation_id, allow_duplicates, source, batch_key, "
+    "total, first_lead_id, last_lead_id, created_at"
+)
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _ago(seconds: float) -> str:
+    days = int(max(0.0, seconds) // 86400)
+    if days == 0:
+        return "delivered today"
+    if days == 1:
+        return "delivered yesterday"
+    return f"delivered {days} days ago"
+
+
+class Outbox:
+    """The SQLite store of one installation's queue.
+
+    One ``Outbox`` is one connection, used from one thread (normally the event loop's). Every state
+    change is committed durably (WAL, ``synchronous=FULL``) before the method returns. Short
+    calls (claim, record, queries for one page) take well under a millisecond to a few
+    milliseconds. Long operations (enqueueing tens of thousands of leads, exporting) should run in
+    an executor thread on an ``Outbox`` opened in that thread on the same file: SQLite lets the
+    readers go on meanwhile, and a writer that meets the lock waits ``busy_timeout`` seconds.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=busy_timeout, check_same_thread=True
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise OutboxError(f"The queue file {self.path} cannot be opened: {exc}") from exc
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise OutboxError(
+                f"The queue file {self.path} is damaged or not a Noojee Desk queue ({exc}). "
+                "Move it aside to start with an empty queue; support can try to recover it."
+            ) from exc
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction (BEGIN IMMEDIATE takes the write lock up front)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise OutboxError(
+                f"The queue file {self.path} was written by a newer Noojee Desk (schema "
+                f"{version}); update Noojee Desk to open it."
+            )
+        if version == len(MIGRATIONS):
+            return
+        with self._write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # another opener may win
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- enqueue ---------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        profile: str,
+        target: Target,
+        leads: Sequence[LeadInput],
+        *,
+        allow_duplicates: bool,
+        source: str,
+        key: str | None = None,
+    ) -> BatchInfo:
+        """Queue ``leads`` as one batch, in one transaction; they are due at once.
+
+        Each lead gets a generated external id unless its fields carry a non-empty
+        ``njExternalLeadId``. ``key`` (optional) identifies the input, so that an interrupted
+        ``send`` of the same file can resume its batch instead of queueing it again.
+        About 0.5 s per 100,000 leads here: run big batches in an executor thread.
+        """
+        now = self._clock()
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        generated = iter(new_external_ids(len(leads)))
+        prepared: list[tuple[Any, ...]] = []
+        phones: list[tuple[str, int]] = []
+        for index, lead in enumerate(leads):
+            body = lead.fields
+            if not all(type(k) is str and type(v) is str for k, v in body.items()):
+                body = {str(k): "" if v is None else str(v) for k, v in body.items()}
+            given = body.get(EXTERNAL_ID_FIELD, "").strip()
+            if EXTERNAL_ID_FIELD in body:
+                body = {k: v for k, v in body.items() if k != EXTERNAL_ID_FIELD}
+            external_id = given or next(generated)
+            prepared.append((lead.row, encode(body), external_id, 0 if given else 1))
+            if lead.phones:
+                phones.extend((p, index) for p in lead.phones)
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO batches (profile, template_id, campaign_id, allocation_id, "
+                "allow_duplicates, source, batch_key, total, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    profile,
+                    target.template_id,
+                    target.campaign_id,
+                    target.allocation_id,
+                    int(allow_duplicates),
+                    source,
+                    key,
+                    len(prepared),
+                    now,
+                ),
+            )
+            batch_id = int(cursor.lastrowid or 0)
+            last = db.execute("SELECT COALESCE(MAX(id), 0) FROM leads").fetchone()[0]
+            first_id = last + 1
+            common = (
+                batch_id,
+                profile,
+                target.template_id,
+                target.campaign_id,
+                target.allocation_id,
+                int(allow_duplicates),
+            )
+            db.executemany(
+                "INSERT INTO leads (id, batch_id, profile, template_id, campaign_id, "
+                "allocation_id, allow_duplicates, row_no, fields, external_id, "
+                "external_id_generated, state, next_attempt_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (
+                    (first_id + i, *common, row, body, ext, gen, now, now, now)
+                    for i, (row, body, ext, gen) in enumerate(prepared)
+                ),
+            )
+            db.executemany(
+                "INSERT INTO lead_phones (phone, lead_id) VALUES (?, ?)",
+                ((phone, first_id + i) for phone, i in phones),
+            )
+            last_id = first_id + len(prepared) - 1 if prepared else None
+            db.execute(
+                "UPDATE batches SET first_lead_id = ?, last_lead_id = ? WHERE id = ?",
+                (first_id if prepared else None, last_id, batch_id),
+            )
+        return BatchInfo(
+            id=batch_id,
+            profile=profile,
+            target=target,
+            allow_duplicates=allow_duplicates,
+            source=source,
+            created_at=now,
+            total=len(prepared),
+            key=key,
+            first_lead_id=first_id if prepared else None,
+            last_lead_id=last_id,
+        )
+
+    # -- what the dispatcher does ------------------------------------------------------------------
+
+    def recover_interrupted(self, profile: str) -> list[int]:
+        """Leads left ``sending`` by a process that died: queued again, outcome unknown.
+
+        Call only while holding the profile's lock (``lock_profile``): another live process may
+        be sending them.
+        """
+        now = self._clock()
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE leads SET state = 'queued', unknown_outcome = 1, next_attempt_at = ?, "
+                "updated_at = ? WHERE profile = ? AND state = 'sending' RETURNING id",
+                (now, now, profile),
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def claim_due(self, profile: str, limit: int, now: float | None = None) -> list[Lead]:
+        """Up to ``limit`` queued leads due by ``now``, oldest due first, marked ``sending``.
+
+        The mark is committed before this returns, so a crash during the call that follows
+        leaves the lead recoverable as "outcome unknown".
+        """
+        if limit <= 0:
+            return []
+        now = self._clock() if now is None else now
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE leads SET state = 'sending', updated_at = ?, "
+                "budget_from = COALESCE(budget_from, ?), "
+                "first_attempt_at = COALESCE(first_attempt_at, ?) "
+                "WHERE id IN (SELECT id FROM leads WHERE profile = ? AND state = 'queued' "
+                "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
+                f"RETURNING {_LEAD_COLUMNS}",
+                (now, now, now, profile, now, limit),
+            ).fetchall()
+        leads = [_lead(r) for r in rows]
+        leads.sort(key=lambda lead: (lead.next_attempt_at, lead.id))
+        return leads
+
+    def record(self, attempt: Attempt, transition: Transition) -> Lead:
+        """Log ``attempt`` and move its lead as ``transition`` says, in one durable commit."""
+        now = self._clock()
+        t = transition
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO attempts (lead_id, started_at, finished_at, outcome, code, message, "
+                "latency, http_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.lead_id,
+                    attempt.started_at,
+                    attempt.finished_at,
+                    attempt.outcome,
+                    attempt.code,
+                    redact_text(attempt.message)[:2000],
+                    attempt.latency,
+                    attempt.http_status,
+                ),
+            )
+            row = db.execute(
+                "UPDATE leads SET state = ?, attempts = attempts + 1, "
+                "next_attempt_at = COALESCE(?, next_attempt_at), "
+                "unknown_outcome = COALESCE(?, unknown_outcome), last_code = ?, last_message = ?, "
+                "sentence = ?, fix = ?, "
+                "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, "
+                "budget_from = COALESCE(budget_from, ?), "
+                "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, "
+                f"updated_at = ? WHERE id = ? RETURNING {_LEAD_COLUMNS}",
+                (
+                    t.state.value,
+                    t.next_attempt_at,
+                    None if t.unknown_outcome is None else int(t.unknown_outcome),
+                    t.code,
+                    redact_text(t.message)[:2000],
+                    t.sentence,
+                    t.fix,
+                    attempt.started_at,
+                    attempt.finished_at,
+                    attempt.started_at,
+                    t.state.value,
+                    attempt.finished_at,
+                    now,
+                    attempt.lead_id,
+                ),
+            ).fetchone()
+            if row is None:
+                raise KeyError(attempt.lead_id)
+        return _lead(row)
+
+    def release(
+        self, lead_ids: Sequence[int], *, unknown_outcome: bool, now: float | None = None
+    ) -> list[Lead]:
+        """Leads that were ``sending`` go back to ``queued`` without an answer (shutdown)."""
+        now = self._clock() if now is None else now
+        found: list[Lead] = []
+        with self._write() as db:
+            for chunk in _chunks(list(lead_ids)):
+                marks = ",".join("?" * len(chunk))
+                found.extend(
+                    _lead(r)
+                    for r in db.execute(
+                        "UPDATE leads SET state = 'queued', next_attempt_at = ?, "
+                        "unknown_outcome = MAX(unknown_outcome, ?), updated_at = ? "
+                        f"WHERE id IN ({marks}) AND state = 'sending' RETURNING {_LEAD_COLUMNS}",
+                        (now, int(unknown_outcome), now, *chunk),
+                    )
+                )
+        return found
+
+    def expire(self, profile: str, started_before: float, message: str) -> list[Lead]:
+        """Queued leads whose retry budget started before ``started_before`` become ``failed``."""
+        now = self._clock()
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE leads SET state = 'failed', sentence = ?, updated_at = ? "
+                "WHERE profile = ? AND state = 'queued' AND attempts > 0 "
+                f"AND budget_from IS NOT NULL AND budget_from < ? RETURNING {_LEAD_COLUMNS}",
+                (message, now, profile, started_before),
+            ).fetchall()
+        return [_lead(r) for r in rows]
+
+    def earliest_due(self, profile: str) -> float | None:
+        """When the next queued lead of ``profile`` is due (None when nothing is queued)."""
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM leads WHERE profile = ? AND state = 'queued'",
+            (profile,),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def next_retry_at(self, profile: str, now: float) -> float | None:
+        """The earliest due time of a queued lead of ``profile`` that lies after ``now``."""
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM leads WHERE profile = ? AND state = 'queued' "
+            "AND next_attempt_at > ?",
+            (profile, now),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    # -- controls ----------------------------------------------------------------------------------
+
+    def _move(
+        self,
+        lead_ids: Iterable[int],
+        from_states: Iterable[State],
+        sets: str,
+        params: tuple[Any, ...],
+        extra_where: str = "",
+    ) -> list[Lead]:
+        ids = sorted(set(lead_ids))
+        states = [s.value for s in from_states]
+        found: list[Lead] = []
+        with self._write() as db:
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                smarks = ",".join("?" * len(states))
+                found.extend(
+                    _lead(r)
+                    for r in db.execute(
+                        f"UPDATE leads SET {sets} WHERE id IN ({marks}) "
+                        f"AND state IN ({smarks}) {extra_where} RETURNING {_LEAD_COLUMNS}",
+                        (*params, *chunk, *states),
+                    )
+                )
+        return found
+
+    def cancel(self, lead_ids: Iterable[int]) -> list[Lead]:
+        """Queued, held or failed leads become ``cancelled`` (never sent again unless retried)."""
+        now = self._clock()
+        return self._move(
+            lead_ids,
+            (State.QUEUED, State.HELD, State.FAILED),
+            "state = 'cancelled', updated_at = ?",
+            (now,),
+        )
+
+    def hold(self, lead_ids: Iterable[int]) -> list[Lead]:
+        """Queued leads are parked (``held``) until retried."""
+        now = self._clock()
+        return self._move(lead_ids, (State.QUEUED,), "state = 'held', updated_at = ?", (now,))
+
+    def requeue(
+        self, lead_ids: Iterable[int], *, allow_duplicates: bool | None = None
+    ) -> list[Lead]:
+        """Failed, rejected, cancelled or held leads are queued again, due now, new budget.
+
+        The external id stays the same, so a lead that may have landed is never added twice.
+        """
+        now = self._clock()
+        sets = "state = 'queued', next_attempt_at = ?, budget_from = NULL, updated_at = ?"
+        params: tuple[Any, ...] = (now, now)
+        if allow_duplicates is not None:
+            sets += ", allow_duplicates = ?"
+            params = (*params, int(allow_duplicates))
+        return self._move(
+            lead_ids,
+            (State.FAILED, State.REJECTED, State.CANCELLED, State.HELD),
+            sets,
+            params,
+        )
+
+    def requeue_duplicates(self, lead_ids: Iterable[int]) -> list[Lead]:
+        """Leads rejected as duplicates (105) are queued again with allow-duplicates."""
+        now = self._clock()
+        return self._move(
+            lead_ids,
+            (State.REJECTED,),
+            "state = 'queued', allow_duplicates = 1, next_attempt_at = ?, budget_from = NULL, "
+            "updated_at = ?",
+            (now, now),
+            "AND last_code = 105",
+        )
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _where(query: LeadQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.profile is not None:
+            clauses.append("profile = ?")
+            params.append(query.profile)
+        if query.batch_id is not None:
+            clauses.append("batch_id = ?")
+            params.append(query.batch_id)
+        if query.states is not None:
+            states = sorted(s.value for s in query.states)
+            clauses.append(f"state IN ({','.join('?' * len(states))})" if states else "0")
+            params.extend(states)
+        if query.lead_ids is not None:
+            ids = list(query.lead_ids)
+            clauses.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
+            params.extend(ids)
+        if query.search.strip():
+            term = "%" + re.sub(r"([%_\\])", r"\\\1", query.search.strip()) + "%"
+            clauses.append(
+                "(external_id LIKE ? ESCAPE '\\' OR fields LIKE ? ESCAPE '\\' "
+                "OR last_message LIKE ? ESCAPE '\\' OR sentence LIKE ? ESCAPE '\\')"
+            )
+            params.extend([term] * 4)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def leads(
+        self, query: LeadQuery = LeadQuery(), *, offset: int = 0, limit: int | None = None
+    ) -> list[Lead]:
+        """Leads matching ``query`` in queue order (by id); a page when ``limit`` is given."""
+        where, params = self._where(query)
+        sql = f"SELECT {_LEAD_COLUMNS} FROM leads{where} ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [_lead(r) for r in self._db.execute(sql, params)]
+
+    def iter_leads(self, query: LeadQuery = LeadQuery(), *, page: int = 2000) -> Iterator[Lead]:
+        """All leads matching ``query``, read page by page (for exports)."""
+        after = 0
+        where, params = self._where(query)
+        glue = " AND " if where else " WHERE "
+        while True:
+            rows = self._db.execute(
+                f"SELECT {_LEAD_COLUMNS} FROM leads{where}{glue}id > ? ORDER BY id LIMIT ?",
+                [*params, after, page],
+            ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _lead(r)
+            after = rows[-1][0]
+
+    def count(self, query: LeadQuery = LeadQuery()) -> int:
+        where, params = self._where(query)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM leads{where}", params).fetchone()[0])
+
+    def get(self, lead_id: int) -> Lead | None:
+        row = self._db.execute(
+            f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = ?", (lead_id,)
+        ).fetchone()
+        return None if row is None else _lead(row)
+
+    def counts(self, profile: str | None = None, batch_id: int | None = None) -> Counts:
+        """Leads per state, for a profile, a batch, or everything."""
+        where, params = self._where(LeadQuery(profile=profile, batch_id=batch_id))
+        result = Counts()
+        for state, n in self._db.execute(
+            f"SELECT state, COUNT(*) FROM leads{where} GROUP BY state", params
+        ):
+            result.by_state[State(state)] = n
+        return result
+
+    def attempts(self, lead_id: int) -> list[Attempt]:
+        """The attempt log of one lead, oldest first."""
+        return [
+            Attempt(lead_id, *r)
+            for r in self._db.execute(
+                "SELECT started_at, finished_at, outcome, code, message, latency, http_status "
+                "FROM attempts WHERE lead_id = ? ORDER BY id",
+                (lead_id,),
+            )
+        ]
+
+    def batch(self, batch_id: int) -> BatchInfo | None:
+        row = self._db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
+        ).fetchone()
+        return None if row is None else _batch(row)
+
+    def batches(self, profile: str | None = None) -> list[BatchInfo]:
+        """Batches, newest first."""
+        if profile is None:
+            rows = self._db.execute(f"SELECT {_BATCH_COLUMNS} FROM batches ORDER BY id DESC")
+        else:
+            rows = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE profile = ? ORDER BY id DESC",
+                (profile,),
+            )
+        return [_batch(r) for r in rows]
+
+    def find_open_batch(self, profile: str, key: str) -> BatchInfo | None:
+        """The newest batch with ``key`` that still has leads queued, sending or held."""
+        for row in self._db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE profile = ? AND batch_key = ? "
+            "ORDER BY id DESC",
+            (profile, key),
+        ):
+            batch = _batch(row)
+            if self.counts(batch_id=batch.id).open:
+                return batch
+        return None
+
+    def recent_phones(
+        self, e164s: Iterable[str], days: int = 30, *, now: float | None = None
+    ) -> dict[str, str]:
+        """Numbers among ``e164s`` delivered from this desk in the last ``days`` days.
+
+        Maps each to a short description such as "delivered 3 days ago".
+        """
+        now = self._clock() if now is None else now
+        since = now - days * 86400
+        wanted = sorted({p for p in e164s if p})
+        found: dict[str, str] = {}
+        for chunk in _chunks(wanted):  # type: ignore[arg-type]
+            marks = ",".join("?" * len(chunk))
+            for phone, when in self._db.execute(
+                "SELECT p.phone, MAX(l.delivered_at) FROM lead_phones p "
+                "JOIN leads l ON l.id = p.lead_id "
+                f"WHERE p.phone IN ({marks}) AND l.state = 'delivered' AND l.delivered_at >= ? "
+                "GROUP BY p.phone",
+                (*chunk, since),
+            ):
+                found[phone] = _ago(now - when)
+        return found
+
+    def queued_phones(self, e164s: Iterable[str]) -> dict[str, int]:
+        """Numbers among ``e164s`` that belong to a lead still queued, sending or held."""
+        wanted = sorted({p for p in e164s if p})
+        found: dict[str, int] = {}
+        for chunk in _chunks(wanted):  # type: ignore[arg-type]
+            marks = ",".join("?" * len(chunk))
+            for phone, lead_id in self._db.execute(
+                "SELECT p.phone, MIN(l.id) FROM lead_phones p JOIN leads l ON l.id = p.lead_id "
+                f"WHERE p.phone IN ({marks}) AND l.state IN ('queued', 'sending', 'held') "
+                "GROUP BY p.phone",
+                tuple(chunk),
+            ):
+                found[phone] = lead_id
+        return found
+
+    # -- one sender per profile ------------------------------------------------------------------
+
+    def lock_profile(self, profile: str) -> ProfileLock:
+        """An OS lock that only one process at a time holds for ``profile``'s queue."""
+        digest = hashlib.sha1(profile.encode("utf-8")).hexdigest()[:12]
+        return ProfileLock(self.path.with_name(f"{self.path.name}.{digest}.lock"), profile)
+
+
+class ProfileLock:
+    """A lock file held while a dispatcher sends a profile's queue; freed when the process dies."""
+
+    def __init__(self, path: Path, profile: str) -> None:
+        self.path = path
+        self.profile = profile
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise OutboxBusy at once."""
+        if self._file is not None:
+            return
+        handle = open(self.path, "a+b")  # noqa: SIM115 - held open while locked
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise OutboxBusy(
+                f"Another Noojee Desk window or 'send' command is already sending the queue of "
+                f"'{self.profile}'; it will send these leads too."
+            ) from exc
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is None:
+            return
+        handle, self._file = self._file, None
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                handle.seek(0)
+                with contextlib.suppress(OSError):
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
