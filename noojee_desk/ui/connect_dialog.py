@@ -84,11 +84,17 @@ class ConnectDialog(QDialog):
         ca_row.addWidget(self.ca, 1)
         ca_row.addWidget(browse)
         form = QFormLayout()
-        form.addRow("&Name", self.name)
-        form.addRow("&Server", self.url)
-        form.addRow("API &key", key_row)
-        form.addRow("Time &zone", self.timezone)
-        form.addRow("&CA file", ca_row)
+
+        def label(text: str, buddy: QWidget) -> QLabel:
+            caption = QLabel(text)
+            caption.setBuddy(buddy)
+            return caption
+
+        form.addRow(label("&Name", self.name), self.name)
+        form.addRow(label("&Server", self.url), self.url)
+        form.addRow(label("API &key", self.key), key_row)
+        form.addRow(label("Time &zone", self.timezone), self.timezone)
+        form.addRow(label("&CA file", self.ca), ca_row)
         form.addRow("", self.session_only)
 
         self.status = QLabel(

@@ -147,8 +147,9 @@ class MainWindow(QMainWindow):
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.entry_tabs)
         splitter.addWidget(self.queue_area)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 400])
         self.splitter = splitter
         self.pickers.tools.insertWidget(1, self.fields_button)
         layout = QVBoxLayout(self.work)
@@ -170,6 +171,7 @@ class MainWindow(QMainWindow):
         self._flush_timer = QTimer(self, singleShot=True, interval=100)
         self._flush_timer.timeout.connect(self._flush_changes)
         self._close_confirmed = False
+        self._closing = False
         self._finished_batches: set[int] = set()
         self._session_batches: set[int] = set()
         self._tray: QSystemTrayIcon | None = None
@@ -181,6 +183,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         bar = QToolBar("Connection")
+        self.toolbar = bar
         bar.setObjectName("connectionToolbar")
         bar.setMovable(False)
         self.addToolBar(bar)
@@ -257,6 +260,7 @@ class MainWindow(QMainWindow):
             await self.open_profile(self.desk.profile.name)
         else:
             self.stack.setCurrentWidget(self.welcome)
+            self.toolbar.hide()
             self.welcome.connect_button.setFocus()
         self._refresh_profiles()
 
@@ -298,6 +302,7 @@ class MainWindow(QMainWindow):
         self.desk.save_settings()
         self._refresh_profiles()
         self.stack.setCurrentWidget(self.work)
+        self.toolbar.show()
         profile = opened.profile
         if profile.demo:
             self.setWindowTitle(f"{APP_NAME} — DEMO")
@@ -504,6 +509,8 @@ class MainWindow(QMainWindow):
     # -- events from the dispatcher ------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
+        if self._closing:
+            return
         if isinstance(event, LeadChanged):
             self._pending_ids.add(event.lead_id)
             if not self._flush_timer.isActive():
@@ -705,6 +712,7 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop sending and release everything; unsent leads stay queued for the next start."""
         self._close_confirmed = True
-        self._flush_timer.stop()
+        self._closing = True  # events of the stopping dispatcher are no longer shown
         await self.tasks.cancel_all()
         await self.desk.close()
+        self._flush_timer.stop()
