@@ -23,6 +23,7 @@ from noojee_desk import APP_ID, APP_NAME, __version__
 from noojee_desk.core import logs, paths
 from noojee_desk.core.desk import DemoFactory, Desk
 from noojee_desk.core.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.outbox import OutboxError
 from noojee_desk.core.secrets import KeyStore
 from noojee_desk.core.settings import SettingsStore
 
@@ -129,10 +130,34 @@ async def run_window(
     return 0
 
 
+def open_desk_or_explain(home: str | None) -> Desk | None:
+    """Build the desk; a damaged queue file is explained and, if the person agrees, set aside."""
+    from PySide6.QtWidgets import QMessageBox
+
+    while True:
+        try:
+            return build_desk(home, demo=demo_factory())
+        except OutboxError as exc:
+            log.error("%s", exc)
+            box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, str(exc))
+            aside = box.addButton("Set it aside and start empty", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(QMessageBox.StandardButton.Close)
+            box.exec()  # no event loop runs yet: a modal dialog is safe here
+            if box.clickedButton() is not aside:
+                return None
+            queue = paths.resolve(home).outbox
+            for suffix in ("", "-wal", "-shm"):
+                part = queue.with_name(queue.name + suffix)
+                if part.exists():
+                    part.rename(part.with_name(f"{part.name}.damaged-{int(time.time())}"))
+
+
 def run_app(args: argparse.Namespace) -> int:
     app = make_app()
     collector = MainThreadCollector(app)
-    desk = build_desk(args.data_dir, demo=demo_factory())
+    desk = open_desk_or_explain(args.data_dir)
+    if desk is None:
+        return 1
     log.info("%s %s starting (data in %s)", APP_NAME, __version__, desk.paths.data)
     shown = None
     if os.environ.get("NOOJEE_DESK_REPORT_STARTUP"):

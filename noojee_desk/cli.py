@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--self-test", action="store_true", help="check this installation and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("sim", help="serve the PBX emulator on 127.0.0.1", add_help=False)
+    sub.add_parser("send", help="validate and send a CSV/TSV/XLSX file of leads", add_help=False)
     return parser
 
 
@@ -34,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         from noojee_desk.sim.server import main as sim_main
 
         return sim_main(rest)
+    if args.command == "send":
+        from noojee_desk.core.sendcmd import main as send_main
+
+        if args.data_dir:
+            rest = ["--data-dir", args.data_dir, *rest]
+        return send_main(rest)
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     from noojee_desk.app import run_app
