@@ -23,6 +23,7 @@ def main() -> int:
             print("No display: install xvfb (Debian: apt install xvfb) or run on a desktop.")
             return 2
         cmd = ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24 -dpi 96", sys.executable, __file__]
+        cmd += sys.argv[1:]
         return subprocess.call(cmd)
     os.environ["QT_QPA_PLATFORM"] = os.environ.get("QT_QPA_PLATFORM", "xcb")
     home = tempfile.mkdtemp(prefix="noojee-desk-shots-")
@@ -34,6 +35,9 @@ def main() -> int:
 
     app = make_app()
     OUT.mkdir(parents=True, exist_ok=True)
+    dark = "--dark" in sys.argv
+    if dark:
+        use_dark_palette(app)
 
     async def shoot() -> None:
         from noojee_desk.core.outbox import LeadInput, Target
@@ -50,7 +54,8 @@ def main() -> int:
         window.show()
         await window.start()
         await settle()
-        save(window, "welcome.png")
+        if not dark:
+            save(window, "welcome.png")
 
         await window.open_demo()
         await settle(1.0)
@@ -70,7 +75,10 @@ def main() -> int:
                 break
         await settle(0.5)
         window.queue_view.table.selectRow(4)
-        save(window, "main-window.png")
+        save(window, "main-window-dark.png" if dark else "main-window.png")
+        if dark:
+            await window.shutdown()
+            return
 
         window.edit_connection()
         window.new_connection()
@@ -88,6 +96,34 @@ def main() -> int:
     shutil.rmtree(home, ignore_errors=True)
     print(f"screenshots written to {OUT}")
     return 0
+
+
+def use_dark_palette(app) -> None:
+    """What a desktop in dark mode hands the app: checks that our colours stay readable."""
+    from PySide6.QtGui import QColor, QPalette
+
+    app.setStyle("Fusion")
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in (
+        (roles.Window, "#2b2b2b"),
+        (roles.WindowText, "#e6e6e6"),
+        (roles.Base, "#1e1e1e"),
+        (roles.AlternateBase, "#262626"),
+        (roles.Text, "#e6e6e6"),
+        (roles.Button, "#353535"),
+        (roles.ButtonText, "#e6e6e6"),
+        (roles.Highlight, "#3d6fb4"),
+        (roles.HighlightedText, "#ffffff"),
+        (roles.PlaceholderText, "#8c8c8c"),
+        (roles.ToolTipBase, "#353535"),
+        (roles.ToolTipText, "#e6e6e6"),
+    ):
+        palette.setColor(role, QColor(colour))
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(disabled, role, QColor("#777777"))
+    app.setPalette(palette)
 
 
 def save(widget, name: str) -> None:

@@ -21,6 +21,7 @@ from noojee_desk.core.api import ConfigError, normalise_base_url
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.settings import Profile
 from noojee_desk.ui.tasks import Tasks
+from noojee_desk.ui.theme import style
 
 
 class ConnectDialog(QDialog):
@@ -170,8 +171,7 @@ class ConnectDialog(QDialog):
             return None
 
     def _say(self, text: str, ok: bool | None = None) -> None:
-        colour = {True: "#1b7f3b", False: "#b3261e"}.get(ok)  # type: ignore[arg-type]
-        self.status.setStyleSheet(f"color: {colour};" if colour else "")
+        self.status.setStyleSheet("" if ok is None else style("ok" if ok else "error"))
         self.status.setText(text)
 
     async def _test(self) -> bool:

@@ -27,10 +27,7 @@ from PySide6.QtWidgets import (
 
 from noojee_desk.core.layouts import FieldLayout
 from noojee_desk.core.validate import LeadCheck, Problem, Validator
-
-ERROR_STYLE = "color: #b3261e;"
-WARNING_STYLE = "color: #8a5a00;"
-OK_STYLE = "color: #1b7f3b;"
+from noojee_desk.ui.theme import style
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,12 +269,12 @@ class LeadForm(QWidget):
             shown = [p for p in problems if not (live and empty)]
             if shown:
                 worst = "error" if any(p.severity == "error" for p in shown) else "warning"
-                note.setStyleSheet(ERROR_STYLE if worst == "error" else WARNING_STYLE)
+                note.setStyleSheet(style("error") if worst == "error" else style("warning"))
                 note.setText("\n".join(self._line(p) for p in shown))
                 note.show()
                 box.setToolTip(note.text())
             elif name in self._layout_phone_names() and not empty and name in result.fields:
-                note.setStyleSheet(OK_STYLE)
+                note.setStyleSheet(style("ok"))
                 note.setText(f"✓ {result.fields[name]}")
                 note.show()
                 box.setToolTip("")
@@ -292,7 +289,7 @@ class LeadForm(QWidget):
                 "\n".join(self._line(p) for p in rest if p.field not in ("", None))
             )
         self._system_notes.setStyleSheet(
-            ERROR_STYLE if any(p.severity == "error" for p in rest) else WARNING_STYLE
+            style("error") if any(p.severity == "error" for p in rest) else style("warning")
         )
         if self._target_ready:
             errors = sum(p.severity == "error" for p in result.problems)
@@ -344,7 +341,7 @@ class LeadForm(QWidget):
             )
             if first in self._inputs:
                 self._inputs[first].setFocus()
-            self.summary.setStyleSheet(ERROR_STYLE)
+            self.summary.setStyleSheet(style("error"))
             return
         warnings = tuple(p.message for p in result.problems if p.severity == "warning")
         if (
@@ -353,7 +350,7 @@ class LeadForm(QWidget):
             and not self.allow_duplicates.isChecked()
         ):
             self._confirmed_warnings = warnings
-            self.summary.setStyleSheet(WARNING_STYLE)
+            self.summary.setStyleSheet(style("warning"))
             self.summary.setText(
                 "⚠ " + warnings[0] + "  Press Ctrl+Enter again to queue it anyway."
             )

@@ -13,24 +13,25 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
 from noojee_desk.core.layouts import is_phone_name
 from noojee_desk.core.outbox import Lead, State
+from noojee_desk.ui.theme import qcolor
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 COLUMNS = ("#", "Status", "Lead", "Phone", "Campaign", "Tries", "Details", "Updated")
 COL_ID, COL_STATUS, COL_LEAD, COL_PHONE, COL_TARGET, COL_TRIES, COL_DETAILS, COL_UPDATED = range(8)
 
-STATE_COLOURS = {
-    State.QUEUED: "#2f6fbd",
-    State.SENDING: "#2f6fbd",
-    State.DELIVERED: "#2e8b46",
-    State.REJECTED: "#c42b1c",
-    State.FAILED: "#c42b1c",
-    State.HELD: "#8a6d00",
-    State.CANCELLED: "#7a7a7a",
+STATE_TONES = {
+    State.QUEUED: "info",
+    State.SENDING: "info",
+    State.DELIVERED: "ok",
+    State.REJECTED: "error",
+    State.FAILED: "error",
+    State.HELD: "warning",
+    State.CANCELLED: "muted",
 }
 LeadRole = Qt.ItemDataRole.UserRole + 1
 StateRole = Qt.ItemDataRole.UserRole + 2
@@ -129,8 +130,8 @@ class QueueModel(QAbstractTableModel):
                 return text or None
             return None
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_STATUS:
-            colour = "#b26a00" if self.paused_reason and lead.state is State.QUEUED else None
-            return QBrush(QColor(colour or STATE_COLOURS[lead.state]))
+            attention = self.paused_reason and lead.state is State.QUEUED
+            return QBrush(qcolor("warning" if attention else STATE_TONES[lead.state]))
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_ID, COL_TRIES):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == LeadRole:

@@ -1,0 +1,36 @@
+"""Status colours that stay readable on the system's light or dark palette."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+#: (on a light window, on a dark window)
+_TONES = {
+    "ok": ("#1b7f3b", "#6fdc8c"),
+    "error": ("#b3261e", "#ff8a80"),
+    "warning": ("#8a5a00", "#ffd166"),
+    "info": ("#2f6fbd", "#8ab4f8"),
+    "muted": ("#6b6b6b", "#a8a8a8"),
+}
+
+
+def is_dark() -> bool:
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    return QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def tone(kind: str) -> str:
+    """The colour (as #rrggbb) for ``kind``: ok, error, warning, info or muted."""
+    light, dark = _TONES[kind]
+    return dark if is_dark() else light
+
+
+def qcolor(kind: str) -> QColor:
+    return QColor(tone(kind))
+
+
+def style(kind: str) -> str:
+    """A style sheet fragment that colours a label's text."""
+    return f"color: {tone(kind)};"
