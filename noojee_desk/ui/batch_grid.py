@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,6 +98,8 @@ log = logging.getLogger(__name__)
 
 #: Rows added to the model per step while a big paste fills the grid.
 FILL_CHUNK = 2_000
+#: Checks stored per step when a check of the whole grid comes back.
+APPLY_CHUNK = 10_000
 #: Edits of up to this many rows are re-checked at once on the UI thread; more wait for the
 #: full check in the background.
 QUICK_CHECK_ROWS = 200
@@ -106,6 +111,43 @@ NOT_SENT = "— not sent —"
 
 # -- work done off the UI thread ---------------------------------------------------------------
 
+#: The GIL switch interval while grid work runs in a worker thread (Python's default is 5 ms).
+BUSY_SWITCH_INTERVAL = 0.001
+_busy_workers = 0
+_saved_interval = 0.005
+
+
+_gc_was_enabled = True
+
+
+async def in_worker(func: Any, *args: Any) -> Any:
+    """Run ``func(*args)`` in the loop's executor without stalling the UI thread.
+
+    Two things would: the GIL, which a worker busy in Python holds for up to the switch
+    interval each time the UI thread asks for it (and painting the grid asks hundreds of
+    times), so the interval is shorter meanwhile; and the cyclic garbage collector, which
+    reading 100,000 rows triggers again and again, each time walking every object in the
+    process with the GIL held (pauses of half a second). So automatic collection waits until
+    the work is done; then the new objects, the grid's long-lived rows and checks, are moved
+    out of the collector's way (``gc.freeze``; they are freed by reference counting as usual).
+    """
+    global _busy_workers, _saved_interval, _gc_was_enabled
+    if _busy_workers == 0:
+        _saved_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(_saved_interval, BUSY_SWITCH_INTERVAL))
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _busy_workers += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+    finally:
+        _busy_workers -= 1
+        if _busy_workers == 0:
+            sys.setswitchinterval(_saved_interval)
+            gc.freeze()
+            if _gc_was_enabled:
+                gc.enable()
+
 
 @dataclass(slots=True)
 class CheckResult:
@@ -114,11 +156,13 @@ class CheckResult:
 
 
 def check_rows(
-    validator: Validator,
-    mapping: list[str | None],
-    snapshot: list[tuple[int, int, list[str]]],
+    validator: Validator, mapping: list[str | None], rows: Sequence[GridRow]
 ) -> CheckResult:
-    """Map and validate rows (id, version, cells); runs in a worker thread."""
+    """Map and validate rows; runs in a worker thread while the UI thread may edit them.
+
+    Each row's version is read before its cells (see ``BatchModel.set_cells``).
+    """
+    snapshot = [(r.id, r.version, r.cells) for r in rows]
     if not snapshot:
         return CheckResult([], [])
     leads = apply_mapping([cells for _, _, cells in snapshot], ColumnMapping(tuple(mapping)))
@@ -178,6 +222,43 @@ def prepare_table(
     return Prepared(titles, header, mapping, grid_rows, blank)
 
 
+#: Above this much HTML, the tab-separated flavour is read first (see ``read_clipboard``).
+BIG_HTML = 2_000_000
+#: Above this much tab-separated text, the HTML flavour is fetched only if it is needed.
+BIG_TEXT = 1_000_000
+_LOST_DIGITS = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d{1,3}")
+_EXACT_NUMBERS = ("x:num", "data-sheets-value")
+
+
+def lost_digits(table: Table) -> bool:
+    """Whether a cell shows a number the way spreadsheets shorten it ("4.12E+08")."""
+    return any(
+        _LOST_DIGITS.fullmatch(cell.strip()) for row in table.rows for cell in row if "E" in cell
+    )
+
+
+def read_clipboard(formats: dict[str, str | bytes]) -> Table:
+    """The table on the clipboard; runs in a worker thread.
+
+    Spreadsheets put the same cells on the clipboard twice: as tab-separated text (quoted where
+    a cell holds tabs, quotes or line breaks) and as an HTML table. The HTML reading is the
+    better one only where a number is shown differently from its value (Excel's "4.12E+08"),
+    because the HTML carries the exact value; but it is some 30 times slower. Small pastes use
+    it as ``parse_clipboard`` decides; a big one uses the text unless the text shows such
+    numbers and the HTML has their exact values.
+    """
+    html_payload = formats.get("text/html")
+    text_payload = formats.get("text/plain")
+    if html_payload is None or text_payload is None or len(html_payload) < BIG_HTML:
+        return parse_clipboard(formats)
+    table = parse_clipboard({"text/plain": text_payload})
+    if isinstance(html_payload, str):
+        exact = any(mark in html_payload for mark in _EXACT_NUMBERS)
+    else:
+        exact = any(mark.encode() in html_payload for mark in _EXACT_NUMBERS)
+    return parse_clipboard(formats) if not table.rows or (exact and lost_digits(table)) else table
+
+
 def tsv(block: Sequence[Sequence[str]]) -> str:
     """Cells as spreadsheets put them on the clipboard (quoted when they hold tabs or breaks)."""
 
@@ -205,10 +286,11 @@ def clipboard_formats(mime: QMimeData | None) -> dict[str, str | bytes]:
     formats: dict[str, str | bytes] = {}
     if mime is None:
         return formats
+    # Raw bytes (decoded in the worker thread): turning 30 MB into a str here would stall.
     if mime.hasHtml():
-        formats["text/html"] = mime.html()
+        formats["text/html"] = mime.data("text/html").data()
     if mime.hasText():
-        formats["text/plain"] = mime.text()
+        formats["text/plain"] = mime.data("text/plain").data()
     return formats
 
 
@@ -738,11 +820,19 @@ class BatchGrid(QWidget):
 
     def paste_from_clipboard(self) -> asyncio.Task[Any] | None:
         """Ctrl+V: into an empty grid (new rows, header detected) or into the selected cells."""
-        formats = clipboard_formats(QApplication.clipboard().mimeData())
+        mime = QApplication.clipboard().mimeData()
+        html_later = False
+        if mime is not None and mime.hasText() and mime.hasHtml():
+            text = mime.data("text/plain").data()
+            if len(text) > BIG_TEXT:  # big: the HTML only if the text shows lost digits
+                formats: dict[str, str | bytes] = {"text/plain": text}
+                html_later = True
+        if not html_later:
+            formats = clipboard_formats(mime)
         if not formats:
             self._say("The clipboard holds no text. Copy cells in a spreadsheet first.", error=True)
             return None
-        return self.tasks.spawn(self._paste(formats), name="paste leads")
+        return self.tasks.spawn(self._paste(formats, html_later), name="paste leads")
 
     def open_file(self, path: str | Path) -> asyncio.Task[Any]:
         """Read a CSV, TSV, TXT or XLSX file into the grid (off the UI thread)."""
@@ -757,15 +847,21 @@ class BatchGrid(QWidget):
         self.file_dialog = dialog
         dialog.open()
 
-    async def _paste(self, formats: dict[str, str | bytes]) -> None:
+    async def _paste(self, formats: dict[str, str | bytes], html_later: bool = False) -> None:
         if self._busy:
             self._say(f"Wait a moment: {self._busy}")
             return
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
         self._set_busy("Reading the clipboard…")
         try:
-            table = await loop.run_in_executor(None, parse_clipboard, formats)
+            table = await in_worker(read_clipboard, formats)
+            if html_later and table.rows and await in_worker(lost_digits, table):
+                mime = QApplication.clipboard().mimeData()
+                same = mime is not None and mime.data("text/plain").data() == formats["text/plain"]
+                if same and mime.hasHtml():
+                    formats = {**formats, "text/html": mime.data("text/html").data()}
+                    self._progress("Reading the exact numbers from the clipboard…")
+                    table = await in_worker(read_clipboard, formats)
         finally:
             self._set_busy("")
         if not table.rows or not any(any(c.strip() for c in r) for r in table.rows):
@@ -785,10 +881,9 @@ class BatchGrid(QWidget):
             self._say(f"Wait a moment: {self._busy}")
             return
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
         self._set_busy(f"Reading {path.name}…")
         try:
-            table = await loop.run_in_executor(None, read_file, path)
+            table = await in_worker(read_file, path)
         except Exception as exc:  # read_file reports problems itself; this is the last guard
             log.exception("reading %s failed", path)
             self._say(f"{path.name} could not be read: {exc}", error=True)
@@ -803,13 +898,12 @@ class BatchGrid(QWidget):
 
     async def _load(self, table: Table, source: str, started: float) -> None:
         """Put a new table into the grid: rows in chunks, checked in the background."""
-        loop = asyncio.get_running_loop()
         layout = self._layout or default_layout()
         self._set_busy("Preparing rows…")
         try:
             first_id = self.model.reserve_ids(len(table.rows))
-            prepared = await loop.run_in_executor(
-                None, prepare_table, table, layout, dict(self._saved), first_id, source
+            prepared = await in_worker(
+                prepare_table, table, layout, dict(self._saved), first_id, source
             )
         except Exception:
             self._set_busy("")
@@ -830,14 +924,16 @@ class BatchGrid(QWidget):
         if validator is not None:
             snapshot_rows = (old.rows if append else []) + rows
             mapping = old.mapping if append else prepared.mapping
-            snapshot = [(r.id, r.version, r.cells) for r in snapshot_rows]
-            check = loop.run_in_executor(None, check_rows, validator, mapping, snapshot)
+            check = asyncio.ensure_future(in_worker(check_rows, validator, mapping, snapshot_rows))
         self._set_busy(f"Adding {len(rows):,} rows…")
         shown_after = 0.0
         try:
             if not append:
                 self.model.load(GridState(prepared.titles, prepared.header, prepared.mapping, []))
                 self.header.set_mapping(prepared.mapping)
+            # The check started above covers every row: no other check of the grid is due.
+            self._check_timer.stop()
+            self._check_dirty = check is None and self._check_dirty
             for start in range(0, len(rows), FILL_CHUNK):
                 self.model.append_rows(rows[start : start + FILL_CHUNK], announce=False)
                 if start == 0:
@@ -860,10 +956,10 @@ class BatchGrid(QWidget):
             self._source = source if not append else self._source
             self._structure_gen += 1
             if check is not None:
-                self._set_busy(f"Checking {self.model.total():,} rows…")
+                self._progress(f"Checking {self.model.total():,} rows…")
                 result = await check
                 if validator is self._validator and not self._check_dirty:
-                    self._apply_check(result, refilter=True)
+                    await self._apply_check(result, refilter=True)
                 else:
                     self._schedule_check(0, refilter=True)
         finally:
@@ -1174,7 +1270,7 @@ class BatchGrid(QWidget):
                     continue
                 number = self.model.grid_number(row_id)
                 try:
-                    check = check_rows(validator, mapping, [(row.id, row.version, row.cells)])
+                    check = check_rows(validator, mapping, [row])
                 except Exception:
                     log.exception("checking row %s failed", number)
                     continue
@@ -1201,29 +1297,38 @@ class BatchGrid(QWidget):
         self._check_task = self.tasks.spawn(self._full_check(), name="check grid")
 
     async def _full_check(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._check_dirty and self._validator is not None:
                 self._check_dirty = False
                 validator = self._validator
                 generation = self._structure_gen
                 mapping = self.model.mapping
-                snapshot = [(r.id, r.version, r.cells) for r in self.model.all_rows()]
                 self._sync_controls()
-                result = await loop.run_in_executor(None, check_rows, validator, mapping, snapshot)
+                result = await in_worker(check_rows, validator, mapping, self.model.all_rows())
                 if generation != self._structure_gen or validator is not self._validator:
                     self._check_dirty = True
                     continue
                 refilter = self._refilter
                 self._refilter = False
-                self._apply_check(result, refilter=refilter)
+                await self._apply_check(result, refilter=refilter)
+                if generation != self._structure_gen:
+                    self._check_dirty = True
         finally:
             self._check_task = None
             self._sync_controls()
 
-    def _apply_check(self, result: CheckResult, *, refilter: bool) -> None:
-        applied = self.model.set_checks(result.checks, refilter=refilter)
-        if applied == len(result.checks) and not self._pending:
+    async def _apply_check(self, result: CheckResult, *, refilter: bool) -> None:
+        """Store a check of the whole grid, a chunk at a time so the window keeps painting."""
+        checks = result.checks
+        applied = 0
+        for start in range(0, len(checks), APPLY_CHUNK):
+            applied += self.model.set_checks(
+                checks[start : start + APPLY_CHUNK], refilter=refilter, announce=False
+            )
+            if start + APPLY_CHUNK < len(checks):
+                await asyncio.sleep(0)
+        self.model.checks_applied(refilter=refilter)
+        if applied == len(checks) and not self._pending:
             self.problems.reset(result.entries)
         else:
             self.problems.rebuild()
@@ -1291,8 +1396,7 @@ class BatchGrid(QWidget):
         self.tasks.spawn(self._hand_over(ready), name="queue grid rows")
 
     async def _hand_over(self, rows: list[GridRow]) -> None:
-        loop = asyncio.get_running_loop()
-        leads = await loop.run_in_executor(None, _grid_leads, rows)
+        leads = await in_worker(_grid_leads, rows)
         self._say(f"Queueing {len(leads):,} leads…")
         self.queue_requested.emit(leads, self._source or "Pasted rows")
 
@@ -1311,11 +1415,18 @@ class BatchGrid(QWidget):
             self.view.setColumnWidth(column, max(150, min(widest, 260)))
 
     def _set_busy(self, text: str) -> None:
+        was = bool(self._busy)
         self._busy = text
         if text:
             self.status.setText(text)
             self.status.setStyleSheet("")
-        self._sync_controls()
+        if was != bool(text):
+            self._sync_controls()
+
+    def _progress(self, text: str) -> None:
+        """A new step of the running load: only the status line changes."""
+        self._busy = text
+        self.status.setText(text)
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.status.setText(text)
@@ -1359,7 +1470,7 @@ class BatchGrid(QWidget):
             if errors or warnings
             else "Problems: none"
         )
-        fixes = sum(1 for e in self.problems.entries() if e.problem.fix is not None)
+        fixes = self.problems.fixes
         self.fix_all_button.setText(
             f"Apply all {fixes:,} suggested fixes" if fixes else "Apply all suggested fixes"
         )

@@ -124,6 +124,21 @@ class GridRow:
         return worst
 
 
+# What a row counts as in the grid's summary.
+QUEUEING, UNCHECKED, CLEAN, WARNED, BLOCKED = range(5)
+
+
+def row_kind(row: GridRow) -> int:
+    if row.queueing:
+        return QUEUEING
+    check = row.check
+    if check is None:
+        return UNCHECKED
+    if not check.problems:
+        return CLEAN
+    return WARNED if check.ok else BLOCKED
+
+
 @dataclass(slots=True)
 class GridState:
     """Everything the grid shows, for resets and for undoing them."""
@@ -197,6 +212,7 @@ class BatchModel(QAbstractTableModel):
         self._all_positions: dict[int, int] | None = None  # row id -> index in _rows
         self._gone: set[int] = set()  # queued rows: never to come back through undo
         self._next_id = 1
+        self._kinds = [0] * 5  # rows per ``row_kind``, kept up to date by the mutators
         self.dark = False
         #: Called with (changes, label) for edits from the view; the grid pushes an undo command.
         self.edit_handler: Callable[[list[tuple[int, int, str, str]], str], None] | None = None
@@ -242,6 +258,10 @@ class BatchModel(QAbstractTableModel):
                     return problem.fix
             return None
         return None
+
+    def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
+        """All roles of a cell in one call: a view paints a cell with one call into Python."""
+        fill_roles(self, index, roleDataSpan)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -427,20 +447,13 @@ class BatchModel(QAbstractTableModel):
 
     def summary(self) -> tuple[int, int, int, int]:
         """(ready without problems, ready with warnings, blocked by errors, not checked yet)."""
-        clean = warned = blocked = unchecked = 0
-        for row in self._rows:
-            if row.queueing:
-                continue
-            check = row.check
-            if check is None:
-                unchecked += 1
-            elif not check.problems:
-                clean += 1
-            elif check.ok:
-                warned += 1
-            else:
-                blocked += 1
-        return clean, warned, blocked, unchecked
+        kinds = self._kinds
+        return kinds[CLEAN], kinds[WARNED], kinds[BLOCKED], kinds[UNCHECKED]
+
+    def _count(self, rows: Iterable[GridRow], sign: int) -> None:
+        kinds = self._kinds
+        for row in rows:
+            kinds[row_kind(row)] += sign
 
     # -- mutators (called by undo commands and loaders) --------------------------------------
 
@@ -456,6 +469,8 @@ class BatchModel(QAbstractTableModel):
         self._rows = [r for r in state.rows if r.id not in self._gone]
         for row in self._rows:
             row.queueing = False
+        self._kinds = [0] * 5
+        self._count(self._rows, 1)
         self._set_mapping(list(state.mapping))
         self._shown = self._problem_rows() if self._filtered else self._rows
         self._changed_structure()
@@ -497,6 +512,7 @@ class BatchModel(QAbstractTableModel):
             return
         width = max(len(r.cells) for r in rows)
         self.ensure_columns(width)
+        self._count(rows, 1)
         start = len(self._shown)
         if self._filtered:
             shown = [r for r in rows if r.check is None or r.check.problems]
@@ -522,6 +538,9 @@ class BatchModel(QAbstractTableModel):
             return
         width = max(len(r.cells) for _, r in placed)
         self.ensure_columns(width)
+        for _, row in placed:
+            row.queueing = False
+        self._count((r for _, r in placed), 1)
         if self._filtered or len(placed) > 64:
             self.beginResetModel()
             for position, row in placed:
@@ -553,6 +572,7 @@ class BatchModel(QAbstractTableModel):
         placed = [(i, r) for i, r in enumerate(self._rows) if r.id in wanted]
         if not placed:
             return []
+        self._count((r for _, r in placed), -1)
         shown_positions = [i for i, r in enumerate(self._shown) if r.id in wanted]
         ranges = _ranges(shown_positions)
         if len(ranges) > 32:
@@ -577,33 +597,47 @@ class BatchModel(QAbstractTableModel):
         return placed
 
     def set_cells(self, changes: Iterable[tuple[int, int, str]]) -> list[int]:
-        """Set cells (row id, column, text); returns the ids of rows that changed."""
-        touched: dict[int, GridRow] = {}
+        """Set cells (row id, column, text); returns the ids of rows that changed.
+
+        A row gets a new list of cells, then a new version: a check running in a worker thread
+        reads a row's version before its cells, so a check of old cells always carries an old
+        version and is thrown away.
+        """
+        touched: dict[int, tuple[GridRow, list[str]]] = {}
         columns: list[int] = []
         for row_id, column, text in changes:
-            row = touched.get(row_id) or self.row_by_id(row_id)
-            if row is None or row.queueing:
-                continue
-            if row_id not in touched:
-                row.cells = list(row.cells)  # copy on write: a running check keeps its snapshot
-                touched[row_id] = row
-            if column >= len(row.cells):
-                row.cells.extend("" for _ in range(column + 1 - len(row.cells)))
-            row.cells[column] = text
+            entry = touched.get(row_id)
+            if entry is None:
+                row = self.row_by_id(row_id)
+                if row is None or row.queueing:
+                    continue
+                entry = touched[row_id] = (row, list(row.cells))
+            cells = entry[1]
+            if column >= len(cells):
+                cells.extend("" for _ in range(column + 1 - len(cells)))
+            cells[column] = text
             columns.append(column)
         if not touched:
             return []
         self.ensure_columns(max(columns) + 1)
-        for row in touched.values():
+        for row, cells in touched.values():
+            row.cells = cells
             row.version += 1
-        self._rows_data_changed(touched.values())
+        self._rows_data_changed(row for row, _ in touched.values())
         ids = list(touched)
         self.cells_edited.emit(ids)
         return ids
 
-    def set_checks(self, checks: Iterable[tuple[int, int, LeadCheck]], *, refilter: bool) -> int:
+    def set_checks(
+        self,
+        checks: Iterable[tuple[int, int, LeadCheck]],
+        *,
+        refilter: bool,
+        announce: bool = True,
+    ) -> int:
         """Store checks (row id, version checked, result); stale versions are ignored."""
         applied = 0
+        kinds = self._kinds
         if self._all_positions is None:
             self._all_positions = {row.id: i for i, row in enumerate(self._rows)}
         positions = self._all_positions
@@ -615,31 +649,42 @@ class BatchModel(QAbstractTableModel):
             row = rows[position]
             if row.version != version:
                 continue
+            kinds[row_kind(row)] -= 1
             row.check = check
             row.checked_version = version
             row.marks_for = -1
+            kinds[row_kind(row)] += 1
             applied += 1
+        if announce:
+            self.checks_applied(refilter=refilter)
+        return applied
+
+    def checks_applied(self, *, refilter: bool) -> None:
+        """Tell views that checks changed (after one or more ``set_checks(announce=False)``)."""
         if refilter and self._filtered:
             self.set_filter(True)
         else:
             self._all_data_changed()
         self.checks_changed.emit()
-        return applied
 
     def set_row_check(self, row_id: int, version: int, check: LeadCheck) -> None:
         row = self.row_by_id(row_id)
         if row is None or row.version != version:
             return
+        self._kinds[row_kind(row)] -= 1
         row.check = check
         row.checked_version = version
         row.marks_for = -1
+        self._kinds[row_kind(row)] += 1
         self._rows_data_changed([row])
         self.checks_changed.emit()
 
     def set_queueing(self, row_ids: Iterable[int], queueing: bool) -> None:
         rows = [r for r in (self.row_by_id(i) for i in row_ids) if r is not None]
+        self._count(rows, -1)
         for row in rows:
             row.queueing = queueing
+        self._count(rows, 1)
         if len(rows) > 64:
             self._all_data_changed()
         else:
@@ -675,6 +720,17 @@ class BatchModel(QAbstractTableModel):
             last_row = len(self._shown) - 1
             self.dataChanged.emit(self.index(0, 0), self.index(last_row, len(self._titles) - 1))
             self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, last_row)
+
+
+def fill_roles(model: Any, index: AnyIndex, span: Any) -> None:
+    """``multiData`` from ``data``: one call into Python per cell instead of one per role."""
+    if not index.isValid():
+        return
+    data = model.data
+    for role_data in span:
+        value = data(index, role_data.role())
+        if value is not None:
+            role_data.setData(value)
 
 
 def build_rows(
@@ -714,9 +770,13 @@ class ProblemListModel(QAbstractListModel):
         super().__init__(parent)
         self._grid = grid
         self._entries: list[ProblemEntry] = []
+        self._errors = self._fixes = 0
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._entries)
+
+    def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
+        fill_roles(self, index, roleDataSpan)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -756,12 +816,26 @@ class ProblemListModel(QAbstractListModel):
 
     def counts(self) -> tuple[int, int]:
         """(errors, warnings)."""
-        errors = sum(1 for e in self._entries if e.problem.severity == ERROR)
-        return errors, len(self._entries) - errors
+        return self._errors, len(self._entries) - self._errors
+
+    @property
+    def fixes(self) -> int:
+        """How many problems come with a suggested fix."""
+        return self._fixes
+
+    def _tally(self, entries: Iterable[ProblemEntry], sign: int) -> None:
+        for entry in entries:
+            problem = entry.problem
+            if problem.severity == ERROR:
+                self._errors += sign
+            if problem.fix is not None:
+                self._fixes += sign
 
     def reset(self, entries: list[ProblemEntry]) -> None:
         self.beginResetModel()
         self._entries = entries
+        self._errors = self._fixes = 0
+        self._tally(entries, 1)
         self.endResetModel()
 
     def rebuild(self) -> None:
@@ -783,6 +857,7 @@ class ProblemListModel(QAbstractListModel):
                 self.rebuild()
                 return
             self.beginRemoveRows(QModelIndex(), first, last)
+            self._tally(self._entries[first : last + 1], -1)
             del self._entries[first : last + 1]
             self.endRemoveRows()
             at = first
@@ -792,8 +867,10 @@ class ProblemListModel(QAbstractListModel):
                 self._entries, number, key=lambda e: self._grid.grid_number(e.row_id)
             )
         if problems:
+            added = [ProblemEntry(row_id, p) for p in problems]
             self.beginInsertRows(QModelIndex(), at, at + len(problems) - 1)
-            self._entries[at:at] = [ProblemEntry(row_id, p) for p in problems]
+            self._entries[at:at] = added
+            self._tally(added, 1)
             self.endInsertRows()
 
     def drop_rows(self, row_ids: Iterable[int]) -> None:
