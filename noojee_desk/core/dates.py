@@ -212,7 +212,7 @@ def parse_callback(
     zone_info = tz if isinstance(tz, tzinfo) else zone(tz)
     try:
         reading = read_datetime(text, day_first, zone_info)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, CallbackIssue(
             "error", f"The callback date '{text}' does not exist; check the day and the month."
         )

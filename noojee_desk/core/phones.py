@@ -339,22 +339,20 @@ def _reason_text(numobj: phonenumbers.PhoneNumber, country: str) -> str:
     result = phonenumbers.ValidationResult
     region = phonenumbers.region_code_for_country_code(numobj.country_code)
     meta = PhoneMetadata.metadata_for_region(region, None)
-    fixed = meta.fixed_line if meta is not None else None
-    nsn_length = len(phonenumbers.national_significant_number(numobj))
-    if (
-        reason in (result.IS_POSSIBLE, result.IS_POSSIBLE_LOCAL_ONLY, result.INVALID_LENGTH)
-        and fixed is not None
-        and fixed.possible_length
-        and 0 < nsn_length < min(fixed.possible_length)
-        and fixed.possible_length_local_only
-    ):
-        return "it has too few digits, so the area code may be missing"
-    if reason == result.TOO_SHORT:
-        return f"it has too few digits for {country}"
-    if reason == result.TOO_LONG:
+    usual: set[int] = set()
+    local_only = False
+    if meta is not None:
+        for desc in (meta.fixed_line, meta.mobile):
+            if desc is not None:
+                usual.update(n for n in desc.possible_length if n > 0)
+                local_only = local_only or bool(desc.possible_length_local_only)
+    length = len(phonenumbers.national_significant_number(numobj))
+    if reason == result.TOO_LONG or (usual and length > max(usual)):
         return f"it has too many digits for {country}"
-    if reason == result.IS_POSSIBLE_LOCAL_ONLY:
-        return "it looks like a local number without its area code; add the area code"
+    if reason == result.IS_POSSIBLE_LOCAL_ONLY or (local_only and usual and length < min(usual)):
+        return "it has too few digits, so the area code may be missing"
+    if reason == result.TOO_SHORT or (usual and length < min(usual)):
+        return f"it has too few digits for {country}"
     if reason == result.INVALID_LENGTH:
         return f"it has the wrong number of digits for {country}"
     return f"its digits do not match any number range of {country}"

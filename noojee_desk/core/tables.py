@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 
 from noojee_desk.core.layouts import SYSTEM_FIELDS, FieldLayout
 
@@ -626,37 +627,45 @@ def cell_text(value: object) -> str:
 @paused_gc()
 def read_xlsx(path: str | Path, sheet: str | None = None) -> Table:
     """The rows of one sheet of an .xlsx file, read with openpyxl in read-only mode."""
-    import openpyxl  # imported here: it is only needed for spreadsheet files
-
     file = Path(path)
     try:
-        workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
+        with file.open("rb") as handle:  # a file object: any file name extension is fine
+            return _read_workbook(handle, file.name, sheet)
+    except OSError as exc:
+        return _problem_table(f"{file.name} could not be opened: {exc.strerror or exc}.")
+
+
+def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
+    import openpyxl  # imported here: it is only needed for spreadsheet files
+
+    try:
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:
         return _problem_table(
-            f"{file.name} could not be read as an Excel workbook ({type(exc).__name__}: {exc}).",
+            f"{name} could not be read as an Excel workbook ({type(exc).__name__}: {exc}).",
             _SAVE_AS,
         )
     try:
         if sheet is not None:
             if sheet not in workbook.sheetnames:
                 names = ", ".join(repr(n) for n in workbook.sheetnames)
-                return _problem_table(f"{file.name} has no sheet called {sheet!r}; it has {names}.")
+                return _problem_table(f"{name} has no sheet called {sheet!r}; it has {names}.")
             worksheet = workbook[sheet]
         else:
             if not workbook.worksheets:
-                return _problem_table(f"{file.name} has no worksheet.")
+                return _problem_table(f"{name} has no worksheet.")
             worksheet = workbook.worksheets[0]
         if hasattr(worksheet, "reset_dimensions"):
             worksheet.reset_dimensions()  # the stored size is often wrong; read every cell
         rows = [[cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
     except Exception as exc:
-        return _problem_table(f"{file.name} could not be read: {exc}.")
+        return _problem_table(f"{name} could not be read: {exc}.")
     finally:
         workbook.close()
     while rows and not any(cell.strip() for cell in rows[-1]):
         rows.pop()
     table = _finish(rows, [], "xlsx")
-    table.problems = [p for p in table.problems if not p.message.startswith("This row has")]
+    table.problems = []  # rows of different lengths are normal in a sheet
     return table.without_blank_rows()
 
 
@@ -665,13 +674,14 @@ def sheet_names(path: str | Path) -> list[str]:
     import openpyxl
 
     try:
-        workbook = openpyxl.load_workbook(Path(path), read_only=True)
+        with Path(path).open("rb") as handle:
+            workbook = openpyxl.load_workbook(handle, read_only=True)
+            try:
+                return list(workbook.sheetnames)
+            finally:
+                workbook.close()
     except Exception:
         return []
-    try:
-        return list(workbook.sheetnames)
-    finally:
-        workbook.close()
 
 
 # --- header detection and column mappings --------------------------------------------------------
@@ -886,6 +896,7 @@ def _guess_targets(header: Sequence[str], layout: FieldLayout) -> tuple[list[str
         elif is_phone:
             plain.append(i)
     for i, index in numbered:
+        recognised += 1
         if 1 <= index <= len(phone_fields) and phone_fields[index - 1] not in taken:
             targets[i] = phone_fields[index - 1]
             taken.add(phone_fields[index - 1])
@@ -893,7 +904,8 @@ def _guess_targets(header: Sequence[str], layout: FieldLayout) -> tuple[list[str
             plain.append(i)
     for i in sorted(plain):
         free = [f for f in phone_fields if f not in taken]
-        recognised += 1
+        if i not in dict(numbered):
+            recognised += 1
         if free:
             targets[i] = free[0]
             taken.add(free[0])

@@ -365,7 +365,8 @@ class Validator:
                         Problem(row, name, ERROR, f"{name} is required for this template.")
                     )
             if batch:
-                for name, e164 in numbers.items():
+                cells = numbers if len(numbers) < 2 else _first_fields(numbers)
+                for name, e164 in cells.items():
                     earlier = first_seen.setdefault(e164, (row, name))
                     if earlier[0] != row:
                         found.append(_duplicate(row, name, fields.get(name, e164), *earlier))
@@ -498,6 +499,17 @@ def _clean_column(values: Sequence[object]) -> list[str]:
         return [
             clean_text(v if isinstance(v, str) else "" if v is None else str(v)) for v in values
         ]
+
+
+def _first_fields(numbers: dict[str, str]) -> dict[str, str]:
+    """``numbers`` (field -> E.164) with each number only in the first field holding it."""
+    seen: set[str] = set()
+    first: dict[str, str] = {}
+    for name, e164 in numbers.items():
+        if e164 not in seen:
+            seen.add(e164)
+            first[name] = e164
+    return first
 
 
 def _no_change(row: int, name: str, value: str) -> Problem:

@@ -1,0 +1,120 @@
+"""Callback dates: the formats people type or paste, the zone they are sent in, the past."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from noojee_desk.core.dates import parse_callback, zone
+
+NOW = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)  # 10:00 on 1 June 2026 in Sydney
+
+
+@pytest.mark.parametrize(
+    ("raw", "sent"),
+    [
+        ("25/12/2026 9:30am", "2026/12/25 09:30"),
+        ("25/12/2026 9:30 PM", "2026/12/25 21:30"),
+        ("25/12/2026 at 9.30pm", "2026/12/25 21:30"),
+        ("25-12-2026 09:30", "2026/12/25 09:30"),
+        ("25.12.26 14:00", "2026/12/25 14:00"),
+        ("2026-12-25 09:30", "2026/12/25 09:30"),
+        ("2026-12-25T09:30:00", "2026/12/25 09:30"),
+        ("2026/12/25 09:30", "2026/12/25 09:30"),  # already the PBX format
+        ("25 Dec 2026 9:30 AM", "2026/12/25 09:30"),
+        ("Friday, 25 December 2026 9am", "2026/12/25 09:00"),
+        ("December 25, 2026 noon", "2026/12/25 12:00"),
+        ("25-Dec-26", "2026/12/25 00:00"),
+        ("9:30am 25/12/2026", "2026/12/25 09:30"),
+        ("46381.395833", "2026/12/25 09:30"),  # an Excel serial date and time
+        ("46381", "2026/12/25 00:00"),
+        ("20261225", "2026/12/25 00:00"),
+        ("12/25/2026 5pm", "2026/12/25 17:00"),  # month first, but only one reading is possible
+    ],
+)
+def test_formats_people_type_or_paste(raw: str, sent: str) -> None:
+    assert parse_callback(raw, True, "Australia/Sydney", NOW) == (sent, None)
+
+
+def test_day_first_is_the_default_and_a_setting() -> None:
+    assert parse_callback("05/06/2026", True, "Australia/Sydney", NOW)[0] == "2026/06/05 00:00"
+    assert parse_callback("05/06/2026", False, "Australia/Sydney", NOW)[0] == "2026/05/06 00:00"
+
+
+def test_a_time_with_a_zone_is_sent_in_the_pbx_zone() -> None:
+    assert parse_callback("2026-12-25T09:30:00Z", True, "Australia/Sydney", NOW)[0] == (
+        "2026/12/25 20:30"  # daylight saving time in Sydney
+    )
+    assert parse_callback("2026-12-25 09:30+08:00", True, "Australia/Perth", NOW)[0] == (
+        "2026/12/25 09:30"
+    )
+    assert parse_callback("2026-12-25T09:30:00+0800", True, "Australia/Brisbane", NOW)[0] == (
+        "2026/12/25 11:30"
+    )
+
+
+def test_past_dates_are_a_warning() -> None:
+    sent, issue = parse_callback("1/6/2026 9am", True, "Australia/Sydney", NOW)
+    assert sent == "2026/06/01 09:00"
+    assert issue is not None
+    assert issue.severity == "warning"
+    assert "past" in issue.message
+    # Later the same day, and a date without a time on the current day, are not in the past.
+    assert parse_callback("1/6/2026 11am", True, "Australia/Sydney", NOW) == (
+        "2026/06/01 11:00",
+        None,
+    )
+    assert parse_callback("1/6/2026", True, "Australia/Sydney", NOW) == ("2026/06/01 00:00", None)
+    # "Now" is compared in the PBX zone: 10:00 in Sydney is still 08:00 in Perth.
+    assert parse_callback("1/6/2026 9am", True, "Australia/Perth", NOW)[1] is None
+
+
+def test_now_without_zone_is_read_in_the_pbx_zone() -> None:
+    naive_now = datetime(2026, 6, 1, 10, 0)
+    assert parse_callback("1/6/2026 9am", True, "Australia/Sydney", naive_now)[1] is not None
+    assert parse_callback("1/6/2026 11am", True, "Australia/Sydney", naive_now)[1] is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("31/02/2026", "does not exist"),
+        ("next tuesday", "could not be read"),
+        ("25/12/2026 13:30pm", "could not be read"),
+        ("25/12/2026 25:00", "could not be read"),
+        ("99999", "could not be read"),
+        ("9:30am", "could not be read"),  # a time without a date
+    ],
+)
+def test_unreadable_dates_are_errors(raw: str, words: str) -> None:
+    sent, issue = parse_callback(raw, True, "Australia/Sydney", NOW)
+    assert sent is None
+    assert issue is not None
+    assert issue.severity == "error"
+    assert words in issue.message
+
+
+def test_empty_is_nothing() -> None:
+    assert parse_callback("  ", True, "Australia/Sydney", NOW) == (None, None)
+
+
+def test_zone_falls_back_to_the_default() -> None:
+    assert str(zone("Australia/Perth")) == "Australia/Perth"
+    assert str(zone("Not/AZone")) == "Australia/Sydney"
+    assert parse_callback("25/12/2026 9am", True, timezone(timedelta(hours=10)), NOW) == (
+        "2026/12/25 09:00",
+        None,
+    )
+
+
+@given(st.text(max_size=40), st.booleans())
+def test_any_text_gives_a_value_or_a_reason(raw: str, day_first: bool) -> None:
+    sent, issue = parse_callback(raw, day_first, "Australia/Sydney", NOW)
+    if sent is None and raw.strip():
+        assert issue is not None
+        assert issue.severity == "error"
+    if sent is not None:
+        assert datetime.strptime(sent, "%Y/%m/%d %H:%M")

@@ -1,0 +1,213 @@
+"""Phone numbers: what people and spreadsheets write, the repairs, and the format sent."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from noojee_desk.core.phones import PhoneNormaliser, country_name, e164_of, normalise
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0383218199",
+        "(03) 8321 8199",
+        "03 8321 8199",
+        "+61 3 8321 8199",
+        "61383218199",
+        " 03-8321-8199 ",
+    ],
+)
+def test_one_number_many_writings(raw: str) -> None:
+    result = normalise(raw)
+    assert result.e164 == "+61383218199"
+    assert result.formatted == "0383218199"  # national digits, as in the reference sample
+    assert result.severity is None
+    assert result.fix is None
+
+
+def test_national_format_of_numbers_without_a_trunk_prefix() -> None:
+    assert normalise("1300 123 456").formatted == "1300123456"
+    assert normalise("13 12 34").formatted == "131234"
+    assert normalise("0412 345 678").formatted == "0412345678"
+
+
+@pytest.mark.parametrize(
+    ("phone_format", "sent"),
+    [("national", "0412345678"), ("e164", "+61412345678"), ("international", "+61 412 345 678")],
+)
+def test_send_formats(phone_format: str, sent: str) -> None:
+    assert normalise("0412 345 678", "AU", phone_format).formatted == sent
+
+
+def test_leading_zero_lost_in_a_spreadsheet_gets_a_fix() -> None:
+    result = normalise("412345678")
+    assert result.e164 == "+61412345678"
+    assert result.formatted == "0412345678"
+    assert result.severity == "warning"
+    assert "leading 0" in (result.problem or "")
+    assert result.fix == "0412345678"
+    assert result.fix_label == "Add the leading 0"
+    assert normalise("383218199").fix == "0383218199"
+
+
+def test_sixty_one_without_plus_is_international() -> None:
+    result = normalise("61412345678")
+    assert result.e164 == "+61412345678"
+    assert result.severity is None
+
+
+@pytest.mark.parametrize("raw", ["4.12E+08", "4.12e+8", "3.83E+09", "4,12E+08"])
+def test_scientific_notation_is_an_error(raw: str) -> None:
+    result = normalise(raw)
+    assert result.e164 is None
+    assert result.severity == "error"
+    assert "scientific notation" in (result.problem or "")
+    assert "Text" in (result.problem or "")
+    assert result.fix is None  # the digits are gone: nothing to offer
+
+
+def test_number_stored_as_a_decimal() -> None:
+    result = normalise("412345678.0")
+    assert result.e164 == "+61412345678"
+    assert result.severity == "warning"
+    assert result.fix == "0412345678"
+    kept = normalise("0412345678.0")
+    assert kept.e164 == "+61412345678"
+    assert kept.fix == "0412345678"
+    assert kept.fix_label == "Remove the decimals"
+
+
+def test_two_numbers_in_one_cell() -> None:
+    result = normalise("0412 345 678 / 03 9876 5432")
+    assert result.e164 is None
+    assert result.severity == "error"
+    assert "more than one" in (result.problem or "")
+    assert result.fix == "0412 345 678"
+    assert normalise("0412 345 678 or 0398765432").fix == "0412 345 678"
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("0412 345", "too few digits"),
+        ("98765432", "area code"),
+        ("0412 345 678 999", "too many digits"),
+        ("call me", "not a phone number"),
+        ("0500 000 000", "not a valid phone number"),
+        ("+999 123 456 789", "country code"),
+    ],
+)
+def test_invalid_numbers_say_why(raw: str, words: str) -> None:
+    result = normalise(raw)
+    assert result.e164 is None
+    assert result.severity == "error"
+    assert words in (result.problem or "")
+
+
+def test_overseas_number_is_a_warning_and_sent_as_e164() -> None:
+    result = normalise("+44 20 7946 0000")
+    assert result.e164 == "+442079460000"
+    assert result.formatted == "+442079460000"
+    assert result.severity == "warning"
+    assert "United Kingdom" in (result.problem or "")
+
+
+def test_extension_is_dropped_with_a_warning() -> None:
+    result = normalise("03 8321 8199 ext. 12")
+    assert result.formatted == "0383218199"
+    assert result.severity == "warning"
+    assert "extension 12" in (result.problem or "")
+
+
+def test_vanity_number() -> None:
+    assert normalise("1300 FLOWER").e164 == "+611300356937"
+
+
+def test_other_default_region() -> None:
+    result = normalise("021 123 4567", "NZ")
+    assert result.e164 == "+64211234567"
+    assert result.formatted == "0211234567"
+    assert normalise("412345678", "NZ").e164 is None
+
+
+def test_unknown_default_region_needs_international_numbers() -> None:
+    assert normalise("+61 412 345 678", "XX").e164 == "+61412345678"
+    result = normalise("0412 345 678", "XX")
+    assert result.e164 is None
+    assert "country code" in (result.problem or "")
+
+
+def test_empty() -> None:
+    result = normalise("   ")
+    assert result.empty
+    assert result.e164 is None
+    assert result.severity is None
+
+
+def test_results_are_cached_by_text() -> None:
+    normaliser = PhoneNormaliser("AU")
+    first = normaliser.normalise("0412 345 678")
+    assert normaliser.normalise("0412 345 678") is first
+    assert e164_of("0412-345-678") == "+61412345678"
+
+
+def test_country_names() -> None:
+    assert country_name("AU") == "Australia"
+    assert country_name("FR") == "France"
+    assert country_name("IS") == "Iceland"  # from phonenumbers' own data
+    assert country_name(None) == "an unknown country"
+
+
+# --- the quick path gives phonenumbers' answers --------------------------------------------------
+
+_PREFIXES = ["", "", "", "0", "+", "+61", "61", "0011", "+44", "+1", "+64", "+39", "00", "(0"]
+_SEPARATORS = ["", "", " ", "-", ") ", ".", " / "]
+
+
+@st.composite
+def _writings(draw: st.DrawFn) -> str:
+    prefix = draw(st.sampled_from(_PREFIXES))
+    digits = draw(st.text(alphabet="0123456789", min_size=1, max_size=15))
+    cut = draw(st.integers(0, len(digits)))
+    separator = draw(st.sampled_from(_SEPARATORS))
+    tail = draw(st.sampled_from(["", "", ".0", " x12", "E+08"]))
+    return prefix + digits[:cut] + separator + digits[cut:] + tail
+
+
+@given(
+    st.lists(_writings(), min_size=1, max_size=20),
+    st.sampled_from(["AU", "NZ", "GB", "US", "IT", "CX", "DE"]),
+    st.sampled_from(["national", "e164", "international"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_quick_path_agrees_with_phonenumbers(
+    writings: list[str], region: str, phone_format: str
+) -> None:
+    quick = PhoneNormaliser(region, phone_format)
+    reference = PhoneNormaliser(region, phone_format, quick=False)
+    for raw in writings:
+        assert quick.normalise(raw) == reference.normalise(raw), raw
+
+
+def test_reference_path_is_phonenumbers() -> None:
+    reference = PhoneNormaliser("AU", "national", quick=False)
+    for raw in ("0412 345 678", "+61 3 8321 8199", "1300 123 456", "02 9876 5432"):
+        number = phonenumbers.parse(raw, "AU")
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        assert reference.normalise(raw).formatted == national.replace(" ", "").replace(
+            "(", ""
+        ).replace(")", "")
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=300)
+def test_any_text_gives_a_result(raw: str) -> None:
+    result = normalise(raw)
+    assert (result.e164 is None) == (result.formatted is None)
+    if result.e164 is None and raw.strip():
+        assert result.severity == "error"
+        assert result.problem
