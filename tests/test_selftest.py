@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,7 +164,28 @@ def test_lead_libraries(tmp_path: Path) -> None:
 async def test_one_lead_reaches_the_built_in_pbx(tmp_path: Path) -> None:
     check = await selftest.send_one_lead(tmp_path / "outbox.sqlite3", 20.0)
     assert check.ok, check.detail
-    assert "nd-" in check.detail
+    assert "delivered by the dispatcher (nd-" in check.detail
+
+
+@pytest.mark.asyncio
+async def test_a_dispatcher_that_cannot_run_fails_the_check_at_once(tmp_path: Path) -> None:
+    from noojee_desk.core.outbox import Outbox
+
+    path = tmp_path / "outbox.sqlite3"
+    holder = Outbox(path)
+    lock = holder.lock_profile(selftest.SELF_TEST_PROFILE)  # as if another window were sending
+    lock.acquire()
+    try:
+        started = time.monotonic()
+        check = await selftest._guard(
+            "send one lead", lambda: selftest.send_one_lead(path, 20.0), False
+        )
+        assert time.monotonic() - started < 10  # not after the 20 s limit
+    finally:
+        lock.release()
+        holder.close()
+    assert not check.ok
+    assert check.detail.startswith("OutboxBusy: Another Noojee Desk")
 
 
 @pytest.mark.asyncio
@@ -171,34 +193,6 @@ async def test_network_stack_talks_http_to_the_emulator() -> None:
     check = await selftest.network_stack(20.0)
     assert check.ok, check.detail
     assert "3 templates" in check.detail
-
-
-@pytest.mark.asyncio
-async def test_without_a_dispatcher_the_lead_goes_straight_to_the_pbx(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    real = selftest._own_module
-    monkeypatch.setattr(
-        selftest,
-        "_own_module",
-        lambda name: None if name.endswith(".dispatcher") else real(name),
-    )
-    check = await selftest.send_one_lead(tmp_path / "outbox.sqlite3", 20.0)
-    assert check.ok, check.detail
-    assert "sent with the API client" in check.detail
-
-
-def test_only_our_own_absent_modules_count_as_not_in_this_build(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    package = tmp_path / "fakebuild"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "broken.py").write_text("import a_library_missing_from_the_bundle\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    assert selftest._own_module("fakebuild.absent") is None
-    with pytest.raises(ModuleNotFoundError, match="a_library_missing_from_the_bundle"):
-        selftest._own_module("fakebuild.broken")
 
 
 def test_an_app_that_cannot_load_is_a_failed_check_not_a_crash(
