@@ -118,12 +118,18 @@ async def run_window(
     from noojee_desk.ui.main_window import MainWindow
 
     app = QApplication.instance()
+    # The window's close ends main() here, so the queue and the client shut down on a running
+    # loop; a Qt-initiated quit would stop the loop under them.
+    app.setQuitOnLastWindowClosed(False)
     quitting = asyncio.Event()
-    app.aboutToQuit.connect(quitting.set)
+    app.aboutToQuit.connect(quitting.set)  # logout or a platform quit: best effort
     window = MainWindow(desk)
+    window.closed.connect(quitting.set)
     window.show()
     if on_shown is not None:
         on_shown(time.perf_counter() - STARTED)
+        if os.environ.get("NOOJEE_DESK_QUIT_AFTER_SHOW"):
+            QTimer.singleShot(0, window.close)
     await window.start(demo=start_demo)
     await quitting.wait()
     await window.shutdown()
@@ -160,9 +166,11 @@ def run_app(args: argparse.Namespace) -> int:
         return 1
     log.info("%s %s starting (data in %s)", APP_NAME, __version__, desk.paths.data)
     shown = None
-    if os.environ.get("NOOJEE_DESK_REPORT_STARTUP"):
+    measuring = ("NOOJEE_DESK_REPORT_STARTUP", "NOOJEE_DESK_QUIT_AFTER_SHOW")
+    if any(os.environ.get(name) for name in measuring):
 
         def shown(seconds: float) -> None:
+            """Start-up measurement (NOOJEE_DESK_QUIT_AFTER_SHOW then closes the window)."""
             print(f"window shown after {seconds:.3f} s", flush=True)  # noqa: T201
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -84,6 +84,8 @@ class Banner(QFrame):
 
 
 class MainWindow(QMainWindow):
+    closed = Signal()  # the person closed the window (after confirming): the app ends
+
     def __init__(self, desk: Desk, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
@@ -703,6 +705,7 @@ class MainWindow(QMainWindow):
         self._geometry.setValue("splitter", self.splitter.saveState())
         self._geometry.sync()
         super().closeEvent(event)
+        self.closed.emit()
 
     def _close_answer(self, result: int) -> None:
         if result == QMessageBox.StandardButton.Close:

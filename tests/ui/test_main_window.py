@@ -262,3 +262,17 @@ async def test_connection_dialog_keeps_key_in_keyring_only(
 
 def test_app_is_offscreen() -> None:
     assert QApplication.platformName() in ("offscreen", "xcb", "wayland", "cocoa", "windows")
+
+
+@pytest.mark.asyncio
+async def test_quit_from_the_menu_ends_main_after_a_clean_shutdown(tmp_path: Path) -> None:
+    from noojee_desk.app import run_window
+
+    desk = make_desk(tmp_path / "home")
+    task = asyncio.ensure_future(run_window(desk, start_demo=True))
+    await until(lambda: desk.dispatcher is not None and desk.dispatcher.running, what="running")
+    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+    window.act_quit.trigger()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert desk.dispatcher is None  # stopped on a running loop, not cut off
+    assert desk.client is None
