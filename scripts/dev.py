@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,30 +39,25 @@ def ensure_venv() -> None:
     STAMP.write_text(_fingerprint())
 
 
+KEYRING_SESSION = ROOT / "packaging" / "linux" / "with-test-keyring.sh"
+
+
 def _keyring_session_wrapper() -> list[str] | None:
-    """On Linux, a private D-Bus session with an unlocked gnome-keyring for the keyring tests."""
+    """On Linux, a private D-Bus session with an unlocked, throwaway GNOME Keyring."""
     if not sys.platform.startswith("linux") or os.environ.get("NOOJEE_DESK_IN_KEYRING_SESSION"):
         return None
     if not (shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")):
         return None
-    return ["dbus-run-session", "--"]
+    return ["sh", str(KEYRING_SESSION)]
 
 
 def run_tests(args: list[str]) -> int:
     wrapper = _keyring_session_wrapper()
     if wrapper is not None:
-        # A throwaway keyring directory, so a developer's own login keyring is never touched.
-        keyring_home = tempfile.mkdtemp(prefix="noojee-desk-keyring-")
-        env = dict(os.environ, NOOJEE_DESK_IN_KEYRING_SESSION="1", XDG_DATA_HOME=keyring_home)
-        script = (
-            "echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null; "
-            'exec "$0" "$@"'
-        )
-        cmd = [*wrapper, "sh", "-c", script, str(PY), str(Path(__file__)), "test", *args]
-        try:
-            return subprocess.call(cmd, env=env, cwd=ROOT)
-        finally:
-            shutil.rmtree(keyring_home, ignore_errors=True)
+        # The real Secret Service for the keyring tests, never touching a developer's own keyring.
+        env = dict(os.environ, NOOJEE_DESK_IN_KEYRING_SESSION="1")
+        cmd = [*wrapper, str(PY), str(Path(__file__)), "test", *args]
+        return subprocess.call(cmd, env=env, cwd=ROOT)
     env = dict(os.environ, QT_API="pyside6")
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     steps = [
