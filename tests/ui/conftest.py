@@ -27,10 +27,14 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _qapp_first(qapp: QApplication) -> QApplication:
+def _qapp_first(qapp: QApplication) -> Iterator[QApplication]:
     # Closing a test's last window must not quit the application under the next test's loop.
     qapp.setQuitOnLastWindowClosed(False)
-    return qapp
+    yield qapp
+    # The clipboard owns the QMimeData the paste tests put there; left for Qt's exit handlers,
+    # it would be deleted after Python has gone, which crashes the interpreter at exit.
+    qapp.clipboard().clear()
+    qapp.processEvents()
 
 
 @pytest.fixture(autouse=True)
