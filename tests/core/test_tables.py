@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout
 from noojee_desk.core.tables import (
     ColumnMapping,
+    _parse_html_fully,
+    _quick_html_rows,
     apply_mapping,
     cell_text,
     decode_text,
@@ -239,6 +241,41 @@ _HTML_CELL = st.text(
 @settings(max_examples=300)
 def test_any_table_written_as_html_reads_back(rows: list[list[str]]) -> None:
     assert parse_html(_spreadsheet_html(rows)).rows == rows
+
+
+@given(_tables(_HTML_CELL))
+@settings(max_examples=200)
+def test_quick_html_reader_agrees_with_html_parser(rows: list[list[str]]) -> None:
+    html = _spreadsheet_html(rows)
+    assert _quick_html_rows(html) == _parse_html_fully(html).rows == rows
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(EXPECTED) if n.endswith(".html")])
+def test_quick_html_reader_reads_the_spreadsheet_payloads(name: str) -> None:
+    html = decode_text((FIXTURES / name).read_bytes())[0]
+    html = html[html.find("<") :]
+    assert _quick_html_rows(html) == _parse_html_fully(html).rows == EXPECTED[name]
+
+
+@pytest.mark.parametrize(
+    ("html", "rows"),
+    [
+        # Cells and rows left open, as HTML allows.
+        ("<table><tr><td>a<td>b<tr><td>c</table>", [["a", "b"], ["c", ""]]),
+        # A table inside a comment or a style block comes first in the text.
+        (
+            "<!-- <table><tr><td>x</td></tr></table> --><table><tr><td>y</td></tr></table>",
+            [["y"]],
+        ),
+        ("<style>/* <table> */</style><table><tr><td>y</td></tr></table>", [["y"]]),
+        # A comment inside the table that hides its end.
+        ("<table><tr><td>a</td></tr><!-- </table> --><tr><td>b</td></tr></table>", [["a"], ["b"]]),
+        ("<TABLE><TR><TD>A</TD></TR></TABLE>", [["A"]]),
+    ],
+)
+def test_unusual_html_goes_to_html_parser(html: str, rows: list[list[str]]) -> None:
+    assert _quick_html_rows(html) is None or _quick_html_rows(html) == rows
+    assert parse_html(html).rows == rows
 
 
 def test_html_white_space_is_read_as_a_browser_shows_it() -> None:
