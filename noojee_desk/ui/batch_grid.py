@@ -37,6 +37,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPalette,
+    QPen,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -56,6 +57,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionButton,
+    QStyleOptionHeader,
     QStyleOptionViewItem,
     QTableView,
     QToolButton,
@@ -77,6 +79,7 @@ from noojee_desk.core.validate import LeadCheck, Problem, Validator
 from noojee_desk.ui.batch_model import (
     ERROR,
     MARKS,
+    MUTED,
     AddRowsCommand,
     BatchModel,
     FixRole,
@@ -89,8 +92,10 @@ from noojee_desk.ui.batch_model import (
     RemoveRowsCommand,
     ResetCommand,
     SetCellsCommand,
+    SeverityRole,
     build_rows,
     column_title,
+    severity_icon,
 )
 from noojee_desk.ui.tasks import Tasks
 
@@ -99,7 +104,7 @@ log = logging.getLogger(__name__)
 #: Rows added to the model per step while a big paste fills the grid.
 FILL_CHUNK = 2_000
 #: Checks stored per step when a check of the whole grid comes back.
-APPLY_CHUNK = 10_000
+APPLY_CHUNK = 5_000
 #: Edits of up to this many rows are re-checked at once on the UI thread; more wait for the
 #: full check in the background.
 QUICK_CHECK_ROWS = 200
@@ -112,7 +117,7 @@ NOT_SENT = "— not sent —"
 # -- work done off the UI thread ---------------------------------------------------------------
 
 #: The GIL switch interval while grid work runs in a worker thread (Python's default is 5 ms).
-BUSY_SWITCH_INTERVAL = 0.001
+BUSY_SWITCH_INTERVAL = 0.0001
 _busy_workers = 0
 _saved_interval = 0.005
 
@@ -324,17 +329,175 @@ class GridView(QTableView):
         super().keyPressEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
+        """Paint the visible cells here, in one go.
+
+        ``QTableView`` paints cell by cell and calls into Python for each one, taking the GIL
+        every time; while a worker thread checks rows, each of those calls waits its turn and a
+        frame takes hundreds of milliseconds. Painted from Python, a frame holds the GIL from
+        start to end (a few milliseconds), so the window stays smooth whatever the workers do.
+        """
         model = self.model()
-        if model is not None and model.rowCount() == 0 and not getattr(model, "filtered", False):
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(
-                self.viewport().rect().adjusted(20, 20, -20, -20),
-                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
-                self.hint,
-            )
+        painter = QPainter(self.viewport())
+        try:
+            painter.fillRect(event.rect(), self.palette().base())
+            if isinstance(model, BatchModel) and model.rowCount() and model.columnCount():
+                self._paint_cells(painter, event.rect(), model)
+            elif (
+                model is not None
+                and model.rowCount() == 0
+                and not getattr(model, "filtered", False)
+            ):
+                painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+                painter.drawText(
+                    self.viewport().rect().adjusted(20, 20, -20, -20),
+                    int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                    self.hint,
+                )
+        finally:
             painter.end()
+
+    def _grid_colour(self) -> QColor:
+        option = QStyleOptionViewItem()
+        option.initFrom(self)
+        hint = self.style().styleHint(QStyle.StyleHint.SH_Table_GridLineColor, option, self)
+        if hint:
+            return QColor.fromRgba(hint & 0xFFFFFFFF)
+        return self.palette().color(QPalette.ColorRole.Mid)
+
+    def _paint_cells(self, painter: QPainter, area: QRect, model: BatchModel) -> None:
+        rows, columns = model.rowCount(), model.columnCount()
+        top = self.rowAt(area.top())
+        left = self.columnAt(area.left())
+        if top < 0 or left < 0:
+            return
+        bottom = self.rowAt(area.bottom())
+        bottom = rows - 1 if bottom < 0 else bottom
+        right = self.columnAt(area.right())
+        right = columns - 1 if right < 0 else right
+        height = self.rowHeight(top)
+        first_y = self.rowViewportPosition(top)
+        visible = [
+            (c, self.columnViewportPosition(c), self.columnWidth(c))
+            for c in range(left, right + 1)
+            if not self.isColumnHidden(c)
+        ]
+        selection = [
+            (r.top(), r.left(), r.bottom(), r.right()) for r in self.selectionModel().selection()
+        ]
+        palette = self.palette()
+        text_colour = palette.color(QPalette.ColorRole.Text)
+        chosen_text = palette.color(QPalette.ColorRole.HighlightedText)
+        chosen = palette.color(QPalette.ColorRole.Highlight)
+        metrics = self.fontMetrics()
+        align = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        colours: dict[str, QColor] = {}
+        for offset, r in enumerate(range(top, bottom + 1)):
+            y = first_y + offset * height
+            row = model.row_at(r)
+            for c, x, width in visible:
+                cell = QRect(x, y, width - 1, height - 1)
+                background, foreground = model.cell_colours(row, c)
+                picked = any(t <= r <= b and lo <= c <= hi for t, lo, b, hi in selection)
+                if picked:
+                    painter.fillRect(cell, chosen)
+                    if background is not None:  # keep the problem visible in a selection
+                        painter.fillRect(QRect(x, y, 4, height - 1), QColor(background).darker(130))
+                    pen = chosen_text
+                else:
+                    if background is not None:
+                        painter.fillRect(cell, colours.setdefault(background, QColor(background)))
+                    pen = (
+                        colours.setdefault(foreground, QColor(foreground))
+                        if foreground is not None
+                        else text_colour
+                    )
+                text = row.cell(c)
+                if text:
+                    if "\n" in text or "\r" in text:
+                        text = " ↵ ".join(text.splitlines())
+                    painter.setPen(pen)
+                    painter.drawText(
+                        cell.adjusted(4, 0, -4, 0),
+                        align,
+                        metrics.elidedText(text, Qt.TextElideMode.ElideRight, width - 9),
+                    )
+        if self.showGrid():
+            painter.setPen(self._grid_colour())
+            last_y = first_y + (bottom - top + 1) * height - 1
+            far_x = visible[-1][1] + visible[-1][2] - 1 if visible else area.right()
+            for offset in range(bottom - top + 1):
+                y = first_y + (offset + 1) * height - 1
+                painter.drawLine(area.left(), y, far_x, y)
+            for _c, x, width in visible:
+                painter.drawLine(x + width - 1, first_y, x + width - 1, last_y)
+        current = self.currentIndex()
+        if current.isValid() and top <= current.row() <= bottom and self.hasFocus():
+            for c, x, width in visible:
+                if c == current.column():
+                    y = first_y + (current.row() - top) * height
+                    painter.setPen(QPen(chosen.darker(120), 2))
+                    painter.drawRect(QRect(x + 1, y + 1, width - 3, height - 3))
+
+
+class RowHeader(QHeaderView):
+    """Row numbers with a red dot or amber triangle for rows with problems (painted in Python,
+    for the same reason as ``GridView.paintEvent``)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.setObjectName("rowHeader")
+        self.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def sizeHint(self) -> QSize:
+        model = self.model()
+        digits = len(str(max(model.rowCount(), 1) if model is not None else 1))
+        width = self.fontMetrics().horizontalAdvance("9" * max(digits, 2)) + 12 + 4 + 14
+        return QSize(width, self.defaultSectionSize())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self.viewport())
+        try:
+            painter.fillRect(event.rect(), self.palette().color(QPalette.ColorRole.Window))
+            model = self.model()
+            if isinstance(model, BatchModel) and model.rowCount():
+                self._paint_sections(painter, event.rect(), model)
+        finally:
+            painter.end()
+
+    def _paint_sections(self, painter: QPainter, area: QRect, model: BatchModel) -> None:
+        first = self.logicalIndexAt(area.top())
+        if first < 0:
+            return
+        last = self.logicalIndexAt(area.bottom())
+        last = model.rowCount() - 1 if last < 0 else last
+        table = self.parent()
+        selection = table.selectionModel() if isinstance(table, QTableView) else None
+        ranges = (
+            [(r.top(), r.bottom()) for r in selection.selection()] if selection is not None else []
+        )
+        style = self.style()
+        width = self.viewport().width()
+        for section in range(first, last + 1):
+            option = QStyleOptionHeader()
+            option.initFrom(self)
+            option.rect = QRect(
+                0, self.sectionViewportPosition(section), width, self.sectionSize(section)
+            )
+            option.orientation = Qt.Orientation.Vertical
+            option.section = section
+            option.position = QStyleOptionHeader.SectionPosition.Middle
+            option.textAlignment = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            option.text = model.headerData(section, Qt.Orientation.Vertical) or ""
+            severity = model.headerData(section, Qt.Orientation.Vertical, SeverityRole)
+            if severity is not None:
+                option.icon = severity_icon(severity)
+                option.iconAlignment = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+            if any(t <= section <= b for t, b in ranges):
+                option.state |= QStyle.StateFlag.State_On
+            else:
+                option.state |= QStyle.StateFlag.State_Raised
+            style.drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
 
 
 class _NoWheelUnlessFocused(QObject):
@@ -471,16 +634,48 @@ class MappingHeader(QHeaderView):
             size.setHeight(size.height() + self._strip)
         return size
 
-    def paintSection(self, painter: QPainter, rect: QRect, logical_index: int) -> None:
-        if not rect.isValid():
-            return
-        painter.save()
-        painter.fillRect(
-            QRect(rect.left(), rect.top(), rect.width(), self._strip),
-            self.palette().color(QPalette.ColorRole.Window),
-        )
-        painter.restore()
-        super().paintSection(painter, rect.adjusted(0, self._strip, 0, 0), logical_index)
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """The titles below the drop-downs, drawn by the style from Python (see ``GridView``)."""
+        painter = QPainter(self.viewport())
+        try:
+            window = self.palette().color(QPalette.ColorRole.Window)
+            painter.fillRect(event.rect(), window)
+            model = self.model()
+            if model is None or not self.count():
+                return
+            first = self.logicalIndexAt(event.rect().left())
+            last = self.logicalIndexAt(event.rect().right())
+            first = 0 if first < 0 else first
+            last = self.count() - 1 if last < 0 else last
+            style = self.style()
+            height = self.viewport().height()
+            muted = QColor(MUTED)
+            for section in range(first, last + 1):
+                if self.isSectionHidden(section):
+                    continue
+                option = QStyleOptionHeader()
+                option.initFrom(self)
+                option.rect = QRect(
+                    self.sectionViewportPosition(section),
+                    self._strip,
+                    self.sectionSize(section),
+                    height - self._strip,
+                )
+                option.orientation = Qt.Orientation.Horizontal
+                option.section = section
+                option.position = QStyleOptionHeader.SectionPosition.Middle
+                option.textAlignment = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+                option.text = option.fontMetrics.elidedText(
+                    str(model.headerData(section, Qt.Orientation.Horizontal) or ""),
+                    Qt.TextElideMode.ElideRight,
+                    option.rect.width() - 12,
+                )
+                option.state |= QStyle.StateFlag.State_Raised
+                if not getattr(model, "is_mapped", lambda _c: True)(section):
+                    option.palette.setColor(QPalette.ColorRole.ButtonText, muted)
+                style.drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
+        finally:
+            painter.end()
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
@@ -646,10 +841,9 @@ class BatchGrid(QWidget):
             | QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.AnyKeyPressed
         )
-        vertical = self.view.verticalHeader()
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical = RowHeader(self.view)
+        self.view.setVerticalHeader(vertical)
         vertical.setDefaultSectionSize(self.fontMetrics().height() + 8)
-        vertical.setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.header.setResizeContentsPrecision(200)
         self.header.picked.connect(self._mapping_picked)
         self.view.paste_requested.connect(self.paste_from_clipboard)
@@ -920,20 +1114,17 @@ class BatchGrid(QWidget):
             self._say("Wait until the leads being queued are stored, then paste again.", error=True)
             return
         validator = self._validator
-        check: asyncio.Future[CheckResult] | None = None
-        if validator is not None:
-            snapshot_rows = (old.rows if append else []) + rows
-            mapping = old.mapping if append else prepared.mapping
-            check = asyncio.ensure_future(in_worker(check_rows, validator, mapping, snapshot_rows))
         self._set_busy(f"Adding {len(rows):,} rows…")
         shown_after = 0.0
         try:
             if not append:
                 self.model.load(GridState(prepared.titles, prepared.header, prepared.mapping, []))
                 self.header.set_mapping(prepared.mapping)
-            # The check started above covers every row: no other check of the grid is due.
+            # The check below covers every row: no other check of the grid is due.
             self._check_timer.stop()
-            self._check_dirty = check is None and self._check_dirty
+            self._check_dirty = validator is None and self._check_dirty
+            # Rows first, then the check: filling the grid keeps the UI thread busy, and a
+            # check running meanwhile would only make each step wait for the GIL.
             for start in range(0, len(rows), FILL_CHUNK):
                 self.model.append_rows(rows[start : start + FILL_CHUNK], announce=False)
                 if start == 0:
@@ -941,10 +1132,16 @@ class BatchGrid(QWidget):
                     self.rows_shown.emit(len(rows))
                     shown_after = time.perf_counter() - started
                 if len(rows) > FILL_CHUNK:
-                    self._set_busy(
-                        f"Adding rows… {min(start + FILL_CHUNK, len(rows)):,} of {len(rows):,}"
-                    )
+                    done = min(start + FILL_CHUNK, len(rows))
+                    self._progress(f"Adding rows… {done:,} of {len(rows):,}")
                 await asyncio.sleep(0)
+            check: asyncio.Future[CheckResult] | None = None
+            if validator is not None:
+                snapshot_rows = (old.rows if append else []) + rows
+                mapping = old.mapping if append else prepared.mapping
+                check = asyncio.ensure_future(
+                    in_worker(check_rows, validator, mapping, snapshot_rows)
+                )
             if append:
                 self.undo_stack.push(
                     AddRowsCommand(self.model, rows, f"Add {len(rows):,} rows", applied=True)

@@ -74,6 +74,8 @@ TINTS = {
 }
 #: Strong colours for icons and the side list, readable on light and dark backgrounds.
 MARKS = {ERROR: "#d13438", WARNING: "#e5a100"}
+#: Text of columns that are not sent and of rows being queued.
+MUTED = "#8a8a8a"
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,21 +235,16 @@ class BatchModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return row.cell(column)
         if role == Qt.ItemDataRole.BackgroundRole:
-            severity = self._cell_severity(row, column)
-            if severity is None:
-                return None
-            return QBrush(QColor(TINTS[severity][1 if self.dark else 0]))
+            background = self.cell_colours(row, column)[0]
+            return QBrush(QColor(background)) if background is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
             problems = self._marks(row).get(column)
             if not problems:
                 return None
             return "\n\n".join(problem_text(p) for p in problems)
         if role == Qt.ItemDataRole.ForegroundRole:
-            if row.queueing or self._mapping_at(column) is None:
-                return QBrush(QColor("#8a8a8a"))
-            if self._cell_severity(row, column) is not None:
-                return QBrush(QColor("#f2f2f2" if self.dark else "#1f1f1f"))
-            return None
+            foreground = self.cell_colours(row, column)[1]
+            return QBrush(QColor(foreground)) if foreground is not None else None
         if role == SeverityRole:
             return self._cell_severity(row, column)
         if role == RowIdRole:
@@ -278,7 +275,7 @@ class BatchModel(QAbstractTableModel):
                     return f"“{source}” is not sent (no field chosen)"
                 return f"“{source}” is sent as {target}"
             if role == Qt.ItemDataRole.ForegroundRole and self._mapping_at(section) is None:
-                return QBrush(QColor("#8a8a8a"))
+                return QBrush(QColor(MUTED))
             return None
         if not 0 <= section < len(self._shown):
             return None
@@ -322,6 +319,19 @@ class BatchModel(QAbstractTableModel):
         return True
 
     # -- problems per cell -------------------------------------------------------------------
+
+    def cell_colours(self, row: GridRow, column: int) -> tuple[str | None, str | None]:
+        """(background, text colour) of a cell; None: the palette's."""
+        severity = self._cell_severity(row, column)
+        background = TINTS[severity][1 if self.dark else 0] if severity is not None else None
+        if row.queueing or self._mapping_at(column) is None:
+            return background, MUTED
+        if severity is not None:
+            return background, "#f2f2f2" if self.dark else "#1f1f1f"
+        return None, None
+
+    def is_mapped(self, column: int) -> bool:
+        return self._mapping_at(column) is not None
 
     def _mapping_at(self, column: int) -> str | None:
         return self._mapping[column] if column < len(self._mapping) else None

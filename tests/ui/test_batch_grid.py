@@ -94,19 +94,20 @@ async def next_signal(signal: SignalInstance, limit: float = 30.0) -> tuple[Any,
 async def until(
     predicate: Callable[[], bool], *signals: SignalInstance, limit: float = 30.0
 ) -> None:
-    """Wait until ``predicate`` holds, looking again whenever one of ``signals`` fires."""
+    """Wait until ``predicate`` holds: looked at whenever one of ``signals`` fires, and at
+    least every 50 ms (a state may also change without a signal), up to ``limit`` seconds."""
     deadline = time.monotonic() + limit
     while not predicate():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError("timed out waiting")
         waiters = [asyncio.ensure_future(next_signal(s, remaining)) for s in signals]
-        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        _done, pending = await asyncio.wait(
+            waiters, timeout=min(0.05, remaining), return_when=asyncio.FIRST_COMPLETED
+        )
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for task in done:
-            task.result()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def settled(grid: BatchGrid) -> None:
