@@ -429,6 +429,8 @@ async def one_run(args: argparse.Namespace, payload: dict[str, str], run: int) -
     sim.close()
     outbox.close()
     refresher.stop()
+    # The clipboard owns our QMimeData; Qt would destroy it after Python is gone (a crash).
+    QApplication.clipboard().clear()
     splitter.close()
     splitter.deleteLater()
     if errors:

@@ -232,7 +232,7 @@ BIG_HTML = 2_000_000
 #: Above this much tab-separated text, the HTML flavour is fetched only if it is needed.
 BIG_TEXT = 1_000_000
 _LOST_DIGITS = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d{1,3}")
-_EXACT_NUMBERS = ("x:num", "data-sheets-value")
+_EXACT_NUMBERS = ("x:num", "sdval", "data-sheets-value")
 
 
 def lost_digits(table: Table) -> bool:
@@ -1284,9 +1284,9 @@ class BatchGrid(QWidget):
         block = [
             [self.model.row_at(r).cell(c) if (r, c) in chosen else "" for c in cols] for r in rows
         ]
-        mime = QMimeData()
-        mime.setText(tsv(block))
-        QApplication.clipboard().setMimeData(mime)
+        # setText, not setMimeData: a QMimeData made in Python and owned by the clipboard
+        # would be destroyed by Qt after Python has shut down, crashing the exit.
+        QApplication.clipboard().setText(tsv(block))
 
     def clear_selected_cells(self) -> None:
         changes = []
