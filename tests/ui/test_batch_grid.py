@@ -623,3 +623,80 @@ async def test_copy_puts_the_selection_on_the_clipboard(qtbot: QtBot, grid: Batc
     grid.view.setFocus()
     qtbot.keyClick(grid.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     assert QApplication.clipboard().text() == "Person 1\t\r\n\t2 Main St\r\n"
+
+
+@pytest.mark.asyncio
+async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: Path) -> None:
+    """The whole way: Ctrl+V in the window, map, fix, undo/redo, queue, watch the queue view."""
+    from noojee_desk.app import build_desk, demo_factory
+    from noojee_desk.core.dispatcher import RetryTiming
+    from noojee_desk.ui.main_window import MainWindow
+    from noojee_desk.ui.queue_model import COL_STATUS
+
+    factory = demo_factory()
+    emulator = factory.emulator  # type: ignore[attr-defined]
+    emulator.set_faults(capacity=16, min_service=0.002, jitter=0.0)
+    desk = build_desk(str(tmp_path / "home"), demo=factory)
+    desk._timing = RetryTiming(soon=(0.05, 0.1), backoff_base=0.1, backoff_cap=0.5)
+    window = MainWindow(desk)
+    qtbot.addWidget(window)
+    window.resize(1280, 900)
+    window.show()
+    try:
+        await window.start(demo=True)
+        await until(lambda: window.pickers.target() is not None, window.grid.status_changed)
+        grid = window.grid
+        assert window.entry_tabs.indexOf(grid) >= 0
+        rows = [HEADER, *lead_rows(500)]
+        QApplication.clipboard().setMimeData(excel_clipboard(rows))
+        loaded = asyncio.ensure_future(next_signal(grid.loaded))
+        window._paste()  # Edit ▸ Paste leads
+        await loaded
+        await settled(grid)
+        assert window.entry_tabs.currentWidget() is grid
+        combo = grid.header.combos[5]  # "Alt"
+        combo.setCurrentIndex(combo.findData("SecondPhone"))
+        combo.activated.emit(combo.currentIndex())
+        await settled(grid)
+        entry = next(
+            i
+            for i, e in enumerate(grid.problems.entries())
+            if e.problem.fix is not None and e.problem.fix.label == "Add the leading 0"
+        )
+        row_id = grid.problems.entry(entry).row_id
+        click_fix(qtbot, grid, entry)
+        fixed = grid.model.row_by_id(row_id).cell(4)
+        assert fixed.startswith("04")
+        grid.undo_stack.undo()
+        grid.undo_stack.redo()
+        await settled(grid)
+        clean, warned, blocked, _ = grid.model.summary()
+        assert blocked >= 30  # 40 when the template requires FirstPhone
+        qtbot.mouseClick(grid.queue_button, Qt.MouseButton.LeftButton)
+        confirm = grid.summary_dialog.findChild(type(grid.queue_button), "confirmQueue")
+        qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
+        count = clean + warned
+        # The rows leave the grid once the outbox holds them; the queue view shows each lead.
+        await until(lambda: grid.model.total() == blocked, grid.status_changed)
+        model = window.queue_model
+
+        def statuses() -> set[str]:
+            return {model.index(r, COL_STATUS).data() for r in range(model.rowCount())}
+
+        await until(lambda: model.rowCount() == count, model.rowsInserted, model.modelReset)
+        await until(lambda: statuses() <= {"Delivered", "Rejected"}, model.dataChanged, limit=60)
+        inserted = {lead["fields"]["FirstPhone"] for lead in emulator.leads()}
+        assert "0" + fixed[1:] in inserted
+        assert (
+            len(emulator.leads())
+            + sum(model.index(r, COL_STATUS).data() == "Rejected" for r in range(model.rowCount()))
+            == count
+        )
+        assert grid.undo_stack.canUndo()
+        for _ in range(10):  # nothing queued comes back into the grid
+            grid.undo_stack.undo()
+        await settled(grid)
+        assert grid.model.total() <= 500 - count + blocked
+    finally:
+        await window.shutdown()
+        window.close()
