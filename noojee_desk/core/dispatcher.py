@@ -522,7 +522,6 @@ class Dispatcher:
         lock.acquire()
         self._lock = lock
         self._running = asyncio.get_running_loop().create_future()
-        self._stopping = False
         self._stats.started = self._mono()
         try:
             self._emit_leads(
@@ -547,10 +546,14 @@ class Dispatcher:
             finally:
                 lock.release()
                 self._lock = None
+                self._stopping = False  # may run again
                 self._running.set_result(None)
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop sending; wait up to ``grace`` s for calls in flight, then re-queue the rest."""
+        """Stop sending; wait up to ``grace`` s for calls in flight, then re-queue the rest.
+
+        Called before ``run()`` started, ``run()`` returns at once.
+        """
         self._grace = grace
         self._stopping = True
         self._wake.set()

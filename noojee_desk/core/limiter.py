@@ -206,9 +206,12 @@ class AdaptiveLimit:
             self._set(restore, "no-load latency measured", latency, queue)
             return
 
-        if queue > self.beta:
+        probing = self._probe_from is not None and self._probe_from < limit
+        # A new, higher limit must show a short queue to be kept (hysteresis against noise).
+        too_many = self.beta if not probing or limit <= self._good else (self.alpha + self.beta) / 2
+        if queue > too_many:
             self._slow_start = False
-            if self._probe_from is not None and self._probe_from < limit:
+            if probing:
                 new = self._probe_from
                 if limit > self._good:
                     self._gap = min(self.max_probe_gap, self._gap * 2)
@@ -218,6 +221,7 @@ class AdaptiveLimit:
             else:
                 new = min(limit - 1, round(limit - queue + self.alpha))
                 reason = "queue on the server"
+            new = max(self.min_limit, new)
             self._probe_from = None
             self._set(new, reason, latency, queue)
             return

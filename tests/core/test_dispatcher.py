@@ -1,0 +1,628 @@
+"""The dispatcher: policy per answer, breaker, pause and controls, events, shutdown, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from noojee_desk.core import codes
+from noojee_desk.core.api import NoojeeClient
+from noojee_desk.core.dispatcher import (
+    POLICY,
+    BatchFinished,
+    Dispatcher,
+    Event,
+    LeadChanged,
+    LeadsReloaded,
+    QueueFigures,
+    RetryTiming,
+    Step,
+    rule_for,
+)
+from noojee_desk.core.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State, Target
+from noojee_desk.core.outcome import BlockReason, Kind, Outcome, RetryReason
+from noojee_desk.sim.emulator import Emulator
+from noojee_desk.sim.server import SimServer
+
+TARGET = Target(3, 42, 101)
+FAST = RetryTiming(
+    soon=(0.01, 0.02),
+    backoff_base=0.02,
+    backoff_cap=0.1,
+    backoff_floor=0.005,
+    unknown_base=0.01,
+    breaker_after=3,
+    probe_base=0.05,
+    probe_cap=0.1,
+    expire_every=0.05,
+)
+
+OK = Outcome(Kind.DELIVERED, code=0, message="OK", latency=0.01)
+BUSY = Outcome(Kind.RETRY_LATER, code=109, retry_reason=RetryReason.BUSY, latency=0.01)
+FAILING = Outcome(Kind.RETRY_LATER, code=103, retry_reason=RetryReason.SERVER_ERROR)
+OFFLINE = Outcome(Kind.RETRY_LATER, retry_reason=RetryReason.OFFLINE, message="refused")
+UNKNOWN = Outcome(Kind.UNKNOWN, message="connection lost")
+KEY = Outcome(
+    Kind.BLOCKED,
+    block_reason=BlockReason.KEY_REJECTED,
+    http_status=403,
+    sentence="The PBX refused the API key.",
+    fix="Check the key.",
+)
+
+
+def rejected(code: int) -> Outcome:
+    entry = codes.CODES[code]
+    return Outcome(
+        Kind.REJECTED, code=code, message=entry.name, sentence=entry.sentence, fix=entry.fix
+    )
+
+
+class FakeClient:
+    """Answers with ``answer(call_number, fields, allow_duplicates)``; counts concurrency."""
+
+    def __init__(self, answer: Callable[[int, dict[str, str], bool], Outcome] | None = None):
+        self.answer = answer or (lambda n, f, a: OK)
+        self.calls: list[tuple[dict[str, str], bool]] = []
+        self.running = 0
+        self.max_running = 0
+        self.gate: asyncio.Event | None = None  # when set, calls wait for it
+        self.delay = 0.002
+
+    async def insert_lead(
+        self,
+        template_id: int,
+        campaign_id: int,
+        allocation_id: int,
+        fields: dict[str, str],
+        *,
+        allow_duplicates: bool = False,
+    ) -> Outcome:
+        assert (template_id, campaign_id, allocation_id) == (3, 42, 101)
+        self.calls.append((fields, allow_duplicates))
+        number = len(self.calls)
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(self.delay)
+            return self.answer(number, fields, allow_duplicates)
+        finally:
+            self.running -= 1
+
+
+def leads(n: int, start: int = 0) -> list[LeadInput]:
+    return [
+        LeadInput({"Name": f"P{i}", "FirstPhone": f"04{i:08d}"}, frozenset({f"+614{i:08d}"}), i + 1)
+        for i in range(start, start + n)
+    ]
+
+
+class Harness:
+    def __init__(self, outbox: Outbox, client: FakeClient | NoojeeClient, **kwargs: object):
+        kwargs.setdefault("timing", FAST)
+        kwargs.setdefault("rng", random.Random(5))
+        kwargs.setdefault("figures_interval", 0.02)
+        self.outbox = outbox
+        self.client = client
+        self.dispatcher = Dispatcher(outbox, client, "p", **kwargs)  # type: ignore[arg-type]
+        self.events: list[Event] = []
+        self.dispatcher.subscribe(self.events.append)
+        self.task: asyncio.Task[None] | None = None
+
+    def enqueue(self, items: list[LeadInput], **kwargs: object) -> int:
+        kwargs.setdefault("allow_duplicates", False)
+        batch = self.outbox.enqueue("p", TARGET, items, source="test", **kwargs)  # type: ignore[arg-type]
+        self.dispatcher.wake()
+        return batch.id
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self.dispatcher.run())
+
+    async def until(self, condition: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait (on events, not sleeps) until ``condition()`` holds."""
+        if condition():
+            return
+        reached = asyncio.Event()
+
+        def check(_: Event) -> None:
+            if condition():
+                reached.set()
+
+        unsubscribe = self.dispatcher.subscribe(check)
+        try:
+            await asyncio.wait_for(reached.wait(), within)
+        finally:
+            unsubscribe()
+
+    def states(self) -> dict[str, int]:
+        return {k: v for k, v in self.outbox.counts("p").as_dict().items() if v}
+
+    def finished(self, batch_id: int) -> bool:
+        return self.finished_again(batch_id, 1)
+
+    def finished_again(self, batch_id: int, times: int) -> bool:
+        """Whether BatchFinished came ``times`` times for the batch (it can reopen)."""
+        seen = [e for e in self.events if isinstance(e, BatchFinished) and e.batch_id == batch_id]
+        return len(seen) >= times
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop(grace=1.0)
+        if self.task is not None:
+            await self.task
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    yield box
+    box.close()
+
+
+@pytest_asyncio.fixture
+async def make(outbox: Outbox) -> AsyncIterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def factory(client: FakeClient | NoojeeClient, **kwargs: object) -> Harness:
+        harness = Harness(outbox, client, **kwargs)
+        made.append(harness)
+        return harness
+
+    yield factory
+    for harness in made:
+        await harness.stop()
+
+
+def test_the_policy_table_covers_every_kind() -> None:
+    for kind in Kind:
+        assert (kind, None) in POLICY
+    assert rule_for(BUSY).shrink_limit
+    assert rule_for(OFFLINE).server_trouble
+    assert rule_for(UNKNOWN).maybe_landed
+    assert rule_for(KEY).step is Step.BLOCK
+    assert rule_for(rejected(104)).step is Step.REJECT
+
+
+@pytest.mark.asyncio
+async def test_it_delivers_everything_and_reports_it(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient())
+    batch = h.enqueue(leads(50))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 50}
+    finished = next(e for e in h.events if isinstance(e, BatchFinished))
+    assert finished.counts["delivered"] == 50
+    changes = [e for e in h.events if isinstance(e, LeadChanged)]
+    assert {e.state for e in changes} == {State.SENDING, State.DELIVERED}
+    assert sum(e.state is State.DELIVERED for e in changes) == 50
+    external_ids = {fields["njExternalLeadId"] for fields, _ in h.client.calls}  # type: ignore[union-attr]
+    assert len(external_ids) == 50
+    lead = h.outbox.leads()[0]
+    assert lead.attempts == 1
+    assert lead.delivered_at is not None
+    assert [a.outcome for a in h.outbox.attempts(lead.id)] == ["delivered"]
+
+
+@pytest.mark.asyncio
+async def test_figures_are_coalesced_not_one_per_lead(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient(), figures_interval=0.2)
+    batch = h.enqueue(leads(300))
+    h.start()
+    started = asyncio.get_running_loop().time()
+    await h.until(lambda: h.finished(batch))
+    elapsed = asyncio.get_running_loop().time() - started
+    figures = [e for e in h.events if isinstance(e, QueueFigures)]
+    assert 1 <= len(figures) <= elapsed / 0.2 + 3
+    last = figures[-1]
+    assert last.counts["delivered"] == 300
+    assert last.queued == 0
+    assert last.server_state == "ok"
+    assert last.limit >= 1
+
+
+@pytest.mark.asyncio
+async def test_never_more_in_flight_than_the_hard_cap(make: Callable[..., Harness]) -> None:
+    client = FakeClient()
+    client.delay = 0.005
+    h = make(client, max_concurrency=3)
+    batch = h.enqueue(leads(200))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert client.max_running <= 3
+    assert h.dispatcher.limiter.limit == 3
+
+
+@pytest.mark.asyncio
+async def test_rejections_are_final_with_sentence_and_fix(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient(lambda n, f, a: rejected(104)))
+    batch = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    (lead,) = h.outbox.leads()
+    assert lead.state is State.REJECTED
+    assert lead.last_code == 104
+    assert lead.sentence == codes.CODES[104].sentence
+    assert lead.fix == codes.CODES[104].fix
+    assert lead.attempts == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("code", [105, 112])
+async def test_a_duplicate_after_an_unknown_outcome_means_delivered(
+    make: Callable[..., Harness], code: int
+) -> None:
+    h = make(FakeClient(lambda n, f, a: UNKNOWN if n == 1 else rejected(code)))
+    batch = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    (lead,) = h.outbox.leads()
+    assert lead.state is State.DELIVERED
+    assert lead.last_code == code
+    assert lead.attempts == 2
+    first, second = h.client.calls  # type: ignore[union-attr]
+    assert first[0]["njExternalLeadId"] == second[0]["njExternalLeadId"]
+
+
+@pytest.mark.asyncio
+async def test_a_duplicate_without_an_unknown_outcome_is_a_rejection(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(FakeClient(lambda n, f, a: FAILING if n == 1 else rejected(105)))
+    batch = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert h.outbox.leads()[0].state is State.REJECTED
+
+
+@pytest.mark.asyncio
+async def test_busy_is_retried_soon_with_a_smaller_limit(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient(lambda n, f, a: BUSY if n <= 3 else OK))
+    h.dispatcher.limiter.set_max(16)
+    batch = h.enqueue(leads(3))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 3}
+    assert any("109" in d.reason for d in h.dispatcher.limiter.decisions)
+    assert h.dispatcher.server_state() == "busy"
+
+
+@pytest.mark.asyncio
+async def test_a_rejected_key_pauses_the_queue_and_fails_nothing(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(FakeClient(lambda n, f, a: KEY))
+    batch = h.enqueue(leads(20))
+    h.start()
+    await h.until(lambda: h.dispatcher.paused_reason is not None)
+    await h.until(lambda: not h.dispatcher.in_flight)
+    figures = h.dispatcher.figures()
+    assert figures.server_state == "blocked"
+    assert figures.needs_attention
+    assert figures.paused_reason == "The PBX refused the API key."
+    assert figures.fix == "Check the key."
+    assert h.states() == {"queued": 20}
+    calls = len(h.client.calls)  # type: ignore[union-attr]
+    assert calls <= 2  # the limit starts at 1: the first refusal stops the queue
+    h.dispatcher.set_client(FakeClient())
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 20}
+
+
+@pytest.mark.asyncio
+async def test_the_breaker_sends_one_probe_at_a_time_while_down(
+    make: Callable[..., Harness],
+) -> None:
+    up = asyncio.Event()
+    client = FakeClient(lambda n, f, a: OK if up.is_set() else OFFLINE)
+    h = make(client, max_concurrency=8)
+    batch = h.enqueue(leads(40))
+    h.start()
+    await h.until(lambda: h.dispatcher.breaker.is_open)
+    assert h.dispatcher.server_state() == "offline"
+    before = len(client.calls)
+    await h.until(lambda: len(client.calls) >= before + 3)
+    assert client.max_running == 1  # the limit never grew while nothing answered
+    assert h.dispatcher.figures().next_retry_at is not None
+    up.set()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 40}
+    assert not h.dispatcher.breaker.is_open
+
+
+@pytest.mark.asyncio
+async def test_sporadic_failures_do_not_open_the_breaker(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient(lambda n, f, a: FAILING if n % 4 == 0 else OK))
+    batch = h.enqueue(leads(40))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 40}
+    assert h.dispatcher.server_state() == "ok"
+
+
+@pytest.mark.asyncio
+async def test_the_retry_budget_ends_in_failed_and_retry_restarts_it(
+    make: Callable[..., Harness],
+) -> None:
+    now = [time.time() + 5.0]  # ahead of the outbox clock: the new leads are due
+    works = asyncio.Event()
+    client = FakeClient(lambda n, f, a: OK if works.is_set() else FAILING)
+    h = make(client, clock=lambda: now[0], retry_budget=60.0)
+    batch = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.outbox.leads()[0].attempts >= 1)
+    lead = h.outbox.leads()[0]
+    assert lead.state is State.QUEUED
+    now[0] += 61  # the next failure is past the budget
+    h.dispatcher.wake()
+    await h.until(lambda: h.outbox.leads()[0].state is State.FAILED)
+    failed = h.outbox.leads()[0]
+    assert "Gave up after" in failed.sentence
+    assert failed.last_code == 103
+    await h.until(lambda: h.finished(batch))
+    works.set()
+    assert h.dispatcher.retry([failed.id]) == 1
+    await h.until(lambda: h.outbox.leads()[0].state is State.DELIVERED)
+    await h.until(lambda: h.finished_again(batch, 2))  # finished as failed, then delivered
+
+
+@pytest.mark.asyncio
+async def test_leads_stuck_behind_an_open_breaker_expire(make: Callable[..., Harness]) -> None:
+    now = [time.time() + 5.0]  # ahead of the outbox clock: the new leads are due
+    client = FakeClient(lambda n, f, a: OFFLINE)
+    h = make(client, clock=lambda: now[0], retry_budget=30.0)
+    h.enqueue(leads(3))
+    h.start()
+    await h.until(lambda: h.dispatcher.breaker.is_open)
+    await h.until(lambda: not h.dispatcher.in_flight)
+    tried = [x.id for x in h.outbox.leads() if x.attempts]
+    now[0] += 31
+    h.dispatcher.wake()
+    await h.until(lambda: h.outbox.counts("p")[State.FAILED] >= len(tried))
+    assert all(h.outbox.get(i).state is State.FAILED for i in tried)  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_pause_holds_new_calls_and_resume_continues(make: Callable[..., Harness]) -> None:
+    client = FakeClient()
+    h = make(client)
+    h.dispatcher.pause("Lunch")
+    batch = h.enqueue(leads(5))
+    h.start()
+    await h.until(lambda: any(isinstance(e, QueueFigures) for e in h.events))
+    assert client.calls == []
+    assert h.dispatcher.figures().paused_reason == "Lunch"
+    assert not h.dispatcher.figures().needs_attention
+    h.dispatcher.resume()
+    await h.until(lambda: h.finished(batch))
+    assert len(client.calls) == 5
+
+
+@pytest.mark.asyncio
+async def test_cancel_and_hold(make: Callable[..., Harness]) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()
+    h = make(client, max_concurrency=1)
+    batch = h.enqueue(leads(4))
+    h.start()
+    await h.until(lambda: len(h.dispatcher.in_flight) == 1)
+    (flying,) = h.dispatcher.in_flight
+    assert h.dispatcher.cancel([flying, 2]) == 2
+    assert h.dispatcher.hold([3]) == 1
+    assert h.outbox.get(2).state is State.CANCELLED  # type: ignore[union-attr]
+    assert h.outbox.get(3).state is State.HELD  # type: ignore[union-attr]
+    client.answer = lambda n, f, a: FAILING  # the flying one fails: it is cancelled, not retried
+    client.gate.set()
+    await h.until(lambda: h.outbox.get(flying).state is State.CANCELLED)  # type: ignore[union-attr]
+    client.answer = lambda n, f, a: OK
+    await h.until(lambda: h.outbox.get(4).state is State.DELIVERED)  # type: ignore[union-attr]
+    assert not h.finished(batch)  # lead 3 is held
+    assert h.dispatcher.retry([3, 2]) == 2
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 3, "cancelled": 1}
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_lead_in_flight_that_lands_is_delivered(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()
+    h = make(client)
+    h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: len(h.dispatcher.in_flight) == 1)
+    h.dispatcher.cancel(list(h.dispatcher.in_flight))
+    client.gate.set()
+    await h.until(lambda: h.outbox.leads()[0].state is State.DELIVERED)
+
+
+@pytest.mark.asyncio
+async def test_resend_rejected_duplicates_with_allow_duplicates(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient(lambda n, f, a: OK if a else rejected(105))
+    h = make(client)
+    batch = h.enqueue(leads(3))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"rejected": 3}
+    ids = [x.id for x in h.outbox.leads()]
+    assert h.dispatcher.resend_with_duplicates(ids) == 3
+    await h.until(lambda: h.states() == {"delivered": 3})
+    assert [a for _, a in client.calls] == [False] * 3 + [True] * 3
+
+
+@pytest.mark.asyncio
+async def test_bulk_controls_send_one_reload_event(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient())
+    h.dispatcher.pause()
+    batch = h.enqueue(leads(300))
+    h.events.clear()
+    assert h.dispatcher.cancel(range(1, 301)) == 300
+    assert [e for e in h.events if isinstance(e, LeadsReloaded)] == [
+        LeadsReloaded(frozenset({batch}))
+    ]
+    assert not [e for e in h.events if isinstance(e, LeadChanged)]
+
+
+@pytest.mark.asyncio
+async def test_stop_requeues_calls_in_flight_as_unknown(make: Callable[..., Harness]) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()  # never opened: calls hang
+    h = make(client)
+    h.enqueue(leads(3))
+    h.start()
+    await h.until(lambda: len(h.dispatcher.in_flight) == 1)
+    await h.dispatcher.stop(grace=0.05)
+    assert h.task is not None
+    await h.task
+    first = h.outbox.leads()[0]
+    assert first.state is State.QUEUED
+    assert first.unknown_outcome
+    assert h.states() == {"queued": 3}
+    assert not h.dispatcher.running
+
+
+@pytest.mark.asyncio
+async def test_a_restart_recovers_leads_left_sending(outbox: Outbox) -> None:
+    outbox.enqueue("p", TARGET, leads(2), allow_duplicates=False, source="x")
+    outbox.claim_due("p", 1)  # a process died during this call
+    client = FakeClient(lambda n, f, a: rejected(112) if f["Name"] == "P0" else OK)
+    h = Harness(outbox, client)
+    h.start()
+    try:
+        await h.until(lambda: h.states() == {"delivered": 2})
+    finally:
+        await h.stop()
+
+
+@pytest.mark.asyncio
+async def test_only_one_dispatcher_sends_a_profile(make: Callable[..., Harness]) -> None:
+    first = make(FakeClient())
+    first.start()
+    await first.until(lambda: first.dispatcher.running)
+    second = Dispatcher(first.outbox, FakeClient(), "p")
+    with pytest.raises(OutboxBusy):
+        await second.run()
+    other = Dispatcher(first.outbox, FakeClient(), "other profile")
+    task = asyncio.ensure_future(other.run())
+    await other.stop()
+    await task
+
+
+@pytest.mark.asyncio
+async def test_a_failing_subscriber_does_not_stop_the_queue(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient())
+
+    def broken(_: Event) -> None:
+        raise RuntimeError("subscriber bug")
+
+    h.dispatcher.subscribe(broken)
+    batch = h.enqueue(leads(5))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+
+
+@pytest.mark.asyncio
+async def test_events_as_an_async_iterator(make: Callable[..., Harness]) -> None:
+    h = make(FakeClient())
+    seen: list[Event] = []
+
+    async def consume() -> None:
+        async for event in h.dispatcher.events():
+            seen.append(event)
+            if isinstance(event, BatchFinished):
+                return
+
+    consumer = asyncio.ensure_future(consume())
+    await asyncio.sleep(0)
+    h.enqueue(leads(3))
+    h.start()
+    await asyncio.wait_for(consumer, 10)
+    assert sum(isinstance(e, LeadChanged) and e.state is State.DELIVERED for e in seen) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_raises_does_not_lose_the_lead(make: Callable[..., Harness]) -> None:
+    def answer(n: int, f: dict[str, str], a: bool) -> Outcome:
+        if n == 1:
+            raise ValueError("bug in apiKey=secret handling")
+        return OK
+
+    h = make(FakeClient(answer))
+    batch = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    (first, second) = h.outbox.attempts(1)
+    assert first.outcome == "unknown"
+    assert "secret" not in first.message
+    assert second.outcome == "delivered"
+
+
+# -- with the real client and the emulator over HTTP ---------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def pbx() -> AsyncIterator[tuple[Emulator, SimServer]]:
+    emulator = Emulator(capacity=4, min_service=0.01, jitter=0.002, seed=11)
+    server = SimServer(emulator)
+    await server.start()
+    try:
+        yield emulator, server
+    finally:
+        await server.close()
+        await emulator.aclose()
+
+
+@pytest.mark.asyncio
+async def test_against_the_emulator_every_lead_lands_once(
+    make: Callable[..., Harness], pbx: tuple[Emulator, SimServer]
+) -> None:
+    emulator, server = pbx
+    async with NoojeeClient(server.url, "demo-key") as client:
+        h = make(client)
+        items = leads(120)
+        items[5] = LeadInput({"Name": "DNC", "FirstPhone": "0299999999"}, frozenset(), 6)
+        items[9] = LeadInput({"Name": "Twin", "FirstPhone": items[8].fields["FirstPhone"]})
+        batch = h.enqueue(items)
+        h.start()
+        await h.until(lambda: h.finished(batch), within=30)
+    state = emulator.state()
+    assert emulator.max_running <= 4
+    assert h.states() == {"delivered": 118, "rejected": 2}
+    by_ext = {lead["external_id"] for lead in state["leads"]}
+    ours = {x.external_id for x in h.outbox.leads(LeadQuery(states=frozenset({State.DELIVERED})))}
+    assert by_ext == ours
+    assert len(state["leads"]) == 118
+    rejected_codes = sorted(
+        x.last_code for x in h.outbox.leads(LeadQuery(states=frozenset({State.REJECTED})))
+    )
+    assert rejected_codes == [104, 105]
+
+
+@pytest.mark.asyncio
+async def test_against_the_emulator_a_changed_key_pauses_until_fixed(
+    make: Callable[..., Harness], pbx: tuple[Emulator, SimServer]
+) -> None:
+    emulator, server = pbx
+    emulator.set_key("new-key")
+    async with (
+        NoojeeClient(server.url, "demo-key") as old,
+        NoojeeClient(server.url, "new-key") as new,
+    ):
+        h = make(old)
+        batch = h.enqueue(leads(10))
+        h.start()
+        await h.until(lambda: h.dispatcher.figures().needs_attention)
+        assert h.states() == {"queued": 10}
+        h.dispatcher.set_client(new)
+        await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 10}
+    assert len(emulator.leads()) == 10

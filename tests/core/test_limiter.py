@@ -1,0 +1,224 @@
+"""The adaptive limit, driven by a simulated PBX (a discrete-event model with a fake clock)."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+import pytest
+
+from noojee_desk.core.limiter import AdaptiveLimit, Ticket
+
+
+@dataclass
+class Desk:
+    limit: AdaptiveLimit
+    sent: int = 0
+    done: int = 0
+    answered_at: list[float] = field(default_factory=list)
+
+
+class Model:
+    """A server with ``capacity`` slots and a FIFO queue; each desk keeps its limit busy.
+
+    ``rtt`` is the round trip outside the server (network and parsing), ``service`` the time a
+    slot is held (plus a uniform jitter). Time is simulated; nothing sleeps.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        service: float = 0.1,
+        jitter: float = 0.02,
+        rtt: float = 0.004,
+        seed: int = 1,
+    ) -> None:
+        self.capacity = capacity
+        self.service = service
+        self.jitter = jitter
+        self.rtt = rtt
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.events: list[tuple[float, int, str, object]] = []
+        self.seq = 0
+        self.running = 0
+        self.queue: deque[tuple[Desk, Ticket, float, float]] = deque()
+        self.waits: list[float] = []
+        self.busy_time = 0.0
+        self.desks: list[Desk] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def add_desk(self, **kwargs: object) -> Desk:
+        desk = Desk(AdaptiveLimit(clock=self.clock, **kwargs))  # type: ignore[arg-type]
+        self.desks.append(desk)
+        return desk
+
+    def _at(self, when: float, kind: str, payload: object) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (when, self.seq, kind, payload))
+
+    def _fill(self, desk: Desk) -> None:
+        while (ticket := desk.limit.acquire()) is not None:
+            desk.sent += 1
+            self._at(self.now + self.rtt / 2, "arrive", (desk, ticket, self.now))
+
+    def _start(self, desk: Desk, ticket: Ticket, sent_at: float, arrived: float) -> None:
+        self.running += 1
+        self.waits.append(self.now - arrived)
+        took = self.service + self.rng.uniform(0, self.jitter)
+        self.busy_time += took
+        self._at(self.now + took, "finish", (desk, ticket, sent_at))
+
+    def run(self, until: float) -> None:
+        for desk in self.desks:
+            self._fill(desk)
+        while self.events and self.events[0][0] <= until:
+            self.now, _, kind, payload = heapq.heappop(self.events)
+            if kind == "arrive":
+                desk, ticket, sent_at = payload  # type: ignore[misc]
+                if self.running < self.capacity:
+                    self._start(desk, ticket, sent_at, self.now)
+                else:
+                    self.queue.append((desk, ticket, sent_at, self.now))
+            elif kind == "finish":
+                desk, ticket, sent_at = payload  # type: ignore[misc]
+                self.running -= 1
+                if self.queue:
+                    self._start(*self.queue.popleft())
+                self._at(self.now + self.rtt / 2, "answer", (desk, ticket, sent_at))
+            else:
+                desk, ticket, sent_at = payload  # type: ignore[misc]
+                desk.limit.release(ticket, self.now - sent_at)
+                desk.done += 1
+                desk.answered_at.append(self.now)
+                self._fill(desk)
+
+    def ideal(self) -> float:
+        return self.capacity / (self.service + self.jitter / 2)
+
+    def rate(self, desk: Desk, start: float, end: float) -> float:
+        return sum(start <= t < end for t in desk.answered_at) / (end - start)
+
+    def wait_p50(self, skip: int = 0) -> float:
+        waits = sorted(self.waits[skip:])
+        return waits[len(waits) // 2]
+
+
+@pytest.mark.parametrize("capacity", [1, 2, 4, 8])
+def test_it_finds_the_servers_limit_and_keeps_it_busy(capacity: int) -> None:
+    model = Model(capacity)
+    desk = model.add_desk(max_limit=32)
+    model.run(until=60.0)
+    rate = model.rate(desk, 10.0, 60.0)
+    assert rate >= 0.95 * model.ideal()
+    assert capacity <= desk.limit.limit <= capacity + 2
+    served = len(model.waits)
+    assert served == pytest.approx(desk.done, abs=32)
+
+
+def test_at_capacity_four_calls_hardly_wait_on_the_server() -> None:
+    model = Model(4, rtt=0.008)
+    model.add_desk()
+    model.run(until=60.0)
+    assert model.wait_p50(skip=100) <= 0.020
+
+
+def test_it_starts_low_and_never_bursts() -> None:
+    model = Model(4)
+    desk = model.add_desk(max_limit=64)
+    assert desk.limit.limit == 1
+    model.run(until=0.2)
+    assert desk.sent <= 3
+    model.run(until=30.0)
+    assert max(d.new_limit for d in desk.limit.decisions) <= 16
+
+
+def test_the_hard_cap_is_never_exceeded() -> None:
+    model = Model(32, rtt=0.0)
+    desk = model.add_desk(max_limit=6)
+    model.run(until=20.0)
+    assert desk.limit.limit == 6
+    assert max(d.new_limit for d in desk.limit.decisions) == 6
+    desk.limit.set_max(3)
+    assert desk.limit.limit == 3
+
+
+def test_it_follows_a_server_that_slows_down_and_recovers() -> None:
+    model = Model(8, rtt=0.002)
+    desk = model.add_desk(max_limit=32)
+    model.run(until=30.0)
+    assert desk.limit.limit >= 8
+    model.capacity = 3
+    model.run(until=60.0)
+    assert 3 <= desk.limit.limit <= 5
+    assert model.rate(desk, 45.0, 60.0) >= 0.9 * model.ideal()
+    model.capacity = 6
+    model.run(until=120.0)
+    assert 6 <= desk.limit.limit <= 8
+
+
+def test_desks_sharing_a_server_get_fair_shares() -> None:
+    model = Model(4, rtt=0.004, seed=3)
+    desks = [model.add_desk() for _ in range(5)]
+    model.run(until=90.0)
+    rates = [model.rate(d, 30.0, 90.0) for d in desks]
+    jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
+    assert sum(rates) >= 0.95 * model.ideal()
+    assert jain >= 0.9
+
+
+def test_a_109_halves_the_limit_once_per_epoch() -> None:
+    limit = AdaptiveLimit(initial=8, max_limit=16)
+    tickets = [limit.acquire() for _ in range(8)]
+    assert all(t is not None for t in tickets)
+    assert limit.acquire() is None
+    limit.overloaded(tickets[0])  # type: ignore[arg-type]
+    assert limit.limit == 4
+    limit.overloaded(tickets[1])  # type: ignore[arg-type]
+    assert limit.limit == 4  # the same overload, seen by calls sent before the halving
+    assert limit.in_flight == 6
+
+
+def test_answers_to_calls_sent_under_an_old_limit_are_not_samples() -> None:
+    limit = AdaptiveLimit(initial=2, max_limit=16)
+    old = [limit.acquire(), limit.acquire()]
+    limit.overloaded(old[0])  # type: ignore[arg-type]
+    before = len(limit.decisions)
+    for _ in range(10):
+        limit.release(old[1], 5.0)  # type: ignore[arg-type]
+    assert len(limit.decisions) == before
+
+
+def test_a_window_waits_for_its_slowest_call() -> None:
+    clock = [0.0]
+    limit = AdaptiveLimit(initial=2, max_limit=16, clock=lambda: clock[0])
+    tickets = [limit.acquire() for _ in range(2)]
+    limit.release(tickets[0], 0.1)  # type: ignore[arg-type]
+    extra = limit.acquire()
+    assert extra is not None
+    limit.release(extra, 0.1)  # beyond the window: not a sample
+    assert not limit.decisions
+    limit.release(tickets[1], 0.1)  # type: ignore[arg-type]
+    assert len(limit.decisions) == 1
+
+
+def test_calls_without_an_answer_do_not_move_the_limit() -> None:
+    limit = AdaptiveLimit(initial=4, max_limit=16)
+    for _ in range(40):
+        ticket = limit.acquire()
+        assert ticket is not None
+        limit.dropped(ticket)
+    assert limit.limit == 4
+    assert limit.in_flight == 0
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="min_limit"):
+        AdaptiveLimit(min_limit=0)
+    with pytest.raises(ValueError, match="alpha"):
+        AdaptiveLimit(alpha=2.0, beta=1.0)

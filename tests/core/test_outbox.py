@@ -1,0 +1,360 @@
+"""The outbox: schema, enqueue, claims, attempt log, controls, queries and durability."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from noojee_desk.core.outbox import (
+    EXTERNAL_ID_FIELD,
+    SCHEMA_VERSION,
+    Attempt,
+    LeadInput,
+    LeadQuery,
+    Outbox,
+    OutboxBusy,
+    OutboxError,
+    State,
+    Target,
+    Transition,
+    new_external_ids,
+)
+from noojee_desk.core.paths import resolve
+
+TARGET = Target(3, 42, 101)
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lead(i: int, **extra: str) -> LeadInput:
+    fields = {"Name": f"Person {i}", "FirstPhone": f"04{i:08d}", **extra}
+    return LeadInput(fields, frozenset({f"+614{i:08d}"}), row=i + 1)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+    box = Outbox(tmp_path / "outbox.sqlite3", clock=clock)
+    yield box
+    box.close()
+
+
+def deliver(box: Outbox, lead_id: int, at: float) -> None:
+    box.record(
+        Attempt(lead_id, at, at, "delivered", 0, "OK", 0.1),
+        Transition(State.DELIVERED, code=0, message="OK"),
+    )
+
+
+def test_schema_is_versioned_and_wal(outbox: Outbox) -> None:
+    assert outbox.schema_version == SCHEMA_VERSION
+    mode = sqlite3.connect(outbox.path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_the_default_file_is_in_the_data_dir(isolated_home: Path) -> None:
+    path = resolve().outbox
+    with Outbox(path) as box:
+        assert box.path == path
+    assert path.is_relative_to(isolated_home)
+    assert path.exists()
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    Outbox(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(OutboxError, match="newer Noojee Desk"):
+        Outbox(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused_not_crashed(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(OutboxError, match="damaged"):
+        Outbox(path)
+
+
+def test_reopening_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    with Outbox(path) as box:
+        batch = box.enqueue("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="x")
+    with Outbox(path) as box:
+        assert box.schema_version == SCHEMA_VERSION
+        assert [x.id for x in box.leads()] == [batch.first_lead_id, batch.last_lead_id]
+
+
+def test_enqueue_generates_unique_short_external_ids(outbox: Outbox) -> None:
+    batch = outbox.enqueue(
+        "p", TARGET, [lead(i) for i in range(500)], allow_duplicates=False, source="paste"
+    )
+    leads = outbox.leads(LeadQuery(batch_id=batch.id))
+    ids = [x.external_id for x in leads]
+    assert len(set(ids)) == 500
+    assert all(re.fullmatch(r"nd-[a-z2-7]{16}", x) for x in ids)
+    assert all(x.external_id_generated for x in leads)
+    assert leads[0].fields_to_send()[EXTERNAL_ID_FIELD] == leads[0].external_id
+    assert len(set(new_external_ids(10_000))) == 10_000
+
+
+def test_a_mapped_external_id_is_kept_and_an_empty_one_is_generated(outbox: Outbox) -> None:
+    outbox.enqueue(
+        "p",
+        TARGET,
+        [lead(1, njExternalLeadId=" CRM-77 "), lead(2, njExternalLeadId="")],
+        allow_duplicates=False,
+        source="file",
+    )
+    first, second = outbox.leads()
+    assert first.external_id == "CRM-77"
+    assert not first.external_id_generated
+    assert EXTERNAL_ID_FIELD not in first.fields
+    assert first.fields_to_send()[EXTERNAL_ID_FIELD] == "CRM-77"
+    assert second.external_id.startswith("nd-")
+    assert second.external_id_generated
+
+
+def test_enqueue_stores_everything_the_queue_view_shows(outbox: Outbox, clock: Clock) -> None:
+    batch = outbox.enqueue(
+        "p", TARGET, [lead(7, City="Ballarat")], allow_duplicates=True, source="form"
+    )
+    assert batch.total == 1
+    assert batch.source == "form"
+    assert outbox.batch(batch.id) == batch
+    (stored,) = outbox.leads()
+    assert stored.batch_id == batch.id
+    assert stored.row == 8
+    assert stored.profile == "p"
+    assert stored.target == TARGET
+    assert stored.allow_duplicates
+    assert stored.fields == {"Name": "Person 7", "FirstPhone": "0400000007", "City": "Ballarat"}
+    assert stored.state is State.QUEUED
+    assert stored.attempts == 0
+    assert stored.next_attempt_at == clock.now
+    assert stored.created_at == stored.updated_at == clock.now
+
+
+def test_enqueue_is_one_transaction(outbox: Outbox) -> None:
+    bad = LeadInput({"Name": "x", "FirstPhone": "0400000000"}, frozenset({object()}), 2)  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.Error):
+        outbox.enqueue("p", TARGET, [lead(1), bad], allow_duplicates=False, source="x")
+    assert outbox.count() == 0
+    assert outbox.batches() == []
+
+
+def test_claim_marks_due_leads_sending_oldest_first(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue("p", TARGET, [lead(i) for i in range(5)], allow_duplicates=False, source="x")
+    outbox.enqueue("other", TARGET, [lead(9)], allow_duplicates=False, source="x")
+    first = outbox.claim_due("p", 2)
+    assert [x.id for x in first] == [1, 2]
+    assert all(x.state is State.SENDING for x in first)
+    assert first[0].first_attempt_at == clock.now
+    assert outbox.get(1).state is State.SENDING  # type: ignore[union-attr]
+    rest = outbox.claim_due("p", 10)
+    assert [x.id for x in rest] == [3, 4, 5]
+    assert outbox.claim_due("p", 10) == []
+    assert outbox.claim_due("p", 0) == []
+
+
+def test_claim_skips_leads_not_due_yet(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="x")
+    (one,) = outbox.claim_due("p", 1)
+    outbox.record(
+        Attempt(one.id, clock.now, clock.now, "retry_later", 103, "EXCEPTION", 0.1),
+        Transition(State.QUEUED, next_attempt_at=clock.now + 30, code=103),
+    )
+    assert [x.id for x in outbox.claim_due("p", 5)] == [2]
+    assert outbox.earliest_due("p") == clock.now + 30
+    assert outbox.next_retry_at("p", clock.now) == clock.now + 30
+    clock.now += 31
+    assert [x.id for x in outbox.claim_due("p", 5)] == [one.id]
+
+
+def test_record_logs_the_attempt_and_moves_the_lead(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue("p", TARGET, [lead(1)], allow_duplicates=False, source="x")
+    (one,) = outbox.claim_due("p", 1)
+    started = clock.now
+    clock.now += 0.2
+    updated = outbox.record(
+        Attempt(
+            one.id, started, clock.now, "rejected", 104, "DNC https://x/y?apiKey=secret", 0.2, 400
+        ),
+        Transition(State.REJECTED, code=104, message="DNC", sentence="On the DNC list.", fix="-"),
+    )
+    assert updated.state is State.REJECTED
+    assert updated.attempts == 1
+    assert updated.last_code == 104
+    assert updated.sentence == "On the DNC list."
+    assert updated.last_attempt_at == clock.now
+    (logged,) = outbox.attempts(one.id)
+    assert logged.code == 104
+    assert logged.http_status == 400
+    assert "secret" not in logged.message
+    assert logged.latency == pytest.approx(0.2)
+
+
+def test_interrupted_sends_come_back_flagged_unknown(outbox: Outbox) -> None:
+    outbox.enqueue("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="x")
+    outbox.claim_due("p", 1)
+    assert outbox.recover_interrupted("p") == [1]
+    first, second = outbox.leads()
+    assert first.state is State.QUEUED
+    assert first.unknown_outcome
+    assert not second.unknown_outcome
+    assert outbox.recover_interrupted("p") == []
+
+
+def test_release_requeues_only_sending_leads(outbox: Outbox) -> None:
+    outbox.enqueue("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="x")
+    outbox.claim_due("p", 1)
+    released = outbox.release([1, 2], unknown_outcome=True)
+    assert [x.id for x in released] == [1]
+    assert released[0].unknown_outcome
+
+
+def test_controls_move_only_the_leads_they_may(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue("p", TARGET, [lead(i) for i in range(6)], allow_duplicates=False, source="x")
+    claimed = outbox.claim_due("p", 2)
+    outbox.record(
+        Attempt(1, clock.now, clock.now, "rejected", 105, "DUPLICATE", 0.1),
+        Transition(State.REJECTED, code=105),
+    )
+    outbox.record(
+        Attempt(2, clock.now, clock.now, "rejected", 104, "DNC", 0.1),
+        Transition(State.REJECTED, code=104),
+    )
+    assert len(claimed) == 2
+    assert [x.id for x in outbox.hold([3, 1])] == [3]
+    assert [x.id for x in outbox.cancel([4, 1, 3])] == [3, 4]  # 1 is rejected: not cancellable
+    dup = outbox.requeue_duplicates([1, 2])
+    assert [x.id for x in dup] == [1]
+    assert dup[0].allow_duplicates
+    assert dup[0].state is State.QUEUED
+    again = outbox.requeue([2, 3, 5])
+    assert sorted(x.id for x in again) == [2, 3]  # 5 is queued already
+    assert all(x.budget_from is None for x in again)
+
+
+def test_expire_fails_only_leads_tried_before_the_cutoff(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="x")
+    (one,) = outbox.claim_due("p", 1)
+    outbox.record(
+        Attempt(one.id, clock.now, clock.now, "retry_later", None, "refused", 0.0),
+        Transition(State.QUEUED, next_attempt_at=clock.now + 60),
+    )
+    clock.now += 100
+    expired = outbox.expire("p", clock.now - 50, "gave up")
+    assert [x.id for x in expired] == [one.id]
+    assert expired[0].state is State.FAILED
+    assert outbox.get(2).state is State.QUEUED  # type: ignore[union-attr]
+
+
+def test_queries_filter_search_and_page(outbox: Outbox) -> None:
+    first = outbox.enqueue(
+        "p", TARGET, [lead(i) for i in range(30)], allow_duplicates=False, source="x"
+    )
+    second = outbox.enqueue(
+        "p", TARGET, [lead(100, Notes="50% off_deal")], allow_duplicates=False, source="y"
+    )
+    outbox.claim_due("p", 3)
+    assert outbox.count(LeadQuery(batch_id=first.id)) == 30
+    assert outbox.count(LeadQuery(states=frozenset({State.SENDING}))) == 3
+    page = outbox.leads(LeadQuery(batch_id=first.id), offset=10, limit=5)
+    assert [x.row for x in page] == [11, 12, 13, 14, 15]
+    assert [x.batch_id for x in outbox.leads(LeadQuery(search="50% off_"))] == [second.id]
+    assert outbox.leads(LeadQuery(search="5_% off")) == []  # wildcards are literal
+    ext = outbox.leads()[4].external_id
+    assert [x.external_id for x in outbox.leads(LeadQuery(search=ext))] == [ext]
+    assert len(list(outbox.iter_leads(LeadQuery(profile="p"), page=7))) == 31
+    assert outbox.count(LeadQuery(lead_ids=[1, 2, 999])) == 2
+    counts = outbox.counts("p")
+    assert counts[State.SENDING] == 3
+    assert counts[State.QUEUED] == 28
+    assert counts.total == 31
+    assert counts.open == 31
+    assert outbox.counts(batch_id=second.id).as_dict()["queued"] == 1
+    assert [b.id for b in outbox.batches("p")] == [second.id, first.id]
+
+
+def test_an_interrupted_batch_can_be_found_by_its_key(outbox: Outbox) -> None:
+    batch = outbox.enqueue("p", TARGET, [lead(1)], allow_duplicates=False, source="f", key="k1")
+    assert outbox.find_open_batch("p", "k1") == batch
+    assert outbox.find_open_batch("p", "k2") is None
+    assert outbox.find_open_batch("q", "k1") is None
+    outbox.cancel([batch.first_lead_id or 0])
+    assert outbox.find_open_batch("p", "k1") is None
+
+
+def test_recent_phones_are_the_numbers_delivered_recently(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue("p", TARGET, [lead(i) for i in range(4)], allow_duplicates=False, source="x")
+    for one in outbox.claim_due("p", 3):
+        deliver(outbox, one.id, clock.now - 86400 * (one.id - 1) * 20)  # 0, 20 and 40 days ago
+    clock.now += 3 * 86400
+    found = outbox.recent_phones([f"+614{i:08d}" for i in range(5)], days=30)
+    assert found == {
+        "+61400000000": "delivered 3 days ago",
+        "+61400000001": "delivered 23 days ago",
+    }
+    assert outbox.recent_phones(["+61400000000"], days=2) == {}
+    queued = outbox.queued_phones(["+61400000003", "+61400000000"])
+    assert queued == {"+61400000003": 4}
+
+
+def test_one_sender_per_profile(outbox: Outbox) -> None:
+    first = outbox.lock_profile("p")
+    first.acquire()
+    try:
+        with pytest.raises(OutboxBusy, match="already sending"):
+            outbox.lock_profile("p").acquire()
+        with outbox.lock_profile("other"):
+            pass
+    finally:
+        first.release()
+    with outbox.lock_profile("p") as again:
+        assert again.held
+
+
+def test_a_killed_process_loses_nothing_it_reported(tmp_path: Path) -> None:
+    """Commits are durable: what enqueue returned survives SIGKILL right after."""
+    path = tmp_path / "o.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from noojee_desk.core.outbox import Outbox, LeadInput, Target
+        box = Outbox({str(path)!r})
+        leads = [LeadInput({{"FirstPhone": "04%08d" % i}}, frozenset(), i) for i in range(2000)]
+        batch = box.enqueue("p", Target(3, 42, 101), leads, allow_duplicates=False, source="x")
+        box.claim_due("p", 5)
+        print(batch.id, flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "1"
+    finally:
+        proc.kill()
+        proc.wait()
+    with Outbox(path) as box:
+        assert box.count() == 2000
+        assert box.counts("p")[State.SENDING] == 5
+        assert box.recover_interrupted("p") == [1, 2, 3, 4, 5]
