@@ -64,9 +64,21 @@ class Table:
         return len(self.rows[0]) if self.rows else 0
 
     def without_blank_rows(self) -> Table:
-        """The same table without rows whose cells are all empty or blank."""
-        kept = [row for row in self.rows if any(cell.strip() for cell in row)]
-        return Table(kept, self.problems, self.source, self.encoding)
+        """The same table without rows whose cells are all empty or blank (problems renumbered)."""
+        kept: list[list[str]] = []
+        new_number: dict[int, int] = {}
+        for number, row in enumerate(self.rows, 1):
+            if any(row) and "".join(row).strip():
+                kept.append(row)
+                new_number[number] = len(kept)
+        if len(kept) == len(self.rows):
+            return Table(kept, self.problems, self.source, self.encoding)
+        problems = [
+            ParseProblem(new_number[p.row], p.column, p.message) if p.row else p
+            for p in self.problems
+            if not p.row or p.row in new_number
+        ]
+        return Table(kept, problems, self.source, self.encoding)
 
 
 # --- tab-separated and comma-separated text ------------------------------------------------------
@@ -1019,17 +1031,15 @@ def _guess_targets(header: Sequence[str], layout: FieldLayout) -> tuple[list[str
             numbered.append((i, index))
         elif is_phone:
             plain.append(i)
+    recognised += len(numbered) + len(plain)
     for i, index in numbered:
-        recognised += 1
         if 1 <= index <= len(phone_fields) and phone_fields[index - 1] not in taken:
             targets[i] = phone_fields[index - 1]
             taken.add(phone_fields[index - 1])
         else:
-            plain.append(i)
+            plain.append(i)  # "Phone 3" with two phone fields: the next free one, if any
     for i in sorted(plain):
         free = [f for f in phone_fields if f not in taken]
-        if i not in dict(numbered):
-            recognised += 1
         if free:
             targets[i] = free[0]
             taken.add(free[0])

@@ -94,6 +94,12 @@ def test_clipboard_drops_blank_rows() -> None:
     assert table.rows == [["a", "b"], ["c", "d"]]
 
 
+def test_problems_follow_their_rows_when_blank_rows_go() -> None:
+    table = parse_clipboard({"text/plain": 'a\tb\r\n\t\r\nc\t"d\r\n'})
+    assert table.rows == [["a", "b"], ["c", '"d']]
+    assert [(p.row, p.column) for p in table.problems] == [(2, 2)]
+
+
 # --- tab-separated text --------------------------------------------------------------------------
 
 
