@@ -1,0 +1,161 @@
+"""Results export: one row per lead, straight from the outbox's per-lead state (CSV or XLSX)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from noojee_desk.core.outbox import EXTERNAL_ID_FIELD, Lead, LeadQuery, Outbox
+from noojee_desk.core.redact import redact_text
+
+#: The result columns, after the lead's own fields.
+RESULT_COLUMNS = (
+    EXTERNAL_ID_FIELD,
+    "Status",
+    "Code",
+    "Server message",
+    "Reason",
+    "Fix",
+    "Attempts",
+    "First attempt",
+    "Last attempt",
+    "Row",
+    "Batch",
+)
+_FORMULA_START = ("=", "@", "\t", "\r")
+_NUMBER_LIKE = re.compile(r"^[+-][\d\s().]*$")
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _when(timestamp: float | None) -> str:
+    """Local time in a form spreadsheets read as a date ("2026-03-31 14:30:05")."""
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def columns(outbox: Outbox, query: LeadQuery) -> list[str]:
+    """The lead fields (in order of first appearance), then the result columns."""
+    names: dict[str, None] = {}
+    for lead in outbox.iter_leads(query):
+        for name in lead.fields:
+            names.setdefault(name, None)
+    fields = [n for n in names if n != EXTERNAL_ID_FIELD]
+    taken = set(fields)
+    result = [f"{c} (result)" if c in taken else c for c in RESULT_COLUMNS]
+    return fields + result
+
+
+def _row(lead: Lead, fields: list[str]) -> list[str]:
+    return [
+        *(lead.fields.get(name, "") for name in fields),
+        lead.external_id,
+        lead.state.value,
+        "" if lead.last_code is None else str(lead.last_code),
+        redact_text(lead.last_message),
+        redact_text(lead.sentence),
+        lead.fix,
+        str(lead.attempts),
+        _when(lead.first_attempt_at),
+        _when(lead.last_attempt_at),
+        "" if lead.row is None else str(lead.row),
+        str(lead.batch_id),
+    ]
+
+
+def rows(outbox: Outbox, query: LeadQuery | None = None) -> tuple[list[str], Iterator[list[str]]]:
+    """The header and the rows of a results table for the leads ``query`` selects (all)."""
+    query = query or LeadQuery()
+    header = columns(outbox, query)
+    fields = header[: len(header) - len(RESULT_COLUMNS)]
+    return header, (_row(lead, fields) for lead in outbox.iter_leads(query))
+
+
+def _safe_for_spreadsheet(value: str) -> str:
+    """Keep a spreadsheet from running a cell as a formula; phone numbers stay as they are."""
+    if value.startswith(_FORMULA_START) or (
+        value.startswith(("+", "-")) and not _NUMBER_LIKE.match(value)
+    ):
+        return "'" + value
+    return value
+
+
+@contextlib.contextmanager
+def _atomic(path: Path, mode: str, **kwargs: object) -> Iterator[IO]:  # type: ignore[type-arg]
+    """Write to a temporary file beside ``path``, then move it in place: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        with open(temp, mode, **kwargs) as stream:  # type: ignore[call-overload]
+            yield stream
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def write_csv(
+    outbox: Outbox,
+    destination: str | os.PathLike[str] | IO[str],
+    query: LeadQuery | None = None,
+) -> int:
+    """Write the results as CSV (UTF-8 with a byte-order mark, for Excel); returns the rows.
+
+    Reads page by page: for big queues call it from an executor thread with an ``Outbox``
+    opened in that thread.
+    """
+    header, body = rows(outbox, query)
+
+    def write(stream: IO[str]) -> int:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        count = 0
+        for row in body:
+            writer.writerow([_safe_for_spreadsheet(v) for v in row])
+            count += 1
+        return count
+
+    if isinstance(destination, str | os.PathLike):
+        with _atomic(Path(destination), "w", encoding="utf-8-sig", newline="") as stream:
+            return write(stream)
+    return write(destination)
+
+
+def write_xlsx(
+    outbox: Outbox, destination: str | os.PathLike[str], query: LeadQuery | None = None
+) -> int:
+    """Write the results as an XLSX workbook (every cell text); returns the rows written."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    header, body = rows(outbox, query)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Results")
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def cell(value: str, *, font: Font | None = None) -> WriteOnlyCell:
+        item = WriteOnlyCell(sheet, value=_XLSX_ILLEGAL.sub("", value))
+        item.data_type = "s"  # text, even when it starts with "=": never a formula
+        if font is not None:
+            item.font = font
+        return item
+
+    sheet.append([cell(name, font=bold) for name in header])
+    count = 0
+    for row in body:
+        sheet.append([cell(value) for value in row])
+        count += 1
+    with _atomic(Path(destination), "wb") as stream:
+        book.save(stream)
+    return count

@@ -1,0 +1,153 @@
+"""Results export: CSV and XLSX straight from the per-lead state."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from noojee_desk.core import export
+from noojee_desk.core.outbox import (
+    Attempt,
+    LeadInput,
+    LeadQuery,
+    Outbox,
+    State,
+    Target,
+    Transition,
+)
+
+TARGET = Target(3, 42, 101)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    box.enqueue(
+        "p",
+        TARGET,
+        [
+            LeadInput({"Name": "Ann", "FirstPhone": "0412000001"}, row=1),
+            LeadInput({"Name": '=HYPERLINK("x")', "FirstPhone": "+61412000002"}, row=2),
+            LeadInput({"Name": "Cy", "FirstPhone": "0299999999", "Status": "VIP"}, row=3),
+            LeadInput({"Name": "Di", "FirstPhone": "0412000004", "njExternalLeadId": "CRM-4"}),
+        ],
+        allow_duplicates=False,
+        source="paste",
+    )
+    one, two, three = box.claim_due("p", 3)
+    box.record(
+        Attempt(one.id, 1e9, 1e9 + 0.1, "delivered", 0, "OK", 0.1),
+        Transition(State.DELIVERED, code=0, message="OK", sentence="Added."),
+    )
+    box.record(
+        Attempt(two.id, 1e9, 1e9 + 0.1, "retry_later", 103, "EXCEPTION", 0.1),
+        Transition(State.QUEUED, next_attempt_at=2e9, code=103, message="EXCEPTION"),
+    )
+    box.record(
+        Attempt(three.id, 1e9, 1e9 + 0.1, "rejected", 104, "DNC apiKey=hush", 0.1),
+        Transition(
+            State.REJECTED,
+            code=104,
+            message="DNC https://pbx/x?apiKey=hush",
+            sentence="On the Do Not Call list.",
+            fix="Remove the lead.",
+        ),
+    )
+    yield box
+    box.close()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a BOM, so Excel reads UTF-8
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+
+
+def test_csv_has_the_fields_then_the_results(outbox: Outbox, tmp_path: Path) -> None:
+    path = tmp_path / "out" / "results.csv"
+    assert export.write_csv(outbox, path) == 4
+    table = read_csv(path)
+    assert list(table[0]) == [
+        "Name",
+        "FirstPhone",
+        "Status",
+        "njExternalLeadId",
+        "Status (result)",
+        "Code",
+        "Server message",
+        "Reason",
+        "Fix",
+        "Attempts",
+        "First attempt",
+        "Last attempt",
+        "Row",
+        "Batch",
+    ]
+    ann, formula, cy, di = table
+    assert ann["Status (result)"] == "delivered"
+    assert ann["Code"] == "0"
+    assert ann["Attempts"] == "1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", ann["First attempt"])
+    assert ann["njExternalLeadId"].startswith("nd-")
+    assert formula["Name"] == '\'=HYPERLINK("x")'  # not a live formula in a spreadsheet
+    assert formula["FirstPhone"] == "+61412000002"  # a number stays a number
+    assert formula["Status (result)"] == "queued"
+    assert formula["Code"] == "103"
+    assert cy["Status"] == "VIP"
+    assert cy["Status (result)"] == "rejected"
+    assert cy["Reason"] == "On the Do Not Call list."
+    assert cy["Fix"] == "Remove the lead."
+    assert "hush" not in path.read_text(encoding="utf-8-sig")
+    assert di["njExternalLeadId"] == "CRM-4"
+    assert di["Attempts"] == "0"
+    assert di["First attempt"] == ""
+    assert di["Row"] == ""
+
+
+def test_csv_of_a_selection_to_a_stream(outbox: Outbox) -> None:
+    stream = io.StringIO()
+    query = LeadQuery(states=frozenset({State.REJECTED}))
+    assert export.write_csv(outbox, stream, query) == 1
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "rejected" in lines[1]
+
+
+def test_xlsx_keeps_every_cell_as_text(outbox: Outbox, tmp_path: Path) -> None:
+    path = tmp_path / "results.xlsx"
+    assert export.write_xlsx(outbox, path) == 4
+    sheet = openpyxl.load_workbook(path).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[0][:4] == ["Name", "FirstPhone", "Status", "njExternalLeadId"]
+    assert values[2][0] == '=HYPERLINK("x")'
+    assert sheet.cell(3, 1).data_type == "s"
+    assert values[1][1] == "0412000001"
+    assert values[3][4] == "rejected"
+    assert sheet.freeze_panes == "A2"
+
+
+def test_a_failed_export_leaves_no_half_file(
+    outbox: Outbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "results.csv"
+    path.write_text("the previous export")
+    real_row = export._row
+    written: list[int] = []
+
+    def failing_row(lead, fields):  # type: ignore[no-untyped-def]
+        if written:
+            raise OSError("disk full")
+        written.append(lead.id)
+        return real_row(lead, fields)
+
+    monkeypatch.setattr(export, "_row", failing_row)
+    with pytest.raises(OSError, match="disk full"):
+        export.write_csv(outbox, path)
+    assert written
+    assert path.read_text() == "the previous export"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".results")] == []
