@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -131,7 +131,9 @@ def _numeric_date(first: str, second: str, third: str, day_first: bool) -> date 
     return date(year, month, day)
 
 
-def read_datetime(raw: str, day_first: bool = True, tz: str | tzinfo = DEFAULT_TIMEZONE):
+def read_datetime(
+    raw: str, day_first: bool = True, tz: str | tzinfo = DEFAULT_TIMEZONE
+) -> tuple[datetime, bool] | None:
     """(wall-clock datetime in ``tz``, whether a time was given) or None when unreadable.
 
     Raises ValueError for a date that does not exist (31/02/2026)."""
@@ -161,7 +163,7 @@ def read_datetime(raw: str, day_first: bool = True, tz: str | tzinfo = DEFAULT_T
             sign = 1 if offset[0] == "+" else -1
             digits = offset[1:].replace(":", "")
             delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-            aware = when.replace(tzinfo=_fixed(sign * delta))
+            aware = when.replace(tzinfo=timezone(sign * delta))
         local = aware.astimezone(zone_info).replace(tzinfo=None, second=0, microsecond=0)
         return local, True
     text = _WEEKDAY.sub(" ", text).strip(" ,")
@@ -186,13 +188,6 @@ def read_datetime(raw: str, day_first: bool = True, tz: str | tzinfo = DEFAULT_T
     if at is None:
         return None
     return datetime.combine(day, at), bool(_FILLER.sub("", rest))
-
-
-@functools.cache
-def _fixed(delta: timedelta) -> tzinfo:
-    from datetime import timezone
-
-    return timezone(delta)
 
 
 def parse_callback(
@@ -236,9 +231,3 @@ def parse_callback(
             "as it can.",
         )
     return value, None
-
-
-def callback_cutoff(now: datetime, tz: str | tzinfo) -> str:
-    """``now`` as wall-clock text in ``tz`` in the send format (send values compare as text)."""
-    zone_info = tz if isinstance(tz, tzinfo) else zone(tz)
-    return now.astimezone(zone_info).strftime(SEND_FORMAT)
