@@ -268,10 +268,29 @@ class _QuickReader:
         return cc, nsn
 
 
+#: The quick path leans on these phonenumbers internals; without them it stands aside.
+_QUICK_PATH_AVAILABLE = all(
+    hasattr(_pnu, name)
+    for name in (
+        "_extract_country_code",
+        "_maybe_strip_national_prefix_carrier_code",
+        "_test_number_length",
+        "_set_italian_leading_zeros_for_phone_number",
+        "_FIRST_GROUP_PATTERN",
+        "ValidationResult",
+    )
+)
+
+
 def _number(cc: int, nsn: str) -> phonenumbers.PhoneNumber:
     """A PhoneNumber for a country code and national significant number, as parse makes it."""
     numobj = phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))
-    _pnu._set_italian_leading_zeros_for_phone_number(nsn, numobj)
+    if nsn[:1] == "0" and len(nsn) > 1:  # as phonenumbers.parse records leading zeros
+        numobj.italian_leading_zero = True
+        zeros = len(nsn) - len(nsn.lstrip("0"))
+        zeros = min(zeros, len(nsn) - 1)
+        if zeros != 1:
+            numobj.number_of_leading_zeros = zeros
     return numobj
 
 
@@ -377,12 +396,22 @@ class PhoneNormaliser:
         self.cc_str = str(self.country_code) if self.country_code else "\0"
         meta = PhoneMetadata.metadata_for_region(self.region, None) if self.region else None
         self._national_prefix = (meta.national_prefix or None) if meta is not None else None
-        self._main_rules = (
-            _rules(phonenumbers.region_code_for_country_code(self.country_code))
-            if self.country_code
-            else None
-        )
-        self._quick = _QuickReader(self.region) if self.region and quick else None
+        self._main_rules: _RegionRules | None = None
+        self._quick: _QuickReader | None = None
+        self._first_region: tuple[str, _RegionRules] | None = None
+        if quick and self.region and _QUICK_PATH_AVAILABLE:
+            try:
+                self._main_rules = _rules(
+                    phonenumbers.region_code_for_country_code(self.country_code)
+                )
+                self._quick = _QuickReader(self.region)
+                # The first region of the country code decides first when it needs no leading
+                # digits (AU before CC and CX for +61).
+                candidates = _rules_for_code(self.country_code)
+                if candidates and candidates[0][1].leading_digits is None:
+                    self._first_region = candidates[0]
+            except Exception:  # a phonenumbers release that differs inside: use it plainly
+                self._main_rules = self._quick = self._first_region = None
         # The lane for the most common cell: a domestic number written with its national prefix.
         self._lane = (
             self._quick is not None
@@ -391,11 +420,6 @@ class PhoneNormaliser:
             and self.phone_format == "national"
             and self._quick.rules.transform_rule is None
             and not self.cc_str.startswith(self._national_prefix)
-        )
-        # The first region of the country code decides first when it needs no leading digits.
-        candidates = _rules_for_code(self.country_code) if self.country_code else ()
-        self._first_region = (
-            candidates[0] if candidates and candidates[0][1].leading_digits is None else None
         )
         self._cache: dict[str, PhoneResult] = {}
 
