@@ -1,0 +1,725 @@
+"""``noojee-desk send``: validate a file of leads and deliver it through the outbox, headless."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import IO, Any
+
+from noojee_desk.core import api, tables
+from noojee_desk.core.dispatcher import (
+    BatchFinished,
+    Dispatcher,
+    Event,
+    QueueFigures,
+    RetryTiming,
+)
+from noojee_desk.core.layouts import (
+    DEFAULT_MAX_LENGTH,
+    FieldLayout,
+    FieldSpec,
+    layout_key,
+    make_layout,
+    system_field,
+)
+from noojee_desk.core.outbox import (
+    FINAL_STATES,
+    BatchInfo,
+    Lead,
+    LeadInput,
+    LeadQuery,
+    Outbox,
+    OutboxBusy,
+    OutboxError,
+    State,
+    Target,
+)
+from noojee_desk.core.paths import resolve
+from noojee_desk.core.redact import redact_text
+from noojee_desk.core.validate import LeadCheck, ValidationSettings, Validator
+
+KEY_ENV = "NOOJEE_API_KEY"
+
+EXIT_OK = 0
+EXIT_SOME_NOT_DELIVERED = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 3
+
+STATUSES = ("delivered", "rejected", "invalid", "failed", "pending")
+_STATUS_OF = {
+    State.DELIVERED: "delivered",
+    State.REJECTED: "rejected",
+    State.FAILED: "failed",
+    State.CANCELLED: "failed",
+    State.QUEUED: "pending",
+    State.SENDING: "pending",
+    State.HELD: "pending",
+}
+
+
+class UsageError(Exception):
+    """A problem with the command line or the configuration: exit status 2."""
+
+
+@dataclass(slots=True)
+class RowResult:
+    """What became of one data row of the file."""
+
+    row: int
+    status: str
+    code: int | None = None
+    message: str = ""
+    attempts: int = 0
+    external_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "attempts": self.attempts,
+            "external_id": self.external_id,
+        }
+
+
+@dataclass(slots=True)
+class Prepared:
+    """The file read, mapped and checked."""
+
+    checks: list[LeadCheck]
+    key: str
+    header: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _scale(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 100")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own exits would skip our exit codes
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="noojee-desk send",
+        description=(
+            "Validate a file of leads and send it to a Noojee PBX campaign through the same "
+            "durable queue as the app. Columns map to template fields by their heading "
+            "(any letter case). The API key comes from the NOOJEE_API_KEY environment variable "
+            "or from the keyring entry of --profile, never from the command line. Running the "
+            "same command again resumes an interrupted run and retries failed leads; a lead "
+            "that was delivered is never sent twice."
+        ),
+        epilog=(
+            "exit status: 0 all delivered; 1 some rejected, invalid or failed; "
+            "2 usage or configuration error; 3 interrupted with leads still queued"
+        ),
+    )
+    parser.add_argument("file", metavar="FILE", help=".csv, .tsv, .txt or .xlsx, header row first")
+    parser.add_argument("--server", required=True, metavar="URL", help="the PBX, e.g. https://pbx")
+    parser.add_argument("--template", required=True, type=_positive_int, metavar="ID")
+    parser.add_argument("--campaign", required=True, type=_positive_int, metavar="ID")
+    parser.add_argument("--allocation", required=True, type=_positive_int, metavar="ID")
+    parser.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="insert even when the campaign already has a lead with the same phone number",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="SOURCE=FIELD",
+        help="send column SOURCE as template field FIELD (FIELD empty: do not send it)",
+    )
+    parser.add_argument(
+        "--phone-fields",
+        metavar="F1,F2",
+        help="the template's phone fields (default: fields named with 'phone' or 'mobile')",
+    )
+    parser.add_argument("--profile", metavar="NAME", help="the app's connection whose key to use")
+    parser.add_argument("--dry-run", action="store_true", help="validate and report; send nothing")
+    parser.add_argument("--json", action="store_true", help="one JSON object per row, then totals")
+    parser.add_argument("--sheet", metavar="NAME", help="the worksheet of an .xlsx file")
+    parser.add_argument("--max-concurrency", type=_positive_int, metavar="N", help="hard cap")
+    parser.add_argument("--data-dir", metavar="DIR", help="the folder of the queue and settings")
+    parser.add_argument("--ca-bundle", metavar="FILE", help="CA certificates for an on-site PBX")
+    # For tests and benchmarks: every retry wait multiplied by this factor.
+    parser.add_argument("--retry-scale", type=_scale, default=1.0, help=argparse.SUPPRESS)
+    return parser
+
+
+# -- reading, mapping, checking ------------------------------------------------------------------
+
+
+def _is_phone_name(name: str) -> bool:
+    lowered = name.casefold()
+    return "phone" in lowered or "mobile" in lowered
+
+
+def map_columns(
+    header: Sequence[str],
+    maps: Sequence[str],
+    phone_fields: str | None,
+    known: FieldLayout | None = None,
+) -> tuple[tables.ColumnMapping, list[FieldSpec], list[str]]:
+    """Where each column goes, the template fields the file fills (with phone flags), notes.
+
+    ``known``: the template's layout as the app stored it; then headings match its field names
+    in any letter case, and columns that match nothing are not sent. Without it, each heading
+    is sent as the field name it says.
+    """
+    names = [" ".join(str(cell).split()) for cell in header]
+    by_key: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name:
+            by_key.setdefault(name.casefold(), index)
+    overrides: dict[int, str | None] = {}
+    for item in maps:
+        source, sep, target = item.partition("=")
+        source, target = " ".join(source.split()), target.strip()
+        if not sep or not source:
+            raise UsageError(f"--map {item!r}: write it as SOURCE=FIELD, e.g. --map Mobile=Phone1")
+        index = by_key.get(source.casefold())
+        if index is None:
+            shown = ", ".join(n for n in names if n) or "none"
+            raise UsageError(f"--map {item!r}: no column is called {source!r} (columns: {shown})")
+        overrides[index] = target or None
+    layout_names = {spec.name.casefold(): spec.name for spec in known.fields} if known else {}
+    notes: list[str] = []
+    targets: list[str | None] = []
+    for index, name in enumerate(names):
+        target = overrides.get(index, name or None)
+        if target is not None:
+            target = system_field(target) or layout_names.get(target.casefold(), target)
+            unknown = known is not None and target.casefold() not in layout_names
+            if unknown and index not in overrides and system_field(target) is None:
+                notes.append(
+                    f"column {name!r} is not a field of the template and is not sent "
+                    f"(send it with --map '{name}=FIELD')"
+                )
+                target = None
+        targets.append(target)
+    own = [t for t in dict.fromkeys(targets) if t is not None and system_field(t) is None]
+    if phone_fields is not None:
+        wanted = {p.strip().casefold(): p.strip() for p in phone_fields.split(",") if p.strip()}
+        known_names = {t.casefold() for t in own}
+        missing = [p for key, p in wanted.items() if key not in known_names]
+        if missing:
+            raise UsageError(
+                f"--phone-fields: no column is sent as {', '.join(missing)} "
+                f"(fields: {', '.join(own) or 'none'})"
+            )
+        phone = {t for t in own if t.casefold() in wanted}
+    elif known is not None:
+        phone = {t for t in own if t in known.phone_fields}
+    else:
+        phone = {t for t in own if _is_phone_name(t)}
+    if not phone:
+        raise UsageError(
+            "No phone field: name the phone columns with --phone-fields (the PBX refuses a lead "
+            "without a phone number)."
+        )
+    specs = []
+    for name in own:
+        spec = known.spec(name) if known is not None else None
+        specs.append(
+            FieldSpec(
+                name,
+                phone=name in phone,
+                required=spec.required if spec is not None else False,
+                max_length=spec.max_length if spec is not None else DEFAULT_MAX_LENGTH,
+            )
+        )
+    return tables.ColumnMapping(tuple(targets)), specs, notes
+
+
+def _batch_key(data: bytes, args: argparse.Namespace, server: str) -> str:
+    """Identifies one send of one file with one set of options (to resume it, not resend it)."""
+    digest = hashlib.sha256(data)
+    options = [
+        server,
+        args.template,
+        args.campaign,
+        args.allocation,
+        args.allow_duplicates,
+        sorted(args.map),
+        args.phone_fields,
+        args.sheet,
+    ]
+    digest.update(json.dumps(options, default=str).encode("utf-8"))
+    return "send:" + digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class DeskSettings:
+    """What ``send`` takes from the app's settings file."""
+
+    validation: ValidationSettings
+    layout: FieldLayout | None
+    max_concurrency: int
+
+
+def desk_settings(paths: Any, profile: str | None, server: str, template: int) -> DeskSettings:
+    """Checking rules, the template's stored layout and the hard cap, from the settings file."""
+    from noojee_desk.core.settings import SettingsStore
+
+    settings = SettingsStore(paths.settings).load()
+    chosen = settings.profile(profile) if profile else None
+    defaults = ValidationSettings()
+    validation = ValidationSettings(
+        region=settings.region,
+        phone_format=settings.phone_format,
+        day_first=settings.day_first,
+        timezone=chosen.timezone if chosen is not None else defaults.timezone,
+        recent_days=settings.recent_days,
+    )
+    servers = [server.strip().rstrip("/").lower()]
+    if chosen is not None:
+        servers.insert(0, chosen.server_key)
+    layout = None
+    for key in servers:
+        raw = settings.layouts.get(layout_key(key, template))
+        if raw is not None:
+            layout = FieldLayout.from_dict(raw)
+            break
+    return DeskSettings(validation, layout, settings.max_concurrency)
+
+
+def prepare(
+    args: argparse.Namespace,
+    server: str,
+    settings: DeskSettings,
+    recent: Callable[..., Any] | None,
+) -> Prepared:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{args.file}: no such file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot be read ({exc.strerror or exc})") from exc
+    table = tables.read_file(path, sheet=args.sheet)
+    if len(table.rows) < 2:
+        why = " ".join(p.message for p in table.problems) or "it has no rows below the header."
+        raise UsageError(f"{args.file}: nothing to send: {why}")
+    header, body = table.rows[0], table.rows[1:]
+    mapping, specs, notes = map_columns(header, args.map, args.phone_fields, settings.layout)
+    records = tables.apply_mapping(body, mapping)
+    validator = Validator(make_layout(specs), settings.validation, recent)
+    checks = validator.validate_rows(records, first_row=1)
+    notes += [
+        f"row {p.row - 1}: {p.message}" if p.row > 1 else p.message
+        for p in table.problems
+        if p.row != 1
+    ]
+    return Prepared(checks, _batch_key(data, args, server), list(header), notes)
+
+
+# -- the key -------------------------------------------------------------------------------------
+
+
+async def _api_key(profile: str | None) -> str:
+    key = os.environ.get(KEY_ENV, "").strip()
+    if key:
+        return key
+    if not profile:
+        raise UsageError(
+            f"No API key: set the {KEY_ENV} environment variable, or pass --profile with the "
+            "name of a connection whose key the app keeps in the keyring."
+        )
+    from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
+
+    try:
+        stored = await KeyStore().get(profile)
+    except KeyringUnavailable as exc:
+        raise UsageError(f"{exc} Or set the {KEY_ENV} environment variable.") from exc
+    if not stored:
+        raise UsageError(
+            f"The keyring holds no API key for the connection {profile!r}: save it in the app, "
+            f"or set the {KEY_ENV} environment variable."
+        )
+    return stored
+
+
+# -- reporting -----------------------------------------------------------------------------------
+
+
+def _lead_result(lead: Lead) -> RowResult:
+    status = _STATUS_OF[lead.state]
+    if lead.state is State.CANCELLED:
+        message = "Cancelled in the app; not sent."
+    else:
+        message = lead.sentence or lead.last_message
+        shows_server = lead.state is not State.DELIVERED and lead.last_code is not None
+        if shows_server and lead.last_message and lead.last_message not in message:
+            message = f"{message} (server: {lead.last_code} {lead.last_message})".strip()
+        if not message and status == "pending":
+            message = "Still queued: it is sent when Noojee Desk or 'send' runs again."
+    return RowResult(
+        row=lead.row or 0,
+        status=status,
+        code=lead.last_code,
+        message=redact_text(message),
+        attempts=lead.attempts,
+        external_id=lead.external_id,
+    )
+
+
+def _invalid(check: LeadCheck) -> RowResult:
+    message = "; ".join(p.message for p in check.errors)
+    return RowResult(check.row, "invalid", message=message)
+
+
+def collect(prepared: Prepared, outbox: Outbox | None, batch: BatchInfo | None) -> list[RowResult]:
+    by_row: dict[int, Lead] = {}
+    if outbox is not None and batch is not None:
+        by_row = {lead.row or 0: lead for lead in outbox.iter_leads(LeadQuery(batch_id=batch.id))}
+    results = []
+    for check in prepared.checks:
+        if not check.ok:
+            results.append(_invalid(check))
+        elif check.row in by_row:
+            results.append(_lead_result(by_row[check.row]))
+        else:
+            warnings = "; ".join(p.message for p in check.warnings)
+            results.append(RowResult(check.row, "pending", message=warnings or "Valid."))
+    return results
+
+
+def _summary(results: list[RowResult], seconds: float, batch: BatchInfo | None) -> dict[str, Any]:
+    counts = {status: 0 for status in STATUSES}
+    for result in results:
+        counts[result.status] += 1
+    summary: dict[str, Any] = {"rows": len(results), **counts, "seconds": round(seconds, 3)}
+    if batch is not None:
+        summary["batch"] = batch.id
+    return summary
+
+
+class Progress:
+    """A progress bar on a terminal; on anything else, a line now and then."""
+
+    def __init__(self, stream: IO[str], total: int) -> None:
+        self.stream = stream
+        self.total = max(1, total)
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._shown = -1.0
+        self._last_line = ""
+
+    def update(self, counts: dict[str, int], figures: QueueFigures | None) -> None:
+        done = sum(counts.get(s.value, 0) for s in FINAL_STATES)
+        fraction = min(1.0, done / self.total)
+        parts = [f"{done}/{self.total} done"]
+        for state in ("delivered", "rejected", "failed"):
+            if counts.get(state):
+                parts.append(f"{counts[state]} {state}")
+        if figures is not None:
+            parts.append(f"{figures.rate_per_s:.1f}/s")
+            if figures.paused_reason:
+                parts.append(f"paused: {figures.paused_reason}")
+            elif figures.server_state == "offline":
+                parts.append("PBX unreachable, retrying")
+        text = ", ".join(parts)
+        if self.tty:
+            width = 30
+            filled = int(fraction * width)
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] {text}\x1b[K")
+            self.stream.flush()
+        elif fraction - self._shown >= 0.1 or (text != self._last_line and fraction >= 1.0):
+            self._shown = fraction
+            self._last_line = text
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _print_readable(
+    out: IO[str], results: list[RowResult], summary: dict[str, Any], dry_run: bool
+) -> None:
+    counts = ", ".join(f"{summary[s]} {s}" for s in STATUSES if summary[s])
+    verb = "Checked" if dry_run else "Done"
+    out.write(f"{verb}: {summary['rows']} rows in {summary['seconds']:.1f} s: {counts}.\n")
+    problems = [r for r in results if r.status in ("rejected", "invalid", "failed")]
+    for result in problems[:20]:
+        code = f" [{result.code}]" if result.code is not None else ""
+        out.write(f"  row {result.row}: {result.status}{code}: {result.message}\n")
+    if len(problems) > 20:
+        out.write(f"  ... and {len(problems) - 20} more (use --json for every row).\n")
+    pending = summary["pending"]
+    if pending and not dry_run:
+        out.write(
+            f"{pending} leads are still queued; run the same command again (or open Noojee "
+            "Desk) to send them.\n"
+        )
+
+
+# -- sending -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SendResult:
+    results: list[RowResult]
+    batch: BatchInfo | None
+    interrupted: bool = False
+    attention: str = ""
+
+
+def _scaled(timing: RetryTiming, factor: float) -> RetryTiming:
+    if factor == 1.0:
+        return timing
+    changes: dict[str, Any] = {}
+    for item in fields(timing):
+        value = getattr(timing, item.name)
+        if item.name == "soon":
+            changes["soon"] = (value[0] * factor, value[1] * factor)
+        elif isinstance(value, float):
+            changes[item.name] = value * factor
+    return replace(timing, **changes)
+
+
+async def _send(
+    args: argparse.Namespace,
+    prepared: Prepared,
+    outbox: Outbox,
+    profile: str,
+    client: api.NoojeeClient,
+    err: IO[str],
+    max_concurrency: int,
+) -> SendResult:
+    target = Target(args.template, args.campaign, args.allocation)
+    batch = outbox.find_open_batch(profile, prepared.key)
+    if batch is None:
+        previous = next(
+            (b for b in outbox.batches(profile) if b.key == prepared.key and b.target == target),
+            None,
+        )
+        if previous is not None:
+            # The same file with the same options ran to the end before: retry what failed.
+            failed = outbox.leads(LeadQuery(batch_id=previous.id, states=frozenset({State.FAILED})))
+            outbox.requeue(lead.id for lead in failed)
+            batch = previous
+            if not args.json:
+                again = (
+                    f"{len(failed)} failed leads are sent again" if failed else "nothing to send"
+                )
+                err.write(f"This file was sent before (batch {batch.id}): {again}.\n")
+    elif not args.json:
+        err.write(f"Resuming the earlier run of this file (batch {batch.id}).\n")
+    if batch is None:
+        leads = [
+            LeadInput(check.fields, check.phones, check.row)
+            for check in prepared.checks
+            if check.ok
+        ]
+        batch = outbox.enqueue(
+            profile,
+            target,
+            leads,
+            allow_duplicates=args.allow_duplicates,
+            source=f"send {Path(args.file).name}",
+            key=prepared.key,
+        )
+    outcome = SendResult([], batch)
+    if outbox.counts(batch_id=batch.id).open == 0:
+        outcome.results = collect(prepared, outbox, batch)
+        return outcome
+
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    interrupted = asyncio.Event()
+    dispatcher = Dispatcher(
+        outbox,
+        client,
+        profile,
+        max_concurrency=max_concurrency,
+        timing=_scaled(RetryTiming(), args.retry_scale),
+    )
+    progress = None if args.json else Progress(err, batch.total)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, BatchFinished) and event.batch_id == batch.id:
+            done.set()
+        elif isinstance(event, QueueFigures):
+            if event.needs_attention:
+                outcome.attention = event.paused_reason or "The PBX refused the settings."
+                if event.fix:
+                    outcome.attention += " " + event.fix
+                done.set()
+            counts = outbox.counts(batch_id=batch.id)
+            if counts[State.QUEUED] + counts[State.SENDING] == 0:
+                done.set()  # the rest (if any) is held in the app: nothing more to send
+            if progress is not None:
+                progress.update(counts.as_dict(), event)
+
+    dispatcher.subscribe(on_event)
+
+    def on_signal(*_: object) -> None:
+        loop.call_soon_threadsafe(interrupted.set)
+        loop.call_soon_threadsafe(done.set)
+
+    previous_handlers = {}
+    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if signum is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            previous_handlers[signum] = signal.signal(signum, on_signal)
+    runner = asyncio.ensure_future(dispatcher.run())
+    try:
+        waiter = asyncio.ensure_future(done.wait())
+        await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if runner.done():
+            runner.result()  # OutboxBusy or a bug: raise it
+    finally:
+        await dispatcher.stop(grace=2.0)
+        with contextlib.suppress(BaseException):
+            await runner
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+        if progress is not None:
+            progress.update(outbox.counts(batch_id=batch.id).as_dict(), None)
+            progress.close()
+    outcome.interrupted = interrupted.is_set()
+    outcome.results = collect(prepared, outbox, batch)
+    return outcome
+
+
+async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    started = time.monotonic()
+    try:
+        server = api.normalise_base_url(args.server)
+    except api.ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    paths = resolve(args.data_dir)
+    settings = desk_settings(paths, args.profile, args.server, args.template)
+    profile = args.profile or f"send {server}"
+    outbox: Outbox | None = None
+    try:
+        if not args.dry_run or paths.outbox.exists():
+            try:
+                outbox = Outbox(paths.ensure().outbox)
+            except OutboxError as exc:
+                raise UsageError(str(exc)) from exc
+        recent = None
+        if outbox is not None:
+            box = outbox
+
+            def recent(numbers: Any) -> dict[str, str]:
+                return box.recent_phones(numbers, settings.validation.recent_days)
+
+        key = "" if args.dry_run else await _api_key(args.profile)
+        prepared = prepare(args, server, settings, recent)
+        if not args.json:
+            for note in prepared.notes:
+                err.write(f"note: {note}\n")
+        if args.dry_run:
+            results = collect(prepared, None, None)
+            return _report(out, results, started, None, args, interrupted=False)
+        assert outbox is not None
+        try:
+            client = api.NoojeeClient(server, key, ca_bundle=args.ca_bundle)
+        except api.ConfigError as exc:
+            raise UsageError(str(exc)) from exc
+        max_concurrency = args.max_concurrency or settings.max_concurrency
+        try:
+            async with client:
+                outcome = await _send(
+                    args, prepared, outbox, profile, client, err, max(1, max_concurrency)
+                )
+        except OutboxBusy as exc:
+            err.write(f"{exc}\n")
+            results = collect(prepared, outbox, outbox.find_open_batch(profile, prepared.key))
+            _report(out, results, started, None, args, interrupted=True)
+            return EXIT_INTERRUPTED
+        if outcome.attention:
+            err.write(f"Needs attention: {outcome.attention} The leads stay queued.\n")
+        code = _report(out, outcome.results, started, outcome.batch, args, outcome.interrupted)
+        return EXIT_CONFIG if outcome.attention else code
+    finally:
+        if outbox is not None:
+            outbox.close()
+
+
+def _report(
+    out: IO[str],
+    results: list[RowResult],
+    started: float,
+    batch: BatchInfo | None,
+    args: argparse.Namespace,
+    interrupted: bool,
+) -> int:
+    summary = _summary(results, time.monotonic() - started, batch)
+    if args.json:
+        for result in results:
+            out.write(json.dumps(result.as_json(), ensure_ascii=True) + "\n")
+        out.write(json.dumps({"summary": summary}, ensure_ascii=True) + "\n")
+    else:
+        _print_readable(out, results, summary, args.dry_run)
+    out.flush()
+    if summary["pending"] and not args.dry_run:
+        return EXIT_INTERRUPTED if interrupted else EXIT_SOME_NOT_DELIVERED
+    if summary["rejected"] or summary["invalid"] or summary["failed"]:
+        return EXIT_SOME_NOT_DELIVERED
+    return EXIT_OK
+
+
+def main(argv: list[str]) -> int:
+    """Run ``noojee-desk send``; returns the exit status."""
+    out, err = sys.stdout, sys.stderr
+    for stream in (out, err):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        err.write(f"{exc}\n")
+        return EXIT_CONFIG
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    try:
+        return asyncio.run(_run(args, out, err))
+    except UsageError as exc:
+        err.write(f"noojee-desk send: {exc}\n")
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        err.write("Interrupted; unsent leads stay queued.\n")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
