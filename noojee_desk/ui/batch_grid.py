@@ -525,7 +525,7 @@ class MappingHeader(QHeaderView):
         self.setSectionsClickable(True)
         self.setHighlightSections(True)
         self.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.setMinimumSectionSize(120)
+        self.setMinimumSectionSize(80)
         self.setDefaultSectionSize(150)
         self._combos: list[QComboBox] = []
         self._choices: list[str] = []
