@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import logging
+import time
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -26,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from noojee_desk import APP_NAME, __version__
+from noojee_desk.core import export
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.dispatcher import (
     BatchFinished,
@@ -34,7 +40,7 @@ from noojee_desk.core.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.outbox import Lead, LeadInput, LeadQuery, Target
+from noojee_desk.core.outbox import Lead, LeadInput, LeadQuery, Outbox, State, Target
 from noojee_desk.core.settings import DEMO_PROFILE
 from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.connect_dialog import ConnectDialog
@@ -663,11 +669,75 @@ class MainWindow(QMainWindow):
         self.details_dialog = dialog
         dialog.open()
 
+    def _shown_query(self) -> LeadQuery:
+        """The leads the queue view shows now (its filter and search), for export."""
+        profile = self.desk.profile
+        proxy = self.queue_view.proxy
+        return LeadQuery(
+            profile=profile.name if profile is not None else None,
+            states=proxy.states,
+            search=self.queue_view.search.text(),
+        )
+
     def export_results(self, kind: str) -> None:
-        self.statusBar().showMessage("Export is not available yet.", 4000)
+        if self.desk.profile is None:
+            return
+        suffix = "xlsx" if kind == "xlsx" else "csv"
+        stamp = time.strftime("%Y-%m-%d-%H%M")
+        dialog = QFileDialog(self, "Export results")
+        dialog.setObjectName("exportDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(suffix)
+        dialog.setNameFilter("Excel workbook (*.xlsx)" if suffix == "xlsx" else "CSV file (*.csv)")
+        dialog.selectFile(f"noojee-desk-results-{stamp}.{suffix}")
+        dialog.fileSelected.connect(
+            lambda path: self.tasks.spawn(self._export(path, suffix), name="export")
+        )
+        self.export_dialog = dialog
+        dialog.open()
+
+    async def _export(self, path: str, kind: str) -> None:
+        query = self._shown_query()
+        outbox_path = self.desk.paths.outbox
+
+        def write() -> int:
+            with Outbox(outbox_path) as outbox:
+                if kind == "xlsx":
+                    return export.write_xlsx(outbox, path, query)
+                return export.write_csv(outbox, path, query)
+
+        self.statusBar().showMessage("Exporting…")
+        try:
+            count = await asyncio.get_running_loop().run_in_executor(None, write)
+        except OSError as exc:
+            self.problem_banner.say(
+                f"The results could not be written to {path}: {exc.strerror or exc}. Choose "
+                "another folder or free some disk space.",
+                "error",
+            )
+            self.statusBar().clearMessage()
+            return
+        self.statusBar().showMessage(f"Exported {count:,} leads to {path}.", 8000)
 
     def copy_failed_rows(self) -> None:
-        self.statusBar().showMessage("Copy is not available yet.", 4000)
+        """Rejected and failed leads as TSV: fix them in a spreadsheet, paste them back."""
+        profile = self.desk.profile
+        if profile is None:
+            return
+        query = LeadQuery(profile=profile.name, states=frozenset({State.REJECTED, State.FAILED}))
+        header, body = export.rows(self.desk.outbox, query)
+        lines = list(body)
+        if not lines:
+            self.statusBar().showMessage("No rejected or failed leads to copy.", 4000)
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, dialect="excel-tab", lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows(lines)
+        QApplication.clipboard().setText(buffer.getvalue())
+        self.statusBar().showMessage(
+            f"Copied {len(lines):,} rows with their reasons; paste them into a spreadsheet.", 6000
+        )
 
     # -- geometry and closing ----------------------------------------------------------------
 

@@ -236,6 +236,10 @@ class QueueFilter(QSortFilterProxyModel):
         self._states: frozenset[State] | None = None
         self._needle = ""
 
+    @property
+    def states(self) -> frozenset[State] | None:
+        return self._states
+
     def set_states(self, states: frozenset[State] | None) -> None:
         self.beginFilterChange()
         self._states = states

@@ -276,3 +276,43 @@ async def test_quit_from_the_menu_ends_main_after_a_clean_shutdown(tmp_path: Pat
     assert await asyncio.wait_for(task, 10) == 0
     assert desk.dispatcher is None  # stopped on a running loop, not cut off
     assert desk.client is None
+
+
+@pytest.mark.asyncio
+async def test_export_csv_and_xlsx_and_copy_failed_rows(window: MainWindow, tmp_path: Path) -> None:
+    import csv
+
+    import openpyxl
+
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    leads = [
+        LeadInput({"Name": "Good", "FirstPhone": "0370100001"}, row=1),
+        LeadInput({"Name": "Do Not Call", "FirstPhone": "0299999999"}, row=2),
+    ]
+    await window._enqueue(Target(3, 42, 101), leads, False, "export test")
+    await until(lambda: sorted(states(window)) == ["Delivered", "Rejected"])
+
+    for kind in ("csv", "xlsx"):
+        path = tmp_path / f"results.{kind}"
+        window.export_results(kind)
+        window.export_dialog.fileSelected.emit(str(path))
+        await until(lambda path=path: path.exists(), what=f"{kind} written")
+        if kind == "csv":
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                table = list(csv.reader(handle))
+        else:
+            sheet = openpyxl.load_workbook(path, read_only=True).active
+            table = [[c if c is not None else "" for c in row] for row in sheet.values]
+        header, rows = table[0], table[1:]
+        by_name = {row[header.index("Name")]: row for row in rows}
+        assert by_name["Good"][header.index("Status")] == "delivered"
+        assert by_name["Do Not Call"][header.index("Code")] == "104"
+        assert "Do Not Call" in by_name["Do Not Call"][header.index("Reason")]
+
+    window.copy_failed_rows()
+    text = QApplication.clipboard().text()
+    lines = text.splitlines()
+    assert lines[0].split("\t")[0] == "Name"
+    assert len(lines) == 2
+    assert "0299999999" in lines[1]
