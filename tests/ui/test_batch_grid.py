@@ -102,6 +102,9 @@ async def until(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError("timed out waiting")
+        if not signals:
+            await asyncio.sleep(min(0.05, remaining))
+            continue
         waiters = [asyncio.ensure_future(next_signal(s, remaining)) for s in signals]
         _done, pending = await asyncio.wait(
             waiters, timeout=min(0.05, remaining), return_when=asyncio.FIRST_COMPLETED
@@ -697,6 +700,22 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
             grid.undo_stack.undo()
         await settled(grid)
         assert grid.model.total() <= 500 - count + blocked
+
+        # Export the results and read the file back.
+        path = tmp_path / "results.csv"
+        window.export_results("csv")
+        window.export_dialog.fileSelected.emit(str(path))
+        await until(lambda: "Exported" in window.statusBar().currentMessage(), limit=30)
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            table = list(csv.DictReader(handle))
+        assert len(table) == count
+        by_phone = {row["FirstPhone"]: row for row in table}
+        assert by_phone["0" + fixed[1:]]["Status"] == "delivered"
+        assert {row["Status"] for row in table} <= {"delivered", "rejected"}
+        assert all(row["njExternalLeadId"] for row in table)
+        sources = {int(row["Row"]) for row in table}
+        assert sources <= set(range(1, 501))
+        assert len(sources) == count  # each lead keeps the row it came from
     finally:
         await window.shutdown()
         window.close()
