@@ -1,0 +1,296 @@
+"""Fault injection, short versions: failures, drops, an import, an outage, a killed sender, a key
+change. Every valid lead must end in the PBX exactly once, and the report must agree with it.
+
+The long versions (1,000 leads) are ``benchmarks/bench_faults.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from noojee_desk.core.api import NoojeeClient
+from noojee_desk.core.dispatcher import Dispatcher, QueueFigures, RetryTiming
+from noojee_desk.core.outbox import LeadInput, Outbox, State, Target
+
+TARGET_ARGS = ["--template", "3", "--campaign", "42", "--allocation", "101"]
+FAST_RETRIES = "0.05"  # every retry wait of `send` times this
+
+
+class SimProcess:
+    """The standalone emulator (``noojee-desk sim``) as a child process that can be killed."""
+
+    def __init__(self, state: Path, *args: str) -> None:
+        self.state_file = state
+        self.args = list(args)
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "noojee_desk", "sim", "--port", str(self.port)]
+        argv += ["--state", str(self.state_file), *self.args]
+        deadline = time.monotonic() + 15
+        while True:
+            self.proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+            assert self.proc.stdout is not None
+            line = self.proc.stdout.readline()
+            if line.startswith("listening on "):
+                break
+            self.proc.wait()
+            # The port of the killed process can take a moment to be free again.
+            assert time.monotonic() < deadline, "the emulator did not start"
+            time.sleep(0.1)
+        self.port = int(line.rsplit(":", 1)[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def state(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/__sim/state", timeout=10).json()
+
+    def post(self, route: str, payload: dict[str, Any]) -> None:
+        httpx.post(f"{self.url}/__sim/{route}", json=payload, timeout=10).raise_for_status()
+
+    def lead_count(self) -> int:
+        try:
+            return int(
+                httpx.get(f"{self.url}/__sim/state?leads=0", timeout=10).json()["lead_count"]
+            )
+        except httpx.HTTPError:
+            return -1
+
+
+@pytest.fixture
+def sim_factory(tmp_path: Path) -> Iterator[Callable[..., SimProcess]]:
+    made: list[SimProcess] = []
+
+    def make(*args: str) -> SimProcess:
+        sim = SimProcess(tmp_path / f"pbx-{len(made)}.json", *args)
+        sim.start()
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.stop()
+
+
+def wait_until(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def make_file(path: Path, count: int) -> dict[int, str]:
+    """A CSV of ``count`` rows; returns what each data row must become (status or code)."""
+    expected: dict[int, str] = {}
+    lines = ["Name,FirstPhone,njContactHours"]
+    for row in range(1, count + 1):
+        if row % 50 == 7:
+            lines.append(f"No Phone {row},,")
+            expected[row] = "invalid"
+        elif row % 50 == 21:
+            lines.append(f"Do Not Call {row},0299999999,")
+            expected[row] = "104"
+        elif row % 50 == 33:
+            lines.append(f"Bad Hours {row},0415{row:06d},Someday")
+            expected[row] = "111"
+        else:
+            lines.append(f"Person {row},0414{row:06d},")
+            expected[row] = "delivered"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return expected
+
+
+def send_argv(path: Path, url: str) -> list[str]:
+    argv = [sys.executable, "-m", "noojee_desk", "send", str(path), "--server", url]
+    return [*argv, *TARGET_ARGS, "--json", "--retry-scale", FAST_RETRIES]
+
+
+def send_env(home: Path, key: str = "demo-key") -> dict[str, str]:
+    return dict(os.environ, NOOJEE_DESK_HOME=str(home), NOOJEE_API_KEY=key)
+
+
+def check_guarantees(report: str, pbx: dict[str, Any], expected: dict[int, str]) -> None:
+    """Exactly once in the PBX, right codes, and the report agrees with the PBX row by row."""
+    lines = [json.loads(line) for line in report.splitlines()]
+    rows, summary = lines[:-1], lines[-1]["summary"]
+    assert [r["row"] for r in rows] == sorted(expected)
+    leads = [lead for lead in pbx["leads"] if lead["campaign_id"] == 42]
+    by_external = Counter(lead["external_id"] for lead in leads)
+    by_phone = Counter(lead["fields"]["FirstPhone"] for lead in leads)
+    assert max(by_external.values()) == 1, "a lead was inserted twice (same external id)"
+    assert max(by_phone.values()) == 1, "a lead was inserted twice (same phone)"
+    in_pbx = {lead["external_id"]: lead for lead in leads}
+    for row in rows:
+        want = expected[row["row"]]
+        if want == "delivered":
+            assert row["status"] == "delivered", row
+            assert row["external_id"] in in_pbx, row
+            assert in_pbx[row["external_id"]]["fields"]["Name"] == f"Person {row['row']}"
+        elif want == "invalid":
+            assert row["status"] == "invalid", row
+            assert row["external_id"] is None
+        else:
+            assert row["status"] == "rejected", row
+            assert str(row["code"]) == want, row
+            assert row["external_id"] not in in_pbx
+    delivered = {r["external_id"] for r in rows if r["status"] == "delivered"}
+    assert delivered == set(in_pbx)
+    assert summary["pending"] == 0
+    assert summary["failed"] == 0
+
+
+@pytest.mark.slow
+def test_failures_drops_an_import_and_an_outage(
+    tmp_path: Path, sim_factory: Callable[..., SimProcess]
+) -> None:
+    sim = sim_factory(
+        "--capacity", "4", "--min-service", "0.01", "--jitter", "0.002",
+        "--failure-rate", "0.05", "--drop-rate", "0.05", "--seed", "4",
+    )  # fmt: skip
+    path = tmp_path / "leads.csv"
+    expected = make_file(path, 300)
+    proc = subprocess.Popen(
+        send_argv(path, sim.url),
+        env=send_env(tmp_path / "desk"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: sim.lead_count() >= 60, "the first leads")
+        sim.post("faults", {"import_seconds": 0.4})  # a manual import on the PBX
+        wait_until(lambda: sim.lead_count() >= 150, "leads after the import")
+        sim.kill()  # a real outage: the process dies, its state file stays
+        time.sleep(0.5)  # the PBX stays down for a while
+        sim.start()  # same port, same leads
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err  # some rejected and invalid rows, by design
+    state = sim.state()
+    assert state["codes"].get("103", 0) > 0  # the failures and the import were seen
+    check_guarantees(out, state, expected)
+
+
+@pytest.mark.slow
+def test_the_sender_killed_mid_batch_then_started_again(
+    tmp_path: Path, sim_factory: Callable[..., SimProcess]
+) -> None:
+    sim = sim_factory(
+        "--capacity", "2", "--min-service", "0.02", "--jitter", "0.002", "--drop-rate", "0.05",
+        "--seed", "9",
+    )  # fmt: skip
+    path = tmp_path / "leads.csv"
+    expected = make_file(path, 150)
+    home = tmp_path / "desk"
+    first = subprocess.Popen(
+        send_argv(path, sim.url),
+        env=send_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: sim.lead_count() >= 40, "the first leads")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert first.returncode == -signal.SIGKILL
+    with Outbox(home / "data" / "outbox.sqlite3") as box:
+        assert box.counts()[State.SENDING] >= 1  # killed during calls: outcome unknown
+    again = subprocess.run(
+        send_argv(path, sim.url), env=send_env(home), capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 1, again.stderr
+    check_guarantees(again.stdout, sim.state(), expected)
+
+
+@pytest.mark.asyncio
+@pytest.mark.slow
+async def test_a_key_changed_mid_run_pauses_then_resumes(
+    tmp_path: Path, sim_factory: Callable[..., SimProcess]
+) -> None:
+    sim = sim_factory("--capacity", "4", "--min-service", "0.01", "--jitter", "0.0")
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    leads = [
+        LeadInput({"Name": f"P{i}", "FirstPhone": f"0416{i:06d}"}, frozenset(), i + 1)
+        for i in range(200)
+    ]
+    batch = outbox.enqueue("p", Target(3, 42, 101), leads, allow_duplicates=False, source="t")
+    timing = RetryTiming(backoff_base=0.05, backoff_floor=0.01, probe_base=0.05, probe_cap=0.2)
+    figures: list[QueueFigures] = []
+    async with NoojeeClient(sim.url, "demo-key") as old, NoojeeClient(sim.url, "new-key") as new:
+        dispatcher = Dispatcher(outbox, old, "p", timing=timing, figures_interval=0.02)
+        attention = asyncio.Event()
+
+        def on_event(event: object) -> None:
+            if isinstance(event, QueueFigures):
+                figures.append(event)
+                if event.needs_attention:
+                    attention.set()
+
+        dispatcher.subscribe(on_event)
+
+        async def until(condition: Callable[[], bool]) -> None:
+            reached = asyncio.Event()
+            unsubscribe = dispatcher.subscribe(lambda _: condition() and reached.set())
+            try:
+                if not condition():
+                    await asyncio.wait_for(reached.wait(), 60)
+            finally:
+                unsubscribe()
+
+        runner = asyncio.ensure_future(dispatcher.run())
+        try:
+            await until(lambda: outbox.counts("p")[State.DELIVERED] >= 50)
+            await asyncio.to_thread(sim.post, "key", {"api_key": "new-key"})
+            await asyncio.wait_for(attention.wait(), 30)
+            await until(lambda: not dispatcher.in_flight)
+            paused = outbox.counts("p")
+            assert paused[State.FAILED] == 0
+            assert paused[State.REJECTED] == 0
+            assert paused[State.QUEUED] > 0
+            assert figures[-1].server_state == "blocked"
+            assert "key" in (figures[-1].paused_reason or "").lower()
+            dispatcher.set_client(new)
+            await until(lambda: outbox.counts(batch_id=batch.id).open == 0)
+        finally:
+            await dispatcher.stop()
+            await runner
+    state = await asyncio.to_thread(sim.state)
+    assert outbox.counts("p")[State.DELIVERED] == 200
+    assert len(state["leads"]) == 200
+    assert len({lead["external_id"] for lead in state["leads"]}) == 200
+    outbox.close()
