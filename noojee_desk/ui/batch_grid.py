@@ -104,7 +104,7 @@ log = logging.getLogger(__name__)
 #: Rows added to the model per step while a big paste fills the grid.
 FILL_CHUNK = 2_000
 #: Checks stored per step when a check of the whole grid comes back.
-APPLY_CHUNK = 5_000
+APPLY_CHUNK = 2_500
 #: Edits of up to this many rows are re-checked at once on the UI thread; more wait for the
 #: full check in the background.
 QUICK_CHECK_ROWS = 200
