@@ -1,0 +1,84 @@
+"""Outbox writes on their own thread: results come back in order and the loop keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from noojee_desk.core.outbox import Attempt, LeadInput, Outbox, State, Target, Transition
+from noojee_desk.core.writer import OutboxWriter
+
+
+@pytest.mark.asyncio
+async def test_writes_run_on_the_writer_thread_and_are_seen_by_readers(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    reader = Outbox(path)
+    reader.enqueue(
+        "P", Target(1, 2, 3), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})],
+        allow_duplicates=False, source="t",
+    )  # fmt: skip
+    writer = OutboxWriter(path, clock=time.time)
+    try:
+        claimed = await writer.call("claim_due", "P", 5)
+        assert [lead.state for lead in claimed] == [State.SENDING]
+        assert reader.counts("P")[State.SENDING] == 1  # the reader sees the commit at once
+        lead = claimed[0]
+        updated = await writer.call(
+            "record",
+            Attempt(lead.id, 1.0, 1.2, "delivered", 0, "OK", 0.2),
+            Transition(State.DELIVERED, code=0),
+        )
+        assert updated.state is State.DELIVERED
+        assert reader.get(lead.id).state is State.DELIVERED  # type: ignore[union-attr]
+    finally:
+        writer.close()
+        reader.close()
+
+
+@pytest.mark.asyncio
+async def test_a_slow_commit_does_not_stall_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    Outbox(path).close()
+    seen_threads: list[str] = []
+
+    def slow_counts(self: Outbox, profile: str | None = None, batch_id: int | None = None):
+        seen_threads.append(threading.current_thread().name)
+        time.sleep(0.3)  # a disk sync under load
+        return "done"
+
+    monkeypatch.setattr(Outbox, "counts", slow_counts)
+    writer = OutboxWriter(path, clock=time.time)
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    task = asyncio.ensure_future(ticker())
+    try:
+        assert await writer.call("counts", "P") == "done"
+    finally:
+        task.cancel()
+        writer.close()
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) > 10
+    assert max(gaps) < 0.15
+    assert seen_threads[0].startswith("outbox-writer")
+
+
+@pytest.mark.asyncio
+async def test_closed_writer_refuses_calls(tmp_path: Path) -> None:
+    writer = OutboxWriter(tmp_path / "outbox.sqlite3", clock=time.time)
+    await writer.call("counts", "P")
+    writer.close()
+    writer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await writer.call("counts", "P")
