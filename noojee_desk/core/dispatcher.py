@@ -586,6 +586,10 @@ class Dispatcher:
                 due = self.outbox.earliest_due(self.profile)
                 if due is not None:
                     candidates.append(due - now)
+            else:
+                held = self.limiter.wake_in()  # a drain holds new calls back for a moment
+                if held is not None:
+                    candidates.append(held)
         return max(0.0, min(candidates)) if candidates else None
 
     def _launch(self) -> None:

@@ -69,9 +69,11 @@ class AdaptiveLimit:
         max_limit: int = 16,
         alpha: float = 0.5,
         beta: float = 1.5,
-        base_memory: float = 60.0,
+        base_memory: float = 75.0,
         max_probe_gap: int = 16,
+        drain_every: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if not 1 <= min_limit <= max_limit:
             raise ValueError("need 1 <= min_limit <= max_limit")
@@ -83,7 +85,9 @@ class AdaptiveLimit:
         self.beta = beta
         self.base_memory = base_memory
         self.max_probe_gap = max_probe_gap
+        self.drain_every = drain_every
         self._clock = clock
+        self._wall = wall
         self._limit = max(min_limit, min(max_limit, initial))
         self.in_flight = 0
         self._slow_start = True
@@ -98,8 +102,14 @@ class AdaptiveLimit:
         self._good = 0  # the highest limit that recently held
         self._gap = 1  # windows to wait before probing above ``_good``
         self._quiet = 0  # windows since the last change
-        self._measuring: int | None = None  # the limit to restore after a no-load window
-        self._measured_at = clock()
+        # The drain: "run", then "hold" (send nothing until the server's queue emptied), then
+        # "measure" (one call alone), then "run" again with the limit restored.
+        self._phase = "run"
+        self._phase_until = 0.0  # wall-clock end of "hold" (or the give-up time of "measure")
+        self._drain_slot = math.floor(wall() / drain_every) if drain_every > 0 else 0
+        self._restore = self._limit
+        self._drain_samples: list[float] = []
+        self._last_latency = 0.0
         self.decisions: deque[Decision] = deque(maxlen=1024)
 
     # -- state -------------------------------------------------------------------------------------
@@ -115,7 +125,20 @@ class AdaptiveLimit:
 
     @property
     def available(self) -> int:
+        self._tick()
+        if self._phase == "hold":
+            return 0
         return max(0, self._limit - self.in_flight)
+
+    @property
+    def draining(self) -> bool:
+        return self._phase != "run"
+
+    def wake_in(self) -> float | None:
+        """Seconds until sending may resume after a drain's hold (None when not holding)."""
+        if self._phase != "hold":
+            return None
+        return max(0.0, self._phase_until - self._wall())
 
     def set_max(self, max_limit: int) -> None:
         """Change the hard cap (at least ``min_limit``)."""
@@ -127,7 +150,8 @@ class AdaptiveLimit:
 
     def acquire(self, *, force: bool = False) -> Ticket | None:
         """A ticket for one more call, or None when the limit is reached (``force``: always)."""
-        if not force and self.in_flight >= self._limit:
+        self._tick()
+        if not force and (self._phase == "hold" or self.in_flight >= self._limit):
             return None
         self.in_flight += 1
         ticket = Ticket(self._epoch, self._sent, self.in_flight)
@@ -137,8 +161,15 @@ class AdaptiveLimit:
     def release(self, ticket: Ticket, latency: float | None) -> None:
         """The call ended; ``latency`` when the server processed it (an answer with a code)."""
         self.in_flight = max(0, self.in_flight - 1)
-        if ticket.epoch != self._epoch or ticket.seq >= self._window:
-            return  # sent under another limit, or beyond this window
+        if ticket.epoch != self._epoch:
+            return  # sent under another limit
+        if self._phase == "measure":
+            if latency is not None and latency > 0:
+                self._drain_samples.append(latency)
+                self._end_drain()
+            return
+        if ticket.seq >= self._window:
+            return  # beyond this window
         self._done += 1
         if latency is not None and latency > 0:
             self._samples.append(latency)
@@ -161,13 +192,45 @@ class AdaptiveLimit:
             return  # already reacted to this overload
         self._slow_start = False
         self._probe_from = None
-        self._measuring = None
+        if self._phase != "run":
+            self._phase = "run"
         self._gap = self.max_probe_gap
         new = max(self.min_limit, self._limit // 2)
         self._good = min(self._good, new)
         self._set(new, "server overloaded (109)")
 
     # -- the algorithm -----------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Start, advance or end a drain (see the module docstring) by the wall clock."""
+        if self.drain_every <= 0:
+            return
+        now = self._wall()
+        if self._phase == "run":
+            slot = math.floor(now / self.drain_every)
+            if slot <= self._drain_slot:
+                return
+            self._drain_slot = slot
+            if not self._history or self._slow_start:
+                return  # nothing learnt yet, or still starting: no need to measure again
+            # Send nothing until the calls now queued (ours and other desks') are done.
+            hold = min(3.0, 1.1 * (self._last_latency or self.base or 0.1)) + 0.02
+            self._phase, self._phase_until = "hold", slot * self.drain_every + hold
+            self._restore = self._limit
+            self._set(self._limit, "drain: hold")
+        if self._phase == "hold" and now >= self._phase_until:
+            self._phase = "measure"
+            self._phase_until = now + max(2.0, 20 * (self.base or 0.1))
+            self._drain_samples = []
+            self._set(1, "drain: measure no-load latency")
+        elif self._phase == "measure" and now >= self._phase_until:
+            self._end_drain()
+
+    def _end_drain(self) -> None:
+        if self._drain_samples:
+            self._history.append((self._clock(), min(self._drain_samples)))
+        self._phase = "run"
+        self._set(self._restore, "drain: done")
 
     def _window_size(self) -> int:
         return max(2, self._limit) if self._slow_start else max(4, 2 * self._limit)
@@ -191,6 +254,7 @@ class AdaptiveLimit:
         samples = sorted(self._samples)
         keep = samples[: max(1, math.ceil(len(samples) * 0.9))]  # without the slowest tenth
         latency = sum(keep) / len(keep)
+        self._last_latency = latency
         busy = self._busy >= len(samples) / 2
         now = self._clock()
         self._history.append((now, latency))
@@ -200,11 +264,6 @@ class AdaptiveLimit:
         queue = self._limit * (1.0 - base / latency)
         limit = self._limit
         self._quiet += 1
-
-        if self._measuring is not None:
-            restore, self._measuring = self._measuring, None
-            self._set(restore, "no-load latency measured", latency, queue)
-            return
 
         probing = self._probe_from is not None and self._probe_from < limit
         # A new, higher limit must show a short queue to be kept (hysteresis against noise).
@@ -233,13 +292,6 @@ class AdaptiveLimit:
             self._gap = 1 if limit >= self._good else self._gap
         if queue >= self.alpha:
             self._slow_start = False
-
-        base_at = max(min(self._history, key=lambda item: item[1])[0], self._measured_at)
-        if limit > self.min_limit and now - base_at > self.base_memory / 2:
-            self._measuring = limit
-            self._measured_at = now
-            self._set(max(self.min_limit, limit // 2), "measuring no-load latency", latency, queue)
-            return
 
         if queue >= self.alpha or not busy or limit >= self.max_limit:
             self._set(limit, "steady", latency, queue)

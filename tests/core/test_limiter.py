@@ -54,7 +54,8 @@ class Model:
         return self.now
 
     def add_desk(self, **kwargs: object) -> Desk:
-        desk = Desk(AdaptiveLimit(clock=self.clock, **kwargs))  # type: ignore[arg-type]
+        limit = AdaptiveLimit(clock=self.clock, wall=self.clock, **kwargs)  # type: ignore[arg-type]
+        desk = Desk(limit)
         self.desks.append(desk)
         return desk
 
@@ -66,6 +67,9 @@ class Model:
         while (ticket := desk.limit.acquire()) is not None:
             desk.sent += 1
             self._at(self.now + self.rtt / 2, "arrive", (desk, ticket, self.now))
+        wake = desk.limit.wake_in()
+        if wake is not None:  # a drain holds: look again when it ends (as the dispatcher does)
+            self._at(self.now + wake + 1e-6, "wake", desk)
 
     def _start(self, desk: Desk, ticket: Ticket, sent_at: float, arrived: float) -> None:
         self.running += 1
@@ -91,6 +95,8 @@ class Model:
                 if self.queue:
                     self._start(*self.queue.popleft())
                 self._at(self.now + self.rtt / 2, "answer", (desk, ticket, sent_at))
+            elif kind == "wake":
+                self._fill(payload)  # type: ignore[arg-type]
             else:
                 desk, ticket, sent_at = payload  # type: ignore[misc]
                 desk.limit.release(ticket, self.now - sent_at)

@@ -1,0 +1,202 @@
+"""Throughput of the dispatcher against the emulator, side by side with two naive senders.
+
+Reproduce:  .venv/bin/python benchmarks/bench_throughput.py [--leads 2000] [--naive-leads 400]
+            [--capacities 4,1,8] [--json FILE]
+
+The emulator runs in its own process (``noojee-desk sim``: 100 ms minimum service time, jitter
+up to 20 ms, the server's FIFO queue). For each capacity three senders run one after the other
+against the same emulator (reset in between): one lead at a time, 32 at once, and ours (outbox +
+dispatcher, which is not told the capacity). Reported for each: leads per second as a ratio of
+the server's ideal (capacity / mean service time; also against the 100 ms minimum), the 109s,
+and the server-side queue wait p50/p90.
+Targets (ours, capacity 4): >= 0.95 of ideal, zero 109s, p50 server queue wait <= 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from noojee_desk.core.api import NoojeeClient  # noqa: E402
+from noojee_desk.core.dispatcher import BatchFinished, Dispatcher  # noqa: E402
+from noojee_desk.core.outbox import LeadInput, Outbox, Target  # noqa: E402
+from noojee_desk.sim.data import DEMO_API_KEY  # noqa: E402
+
+MIN_SERVICE = 0.1
+JITTER = 0.02
+TARGET = Target(3, 42, 101)
+
+
+class Sim:
+    """``noojee-desk sim`` in its own process."""
+
+    def __init__(self, capacity: int, *extra: str) -> None:
+        argv = [sys.executable, "-m", "noojee_desk", "sim", "--port", "0"]
+        argv += ["--capacity", str(capacity), "--min-service", str(MIN_SERVICE)]
+        argv += ["--jitter", str(JITTER), "--seed", "1", *extra]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().split()[-1]
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/__sim/reset", timeout=30).raise_for_status()
+
+    def state(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/__sim/state?leads=0", timeout=30).json()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def lead_fields(i: int, prefix: str) -> dict[str, str]:
+    return {"Name": f"Bench {i}", "FirstPhone": f"{prefix}{i:06d}"}
+
+
+async def naive(url: str, count: int, at_once: int) -> float:
+    """``at_once`` workers, each sending the next lead as soon as its last one answered."""
+    async with NoojeeClient(url, DEMO_API_KEY, max_connections=64) as client:
+        queue = list(range(count))
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            while queue:
+                i = queue.pop()
+                await client.insert_lead(3, 42, 101, lead_fields(i, "0417"))
+
+        await asyncio.gather(*(worker() for _ in range(at_once)))
+        return time.perf_counter() - started
+
+
+async def ours(url: str, count: int) -> tuple[float, dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as folder:
+        outbox = Outbox(Path(folder) / "outbox.sqlite3")
+        leads = [LeadInput(lead_fields(i, "0413"), frozenset(), i + 1) for i in range(count)]
+        batch = outbox.enqueue("bench", TARGET, leads, allow_duplicates=False, source="bench")
+        async with NoojeeClient(url, DEMO_API_KEY) as client:
+            dispatcher = Dispatcher(outbox, client, "bench")
+            finished = asyncio.Event()
+            dispatcher.subscribe(
+                lambda e: isinstance(e, BatchFinished) and e.batch_id == batch.id and finished.set()
+            )
+            started = time.perf_counter()
+            runner = asyncio.ensure_future(dispatcher.run())
+            await finished.wait()
+            elapsed = time.perf_counter() - started
+            await dispatcher.stop()
+            await runner
+        counts = outbox.counts("bench").as_dict()
+        outbox.close()
+    decisions = list(dispatcher.limiter.decisions)
+    at_limit: Counter[int] = Counter()
+    for one, following in itertools.pairwise(decisions):
+        at_limit[one.new_limit] += following.at - one.at
+    total = sum(at_limit.values()) or 1.0
+    limits = {k: round(v / total, 3) for k, v in sorted(at_limit.items())}
+    return elapsed, {
+        "counts": counts,
+        "time_at_limit": limits,
+        "final_limit": dispatcher.limiter.limit,
+    }
+
+
+def measure(sim: Sim, name: str, count: int, elapsed: float, capacity: int) -> dict[str, Any]:
+    state = sim.state()
+    waits = state["queue_waits"]
+    rate = count / elapsed
+    return {
+        "sender": name,
+        "capacity": capacity,
+        "leads": count,
+        "seconds": round(elapsed, 2),
+        "rate": round(rate, 2),
+        "ratio": round(rate / (capacity / (MIN_SERVICE + JITTER / 2)), 3),
+        "ratio_to_min_service": round(rate / (capacity / MIN_SERVICE), 3),
+        "code_109": int(state["codes"].get("109", 0)),
+        "inserted": state["lead_count"],
+        "wait_p50_ms": round(percentile(waits, 0.5) * 1000, 1),
+        "wait_p90_ms": round(percentile(waits, 0.9) * 1000, 1),
+        "max_running": state["max_running"],
+    }
+
+
+async def run_capacity(capacity: int, leads: int, naive_leads: int) -> list[dict[str, Any]]:
+    sim = Sim(capacity)
+    rows = []
+    try:
+        for name, at_once in (("one at a time", 1), ("32 at once", 32)):
+            sim.reset()
+            elapsed = await naive(sim.url, naive_leads, at_once)
+            rows.append(measure(sim, name, naive_leads, elapsed, capacity))
+            print(rows[-1], flush=True)
+        sim.reset()
+        elapsed, extra = await ours(sim.url, leads)
+        row = measure(sim, "Noojee Desk", leads, elapsed, capacity)
+        row.update(extra)
+        rows.append(row)
+        print(row, flush=True)
+    finally:
+        sim.close()
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| Capacity | Sender | Leads | Leads/s | Ratio of ideal | (of 100 ms ideal) | 109s | "
+        "Wait p50 | Wait p90 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['capacity']} | {r['sender']} | {r['leads']} | {r['rate']:.1f} | "
+            f"**{r['ratio']:.3f}** | {r['ratio_to_min_service']:.3f} | {r['code_109']} | "
+            f"{r['wait_p50_ms']:.0f} ms | {r['wait_p90_ms']:.0f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--naive-leads", type=int, default=400)
+    parser.add_argument("--capacities", default="4,1,8")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    for capacity in (int(c) for c in args.capacities.split(",")):
+        rows += asyncio.run(run_capacity(capacity, args.leads, args.naive_leads))
+    print()
+    print(table(rows))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
