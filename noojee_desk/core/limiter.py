@@ -11,10 +11,15 @@ cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's conc
   limit* (one round trip's worth while starting). A window is judged once all its calls ended,
   so slow (queued) calls are never left out. Its latency is the mean without the slowest tenth.
 - ``base`` is the lowest window latency of the last ``base_memory`` seconds: the no-load latency.
-  When it gets old, one window runs at half the limit to measure it again (as BBR's ProbeRTT).
+- Drains (like BBR's ProbeRTT): every ``drain_every`` seconds, on the wall clock's grid so that
+  desks sharing a PBX do it at the same moment, the limiter sends nothing for a bit more than one
+  round trip (the server's queue empties), then one call alone, whose latency is a fresh no-load
+  sample; then the limit is restored. Without it a desk that starts while others keep the server
+  busy would take their queue for the no-load latency and grab more than its share.
 - Little's law: ``queue = limit * (1 - base / latency)`` calls wait on the server.
   - ``queue > beta`` (1.5): too many; the limit drops to ``limit - queue + alpha`` (at least by
-    one), or straight back to the previous limit when this one was a probe.
+    one). A probe (below) must do better to be kept, ``queue <= (alpha + beta) / 2``, else the
+    limit goes straight back to where it was.
   - ``queue < alpha`` (0.5) while the limit was kept busy: room to grow; double at first (slow
     start), then one step. Growing beyond the highest limit that recently held is a "probe":
     a failed probe doubles the windows to wait before the next one (up to ``max_probe_gap``),

@@ -228,3 +228,33 @@ def test_bad_settings_are_refused() -> None:
         AdaptiveLimit(min_limit=0)
     with pytest.raises(ValueError, match="alpha"):
         AdaptiveLimit(alpha=2.0, beta=1.0)
+
+
+def test_a_drain_holds_then_measures_one_call_then_restores() -> None:
+    now = [100.0]
+    limit = AdaptiveLimit(initial=4, max_limit=16, drain_every=30.0, clock=lambda: now[0],
+                          wall=lambda: now[0])  # fmt: skip
+    limit._slow_start = False
+    for _ in range(4):  # one window of answers, so there is a base
+        tickets = [limit.acquire() for _ in range(4)]
+        for ticket in tickets:
+            limit.release(ticket, 0.1)  # type: ignore[arg-type]
+    before = limit.limit
+    flying = limit.acquire()
+    now[0] = 120.0  # the next slot of the wall clock's 30 s grid
+    assert limit.available == 0
+    assert limit.acquire() is None
+    assert limit.draining
+    hold = limit.wake_in()
+    assert hold is not None
+    assert 0.1 < hold < 0.2
+    now[0] += hold
+    assert limit.acquire() is None  # our own call from before is still out
+    limit.release(flying, 0.1)  # type: ignore[arg-type]
+    alone = limit.acquire()
+    assert alone is not None
+    assert limit.acquire() is None  # one call at a time while measuring
+    limit.release(alone, 0.09)
+    assert not limit.draining
+    assert limit.limit == before
+    assert limit.base == pytest.approx(0.09)
