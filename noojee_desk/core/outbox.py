@@ -242,7 +242,6 @@ CREATE TABLE leads (
 );
 CREATE INDEX leads_due ON leads(profile, state, next_attempt_at);
 CREATE INDEX leads_batch ON leads(batch_id, state);
-CREATE INDEX leads_external_id ON leads(external_id);
 CREATE TABLE attempts (
     id INTEGER PRIMARY KEY,
     lead_id INTEGER NOT NULL REFERENCES leads(id),
