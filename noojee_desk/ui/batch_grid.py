@@ -73,6 +73,7 @@ from noojee_desk.core.tables import (
     detect_mapping,
     mapping_key,
     parse_clipboard,
+    paused_gc,
     read_file,
 )
 from noojee_desk.core.validate import LeadCheck, Problem, Validator
@@ -118,40 +119,39 @@ NOT_SENT = "— not sent —"
 
 #: The GIL switch interval while grid work runs in a worker thread (Python's default is 5 ms).
 BUSY_SWITCH_INTERVAL = 0.0001
+#: New objects after which a finished job freezes them rather than let a collection walk them
+#: (a small job's few objects are collected as usual, cyclic garbage included).
+FREEZE_AFTER = 200_000
 _busy_workers = 0
 _saved_interval = 0.005
-
-
-_gc_was_enabled = True
 
 
 async def in_worker(func: Any, *args: Any) -> Any:
     """Run ``func(*args)`` in the loop's executor without stalling the UI thread.
 
     Two things would: the GIL, which a worker busy in Python holds for up to the switch
-    interval each time the UI thread asks for it (and painting the grid asks hundreds of
-    times), so the interval is shorter meanwhile; and the cyclic garbage collector, which
-    reading 100,000 rows triggers again and again, each time walking every object in the
-    process with the GIL held (pauses of half a second). So automatic collection waits until
-    the work is done; then the new objects, the grid's long-lived rows and checks, are moved
-    out of the collector's way (``gc.freeze``; they are freed by reference counting as usual).
+    interval each time the UI thread asks for it (and painting asks often), so the interval is
+    shorter meanwhile; and the cyclic garbage collector, which reading 100,000 rows triggers
+    again and again, each time walking every object in the process with the GIL held (pauses of
+    half a second). So collection is paused (``tables.paused_gc``, shared with the lead-data
+    code) until the work is done; after a big job the new objects, mostly the grid's long-lived
+    rows and checks, are moved out of the collector's way (``gc.freeze``; they are still freed
+    by reference counting as usual).
     """
-    global _busy_workers, _saved_interval, _gc_was_enabled
+    global _busy_workers, _saved_interval
     if _busy_workers == 0:
         _saved_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(_saved_interval, BUSY_SWITCH_INTERVAL))
-        _gc_was_enabled = gc.isenabled()
-        gc.disable()
     _busy_workers += 1
-    try:
-        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
-    finally:
-        _busy_workers -= 1
-        if _busy_workers == 0:
-            sys.setswitchinterval(_saved_interval)
-            gc.freeze()
-            if _gc_was_enabled:
-                gc.enable()
+    with paused_gc():
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+        finally:
+            _busy_workers -= 1
+            if _busy_workers == 0:
+                sys.setswitchinterval(_saved_interval)
+                if gc.get_count()[0] > FREEZE_AFTER:  # a collection now would stall
+                    gc.freeze()
 
 
 @dataclass(slots=True)
