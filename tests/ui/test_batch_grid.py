@@ -719,3 +719,28 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
     finally:
         await window.shutdown()
         window.close()
+
+
+@pytest.mark.asyncio
+async def test_remove_rows_and_clear_are_undoable(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(10)])
+    model = grid.model
+    select_cell(grid, 2, 0)
+    selection = grid.view.selectionModel()
+    selection.select(model.index(4, 1), selection.SelectionFlag.Select)
+    grid.view.setFocus()
+    qtbot.keyClick(grid.view, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert model.rowCount() == 8
+    assert "Person 3" not in column_values(grid, 0)
+    assert "Person 5" not in column_values(grid, 0)
+    await settled(grid)
+    assert model.summary() == (5, 1, 2, 0)  # the two removed rows were blocked
+    qtbot.mouseClick(grid.clear_button, Qt.MouseButton.LeftButton)
+    assert model.rowCount() == 0
+    assert not grid.queue_button.isEnabled()
+    grid.undo_stack.undo()
+    assert model.rowCount() == 8
+    grid.undo_stack.undo()
+    await settled(grid)
+    assert column_values(grid, 0)[:5] == [f"Person {i}" for i in range(1, 6)]
+    assert model.summary() == (5, 1, 4, 0)
