@@ -705,7 +705,7 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
         path = tmp_path / "results.csv"
         window.export_results("csv")
         window.export_dialog.fileSelected.emit(str(path))
-        await until(lambda: "Exported" in window.statusBar().currentMessage(), limit=30)
+        await until(path.exists, limit=30)  # written beside, then moved in place whole
         with path.open(encoding="utf-8-sig", newline="") as handle:
             table = list(csv.DictReader(handle))
         assert len(table) == count
