@@ -42,6 +42,7 @@ from noojee_desk.core.outbox import (
 )
 from noojee_desk.core.outcome import Kind, Outcome, RetryReason
 from noojee_desk.core.redact import redact_text
+from noojee_desk.core.writer import OutboxWriter
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +333,8 @@ class Dispatcher:
         self._finished_batches: set[int] = set()
         self._next_expire = 0.0
         self._released: list[int] = []
+        self._tasks: set[asyncio.Task[None]] = set()  # sends, until their answer is recorded
+        self._writer: OutboxWriter | None = None
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -521,6 +524,9 @@ class Dispatcher:
         lock = self.outbox.lock_profile(self.profile)
         lock.acquire()
         self._lock = lock
+        # Claims and answers are committed (and synced to disk) on a thread of their own, so a
+        # slow disk never stalls the loop the UI shares with this dispatcher.
+        self._writer = OutboxWriter(self.outbox.path, clock=self._clock)
         self._running = asyncio.get_running_loop().create_future()
         self._stats.started = self._mono()
         try:
@@ -535,7 +541,7 @@ class Dispatcher:
                 self._wake.clear()
                 try:
                     self._expire_if_due()
-                    self._launch()
+                    await self._launch()
                     self._emit_figures()
                 except sqlite3.Error as exc:
                     self._storage_failed(exc)
@@ -544,6 +550,9 @@ class Dispatcher:
             try:
                 await self._shutdown()
             finally:
+                writer, self._writer = self._writer, None
+                if writer is not None:
+                    writer.close()  # waits for the writes already asked for
                 lock.release()
                 self._lock = None
                 self._stopping = False  # may run again
@@ -592,15 +601,15 @@ class Dispatcher:
                     candidates.append(held)
         return max(0.0, min(candidates)) if candidates else None
 
-    def _launch(self) -> None:
-        if self._pause is not None or self._stopping:
+    async def _launch(self) -> None:
+        if self._pause is not None or self._stopping or self._writer is None:
             return
         now = self._clock()
         allowance = self.breaker.allowance(now)
         free = self.limiter.available if allowance is None else allowance
         if free <= 0:
             return
-        leads = self.outbox.claim_due(self.profile, free, now)
+        leads = await self._writer.call("claim_due", self.profile, free, now)
         for lead in leads:
             probe = allowance is not None
             if probe:
@@ -610,6 +619,8 @@ class Dispatcher:
             flight = _InFlight(lead, ticket, probe=probe)
             self._in_flight[lead.id] = flight
             flight.task = asyncio.ensure_future(self._send(flight))
+            self._tasks.add(flight.task)
+            flight.task.add_done_callback(self._tasks.discard)
         self._emit_leads(leads)
 
     async def _send(self, flight: _InFlight) -> None:
@@ -642,7 +653,7 @@ class Dispatcher:
             )
         self._in_flight.pop(lead.id, None)
         try:
-            self._settle(flight, outcome, started)
+            await self._settle(flight, outcome, started)
         except sqlite3.Error as exc:
             self._storage_failed(exc)
         except Exception:
@@ -673,7 +684,7 @@ class Dispatcher:
             return delay
         return 0.0
 
-    def _settle(self, flight: _InFlight, outcome: Outcome, started: float) -> None:
+    async def _settle(self, flight: _InFlight, outcome: Outcome, started: float) -> None:
         lead = flight.lead
         rule = rule_for(outcome)
         now = self._clock()
@@ -780,7 +791,10 @@ class Dispatcher:
             latency=outcome.latency,
             http_status=outcome.http_status,
         )
-        updated = self.outbox.record(attempt, transition)
+        if self._writer is not None:
+            updated = await self._writer.call("record", attempt, transition)
+        else:  # not running (a settle after stop): commit here
+            updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])
 
     def _expire_if_due(self) -> None:
@@ -799,8 +813,7 @@ class Dispatcher:
         self._emit_leads(expired)
 
     async def _shutdown(self) -> None:
-        flights = [f for f in self._in_flight.values() if f.task is not None]
-        tasks = [f.task for f in flights if f.task is not None]
+        tasks = list(self._tasks)  # calls in flight, and answers still being recorded
         if tasks and self._grace > 0:
             await asyncio.wait(tasks, timeout=self._grace)
         for task in tasks:
