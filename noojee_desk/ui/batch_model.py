@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import ctypes
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,41 +22,6 @@ from noojee_desk.core.validate import LeadCheck, Problem
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
-
-#: Added to the reference counts of None, True and False (see ``guard_singleton_refcounts``).
-PINNED_REFERENCES = 1 << 40
-
-
-def guard_singleton_refcounts() -> bool:
-    """Keep ``None``, ``True`` and ``False`` alive whatever the Qt binding does to their counts.
-
-    WORKAROUND (no upstream report found; seen with PySide6 6.12.0 on Python 3.11): several
-    PySide6 paths give back a reference to ``None`` or ``True`` they never took: every call of
-    a Python override of a void virtual (``paintEvent``...), ``QModelIndex.data()`` and
-    ``QComboBox.currentData()`` returning None, every ``SignalInstance.emit()``. Python 3.11
-    still counts references of these singletons (3.12 made them immortal), so a busy window
-    drives a count to zero within minutes and the interpreter aborts ("none_dealloc" /
-    "bool_dealloc: deallocating None / True"). This does what 3.12 does: it gives each of them
-    2**40 references, which no amount of lost references in a session can use up. They are
-    static objects that are never freed, so the extra count costs nothing. Idempotent; True
-    when it changed the counts.
-    """
-    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return False
-    changed = False
-    for singleton in (None, True, False):
-        before = sys.getrefcount(singleton)
-        if before >= PINNED_REFERENCES:
-            continue
-        count = ctypes.c_ssize_t.from_address(id(singleton))
-        if count.value != before - 1:  # not the layout we expect (a debug build): leave it
-            continue
-        count.value += PINNED_REFERENCES
-        changed = True
-    return changed
-
-
-guard_singleton_refcounts()
 
 ERROR = "error"
 WARNING = "warning"

@@ -14,12 +14,6 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from noojee_desk.ui.batch_model import guard_singleton_refcounts
-
-# PySide6 6.12.0 on Python 3.11 drops references to None and True (emit(), void overrides,
-# QModelIndex.data() returning None): without this the interpreter aborts after a few hundred.
-guard_singleton_refcounts()
-
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
     """Every async UI test runs on a qasync loop over the one QApplication."""
