@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -66,6 +67,7 @@ class Desk:
         self.settings: Settings = store.load()
         self.client: NoojeeClient | None = None
         self.outbox = Outbox(paths.outbox)
+        self._thread = threading.get_ident()  # the thread the outbox connection belongs to
         self.dispatcher: Dispatcher | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Event], None]] = []
@@ -287,7 +289,12 @@ class Desk:
         return batch
 
     def recent_phones(self, e164s) -> dict[str, str]:
-        return self.outbox.recent_phones(e164s, self.settings.recent_days)
+        """Numbers delivered recently from this desk; callable from any thread (the grid's
+        checks run in a worker, and a SQLite connection belongs to the thread that opened it)."""
+        if threading.get_ident() == self._thread:
+            return self.outbox.recent_phones(e164s, self.settings.recent_days)
+        with Outbox(self.paths.outbox) as outbox:
+            return outbox.recent_phones(e164s, self.settings.recent_days)
 
     def queued_phones(self, e164s) -> dict[str, str]:
         return {phone: f"lead {lead}" for phone, lead in self.outbox.queued_phones(e164s).items()}

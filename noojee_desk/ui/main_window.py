@@ -186,6 +186,7 @@ class MainWindow(QMainWindow):
         self.desk.subscribe(self._on_event)
         self._build_actions()
         self._restore_geometry()
+        self.setAcceptDrops(True)
 
     # -- actions and menus -------------------------------------------------------------------
 
@@ -241,6 +242,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_export_xlsx)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
+        edit = menu.addMenu("&Edit")
+        edit.addAction(self.grid.undo_action)
+        edit.addAction(self.grid.redo_action)
         conn = menu.addMenu("&Connection")
         for act in (self.act_new, self.act_edit, self.act_forget, self.act_demo, self.act_fields):
             conn.addAction(act)
@@ -388,6 +392,17 @@ class MainWindow(QMainWindow):
 
     def _task_failed(self, text: str) -> None:
         self.problem_banner.say(text, "error")
+
+    # -- files dropped anywhere on the window go to the grid ------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if self.stack.currentWidget() is self.work and event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        if self.stack.currentWidget() is self.work and self.grid.handle_drop(event.mimeData()):
+            self.entry_tabs.setCurrentWidget(self.grid)
+            event.acceptProposedAction()
 
     # -- template, layout, entry ------------------------------------------------------------
 

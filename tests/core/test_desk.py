@@ -1,0 +1,91 @@
+"""The desk's services without a window: profiles, layouts, queueing, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from noojee_desk.core import paths
+from noojee_desk.core.desk import Desk
+from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout
+from noojee_desk.core.outbox import Attempt, LeadInput, State, Target, Transition
+from noojee_desk.core.secrets import KeyStore
+from noojee_desk.core.settings import Profile, SettingsStore
+from noojee_desk.sim.data import DEMO_API_KEY
+from noojee_desk.sim.emulator import Emulator
+
+
+def make_desk(home: Path) -> Desk:
+    where = paths.resolve(home).ensure()
+    emulator = Emulator(min_service=0.0, jitter=0.0)
+    layouts = {3: FieldLayout((FieldSpec("Name"), FieldSpec("FirstPhone", phone=True)))}
+    return Desk(
+        where,
+        SettingsStore(where.settings),
+        KeyStore(),
+        demo=lambda: (emulator.transport(), DEMO_API_KEY),
+        demo_layouts=layouts,
+    )
+
+
+@pytest.mark.asyncio
+async def test_demo_profile_queues_and_delivers(tmp_path: Path) -> None:
+    desk = make_desk(tmp_path)
+    desk.ensure_demo_profile()
+    opened = await desk.open("Demo")
+    assert opened.client is not None
+    assert desk.dispatcher is not None
+    batch = await desk.enqueue(
+        Target(3, 42, 101),
+        [LeadInput({"Name": "A", "FirstPhone": "0370100001"}, frozenset({"+61370100001"}))],
+        allow_duplicates=False,
+        source="test",
+    )
+    deadline = time.monotonic() + 10
+    while desk.outbox.counts(batch_id=batch.id)[State.DELIVERED] != 1:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert desk.layout_for(3).names == ("Name", "FirstPhone")
+    assert desk.has_layout(3)
+    assert not desk.has_layout(7)
+    assert desk.layout_for(7) == default_layout()
+    await desk.close()
+
+
+@pytest.mark.asyncio
+async def test_recent_phones_answer_from_a_worker_thread(tmp_path: Path) -> None:
+    desk = make_desk(tmp_path)
+    desk.settings.upsert(Profile("P", server_url="https://pbx.example.com"))
+    desk.settings.active_profile = "P"
+    batch = desk.outbox.enqueue(
+        "P", Target(3, 42, 101), [LeadInput({"Name": "A"}, frozenset({"+61370100001"}))],
+        allow_duplicates=False, source="t",
+    )  # fmt: skip
+    lead = desk.outbox.claim_due("P", 1)[0]
+    desk.outbox.record(
+        Attempt(lead.id, time.time(), time.time(), "delivered", 0, "OK", 0.1),
+        Transition(State.DELIVERED, code=0),
+    )
+    here = desk.recent_phones(["+61370100001", "+61370100002"])
+    there = await asyncio.get_running_loop().run_in_executor(
+        None, desk.recent_phones, ["+61370100001"]
+    )
+    assert set(here) == {"+61370100001"}
+    assert there == {"+61370100001": here["+61370100001"]}
+    assert batch.total == 1
+    await desk.close()
+
+
+@pytest.mark.asyncio
+async def test_a_profile_without_a_key_asks_for_one(tmp_path: Path) -> None:
+    desk = make_desk(tmp_path)
+    desk.keys.set_for_session("Other", "k")  # not this one
+    desk.settings.upsert(Profile("P", server_url="https://pbx.example.com"))
+    opened = await desk.open("P")
+    assert opened.client is None
+    assert opened.needs_key
+    assert desk.dispatcher is None
+    await desk.close()
