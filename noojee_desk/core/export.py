@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from noojee_desk.core.files import atomic_write
 from noojee_desk.core.outbox import EXTERNAL_ID_FIELD, Lead, LeadQuery, Outbox
 from noojee_desk.core.redact import redact_text
 
@@ -87,22 +86,6 @@ def _safe_for_spreadsheet(value: str) -> str:
     return value
 
 
-@contextlib.contextmanager
-def _atomic(path: Path, mode: str, **kwargs: object) -> Iterator[IO]:  # type: ignore[type-arg]
-    """Write to a temporary file beside ``path``, then move it in place: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        with open(temp, mode, **kwargs) as stream:  # type: ignore[call-overload]
-            yield stream
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 def write_csv(
     outbox: Outbox,
     destination: str | os.PathLike[str] | IO[str],
@@ -125,7 +108,7 @@ def write_csv(
         return count
 
     if isinstance(destination, str | os.PathLike):
-        with _atomic(Path(destination), "w", encoding="utf-8-sig", newline="") as stream:
+        with atomic_write(Path(destination), "w", encoding="utf-8-sig", newline="") as stream:
             return write(stream)
     return write(destination)
 
@@ -156,6 +139,6 @@ def write_xlsx(
     for row in body:
         sheet.append([cell(value) for value in row])
         count += 1
-    with _atomic(Path(destination), "wb") as stream:
+    with atomic_write(Path(destination), "wb") as stream:
         book.save(stream)
     return count

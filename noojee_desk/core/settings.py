@@ -6,11 +6,12 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from noojee_desk.core.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -174,18 +175,8 @@ class SettingsStore:
         data["version"] = SCHEMA_VERSION
         text = json.dumps(data, indent=2, ensure_ascii=False)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with atomic_write(self.path, "w", encoding="utf-8") as handle:
+                handle.write(text)
         except OSError as exc:
             raise SettingsError(
                 f"Settings could not be saved to {self.path.parent} ({exc.strerror or exc}). "
