@@ -7,9 +7,10 @@ call waits about ``service / C`` longer. Between two calls of a slot there is al
 cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's concurrency-limits
 ``VegasLimit``) does, from an estimate of the calls waiting in the server's queue:
 
-- Answers are grouped in windows: the first ``max(4, 2 * limit)`` calls *sent under the current
-  limit* (one round trip's worth while starting). A window is judged once all its calls ended,
-  so slow (queued) calls are never left out. Its latency is the mean without the slowest tenth.
+- Answers are grouped in windows: ``max(4, 2 * limit)`` calls *sent under the current limit*
+  (one round trip's worth while starting), after the first ``limit`` of them (that first round
+  still feels the previous limit). A window is judged once all its calls ended, so slow (queued)
+  calls are never left out. Its latency is the mean without the slowest tenth.
 - ``base`` is the lowest window latency of the last ``base_memory`` seconds: the no-load latency.
 - Drains (like BBR's ProbeRTT): every ``drain_every`` seconds, on the wall clock's grid so that
   desks sharing a PBX do it at the same moment, the limiter sends nothing for a bit more than one
@@ -18,14 +19,17 @@ cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's conc
   busy would take their queue for the no-load latency and grab more than its share.
 - Little's law: ``queue = limit * (1 - base / latency)`` calls wait on the server.
   - ``queue > beta`` (1.5): too many; the limit drops to ``limit - queue + alpha`` (at least by
-    one). A probe (below) must do better to be kept, ``queue <= (alpha + beta) / 2``, else the
-    limit goes straight back to where it was.
-  - ``queue < alpha`` (0.5) while the limit was kept busy: room to grow; double at first (slow
-    start), then one step. Growing beyond the highest limit that recently held is a "probe":
-    a failed probe doubles the windows to wait before the next one (up to ``max_probe_gap``),
-    so at the server's limit the queue stays short nearly all of the time. Growing back up to
-    a limit that held (after a decrease caused by noise) happens at once.
+    one). A probe (below) must do better to be kept, ``queue <= probe_accept`` (0.8: the call
+    it adds covers round trips more than it waits), else the limit goes straight back.
+  - ``queue < alpha`` (0.5) while the limit was kept busy, and calls hardly slower than at no
+    load (under ``grow_slower``, 10%: a queue other desks make is no room to grow): grow; double
+    at first (slow start), then one step. Growing beyond the highest limit that recently held is
+    a "probe": a failed probe doubles the windows to wait before the next one (up to
+    ``max_probe_gap``), so at the server's limit the queue stays short nearly all of the time.
+    Growing back up to a limit that held (after a decrease caused by noise) happens at once.
   - in between: steady.
+- Calls that spend over ``shrink_slower`` (a quarter) of their time queueing mean other desks
+  are queueing too: shrink (down to one call), so that desks sharing a PBX hold similar limits.
 - A 109 (the server gave up on a call after a minute in its queue) halves the limit at once.
 
 Several desks sharing a PBX each see the queue the others make and shrink to their share; like
@@ -74,20 +78,26 @@ class AdaptiveLimit:
         max_limit: int = 16,
         alpha: float = 0.5,
         beta: float = 1.5,
+        probe_accept: float = 0.8,
+        grow_slower: float = 0.1,
+        shrink_slower: float = 0.25,
         base_memory: float = 75.0,
         max_probe_gap: int = 16,
-        drain_every: float = 30.0,
+        drain_every: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         if not 1 <= min_limit <= max_limit:
             raise ValueError("need 1 <= min_limit <= max_limit")
-        if not 0 < alpha < beta:
-            raise ValueError("need 0 < alpha < beta")
+        if not 0 < alpha <= probe_accept <= beta:
+            raise ValueError("need 0 < alpha <= probe_accept <= beta")
         self.min_limit = min_limit
         self.max_limit = max_limit
         self.alpha = alpha
         self.beta = beta
+        self.probe_accept = probe_accept
+        self.grow_slower = grow_slower
+        self.shrink_slower = shrink_slower
         self.base_memory = base_memory
         self.max_probe_gap = max_probe_gap
         self.drain_every = drain_every
@@ -99,7 +109,8 @@ class AdaptiveLimit:
         self._epoch = 0
         self._sent = 0  # calls sent under this epoch
         self._window = self._window_size()
-        self._done = 0  # calls of the window (seq < window) that ended
+        self._skip = 0  # calls of the first round at a new limit: not part of its window
+        self._done = 0  # calls of the window that ended
         self._samples: list[float] = []
         self._busy = 0  # samples of the window whose call was sent with the limit full
         self._history: deque[tuple[float, float]] = deque()  # (time, window latency)
@@ -173,8 +184,8 @@ class AdaptiveLimit:
                 self._drain_samples.append(latency)
                 self._end_drain()
             return
-        if ticket.seq >= self._window:
-            return  # beyond this window
+        if not self._skip <= ticket.seq < self._skip + self._window:
+            return  # the first round at a new limit (a transition), or beyond this window
         self._done += 1
         if latency is not None and latency > 0:
             self._samples.append(latency)
@@ -252,6 +263,7 @@ class AdaptiveLimit:
         self._sent = 0
         self._done = 0
         self._window = self._window_size()
+        self._skip = self._limit
         self._samples = []
         self._busy = 0
 
@@ -266,14 +278,18 @@ class AdaptiveLimit:
         while len(self._history) > 1 and self._history[0][0] < now - self.base_memory:
             self._history.popleft()
         base = self.base or latency
-        queue = self._limit * (1.0 - base / latency)
+        slower = 1.0 - base / latency  # the share of each call's time spent queueing
+        queue = self._limit * slower
         limit = self._limit
         self._quiet += 1
 
         probing = self._probe_from is not None and self._probe_from < limit
         # A new, higher limit must show a short queue to be kept (hysteresis against noise).
-        too_many = self.beta if not probing or limit <= self._good else (self.alpha + self.beta) / 2
-        if queue > too_many:
+        too_many = self.beta if not probing or limit <= self._good else self.probe_accept
+        # Calls that wait a quarter of their time although this desk sends few of them: other
+        # desks are queueing too; give way, down to one call (shares stay fair).
+        crowded = slower > self.shrink_slower and limit > self.min_limit
+        if queue > too_many or crowded:
             self._slow_start = False
             if probing:
                 new = self._probe_from
@@ -284,7 +300,7 @@ class AdaptiveLimit:
                 reason = "probe found a queue"
             else:
                 new = min(limit - 1, round(limit - queue + self.alpha))
-                reason = "queue on the server"
+                reason = "queue on the server" if queue > too_many else "server crowded"
             new = max(self.min_limit, new)
             self._probe_from = None
             self._set(new, reason, latency, queue)
@@ -297,8 +313,10 @@ class AdaptiveLimit:
             self._gap = 1 if limit >= self._good else self._gap
         if queue >= self.alpha:
             self._slow_start = False
+        # Grow only while calls hardly wait: a queue made by other desks is no room to grow.
+        room = queue < self.alpha and slower < self.grow_slower
 
-        if queue >= self.alpha or not busy or limit >= self.max_limit:
+        if not room or not busy or limit >= self.max_limit:
             self._set(limit, "steady", latency, queue)
         elif self._slow_start:
             self._probe_from = limit
