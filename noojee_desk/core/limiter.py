@@ -19,8 +19,8 @@ cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's conc
   busy would take their queue for the no-load latency and grab more than its share.
 - Little's law: ``queue = limit * (1 - base / latency)`` calls wait on the server.
   - ``queue > beta`` (1.5): too many; the limit drops to ``limit - queue + alpha`` (at least by
-    one). A probe (below) must do better to be kept, ``queue <= probe_accept`` (0.8: the call
-    it adds covers round trips more than it waits), else the limit goes straight back.
+    one). A probe (below) must do better to be kept, ``queue <= probe_accept`` (1.2), else the
+    limit goes straight back.
   - ``queue < alpha`` (0.5) while the limit was kept busy, and calls hardly slower than at no
     load (under ``grow_slower``, 10%: a queue other desks make is no room to grow): grow; double
     at first (slow start), then one step. Growing beyond the highest limit that recently held is
@@ -78,7 +78,7 @@ class AdaptiveLimit:
         max_limit: int = 16,
         alpha: float = 0.5,
         beta: float = 1.5,
-        probe_accept: float = 0.8,
+        probe_accept: float = 1.2,
         grow_slower: float = 0.1,
         shrink_slower: float = 0.25,
         base_memory: float = 75.0,
