@@ -23,8 +23,8 @@ from noojee_desk.core.validate import ValidationSettings, Validator
 
 log = logging.getLogger(__name__)
 
-#: Batches larger than this are written by a worker thread so the UI never stalls.
-BIG_BATCH = 2000
+#: Batches larger than this are written by a worker thread (a disk sync must not stall the UI).
+BIG_BATCH = 200
 
 #: Builds the in-process transport of the built-in PBX and gives its key (demo mode).
 DemoFactory = Callable[[], tuple[httpx.AsyncBaseTransport, str]]
