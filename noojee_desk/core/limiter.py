@@ -32,8 +32,8 @@ cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's conc
   are queueing too: shrink (down to one call), so that desks sharing a PBX hold similar limits.
 - A 109 (the server gave up on a call after a minute in its queue) halves the limit at once.
 
-Several desks sharing a PBX each see the queue the others make and shrink to their share; like
-Vegas flows, each keeps between ``alpha`` and ``beta`` calls in the server's queue.
+Several desks sharing a PBX each see the queue the others make: none grows while calls wait, and
+the ones holding more calls than the rest give way, so their shares stay even.
 """
 
 from __future__ import annotations
