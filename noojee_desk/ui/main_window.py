@@ -593,10 +593,13 @@ class MainWindow(QMainWindow):
         )
         self.queue_view.set_paused(bool(figures.paused_reason) and not figures.needs_attention)
         self.act_pause.setText("&Resume sending" if figures.paused_reason else "&Pause sending")
-        self.queue_view.show_figures(
-            f"{figures.rate_per_s:.1f} leads/s · server limit found: {figures.limit} · "
-            f"{figures.in_flight} sending"
-        )
+        if figures.in_flight or figures.queued:
+            self.queue_view.show_figures(
+                f"{figures.rate_per_s:.1f} leads/s · {figures.in_flight} sending · "
+                f"{figures.queued:,} waiting · limit found: {figures.limit} at once"
+            )
+        else:
+            self.queue_view.show_figures("Nothing waiting to be sent.")
         self._show_counts(figures.counts)
         self._refresh_batches()
 
