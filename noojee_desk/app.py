@@ -37,7 +37,7 @@ def resources_dir() -> str:
     return os.path.join(here, "resources")
 
 
-def demo_factory(state_file: str | None = None) -> DemoFactory:
+def demo_factory() -> DemoFactory:
     """The built-in PBX, in-process: one emulator for the app's lifetime, no network."""
     from noojee_desk.sim.data import DEMO_API_KEY
     from noojee_desk.sim.emulator import Emulator
