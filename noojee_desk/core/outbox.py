@@ -825,15 +825,13 @@ class Outbox:
         ).fetchone()
         return None if row is None else _batch(row)
 
-    def batches(self, profile: str | None = None) -> list[BatchInfo]:
-        """Batches, newest first."""
-        if profile is None:
-            rows = self._db.execute(f"SELECT {_BATCH_COLUMNS} FROM batches ORDER BY id DESC")
-        else:
-            rows = self._db.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE profile = ? ORDER BY id DESC",
-                (profile,),
-            )
+    def batches(self, profile: str | None = None, *, limit: int = -1) -> list[BatchInfo]:
+        """Batches, newest first (the newest ``limit`` only, when it is given)."""
+        where, params = ("", ()) if profile is None else (" WHERE profile = ?", (profile,))
+        rows = self._db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches{where} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
         return [_batch(r) for r in rows]
 
     def find_open_batch(self, profile: str, key: str) -> BatchInfo | None:

@@ -44,10 +44,6 @@ class Outcome:
     http_status: int | None = None
     latency: float = 0.0  # seconds from sending the request to the answer (or the failure)
 
-    @property
-    def final(self) -> bool:
-        return self.kind in (Kind.DELIVERED, Kind.REJECTED)
-
     def describe(self) -> str:
         """One line for a person: our sentence, then the server's own words when they add any."""
         text = self.sentence or self.message or self.kind.value

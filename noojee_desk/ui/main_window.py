@@ -503,12 +503,10 @@ class MainWindow(QMainWindow):
             target, leads, allow_duplicates=allow_duplicates, source=source
         )
         self._session_batches.add(batch.id)
-        if batch.first_lead_id is not None and batch.last_lead_id is not None:
-            ids = range(batch.first_lead_id, batch.last_lead_id + 1)
+        if batch.total:
             self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
-            self.statusBar().showMessage(
-                f"Queued {len(ids):,} lead{'s' if len(ids) != 1 else ''}.", 4000
-            )
+            plural = "s" if batch.total != 1 else ""
+            self.statusBar().showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
         self._refresh_batches()
 
     def _load_queue(self) -> None:
@@ -627,7 +625,7 @@ class MainWindow(QMainWindow):
             return
         outbox = self.desk.outbox
         shown = []
-        for batch in outbox.batches(profile.name)[:20]:
+        for batch in outbox.batches(profile.name, limit=20):
             counts = outbox.counts(batch_id=batch.id)
             if counts.open or batch.id in self._session_batches:
                 shown.append((batch, counts))

@@ -203,9 +203,6 @@ class QueueModel(QAbstractTableModel):
     def lead_at(self, row: int) -> Lead:
         return self._leads[row]
 
-    def leads(self) -> list[Lead]:
-        return list(self._leads)
-
     def haystack(self, row: int) -> str:
         lead = self._leads[row]
         text = self._search.get(lead.id)

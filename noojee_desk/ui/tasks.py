@@ -41,7 +41,3 @@ class Tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    @property
-    def running(self) -> int:
-        return len(self._tasks)
