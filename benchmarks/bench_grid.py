@@ -468,7 +468,10 @@ def main(argv: list[str]) -> int:
     from bench_leaddata import make_rows  # a realistic 10-column paste with ~1% problems
     from PySide6.QtWidgets import QApplication
 
+    from noojee_desk.app import MainThreadCollector
+
     app = QApplication.instance() or QApplication([])
+    collector = MainThreadCollector(app)  # garbage is collected as in the app
     rows = make_rows(args.rows)
     payload = excel_payload(rows, args.text_only)
     size_mb = sum(len(v) for v in payload.values()) / 1e6
@@ -492,6 +495,7 @@ def main(argv: list[str]) -> int:
 
     with qasync.QEventLoop(app) as loop:
         loop.run_until_complete(runs())
+    collector.stop()
 
     keys = [k for k in results[0] if k != "run"]
     median = {k: statistics.median(r[k] for r in results) for k in keys}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from noojee_desk.core.layouts import SYSTEM_FIELDS, FieldLayout
 
@@ -39,6 +39,21 @@ def paused_gc() -> Iterator[None]:
             _gc_pauses[0] -= 1
             if _gc_pauses[0] == 0 and _gc_pauses[1]:
                 gc.enable()
+
+
+def gc_paused() -> bool:
+    """Whether bulk work has paused the cycle collector (``paused_gc``) in some thread."""
+    return _gc_pauses[0] > 0
+
+
+def release(items: list[Any], step: int = 5_000) -> None:
+    """Empties a big list a slice at a time.
+
+    Freeing 100,000 dicts in one go is a single C call that holds the GIL for some 20 ms; a
+    worker thread that does so holds up the UI thread as long. Slice by slice, it never does.
+    """
+    while items:
+        del items[-step:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ from noojee_desk.core.tables import (
     parse_clipboard,
     paused_gc,
     read_file,
+    release,
 )
 from noojee_desk.core.validate import LeadCheck, Problem, Validator
 from noojee_desk.ui.batch_model import (
@@ -120,8 +121,9 @@ NOT_SENT = "— not sent —"
 #: The GIL switch interval while grid work runs in a worker thread (Python's default is 5 ms).
 BUSY_SWITCH_INTERVAL = 0.0001
 #: New objects after which a finished job freezes them rather than let a collection walk them
-#: (a small job's few objects are collected as usual, cyclic garbage included).
-FREEZE_AFTER = 200_000
+#: (a small job's few objects are collected as usual, cyclic garbage included). The 100,000
+#: rows of a big paste are some 100,000 objects: a collection of them takes 50 ms or more.
+FREEZE_AFTER = 10_000
 _busy_workers = 0
 _saved_interval = 0.005
 
@@ -178,6 +180,8 @@ def check_rows(
         for (rid, _, _), check in zip(snapshot, checks, strict=True)
         for problem in check.problems
     ]
+    release(leads)
+    release(snapshot)
     return CheckResult(out, entries)
 
 
@@ -233,6 +237,7 @@ BIG_HTML = 2_000_000
 BIG_TEXT = 1_000_000
 _LOST_DIGITS = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d{1,3}")
 _EXACT_NUMBERS = ("x:num", "sdval", "data-sheets-value")
+EXACT_MARKS = tuple(mark.encode() for mark in _EXACT_NUMBERS)
 
 
 def lost_digits(table: Table) -> bool:
@@ -242,7 +247,7 @@ def lost_digits(table: Table) -> bool:
     )
 
 
-def read_clipboard(formats: dict[str, str | bytes]) -> Table:
+def read_clipboard(formats: dict[str, str | bytes], text_table: Table | None = None) -> Table:
     """The table on the clipboard; runs in a worker thread.
 
     Spreadsheets put the same cells on the clipboard twice: as tab-separated text (quoted where
@@ -250,17 +255,17 @@ def read_clipboard(formats: dict[str, str | bytes]) -> Table:
     better one only where a number is shown differently from its value (Excel's "4.12E+08"),
     because the HTML carries the exact value; but it is some 30 times slower. Small pastes use
     it as ``parse_clipboard`` decides; a big one uses the text unless the text shows such
-    numbers and the HTML has their exact values.
+    numbers and the HTML has their exact values. ``text_table``: the text, read already.
     """
     html_payload = formats.get("text/html")
     text_payload = formats.get("text/plain")
     if html_payload is None or text_payload is None or len(html_payload) < BIG_HTML:
         return parse_clipboard(formats)
-    table = parse_clipboard({"text/plain": text_payload})
+    table = text_table or parse_clipboard({"text/plain": text_payload})
     if isinstance(html_payload, str):
         exact = any(mark in html_payload for mark in _EXACT_NUMBERS)
     else:
-        exact = any(mark.encode() in html_payload for mark in _EXACT_NUMBERS)
+        exact = any(mark in html_payload for mark in EXACT_MARKS)
     return parse_clipboard(formats) if not table.rows or (exact and lost_digits(table)) else table
 
 
@@ -1052,10 +1057,13 @@ class BatchGrid(QWidget):
             if html_later and table.rows and await in_worker(lost_digits, table):
                 mime = QApplication.clipboard().mimeData()
                 same = mime is not None and mime.data("text/plain").data() == formats["text/plain"]
-                if same and mime.hasHtml():
-                    formats = {**formats, "text/html": mime.data("text/html").data()}
+                markup = mime.data("text/html") if same and mime.hasHtml() else None
+                # Searched where it lies: 30 MB of HTML brought over to Python costs the
+                # window a frame, and without the exact values the text is all there is.
+                if markup is not None and any(markup.contains(m) for m in EXACT_MARKS):
+                    formats = {**formats, "text/html": markup.data()}
                     self._progress("Reading the exact numbers from the clipboard…")
-                    table = await in_worker(read_clipboard, formats)
+                    table = await in_worker(read_clipboard, formats, table)
         finally:
             self._set_busy("")
         if not table.rows or not any(any(c.strip() for c in r) for r in table.rows):
@@ -1520,7 +1528,7 @@ class BatchGrid(QWidget):
         applied = 0
         for start in range(0, len(checks), APPLY_CHUNK):
             applied += self.model.set_checks(
-                checks[start : start + APPLY_CHUNK], refilter=refilter, announce=False
+                checks[start : start + APPLY_CHUNK], refilter=refilter, announce=False, near=start
             )
             if start + APPLY_CHUNK < len(checks):
                 await asyncio.sleep(0)

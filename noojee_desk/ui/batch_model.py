@@ -607,18 +607,29 @@ class BatchModel(QAbstractTableModel):
         *,
         refilter: bool,
         announce: bool = True,
+        near: int = 0,
     ) -> int:
-        """Store checks (row id, version checked, result); stale versions are ignored."""
+        """Store checks (row id, version checked, result); stale versions are ignored.
+
+        ``near``: where the first row probably is. A check of the whole grid comes back in the
+        grid's order, so each row is looked for right after the previous one; the index of
+        every row by id is built only when a row was moved or removed meanwhile.
+        """
         applied = 0
         kinds = self._kinds
-        if self._all_positions is None:
-            self._all_positions = {row.id: i for i, row in enumerate(self._rows)}
-        positions = self._all_positions
         rows = self._rows
+        count = len(rows)
+        position = near - 1
         for row_id, version, check in checks:
-            position = positions.get(row_id)
-            if position is None:
-                continue
+            position += 1
+            if position >= count or rows[position].id != row_id:
+                if self._all_positions is None:
+                    self._all_positions = {row.id: i for i, row in enumerate(rows)}
+                found = self._all_positions.get(row_id)
+                if found is None:
+                    position -= 1
+                    continue
+                position = found
             row = rows[position]
             if row.version != version:
                 continue

@@ -19,8 +19,9 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QStyleOptionViewItem
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
+from noojee_desk.app import MainThreadCollector
 from noojee_desk.core.layouts import FieldLayout, FieldSpec
-from noojee_desk.core.tables import header_signature
+from noojee_desk.core.tables import header_signature, paused_gc
 from noojee_desk.core.validate import Validator
 from noojee_desk.ui import batch_grid
 from noojee_desk.ui.batch_grid import BatchGrid
@@ -571,22 +572,38 @@ def test_big_pastes_read_the_text_unless_digits_were_lost(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("exact", [True, False], ids=["exact-values", "no-exact-values"])
 async def test_big_paste_fetches_the_html_only_for_lost_digits(
-    qtbot: QtBot, grid: BatchGrid, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, grid: BatchGrid, monkeypatch: pytest.MonkeyPatch, exact: bool
 ) -> None:
     monkeypatch.setattr(batch_grid, "BIG_TEXT", 200)
     monkeypatch.setattr(batch_grid, "BIG_HTML", 200)
+    read: list[bool] = []
+    real_read = batch_grid.read_clipboard
+
+    def counted(formats: dict[str, str | bytes], text_table: object = None) -> object:
+        read.append("text/html" in formats)
+        return real_read(formats, text_table)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch_grid, "read_clipboard", counted)
     rows = [HEADER, *lead_rows(60)]  # row 3 holds "4.12E+08"
     mime = excel_clipboard(rows)
-    exact = mime.html().replace("<td>4.12E+08</td>", '<td x:num="412345678">4.12E+08</td>', 1)
-    mime.setHtml(exact)
+    if exact:
+        value = '<td x:num="412345678">4.12E+08</td>'
+        mime.setHtml(mime.html().replace("<td>4.12E+08</td>", value, 1))
     QApplication.clipboard().setMimeData(mime)
     loaded = asyncio.ensure_future(next_signal(grid.loaded))
     await grid.paste_from_clipboard()
     await loaded
     await settled(grid)
-    assert grid.model.row_at(2).cell(4) == "412345678"
-    assert grid.model.index(2, 4).data(SeverityRole) == WARNING  # its leading 0, fixable
+    if exact:  # the text first, then the HTML for its exact values
+        assert read == [False, True]
+        assert grid.model.row_at(2).cell(4) == "412345678"
+        assert grid.model.index(2, 4).data(SeverityRole) == WARNING  # its leading 0, fixable
+    else:  # the HTML has nothing the text lacks: it is never brought over
+        assert read == [False]
+        assert grid.model.row_at(2).cell(4) == "4.12E+08"
+        assert grid.model.index(2, 4).data(SeverityRole) == ERROR
 
 
 @pytest.mark.asyncio
@@ -744,3 +761,37 @@ async def test_remove_rows_and_clear_are_undoable(qtbot: QtBot, grid: BatchGrid)
     await settled(grid)
     assert column_values(grid, 0)[:5] == [f"Person {i}" for i in range(1, 6)]
     assert model.summary() == (5, 1, 4, 0)
+
+
+def test_the_collector_waits_while_a_paste_is_worked_on(qapp: QApplication) -> None:
+    """A collection on the UI thread would walk every object a checking worker makes."""
+    runs: list[str] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            runs.append(phase)
+
+    collector = MainThreadCollector(qapp)
+    gc.callbacks.append(seen)
+    try:
+        with paused_gc():
+            collector.tick()
+            assert runs == []
+        collector.tick()
+        assert runs == ["start"]
+    finally:
+        gc.callbacks.remove(seen)
+        collector.stop()
+        gc.enable()
+
+
+@pytest.mark.asyncio
+async def test_a_big_worker_job_moves_its_objects_out_of_the_collectors_way() -> None:
+    before = gc.get_freeze_count()
+    rows = await batch_grid.in_worker(lambda: [[str(i)] for i in range(30_000)])
+    try:
+        assert gc.get_freeze_count() >= before + len(rows)
+        small = await batch_grid.in_worker(lambda: [[1]])
+        assert small == [[1]]
+    finally:
+        gc.unfreeze()
