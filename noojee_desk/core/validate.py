@@ -69,6 +69,18 @@ class LeadCheck:
         return [p for p in self.problems if p.severity == WARNING]
 
 
+@dataclass(slots=True)
+class _Seen:
+    """What a batch check has met so far: each number's first row and field, each id's row."""
+
+    numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+
+#: Rows checked together (see ``Validator.validate_rows``).
+CHECK_SLICE = 5_000
+
+
 @dataclass(frozen=True, slots=True)
 class ValidationSettings:
     """How leads are checked and normalised; part of the desk's profile settings."""
@@ -173,8 +185,16 @@ class Validator:
     ) -> list[LeadCheck]:
         """Checks every row, then the batch as a whole: numbers that appear twice (naming the other
         row), external ids used twice, and numbers delivered recently from this desk."""
+        now = self._clock()
+        seen = _Seen()
+        checks: list[LeadCheck] = []
         with paused_gc():
-            checks = self._check_rows(rows, first_row, self._clock(), batch=True)
+            # A slice at a time: the checks run column by column at C speed, and one C call
+            # over 100,000 values holds the GIL long enough to stall a window (the grid checks
+            # in a worker thread). ``seen`` carries the duplicates across slices.
+            for start in range(0, len(rows), CHECK_SLICE):
+                part = rows[start : start + CHECK_SLICE]
+                checks += self._check_rows(part, first_row + start, now, seen)
             self._mark_recent(checks)
         return checks
 
@@ -186,7 +206,7 @@ class Validator:
     ) -> LeadCheck:
         """Checks a single lead (the form). ``other_phones``: E.164 numbers already queued, as a
         set or mapped to a description ("row 4 of this batch")."""
-        check = self._check_rows([fields], row, self._clock(), batch=False)[0]
+        check = self._check_rows([fields], row, self._clock(), None)[0]
         described = (
             other_phones if isinstance(other_phones, Mapping) else dict.fromkeys(other_phones, "")
         )
@@ -210,7 +230,11 @@ class Validator:
 
     # Checking, one field (column) at a time ------------------------------------------------------
     def _check_rows(
-        self, rows: Sequence[Mapping[str, str]], first_row: int, now: datetime, batch: bool
+        self,
+        rows: Sequence[Mapping[str, str]],
+        first_row: int,
+        now: datetime,
+        seen: _Seen | None,
     ) -> list[LeadCheck]:
         count = len(rows)
         problems: dict[int, list[Problem]] = {}
@@ -259,7 +283,7 @@ class Validator:
                         add(first_row + i, _too_long(first_row + i, name, column[i], max_length))
             sent_columns.append((name, column))
         return self._assemble(
-            count, first_row, sent_columns, number_columns, problems, bad_phones, batch
+            count, first_row, sent_columns, number_columns, problems, bad_phones, seen
         )
 
     def _check_phones(
@@ -328,7 +352,7 @@ class Validator:
         number_columns: list[tuple[str, list[str | None]]],
         problems: dict[int, list[Problem]],
         bad_phones: dict[int, list[tuple[str, str, str | None, str]]],
-        batch: bool,
+        seen: _Seen | None,
     ) -> list[LeadCheck]:
         """One LeadCheck per row, plus the checks that need the whole row or the whole batch."""
         names = [name for name, _ in sent_columns] or [""]
@@ -336,8 +360,6 @@ class Validator:
         phone_names = [name for name, _ in number_columns] or [""]
         phone_columns = [numbers for _, numbers in number_columns] or [[None] * count]
         required = self._required
-        first_seen: dict[str, tuple[int, str]] = {}
-        ids: dict[str, int] = {}
         checks: list[LeadCheck] = []
         append = checks.append
         row = first_row - 1
@@ -364,15 +386,15 @@ class Validator:
                     found.append(
                         Problem(row, name, ERROR, f"{name} is required for this template.")
                     )
-            if batch:
+            if seen is not None:
                 cells = numbers if len(numbers) < 2 else _first_fields(numbers)
                 for name, e164 in cells.items():
-                    earlier = first_seen.setdefault(e164, (row, name))
+                    earlier = seen.numbers.setdefault(e164, (row, name))
                     if earlier[0] != row:
                         found.append(_duplicate(row, name, fields.get(name, e164), *earlier))
                 external = fields.get("njExternalLeadId")
                 if external:
-                    earlier_row = ids.setdefault(external, row)
+                    earlier_row = seen.ids.setdefault(external, row)
                     if earlier_row != row:
                         found.append(_duplicate_id(row, external, earlier_row))
             append(LeadCheck(row, fields, found, frozenset(numbers.values()), numbers))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from noojee_desk.core import validate
 from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout
 from noojee_desk.core.validate import (
     ERROR,
@@ -326,6 +327,24 @@ def test_external_ids_must_differ_within_the_batch() -> None:
     assert (problem.field, problem.severity) == ("njExternalLeadId", ERROR)
     assert "row 1" in problem.message
     assert "112" in problem.message
+
+
+def test_a_big_batch_is_checked_in_slices_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [
+        {"Name": f"Lead {i}", "FirstPhone": f"04{12_345_000 + i % 7:08d}", "njExternalLeadId": ""}
+        for i in range(23)
+    ]
+    rows[20]["njExternalLeadId"] = rows[3]["njExternalLeadId"] = "X-1"
+    rows[9]["Notes"] = "a field of its own"
+    whole = _validator().validate_rows(rows, first_row=2)
+    monkeypatch.setattr(validate, "CHECK_SLICE", 4)
+    sliced = _validator().validate_rows(rows, first_row=2)
+    assert sliced == whole
+    assert [c.row for c in sliced] == list(range(2, 25))
+    assert "row 2 (FirstPhone)" in _only(sliced[7]).message  # found in an earlier slice
+    assert any("row 5" in p.message for p in sliced[20].problems)  # the id, 4 slices back
 
 
 def test_field_not_in_the_layout_is_a_warning() -> None:
