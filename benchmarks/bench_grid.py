@@ -57,7 +57,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="MS",
-        help="print what the Qt thread is doing whenever a tick is this late (diagnosis)",
+        help="print where each thread is whenever a tick is this late (diagnosis)",
     )
     return parser.parse_args(argv)
 
@@ -120,10 +120,12 @@ class Ticker:
 
 
 class StallTracer:
-    """A watchdog thread that notes where the Qt thread is while a tick is overdue (diagnosis).
+    """A watchdog thread that notes where every thread is while a tick is overdue (diagnosis).
 
-    It only records (file, line, function) of the innermost frames while sampling, so that it
-    takes the GIL as briefly as it can; the report is formatted at the end.
+    The Qt thread shows where it was held up; a worker thread shows what held the GIL (the
+    line it is on when the watchdog gets the GIL is usually the long C call it just made).
+    It records only (file, line, function) of the innermost frames, so that it takes the GIL
+    as briefly as it can; the report is formatted at the end.
     """
 
     def __init__(self, ticker: Ticker, late_ms: float) -> None:
@@ -131,10 +133,9 @@ class StallTracer:
 
         self.ticker = ticker
         self.late = late_ms / 1000
-        self.main = threading.get_ident()
         self.stop_flag = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
-        self.seen: dict[tuple[tuple[str, int, str], ...], int] = {}
+        self.seen: dict[tuple[str, tuple[tuple[str, int, str], ...]], int] = {}
 
     def start(self) -> None:
         self.thread.start()
@@ -142,28 +143,39 @@ class StallTracer:
     def stop(self) -> None:
         self.stop_flag.set()
         self.thread.join()
-        for where, count in sorted(self.seen.items(), key=lambda kv: -kv[1])[:12]:
-            print(f"--- {count} samples")
+        for (thread, where), count in sorted(self.seen.items(), key=lambda kv: -kv[1])[:16]:
+            print(f"--- {count} samples in {thread}")
             for filename, line, name in where:
                 print(f"  {filename}:{line} in {name}")
 
     def _watch(self) -> None:
-        while not self.stop_flag.wait(0.01):
+        import threading
+
+        idle = ("wait", "_worker", "select", "get", "run")  # threads waiting for work
+        while not self.stop_flag.wait(0.005):
             ticks = self.ticker.ticks
             if not ticks or time.perf_counter() - ticks[-1] <= self.late:
                 continue
-            frame = sys._current_frames().get(self.main)
-            where = []
-            while frame is not None and len(where) < 5:
-                code = frame.f_code
-                where.append((code.co_filename.rsplit("/", 2)[-1], frame.f_lineno, code.co_name))
-                frame = frame.f_back
-            key = tuple(where)
-            self.seen[key] = self.seen.get(key, 0) + 1
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == self.thread.ident:
+                    continue
+                where = []
+                while frame is not None and len(where) < 5:
+                    code = frame.f_code
+                    where.append(
+                        (code.co_filename.rsplit("/", 2)[-1], frame.f_lineno, code.co_name)
+                    )
+                    frame = frame.f_back
+                if names.get(ident) != "MainThread" and where and where[0][2] in idle:
+                    continue
+                key = (names.get(ident, "a worker thread"), tuple(where))
+                self.seen[key] = self.seen.get(key, 0) + 1
 
 
 class CommitTimer:
-    """Times every outbox COMMIT (the dispatcher writes on the Qt thread, fsync included)."""
+    """Times every outbox COMMIT, fsync included (the dispatcher's writer thread makes them,
+    so a slow disk delays the queue's states but not the window)."""
 
     def __init__(self) -> None:
         self.durations: list[float] = []
@@ -524,7 +536,7 @@ def main(argv: list[str]) -> int:
             f"{'met' if report['ok'] else 'NOT met'})\n"
             f"  from Ctrl+V until all rows are checked: longest gap median "
             f"{median['longest_gap_while_pasting_ms']:.0f} ms\n"
-            f"  longest outbox COMMIT on the Qt thread: median "
+            f"  longest outbox COMMIT (writer thread): median "
             f"{median['longest_commit_ms']:.0f} ms\n"
             f"  Ctrl+V to rows visible: median {median['ctrl_v_to_rows_visible_s']:.2f} s\n"
             f"  Ctrl+V to all rows in and checked: median "
