@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import html
 import json
 import os
@@ -483,6 +484,7 @@ def main(argv: list[str]) -> int:
     from noojee_desk.app import MainThreadCollector
 
     app = QApplication.instance() or QApplication([])
+    app.setQuitOnLastWindowClosed(False)  # as the app does; runs close their windows
     collector = MainThreadCollector(app)  # garbage is collected as in the app
     rows = make_rows(args.rows)
     payload = excel_payload(rows, args.text_only)
@@ -493,6 +495,11 @@ def main(argv: list[str]) -> int:
         for run in range(1, args.runs + 1):
             result = await one_run(args, payload, run)
             results.append(result)
+            # Each run starts afresh: the window just closed is cyclic garbage, and what the
+            # grid froze (see batch_grid.in_worker) a collection would never see.
+            await asyncio.sleep(0.1)
+            gc.unfreeze()
+            gc.collect()
             if not args.json:
                 print(
                     f"run {run}: longest gap {result['longest_gap_ms']:.0f} ms "
