@@ -11,7 +11,6 @@ from PySide6.QtCore import (
     QAbstractListModel,
     QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QPointF,
     Qt,
     Signal,
@@ -19,9 +18,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF, QUndoCommand
 
 from noojee_desk.core.validate import LeadCheck, Problem
-
-AnyIndex = QModelIndex | QPersistentModelIndex
-
+from noojee_desk.ui.itemdata import AnyIndex, fill_roles
 
 ERROR = "error"
 WARNING = "warning"
@@ -704,17 +701,6 @@ class BatchModel(QAbstractTableModel):
             last_row = len(self._shown) - 1
             self.dataChanged.emit(self.index(0, 0), self.index(last_row, len(self._titles) - 1))
             self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, last_row)
-
-
-def fill_roles(model: Any, index: AnyIndex, span: Any) -> None:
-    """``multiData`` from ``data``: one call into Python per cell instead of one per role."""
-    if not index.isValid():
-        return
-    data = model.data
-    for role_data in span:
-        value = data(index, role_data.role())
-        if value is not None:
-            role_data.setData(value)
 
 
 def build_rows(

@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
@@ -17,9 +16,8 @@ from PySide6.QtGui import QBrush
 
 from noojee_desk.core.layouts import is_phone_name
 from noojee_desk.core.outbox import Lead, State
+from noojee_desk.ui.itemdata import AnyIndex, fill_roles
 from noojee_desk.ui.theme import qcolor
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 COLUMNS = ("#", "Status", "Lead", "Phone", "Campaign", "Tries", "Details", "Updated")
 COL_ID, COL_STATUS, COL_LEAD, COL_PHONE, COL_TARGET, COL_TRIES, COL_DETAILS, COL_UPDATED = range(8)
@@ -116,6 +114,9 @@ class QueueModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
         return None
+
+    def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
+        fill_roles(self, index, roleDataSpan)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < len(self._leads)):
@@ -246,6 +247,12 @@ class QueueFilter(QSortFilterProxyModel):
         self.beginFilterChange()
         self._needle = text.strip().casefold()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
+        """All roles of a cell in one call: by default the proxy asks the queue role by role,
+        each time through ``index`` (three calls into Python per role)."""
+        if index.isValid():
+            fill_roles(self.sourceModel(), self.mapToSource(index), roleDataSpan)
 
     def filterAcceptsRow(self, row: int, parent: AnyIndex) -> bool:
         model = self.sourceModel()
