@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtWidgets import QApplication, QStyledItemDelegate, QStyleOptionViewItem
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core.outbox import LeadInput, Outbox, State, Target, Transition
 from noojee_desk.ui.queue_model import (
     COL_DETAILS,
+    COL_LEAD,
     COL_PHONE,
     COL_STATUS,
     FILTERS,
@@ -100,3 +102,20 @@ def test_status_words() -> None:
     assert status_text(base) == "Queued"
     assert status_text(replace(base, state=State.FAILED)) == "Failed (gave up)"
     assert status_text(replace(base, attempts=2, next_attempt_at=4e9)).startswith("Retrying at")
+
+
+def test_the_filter_gives_a_view_each_cell_in_one_call(tmp_path: Path, qapp: QApplication) -> None:
+    """Views fill a cell with ``multiData``; through the filter it must reach the right lead."""
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        fill(outbox, 4)
+        model = QueueModel()
+        model.reset(outbox.leads())
+    proxy = QueueFilter()
+    proxy.setSourceModel(model)
+    proxy.set_search("person 2")
+    assert proxy.rowCount() == 1
+    delegate = QStyledItemDelegate()
+    for column, text in ((COL_LEAD, "Person 2"), (COL_STATUS, "Queued"), (COL_PHONE, "0370100002")):
+        option = QStyleOptionViewItem()
+        delegate.initStyleOption(option, proxy.index(0, column))  # asks multiData
+        assert option.text == text
