@@ -19,6 +19,7 @@ import gc
 import html
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -39,6 +40,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     parser.add_argument(
         "--text-only", action="store_true", help="put only text/plain on the clipboard (no HTML)"
+    )
+    parser.add_argument(
+        "--exact-values",
+        action="store_true",
+        help="the HTML carries Excel's exact values of shortened numbers (read the HTML)",
     )
     parser.add_argument("--capacity", type=int, default=8, help="emulated PBX: calls at once")
     parser.add_argument("--service", type=float, default=0.02, help="emulated PBX: seconds/call")
@@ -63,15 +69,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def excel_payload(rows: list[list[str]], text_only: bool) -> dict[str, str]:
-    """What Excel puts on the clipboard for a selection: tab-separated text and an HTML table."""
+def excel_payload(
+    rows: list[list[str]], text_only: bool, exact_values: bool = False
+) -> dict[str, str]:
+    """What Excel puts on the clipboard for a selection: tab-separated text and an HTML table.
+
+    ``exact_values``: numbers shown shortened ("4.12E+08") carry their value in the HTML, as
+    Excel writes it (``x:num``); the grid then reads the HTML, the slow way.
+    """
     from bench_leaddata import to_tsv  # CRLF, cells quoted as Excel quotes them
 
     payload = {"text/plain": to_tsv(rows)}
     if not text_only:
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in rows
-        )
+
+        def cell(text: str) -> str:
+            if exact_values and re.fullmatch(r"\d(?:\.\d+)?E\+\d+", text):
+                return f'<td x:num="{int(float(text))}">{text}</td>'
+            return f"<td>{html.escape(text)}</td>"
+
+        body = "".join("<tr>" + "".join(map(cell, row)) + "</tr>\n" for row in rows)
         payload["text/html"] = (
             '<html><body><table border=0 cellpadding=0 cellspacing=0 width="1000">\n'
             f"{body}</table></body></html>"
@@ -487,7 +503,7 @@ def main(argv: list[str]) -> int:
     app.setQuitOnLastWindowClosed(False)  # as the app does; runs close their windows
     collector = MainThreadCollector(app)  # garbage is collected as in the app
     rows = make_rows(args.rows)
-    payload = excel_payload(rows, args.text_only)
+    payload = excel_payload(rows, args.text_only, args.exact_values)
     size_mb = sum(len(v) for v in payload.values()) / 1e6
     results: list[dict[str, float]] = []
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from noojee_desk.core import tables
 from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout
 from noojee_desk.core.tables import (
     ColumnMapping,
@@ -613,3 +614,56 @@ def test_mapping_helpers() -> None:
         ("Name", None, None)
     )
     assert ColumnMapping.from_list("junk", default_layout(), 3) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["<td>", "<TD x>", "<th>", "<tr>", "x", "<t", "d", "<", "<tdx"])),
+    st.integers(1, 9),
+    st.data(),
+)
+def test_cells_are_counted_slice_by_slice_as_in_one_go(
+    parts: list[str], step: int, data: st.DataObject
+) -> None:
+    text = "".join(parts)
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    whole = len(tables._CELL_OPEN.findall(text, start, end))
+    assert tables._count_cell_opens(text, start, end, step) == whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60) | st.text(max_size=30).map(str.encode), st.integers(1, 9))
+def test_big_text_is_decoded_slice_by_slice_as_in_one_go(data: bytes, step: int) -> None:
+    for encoding in ("utf-8", "utf-16-le", "cp1252"):
+        assert tables._decode(data, encoding, "replace", step) == data.decode(encoding, "replace")
+    try:
+        whole: str | None = data.decode("utf-8")
+    except UnicodeDecodeError:
+        whole = None
+    try:
+        sliced: str | None = tables._decode(data, "utf-8", "strict", step)
+    except UnicodeDecodeError:
+        sliced = None
+    assert sliced == whole
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["<table>", "</table>", "</TABLE >", "</tablex", "</table", " ", "x", "<t"])
+    ),
+    st.integers(1, 9),
+    st.data(),
+)
+def test_the_table_is_found_slice_by_slice_as_in_one_go(
+    parts: list[str], step: int, data: st.DataObject
+) -> None:
+    text = "".join(parts)
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    searches = ((tables._TABLE_START, None), (tables._TABLE_END_START, tables._TABLE_END))
+    for pattern, whole in searches:
+        expected = (whole or pattern).search(text, start, end)
+        found = tables._find(pattern, text, start, end, whole, step)
+        assert found == (expected.start() if expected else -1)
