@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QStyledItemDelegate, QStyleOptionViewItem
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
@@ -11,9 +12,11 @@ from pytestqt.qtbot import QtBot
 from noojee_desk.core.outbox import LeadInput, Outbox, State, Target, Transition
 from noojee_desk.ui.queue_model import (
     COL_DETAILS,
+    COL_ID,
     COL_LEAD,
     COL_PHONE,
     COL_STATUS,
+    COL_TRIES,
     FILTERS,
     QueueFilter,
     QueueModel,
@@ -106,6 +109,7 @@ def test_status_words() -> None:
 
 def test_the_filter_gives_a_view_each_cell_in_one_call(tmp_path: Path, qapp: QApplication) -> None:
     """Views fill a cell with ``multiData``; through the filter it must reach the right lead."""
+    left, right = Qt.AlignmentFlag.AlignLeft, Qt.AlignmentFlag.AlignRight
     with Outbox(tmp_path / "outbox.sqlite3") as outbox:
         fill(outbox, 4)
         model = QueueModel()
@@ -114,8 +118,16 @@ def test_the_filter_gives_a_view_each_cell_in_one_call(tmp_path: Path, qapp: QAp
     proxy.setSourceModel(model)
     proxy.set_search("person 2")
     assert proxy.rowCount() == 1
-    delegate = QStyledItemDelegate()
-    for column, text in ((COL_LEAD, "Person 2"), (COL_STATUS, "Queued"), (COL_PHONE, "0370100002")):
+    delegate = QStyledItemDelegate()  # reuses one span for every cell, as in a view
+    cells = (
+        (COL_ID, "3", right),
+        (COL_LEAD, "Person 2", left),
+        (COL_STATUS, "Queued", left),
+        (COL_TRIES, "0", right),
+        (COL_PHONE, "0370100002", left),
+    )
+    for column, text, alignment in cells:
         option = QStyleOptionViewItem()
         delegate.initStyleOption(option, proxy.index(0, column))  # asks multiData
         assert option.text == text
+        assert option.displayAlignment & alignment  # nothing carried over from the cell before
