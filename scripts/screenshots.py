@@ -45,8 +45,9 @@ def main() -> int:
         from noojee_desk.ui.main_window import MainWindow
 
         async def settle(seconds: float = 0.6) -> None:
-            await asyncio.sleep(seconds)
-            app.processEvents()
+            await asyncio.sleep(seconds)  # the loop paints and handles events meanwhile
+            # No processEvents() here: run inside a loop callback, it lets qasync's timer
+            # fire again re-entrantly and lose a task started meanwhile (it never runs).
 
         desk = build_desk(home, demo=demo_factory())
         window = MainWindow(desk)

@@ -70,8 +70,9 @@ def main() -> int:
         use_dark_palette(app)
 
     async def settle(seconds: float = 0.4) -> None:
-        await asyncio.sleep(seconds)
-        app.processEvents()
+        await asyncio.sleep(seconds)  # the loop paints and handles events meanwhile
+        # No processEvents() here: run inside a loop callback, it lets qasync's timer
+        # fire again re-entrantly and lose a task started meanwhile (it never runs).
 
     async def shoot() -> None:
         from noojee_desk.ui.main_window import MainWindow
