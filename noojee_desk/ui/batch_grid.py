@@ -257,7 +257,8 @@ def read_clipboard(formats: dict[str, str | bytes], text_table: Table | None = N
     better one only where a number is shown differently from its value (Excel's "4.12E+08"),
     because the HTML carries the exact value; but it is some 30 times slower. Small pastes use
     it as ``parse_clipboard`` decides; a big one uses the text unless the text shows such
-    numbers and the HTML has their exact values. ``text_table``: the text, read already.
+    numbers and the HTML has their exact values. ``text_table``: the text, read already (its
+    rows are emptied when the HTML is read instead).
     """
     html_payload = formats.get("text/html")
     text_payload = formats.get("text/plain")
@@ -268,7 +269,12 @@ def read_clipboard(formats: dict[str, str | bytes], text_table: Table | None = N
         exact = any(mark in html_payload for mark in _EXACT_NUMBERS)
     else:
         exact = any(mark in html_payload for mark in EXACT_MARKS)
-    return parse_clipboard(formats) if not table.rows or (exact and lost_digits(table)) else table
+    if table.rows and not (exact and lost_digits(table)):
+        return table
+    read = parse_clipboard(formats)
+    if table is text_table and read.rows is not table.rows:
+        release(table.rows)  # freed here, a slice at a time, not in one go by the UI thread
+    return read
 
 
 def exact_values_html(markup: QByteArray) -> bytes | None:
