@@ -1711,8 +1711,8 @@ class BatchGrid(QWidget):
         self.filter_box.setChecked(model.filtered)
         self.filter_box.blockSignals(False)
         self.filter_box.setText(
-            f"Only rows with &problems ({errors + warnings:,})"
-            if errors or warnings
+            f"Only rows with &problems ({warned + blocked:,})"
+            if warned or blocked
             else "Only rows with &problems"
         )
         self.clear_button.setEnabled(has_rows and not busy)

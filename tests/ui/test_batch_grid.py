@@ -409,6 +409,12 @@ async def test_problem_filter_and_navigation(qtbot: QtBot, grid: BatchGrid) -> N
     assert current.column() == 4
     grid.filter_box.setChecked(False)
     assert model.rowCount() == 100
+    # The filter counts rows: a second problem in a row adds none.
+    assert model.index(4, 6).data() == "150"  # too high a priority
+    model.setData(model.index(4, 0), "")  # and now no name either
+    await settled(grid)
+    assert sum(grid.problems.counts()) == 11
+    assert grid.filter_box.text() == "Only rows with &problems (10)"
 
 
 @pytest.mark.asyncio
