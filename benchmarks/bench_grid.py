@@ -77,7 +77,7 @@ def excel_payload(
     ``exact_values``: numbers shown shortened ("4.12E+08") carry their value in the HTML, as
     Excel writes it (``x:num``); the grid then reads the HTML, the slow way.
     """
-    from bench_leaddata import to_tsv  # CRLF, cells quoted as Excel quotes them
+    from noojee_desk.core.tables import to_tsv  # CRLF, cells quoted as Excel quotes them
 
     payload = {"text/plain": to_tsv(rows)}
     if not text_only:
@@ -209,14 +209,17 @@ class CommitTimer:
 
         @contextlib.contextmanager
         def timed_write(box: Any) -> Any:
-            box._db.execute("BEGIN IMMEDIATE")
+            # The outbox's own transaction; the time its end takes is the COMMIT's.
+            transaction = original(box)
+            db = transaction.__enter__()
             try:
-                yield box._db
+                yield db
             except BaseException:
-                box._db.execute("ROLLBACK")
-                raise
+                if not transaction.__exit__(*sys.exc_info()):
+                    raise
+                return
             started = time.perf_counter()
-            box._db.execute("COMMIT")
+            transaction.__exit__(None, None, None)
             durations.append((time.perf_counter() - started) * 1000)
 
         outbox.Outbox._write = timed_write  # type: ignore[method-assign]

@@ -159,17 +159,6 @@ def make_rows(count: int = ROWS, seed: int = 20261225) -> list[list[str]]:
     return rows
 
 
-def to_tsv(rows: list[list[str]]) -> str:
-    """Rows as Excel puts them on the clipboard: CRLF, quoted cells where needed."""
-
-    def cell(text: str) -> str:
-        if any(c in text for c in '\t\r\n"'):
-            return '"' + text.replace('"', '""') + '"'
-        return text
-
-    return "".join("\t".join(cell(c) for c in row) + "\r\n" for row in rows)
-
-
 def to_excel_html(rows: list[list[str]]) -> str:
     """Rows as Excel for Windows puts them on the clipboard as HTML ("HTML Format")."""
     from html import escape
@@ -391,6 +380,8 @@ def main(argv: list[str]) -> int:
     rows = make_rows(args.rows)
     with tempfile.TemporaryDirectory(prefix="noojee-bench-") as folder:
         tsv = Path(folder) / "paste.tsv"
+        from noojee_desk.core.tables import to_tsv
+
         tsv.write_text(to_tsv(rows), encoding="utf-8")
         size = tsv.stat().st_size / 1e6
         print(f"Paste: {len(rows) - 1} rows + header, {len(HEADER)} columns, {size:.1f} MB of TSV")

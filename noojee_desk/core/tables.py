@@ -46,7 +46,11 @@ def gc_paused() -> bool:
     return _gc_pauses[0] > 0
 
 
-def release(items: list[Any], step: int = 5_000) -> None:
+#: Items per slice where a worker thread walks 100,000 rows in C (see ``release``).
+SLICE = 5_000
+
+
+def release(items: list[Any], step: int = SLICE) -> None:
     """Empties a big list a slice at a time.
 
     Freeing 100,000 dicts in one go is a single C call that holds the GIL for some 20 ms; a
@@ -225,8 +229,8 @@ def _finish(rows: list[list[str]], problems: list[ParseProblem], source: str) ->
     if rows:
         first = len(rows[0])
         widths: set[int] = set()
-        for start in range(0, len(rows), 5_000):  # short C calls: see ``release``
-            widths.update(map(len, rows[start : start + 5_000]))
+        for start in range(0, len(rows), SLICE):  # short C calls: see ``release``
+            widths.update(map(len, rows[start : start + SLICE]))
         widest = max(widths)
         if len(widths) > 1:
             wide = 0
@@ -249,6 +253,18 @@ def _finish(rows: list[list[str]], problems: list[ParseProblem], source: str) ->
                     ParseProblem(0, None, f"{wide} rows have more cells than the first row.")
                 )
     return Table(rows, problems, source)
+
+
+def to_tsv(rows: Sequence[Sequence[str]]) -> str:
+    """Cells as spreadsheets put them on the clipboard: tab-separated, CRLF row ends, a cell in
+    double quotes when it holds a tab, a line break or a quote (``parse_tsv`` reads it back)."""
+
+    def quote(cell: str) -> str:
+        if any(ch in cell for ch in '\t\n\r"'):
+            return '"' + cell.replace('"', '""') + '"'
+        return cell
+
+    return "".join("\t".join(quote(c) for c in row) + "\r\n" for row in rows)
 
 
 def parse_tsv(text: str) -> Table:

@@ -499,9 +499,6 @@ class Validator:
 # --- problems ------------------------------------------------------------------------------------
 
 
-_TRANSPOSE_SLICE = 5_000
-
-
 def _columns(rows: Sequence[Mapping[str, str]], names: list[str]) -> list[Sequence[object]]:
     """The values of each field across ``rows`` ("" where a row lacks the field)."""
     if not rows or not names:
@@ -509,15 +506,7 @@ def _columns(rows: Sequence[Mapping[str, str]], names: list[str]) -> list[Sequen
     try:
         if len(names) == 1:
             return [[row[names[0]] for row in rows]]
-        # Transposed a slice at a time: one zip over 100,000 rows is a single C call that
-        # would hold the GIL for some 30 ms (the grid checks rows in a worker thread).
-        get = operator.itemgetter(*names)
-        columns: list[list[object]] = [[] for _ in names]
-        for start in range(0, len(rows), _TRANSPOSE_SLICE):
-            part = zip(*map(get, rows[start : start + _TRANSPOSE_SLICE]), strict=True)
-            for column, values in zip(columns, part, strict=True):
-                column.extend(values)
-        return columns
+        return list(zip(*map(operator.itemgetter(*names), rows), strict=True))
     except KeyError:  # rows with different fields
         return [[row.get(name, "") for row in rows] for name in names]
 

@@ -77,6 +77,7 @@ from noojee_desk.core.tables import (
     paused_gc,
     read_file,
     release,
+    to_tsv,
 )
 from noojee_desk.core.validate import LeadCheck, Problem, Validator
 from noojee_desk.ui.batch_model import (
@@ -264,7 +265,7 @@ def read_clipboard(formats: dict[str, str | bytes], text_table: Table | None = N
     text_payload = formats.get("text/plain")
     if html_payload is None or text_payload is None or len(html_payload) < BIG_HTML:
         return parse_clipboard(formats)
-    table = text_table or parse_clipboard({"text/plain": text_payload})
+    table = text_table if text_table is not None else parse_clipboard({"text/plain": text_payload})
     if isinstance(html_payload, str):
         exact = any(mark in html_payload for mark in _EXACT_NUMBERS)
     else:
@@ -284,17 +285,6 @@ def exact_values_html(markup: QByteArray) -> bytes | None:
     without the exact values the text is all there is.
     """
     return markup.data() if any(markup.contains(mark) for mark in EXACT_MARKS) else None
-
-
-def tsv(block: Sequence[Sequence[str]]) -> str:
-    """Cells as spreadsheets put them on the clipboard (quoted when they hold tabs or breaks)."""
-
-    def quote(cell: str) -> str:
-        if any(ch in cell for ch in '\t\n\r"'):
-            return '"' + cell.replace('"', '""') + '"'
-        return cell
-
-    return "".join("\t".join(quote(c) for c in row) + "\r\n" for row in block)
 
 
 def files_in(mime: QMimeData) -> list[Path]:
@@ -1317,7 +1307,7 @@ class BatchGrid(QWidget):
         ]
         # setText, not setMimeData: a QMimeData made in Python and owned by the clipboard
         # would be destroyed by Qt after Python has shut down, crashing the exit.
-        QApplication.clipboard().setText(tsv(block))
+        QApplication.clipboard().setText(to_tsv(block))
 
     def clear_selected_cells(self) -> None:
         changes = []

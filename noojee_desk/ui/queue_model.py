@@ -251,8 +251,7 @@ class QueueFilter(QSortFilterProxyModel):
     def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
         """All roles of a cell in one call: by default the proxy asks the queue role by role,
         each time through ``index`` (three calls into Python per role)."""
-        if index.isValid():
-            fill_roles(self.sourceModel(), self.mapToSource(index), roleDataSpan)
+        fill_roles(self.sourceModel(), self.mapToSource(index), roleDataSpan)
 
     def filterAcceptsRow(self, row: int, parent: AnyIndex) -> bool:
         model = self.sourceModel()
