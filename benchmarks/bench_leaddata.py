@@ -1,4 +1,5 @@
-"""Lead data benchmark: parse + map + validate 100,000 pasted rows (TSV) and a 100,000-row XLSX."""
+"""Lead data benchmark: parse + map + validate 100,000 pasted rows (TSV and Excel HTML) and a
+100,000-row XLSX."""
 
 from __future__ import annotations
 
