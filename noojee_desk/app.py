@@ -23,7 +23,7 @@ from noojee_desk import APP_ID, APP_NAME, __version__
 from noojee_desk.core import logs, paths
 from noojee_desk.core.desk import DemoFactory, Desk
 from noojee_desk.core.layouts import FieldLayout, FieldSpec
-from noojee_desk.core.outbox import OutboxError
+from noojee_desk.core.outbox import OutboxDamaged, OutboxError
 from noojee_desk.core.secrets import KeyStore
 from noojee_desk.core.settings import SettingsStore
 from noojee_desk.core.tables import gc_paused
@@ -146,7 +146,8 @@ async def run_window(
 
 
 def open_desk_or_explain(home: str | None) -> Desk | None:
-    """Build the desk; a damaged queue file is explained and, if the person agrees, set aside."""
+    """Build the desk; a queue file that cannot be used is explained, and a damaged one set
+    aside if the person agrees."""
     from PySide6.QtWidgets import QMessageBox
 
     while True:
@@ -155,10 +156,14 @@ def open_desk_or_explain(home: str | None) -> Desk | None:
         except OutboxError as exc:
             log.error("%s", exc)
             box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, str(exc))
-            aside = box.addButton("Set it aside and start empty", QMessageBox.ButtonRole.AcceptRole)
+            aside = None  # a busy, read-only or newer file is fine: never offered for setting aside
+            if isinstance(exc, OutboxDamaged):
+                aside = box.addButton(
+                    "Set it aside and start empty", QMessageBox.ButtonRole.AcceptRole
+                )
             box.addButton(QMessageBox.StandardButton.Close)
             box.exec()  # no event loop runs yet: a modal dialog is safe here
-            if box.clickedButton() is not aside:
+            if aside is None or box.clickedButton() is not aside:
                 return None
             queue = paths.resolve(home).outbox
             for suffix in ("", "-wal", "-shm"):

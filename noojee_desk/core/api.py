@@ -18,6 +18,7 @@ import httpx
 from noojee_desk import __version__
 from noojee_desk.core import codes
 from noojee_desk.core.codes import Action
+from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.outcome import BlockReason, Kind, Outcome, RetryReason
 from noojee_desk.core.redact import redact_text
 
@@ -108,21 +109,9 @@ class _KeyTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class _RedactFilter(logging.Filter):
-    """Last line of defence: mask apiKey parameters in any record of the HTTP libraries."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.msg = redact_text(record.getMessage())
-            record.args = None
-        else:
-            record.msg = redact_text(record.msg)
-        return True
-
-
-_REDACT_FILTER = _RedactFilter()
+# The last line of defence: the HTTP libraries' own records are masked as ours are.
 for _name in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2"):
-    logging.getLogger(_name).addFilter(_REDACT_FILTER)
+    logging.getLogger(_name).addFilter(REDACTOR)
 
 
 def _verify(ca_bundle: str | None) -> ssl.SSLContext | bool:

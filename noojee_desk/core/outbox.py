@@ -48,6 +48,10 @@ class OutboxError(Exception):
     """The outbox file cannot be used; the message says why and what to do."""
 
 
+class OutboxDamaged(OutboxError):
+    """The file is damaged or not a queue at all: setting it aside and starting empty helps."""
+
+
 class OutboxBusy(OutboxError):
     """Another Noojee Desk process is already sending this profile's queue."""
 
@@ -375,12 +379,20 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
             self._db.close()
-            raise OutboxError(
-                f"The queue file {self.path} is damaged or not a Noojee Desk queue ({exc}). "
-                "Move it aside to start with an empty queue; support can try to recover it."
-            ) from exc
+            if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, I/O: maybe fine
+                raise OutboxError(
+                    f"The queue file {self.path} cannot be used right now ({exc}). Check that "
+                    "its folder can be written to and that no other program holds the file, "
+                    "then start again."
+                ) from exc
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise OutboxDamaged(
+                    f"The queue file {self.path} is damaged or not a Noojee Desk queue ({exc}). "
+                    "Move it aside to start with an empty queue; support can try to recover it."
+                ) from exc
+            raise
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -399,10 +411,14 @@ class Outbox:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A failed COMMIT (disk full, I/O) must not leave the connection in a transaction
+            # that every later write would trip over; SQLite may have rolled back already.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

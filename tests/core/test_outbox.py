@@ -19,6 +19,7 @@ from noojee_desk.core.outbox import (
     LeadQuery,
     Outbox,
     OutboxBusy,
+    OutboxDamaged,
     OutboxError,
     State,
     Target,
@@ -82,15 +83,45 @@ def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(OutboxError, match="newer Noojee Desk"):
+    with pytest.raises(OutboxError, match="newer Noojee Desk") as refused:
         Outbox(path)
+    assert not isinstance(refused.value, OutboxDamaged)  # never offered for setting aside
 
 
 def test_a_file_that_is_not_a_database_is_refused_not_crashed(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     path.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(OutboxError, match="damaged"):
+    with pytest.raises(OutboxDamaged, match="damaged"):
         Outbox(path)
+
+
+def test_a_locked_file_is_busy_not_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    Outbox(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(OutboxError, match="cannot be used right now") as refused:
+            Outbox(path, busy_timeout=0.05)
+        assert not isinstance(refused.value, OutboxDamaged)
+    finally:
+        holder.close()
+
+
+def test_a_failed_commit_leaves_no_transaction_behind(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        db = outbox._db
+        db.execute("CREATE TABLE probe (x INTEGER PRIMARY KEY)")
+        db.execute(
+            "CREATE TABLE later (x INTEGER REFERENCES probe(x) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        with pytest.raises(sqlite3.IntegrityError), outbox._write() as write:
+            write.execute("INSERT INTO later VALUES (7)")  # fails only at COMMIT
+        assert not db.in_transaction
+        with outbox._write() as write:  # the next write works
+            write.execute("INSERT INTO probe VALUES (1)")
+        assert db.execute("SELECT COUNT(*) FROM probe").fetchone() == (1,)
 
 
 def test_reopening_keeps_everything(tmp_path: Path) -> None:
