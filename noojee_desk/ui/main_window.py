@@ -313,6 +313,7 @@ class MainWindow(QMainWindow):
         opened = await self.desk.open(name)
         self.desk.save_settings()
         self._refresh_profiles()
+        self._load_queue()  # what this profile queued and sent before, and the batch bars
         self.stack.setCurrentWidget(self.work)
         self.toolbar.show()
         profile = opened.profile

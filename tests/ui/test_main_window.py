@@ -226,6 +226,28 @@ async def test_closing_with_queued_leads_says_they_stay(window: MainWindow, qtbo
 
 
 @pytest.mark.asyncio
+async def test_a_restarted_window_shows_the_queue_it_left(tmp_path: Path, qtbot: QtBot) -> None:
+    home = tmp_path / "home"
+    first = MainWindow(make_desk(home))
+    first.show()
+    await first.start(demo=True)
+    await until(lambda: first.pickers.target() is not None)
+    leads = [LeadInput({"Name": n, "FirstPhone": f"037010000{i}"}) for i, n in enumerate("AB")]
+    await first._enqueue(Target(3, 42, 101), leads, False, "form")
+    await until(lambda: states(first) == ["Delivered", "Delivered"], what="delivery")
+    await close_window(first)
+
+    second = MainWindow(make_desk(home))  # delivered leads send no more events: only a read
+    second.show()
+    try:
+        await second.start(demo=True)
+        await until(lambda: second.queue_model.rowCount() == 2, what="the earlier leads")
+        assert states(second) == ["Delivered", "Delivered"]
+    finally:
+        await close_window(second)
+
+
+@pytest.mark.asyncio
 @pytest.mark.keyring
 async def test_connection_dialog_keeps_key_in_keyring_only(
     tmp_path: Path, qtbot: QtBot, os_keyring: object
