@@ -879,8 +879,7 @@ class BatchGrid(QWidget):
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
         self.open_action = QAction("&Open leads file…", self)
-        self.open_action.setObjectName("actOpenLeadsFile")
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.setObjectName("actOpenLeadsFile")  # Ctrl+O is the window's File ▸ Open
         self.open_action.triggered.connect(self.choose_file)
         self.paste_action = QAction("&Paste leads", self)
         self.paste_action.triggered.connect(self.paste_from_clipboard)

@@ -248,6 +248,20 @@ async def test_a_restarted_window_shows_the_queue_it_left(tmp_path: Path, qtbot:
 
 
 @pytest.mark.asyncio
+async def test_ctrl_o_opens_a_leads_file_from_either_tab(window: MainWindow, qtbot: QtBot) -> None:
+    await window.start(demo=True)
+    for tab in (window.form, window.grid):  # the grid's own Open button must not claim Ctrl+O
+        window.entry_tabs.setCurrentWidget(tab)
+        window.grid.file_dialog = None
+        qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+        dialog = window.grid.file_dialog
+        assert dialog is not None
+        assert dialog.isVisible()
+        assert window.entry_tabs.currentWidget() is window.grid
+        dialog.reject()
+
+
+@pytest.mark.asyncio
 @pytest.mark.keyring
 async def test_connection_dialog_keeps_key_in_keyring_only(
     tmp_path: Path, qtbot: QtBot, os_keyring: object
