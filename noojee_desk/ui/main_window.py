@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._finished_batches: set[int] = set()
         self._session_batches: set[int] = set()
+        self._layout_template: int | None = None  # the template whose layout is applied
         self._tray: QSystemTrayIcon | None = None
         self.desk.subscribe(self._on_event)
         self._build_actions()
@@ -311,6 +312,7 @@ class MainWindow(QMainWindow):
 
     async def open_profile(self, name: str) -> None:
         opened = await self.desk.open(name)
+        self._layout_template = None  # another profile: its own layouts and settings
         self.desk.save_settings()
         self._refresh_profiles()
         self._load_queue()  # what this profile queued and sent before, and the batch bars
@@ -412,12 +414,14 @@ class MainWindow(QMainWindow):
         template_id = self.pickers.template.current_id()
         self.fields_button.setEnabled(template_id is not None)
         self.act_fields.setEnabled(template_id is not None)
-        if template_id is not None:
+        # The pickers report each of their three choices; the layout depends on the template.
+        if template_id is not None and template_id != self._layout_template:
             self._apply_layout(template_id)
         self.form.set_target_ready(ready)
         self.grid.set_target_ready(ready)
 
     def _apply_layout(self, template_id: int) -> None:
+        self._layout_template = template_id
         layout = self.desk.layout_for(template_id)
         profile = self.desk.profile
         timezone = profile.timezone if profile is not None else "Australia/Sydney"

@@ -248,6 +248,19 @@ async def test_a_restarted_window_shows_the_queue_it_left(tmp_path: Path, qtbot:
 
 
 @pytest.mark.asyncio
+async def test_one_template_pick_applies_its_layout_once(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each layout change rebuilds the form and checks the whole grid again."""
+    applied: list[object] = []
+    real = window.grid.set_layout
+    monkeypatch.setattr(window.grid, "set_layout", lambda *a: (applied.append(a[0]), real(*a)))
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    assert len(applied) == 1
+
+
+@pytest.mark.asyncio
 async def test_ctrl_o_opens_a_leads_file_from_either_tab(window: MainWindow, qtbot: QtBot) -> None:
     await window.start(demo=True)
     for tab in (window.form, window.grid):  # the grid's own Open button must not claim Ctrl+O
