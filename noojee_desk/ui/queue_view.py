@@ -245,6 +245,8 @@ class QueueView(QWidget):
         layout.addWidget(self.batches)
         layout.addWidget(self.table, 1)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        # A selected lead changes state while selected (delivered, rejected 105, …).
+        self.proxy.dataChanged.connect(self._selection_changed)
         self._selection_changed()
 
     def _action(self, text: str, tip: str, name: str) -> QAction:

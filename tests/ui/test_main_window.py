@@ -149,6 +149,10 @@ async def test_rejected_duplicate_resent_with_allow_duplicates(
     view.act_resend.trigger()
     await until(lambda: states(window) == ["Delivered", "Delivered"], what="resent")
     assert len(demo_factory_emulator(window).leads()) == 2
+    # Still selected, now delivered: nothing left to resend or cancel.
+    assert view.table.selectionModel().isRowSelected(1)
+    assert not view.act_resend.isEnabled()
+    assert not view.act_cancel.isEnabled()
 
 
 @pytest.mark.asyncio
