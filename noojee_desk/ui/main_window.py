@@ -180,7 +180,6 @@ class MainWindow(QMainWindow):
         self._flush_timer.timeout.connect(self._flush_changes)
         self._close_confirmed = False
         self._closing = False
-        self._finished_batches: set[int] = set()
         self._session_batches: set[int] = set()
         self._layout_template: int | None = None  # the template whose layout is applied
         self._tray: QSystemTrayIcon | None = None
@@ -639,9 +638,7 @@ class MainWindow(QMainWindow):
         self.queue_view.batches.show_batches(shown)
 
     def _batch_finished(self, event: BatchFinished) -> None:
-        if event.batch_id in self._finished_batches:
-            return
-        self._finished_batches.add(event.batch_id)
+        # Announced once per finish by the dispatcher (again after a retry or a resend).
         counts = event.counts
         batch = self.desk.outbox.batch(event.batch_id)
         source = batch.source if batch is not None else "Batch"
