@@ -13,8 +13,8 @@ from typing import Any, Literal
 from noojee_desk.core import codes
 from noojee_desk.core.dates import DEFAULT_TIMEZONE, parse_callback, zone
 from noojee_desk.core.layouts import DEFAULT_MAX_LENGTH, SYSTEM_FIELDS, FieldLayout
-from noojee_desk.core.phones import PHONE_FORMATS, PhoneNormaliser
-from noojee_desk.core.tables import paused_gc
+from noojee_desk.core.phones import PHONE_FORMATS, normaliser
+from noojee_desk.core.tables import SLICE, paused_gc
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -78,7 +78,7 @@ class _Seen:
 
 
 #: Rows checked together (see ``Validator.validate_rows``).
-CHECK_SLICE = 5_000
+CHECK_SLICE = SLICE
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,8 @@ class Validator:
         self.settings = settings or ValidationSettings()
         self.recent_phones = recent_phones
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._phones = PhoneNormaliser(self.settings.region, self.settings.phone_format)
+        # Shared with every validator of these settings: its cache outlives a template switch.
+        self._phones = normaliser(self.settings.region, self.settings.phone_format)
         self._zone = zone(self.settings.timezone)
         self._kinds: dict[str, tuple[int, int]] = {}
         for spec in layout.fields:

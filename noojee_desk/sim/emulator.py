@@ -820,7 +820,7 @@ def _not_found(message: str) -> Reply:
 
 def _system_field_problem(fields: dict[str, str]) -> str:
     priority = fields.get("njPriority", "").strip()
-    if priority and not (priority.isdigit() and 0 <= int(priority) <= 100):
+    if priority and not (priority.isdecimal() and priority.isascii() and int(priority) <= 100):
         return f"njPriority {priority!r} is not a whole number from 0 to 100"
     when = fields.get("njCallBackDate", "").strip()
     if when:

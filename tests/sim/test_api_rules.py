@@ -255,7 +255,12 @@ async def test_known_contact_hours_and_system_fields_are_accepted(pbx, lead) -> 
 
 @pytest.mark.parametrize(
     "extra",
-    [{"njPriority": "urgent"}, {"njPriority": "101"}, {"njCallBackDate": "31/03/2025 14:30"}],
+    [
+        {"njPriority": "urgent"},
+        {"njPriority": "101"},
+        {"njPriority": "²"},  # a digit to str.isdigit, not a number
+        {"njCallBackDate": "31/03/2025 14:30"},
+    ],
 )
 async def test_bad_system_fields_are_400_code_103(pbx, lead, extra) -> None:
     response = await pbx.insert(lead(**extra))
