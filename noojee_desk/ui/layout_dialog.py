@@ -20,19 +20,7 @@ from PySide6.QtWidgets import (
 
 from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout, layout_from_header
 from noojee_desk.core.tables import parse_clipboard
-
-
-def clipboard_formats() -> dict[str, str | bytes]:
-    """The clipboard's HTML and plain-text flavours (never images)."""
-    mime = QApplication.clipboard().mimeData()
-    formats: dict[str, str | bytes] = {}
-    if mime is None:
-        return formats
-    if mime.hasHtml():
-        formats["text/html"] = mime.html()
-    if mime.hasText():
-        formats["text/plain"] = mime.text()
-    return formats
+from noojee_desk.ui.batch_grid import clipboard_formats
 
 
 class LayoutDialog(QDialog):
@@ -126,7 +114,7 @@ class LayoutDialog(QDialog):
         self.table.selectRow(target)
 
     def _from_clipboard(self) -> None:
-        table = parse_clipboard(clipboard_formats())
+        table = parse_clipboard(clipboard_formats(QApplication.clipboard().mimeData()))
         if not table.rows or not any(cell.strip() for cell in table.rows[0]):
             self.message.setText("The clipboard holds no table: copy the header row first.")
             return

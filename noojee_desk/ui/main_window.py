@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import logging
 import time
 
@@ -42,6 +40,7 @@ from noojee_desk.core.dispatcher import (
 )
 from noojee_desk.core.outbox import Lead, LeadInput, LeadQuery, Outbox, State, Target
 from noojee_desk.core.settings import DEMO_PROFILE
+from noojee_desk.core.tables import to_tsv
 from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.layout_dialog import LayoutDialog
@@ -748,11 +747,7 @@ class MainWindow(QMainWindow):
         if not lines:
             self.statusBar().showMessage("No rejected or failed leads to copy.", 4000)
             return
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, dialect="excel-tab", lineterminator="\r\n")
-        writer.writerow(header)
-        writer.writerows(lines)
-        QApplication.clipboard().setText(buffer.getvalue())
+        QApplication.clipboard().setText(to_tsv([header, *lines]))
         self.statusBar().showMessage(
             f"Copied {len(lines):,} rows with their reasons; paste them into a spreadsheet.", 6000
         )

@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QUrl, SignalInstance
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QLineEdit, QStyleOptionViewItem
+from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton, QStyleOptionViewItem
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -801,3 +801,17 @@ async def test_a_big_worker_job_moves_its_objects_out_of_the_collectors_way() ->
         assert small == [[1]]
     finally:
         gc.unfreeze()
+
+
+def test_the_layout_dialog_reads_a_header_from_the_clipboard(qapp: QApplication) -> None:
+    from noojee_desk.ui.layout_dialog import LayoutDialog
+
+    dialog = LayoutDialog(LAYOUT, "Home Loans")
+    mime = QMimeData()
+    mime.setText("Full name\tMobile\tSuburb\r\nAnn\t0412 345 678\tCarlton\r\n")
+    QApplication.clipboard().setMimeData(mime)
+    dialog.findChild(QPushButton, "layoutFromClipboard").click()
+    layout = dialog.layout()
+    assert layout.names[:3] == ("Full name", "Mobile", "Suburb")
+    assert "Mobile" in layout.phone_fields
+    dialog.deleteLater()
