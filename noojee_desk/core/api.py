@@ -142,8 +142,8 @@ class NoojeeClient:
         if not api_key or not api_key.strip():
             raise ConfigError("Enter the API key Noojee support gave you.")
         self._api_key = api_key.strip()
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
         if transport is None:
+            limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
             transport = httpx.AsyncHTTPTransport(verify=_verify(ca_bundle), limits=limits)
         self._timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=30.0, pool=None

@@ -232,14 +232,12 @@ class Breaker:
             self._openings = 0
             self._schedule(now)
 
-    def answered(self, *, probe: bool) -> None:
-        """The server answered with a code: it is up."""
+    def answered(self) -> None:
+        """The server answered with a code: it is up (a probe, if one ran, is over)."""
         self.failures = 0
         self.is_open = False
         self.probing = False
         self._openings = 0
-        if probe:
-            self.probing = False
 
     def probe_ended(self) -> None:
         self.probing = False
@@ -702,7 +700,7 @@ class Dispatcher:
             if self.breaker.is_open and self._next_expire <= now:
                 self._next_expire = now
         elif rule.step is not Step.BLOCK:
-            self.breaker.answered(probe=flight.probe)
+            self.breaker.answered()
         elif flight.probe:
             self.breaker.probe_ended()
         # What it means for the lead.

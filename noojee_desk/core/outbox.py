@@ -189,14 +189,10 @@ _TO_B32 = bytes(_B32[b & 31] for b in range(256))  # 256 is a multiple of 32: st
 
 
 def new_external_ids(count: int) -> list[str]:
-    """``count`` ids of ``nd-`` and 16 base32 characters (80 random bits each)."""
+    """``count`` ids of ``nd-`` and 16 base32 characters (80 random bits each, short enough
+    to read out on the phone)."""
     raw = secrets.token_bytes(16 * count).translate(_TO_B32).decode("ascii")
     return ["nd-" + raw[i : i + 16] for i in range(0, 16 * count, 16)]
-
-
-def new_external_id() -> str:
-    """``nd-`` and 16 base32 characters: 80 random bits, short enough to read out on the phone."""
-    return new_external_ids(1)[0]
 
 
 # -- schema --------------------------------------------------------------------------------------

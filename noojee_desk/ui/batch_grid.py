@@ -703,9 +703,6 @@ class ProblemDelegate(QStyledItemDelegate):
 
     fix_clicked = Signal(QModelIndex)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-
     def button_rect(self, option: QStyleOptionViewItem, index: QModelIndex) -> QRect | None:
         fix = index.data(FixRole)
         if fix is None:
@@ -733,7 +730,7 @@ class ProblemDelegate(QStyledItemDelegate):
         rect = opt.rect.adjusted(6, 4, -6, -4)
         metrics = opt.fontMetrics
         line = metrics.height()
-        severity = index.data(Qt.ItemDataRole.UserRole + 1)
+        severity = index.data(SeverityRole)
         painter.save()
         colour = MARKS[ERROR if severity == ERROR else "warning"]
         painter.setPen(Qt.PenStyle.NoPen)

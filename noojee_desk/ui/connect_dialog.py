@@ -43,7 +43,6 @@ class ConnectDialog(QDialog):
         self._desk = desk
         self._tasks = tasks
         self._editing = profile
-        self._tested_ok = False
 
         self.name = QLineEdit(profile.name if profile else "")
         self.name.setObjectName("profileName")
@@ -196,7 +195,6 @@ class ConnectDialog(QDialog):
             return False
         names = ", ".join(c.name for c in loaded.items[:4]) or "none visible to this key"
         self._say(f"Connected: {len(loaded.items)} templates ({names}).", True)
-        self._tested_ok = True
         return True
 
     def _save(self) -> None:

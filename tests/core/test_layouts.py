@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from noojee_desk.core import layouts
 from noojee_desk.core.layouts import (
     DEFAULT_FIELD_NAMES,
     SYSTEM_FIELDS,
@@ -119,6 +120,11 @@ _JSON_LIKE = st.recursive(
 
 @given(_JSON_LIKE)
 def test_from_dict_never_raises(data: object) -> None:
+    # What the last-resort guard in FieldLayout.from_dict covers must not need it.
+    items = data if isinstance(data, list) else [data]
+    specs = [layouts.FieldSpec.from_dict(item) for item in items]
+    assert all(spec is None or isinstance(spec, layouts.FieldSpec) for spec in specs)
+    layouts.make_layout(spec for spec in specs if spec is not None)
     assert isinstance(FieldLayout.from_dict({"fields": data}), FieldLayout)
     assert isinstance(FieldLayout.from_dict(data), FieldLayout)
 
