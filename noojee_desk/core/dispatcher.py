@@ -549,12 +549,14 @@ class Dispatcher:
                 await self._shutdown()
             finally:
                 writer, self._writer = self._writer, None
-                if writer is not None:
-                    writer.close()  # waits for the writes already asked for
-                lock.release()
-                self._lock = None
-                self._stopping = False  # may run again
-                self._running.set_result(None)
+                try:
+                    if writer is not None:
+                        writer.close()  # waits for the writes already asked for
+                finally:  # stop() waits for this, and the lock must not outlive us
+                    lock.release()
+                    self._lock = None
+                    self._stopping = False  # may run again
+                    self._running.set_result(None)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop sending; wait up to ``grace`` s for calls in flight, then re-queue the rest.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.thread import BrokenThreadPool
 from functools import partial
 from typing import Any, TypeVar
 
@@ -56,5 +58,6 @@ class OutboxWriter:
             if outbox is not None:
                 outbox.close()
 
-        self._executor.submit(shut)
+        with contextlib.suppress(BrokenThreadPool):  # its connection never opened
+            self._executor.submit(shut)
         self._executor.shutdown(wait=True)

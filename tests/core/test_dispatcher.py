@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures.thread import BrokenThreadPool
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from noojee_desk.core.dispatcher import (
 )
 from noojee_desk.core.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State, Target
 from noojee_desk.core.outcome import BlockReason, Kind, Outcome, RetryReason
+from noojee_desk.core.writer import OutboxWriter
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.sim.server import SimServer
 
@@ -626,3 +628,21 @@ async def test_against_the_emulator_a_changed_key_pauses_until_fixed(
         await h.until(lambda: h.finished(batch))
     assert h.states() == {"delivered": 10}
     assert len(emulator.leads()) == 10
+
+
+@pytest.mark.asyncio
+async def test_a_writer_that_cannot_open_ends_the_run_and_frees_the_queue(
+    make: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_open(self: OutboxWriter) -> None:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(OutboxWriter, "_open", cannot_open)
+    h = make(FakeClient())
+    h.enqueue(leads(1))
+    with pytest.raises(BrokenThreadPool):
+        await h.dispatcher.run()
+    assert not h.dispatcher.running
+    monkeypatch.undo()
+    h.start()  # the profile's lock was released: it can run again
+    await h.until(lambda: h.states() == {"delivered": 1})
