@@ -824,7 +824,14 @@ class Dispatcher:
         released, self._released = self._released, []
         if released:
             # The call may have reached the PBX: the next attempt decides (112/105 = delivered).
-            self._emit_leads(self.outbox.release(released, unknown_outcome=True))
+            changed = self.outbox.release(released, unknown_outcome=True)
+            # A cancel or hold asked for while the call was out still stands.
+            cancel = self._cancel_requested.intersection(released)
+            hold = self._hold_requested.intersection(released) - cancel
+            self._cancel_requested -= cancel
+            self._hold_requested -= hold
+            changed += self.outbox.cancel(cancel) + self.outbox.hold(hold)
+            self._emit_leads(changed)
         self._figures_dirty = True
         self._emit_figures(force=True)
 

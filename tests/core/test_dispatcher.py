@@ -646,3 +646,21 @@ async def test_a_writer_that_cannot_open_ends_the_run_and_frees_the_queue(
     monkeypatch.undo()
     h.start()  # the profile's lock was released: it can run again
     await h.until(lambda: h.states() == {"delivered": 1})
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("ask", "state"), [("cancel", State.CANCELLED), ("hold", State.HELD)])
+async def test_a_cancel_or_hold_asked_for_while_sending_survives_a_stop(
+    make: Callable[..., Harness], ask: str, state: State
+) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()  # the call hangs until the stop
+    h = make(client)
+    h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.states() == {"sending": 1})
+    (lead,) = h.outbox.leads(LeadQuery(profile="p"))
+    assert getattr(h.dispatcher, ask)([lead.id]) == 1
+    await h.dispatcher.stop(grace=0)
+    await h.task
+    assert h.outbox.get(lead.id).state is state  # not queued, to be sent at the next start
