@@ -198,14 +198,7 @@ class Desk:
         return self.save_settings()
 
     def validation_settings(self) -> ValidationSettings:
-        s, profile = self.settings, self.profile
-        return ValidationSettings(
-            region=s.region,
-            phone_format=s.phone_format,
-            day_first=s.day_first,
-            timezone=profile.timezone if profile is not None else ValidationSettings().timezone,
-            recent_days=s.recent_days,
-        )
+        return ValidationSettings.of(self.settings, self.profile)
 
     def validator(self, layout: FieldLayout) -> Validator:
         return Validator(layout, self.validation_settings(), self.recent_phones)

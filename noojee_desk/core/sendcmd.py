@@ -291,19 +291,12 @@ class DeskSettings:
 
 def desk_settings(paths: Any, profile: str | None, server: str, template: int) -> DeskSettings:
     """Checking rules, the template's stored layout and the hard cap, from the settings file."""
-    from noojee_desk.core.settings import SettingsStore
+    from noojee_desk.core.settings import SettingsStore, server_key
 
     settings = SettingsStore(paths.settings).load()
     chosen = settings.profile(profile) if profile else None
-    defaults = ValidationSettings()
-    validation = ValidationSettings(
-        region=settings.region,
-        phone_format=settings.phone_format,
-        day_first=settings.day_first,
-        timezone=chosen.timezone if chosen is not None else defaults.timezone,
-        recent_days=settings.recent_days,
-    )
-    servers = [server.strip().rstrip("/").lower()]
+    validation = ValidationSettings.of(settings, chosen)
+    servers = [server_key(server)]
     if chosen is not None:
         servers.insert(0, chosen.server_key)
     layout = None

@@ -50,7 +50,12 @@ class Profile:
     @property
     def server_key(self) -> str:
         """Identifies the server for per-server data such as field layouts."""
-        return "demo" if self.demo else self.server_url.strip().rstrip("/").lower()
+        return "demo" if self.demo else server_key(self.server_url)
+
+
+def server_key(url: str) -> str:
+    """A server address as per-server data is keyed: no trailing slash, lower case."""
+    return url.strip().rstrip("/").lower()
 
 
 @dataclass

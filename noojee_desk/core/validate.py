@@ -8,13 +8,16 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from noojee_desk.core import codes
 from noojee_desk.core.dates import DEFAULT_TIMEZONE, parse_callback, zone
 from noojee_desk.core.layouts import DEFAULT_MAX_LENGTH, SYSTEM_FIELDS, FieldLayout
 from noojee_desk.core.phones import PHONE_FORMATS, normaliser
 from noojee_desk.core.tables import SLICE, paused_gc
+
+if TYPE_CHECKING:
+    from noojee_desk.core.settings import Profile, Settings
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -94,6 +97,17 @@ class ValidationSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def of(cls, settings: Settings, profile: Profile | None) -> ValidationSettings:
+        """The rules the app's settings give for ``profile`` (callbacks in its PBX's zone)."""
+        return cls(
+            region=settings.region,
+            phone_format=settings.phone_format,
+            day_first=settings.day_first,
+            timezone=profile.timezone if profile is not None else DEFAULT_TIMEZONE,
+            recent_days=settings.recent_days,
+        )
 
     @classmethod
     def from_dict(cls, data: object) -> ValidationSettings:
