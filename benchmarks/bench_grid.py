@@ -77,7 +77,7 @@ def excel_payload(
     ``exact_values``: numbers shown shortened ("4.12E+08") carry their value in the HTML, as
     Excel writes it (``x:num``); the grid then reads the HTML, the slow way.
     """
-    from noojee_desk.core.tables import to_tsv  # CRLF, cells quoted as Excel quotes them
+    from noojee_desk.core.leads.text_tables import to_tsv
 
     payload = {"text/plain": to_tsv(rows)}
     if not text_only:
@@ -201,7 +201,7 @@ class CommitTimer:
     def install(self) -> None:
         import contextlib
 
-        from noojee_desk.core import outbox
+        from noojee_desk.core.delivery import outbox
 
         original = outbox.Outbox._write
         self._original = original
@@ -225,7 +225,7 @@ class CommitTimer:
         outbox.Outbox._write = timed_write  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
-        from noojee_desk.core import outbox
+        from noojee_desk.core.delivery import outbox
 
         if self._original is not None:
             outbox.Outbox._write = self._original  # type: ignore[method-assign]
@@ -288,7 +288,7 @@ class RecentPhones:
         self.path = path
 
     def __call__(self, numbers: Iterable[str]) -> dict[str, str]:
-        from noojee_desk.core.outbox import Outbox
+        from noojee_desk.core.delivery.outbox import Outbox
 
         with Outbox(self.path) as outbox:
             return outbox.recent_phones(numbers)
@@ -313,11 +313,11 @@ async def one_run(args: argparse.Namespace, payload: dict[str, str], run: int) -
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication, QSplitter
 
-    from noojee_desk.core.api import NoojeeClient
-    from noojee_desk.core.dispatcher import Dispatcher, LeadChanged
-    from noojee_desk.core.layouts import FieldLayout, FieldSpec
-    from noojee_desk.core.outbox import LeadInput, LeadQuery, Outbox, State, Target
-    from noojee_desk.core.validate import ValidationSettings, Validator
+    from noojee_desk.core.delivery.api import NoojeeClient
+    from noojee_desk.core.delivery.dispatcher import Dispatcher, LeadChanged
+    from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, State, Target
+    from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+    from noojee_desk.core.leads.validate import ValidationSettings, Validator
     from noojee_desk.sim.data import DEMO_API_KEY, TEMPLATES
     from noojee_desk.ui.batch_grid import BatchGrid
     from noojee_desk.ui.queue_model import QueueModel

@@ -267,7 +267,7 @@ def _peak_mb() -> float:
 def child(kind: str, path: str) -> dict[str, float]:
     """One measured run in a fresh process; prints its figures as JSON."""
     started = time.perf_counter()
-    from noojee_desk.core import layouts, tables, validate
+    from noojee_desk.core.leads import clipboard, layouts, mapping, spreadsheets, validate
 
     imported = time.perf_counter()
     if kind in ("paste", "html"):
@@ -276,15 +276,15 @@ def child(kind: str, path: str) -> dict[str, float]:
     c0 = time.process_time()
     t0 = time.perf_counter()
     if kind == "paste":
-        table = tables.parse_clipboard({"text/plain": payload, "image/png": b"\x89PNG"})
+        table = clipboard.parse_clipboard({"text/plain": payload, "image/png": b"\x89PNG"})
     elif kind == "html":
-        table = tables.parse_clipboard({"text/html": payload, "text/plain": ""})
+        table = clipboard.parse_clipboard({"text/html": payload, "text/plain": ""})
     else:
-        table = tables.read_file(path)
+        table = spreadsheets.read_file(path)
     t1 = time.perf_counter()
     layout = layouts.layout_from_header(table.rows[0])
-    has_header, mapping = tables.detect_mapping(table.rows[0], layout, {}, table.rows[1:21])
-    records = tables.apply_mapping(table.rows[1:] if has_header else table.rows, mapping)
+    has_header, mapping = mapping.detect_mapping(table.rows[0], layout, {}, table.rows[1:21])
+    records = mapping.apply_mapping(table.rows[1:] if has_header else table.rows, mapping)
     t2 = time.perf_counter()
     validator = validate.Validator(layout, validate.ValidationSettings())
     checks = validator.validate_rows(records, first_row=2)
@@ -311,12 +311,13 @@ def child(kind: str, path: str) -> dict[str, float]:
 def phones_child(path: str) -> dict[str, float]:
     """The hot spot alone: every distinct phone cell of the paste, with and without the quick
     path (the reference path is phonenumbers' parse, is_valid_number and format_number)."""
-    from noojee_desk.core import phones, tables
+    from noojee_desk.core import bulk
+    from noojee_desk.core.leads import phones, text_tables
 
-    rows = tables.parse_tsv(Path(path).read_text(encoding="utf-8")).rows
+    rows = text_tables.parse_tsv(Path(path).read_text(encoding="utf-8")).rows
     cells = list(dict.fromkeys(c for row in rows[1:] for c in (row[5], row[6]) if c))
     figures: dict[str, float] = {"numbers": len(cells)}
-    with tables.paused_gc():
+    with bulk.paused_gc():
         for name, quick in (("phonenumbers", False), ("quick", True)):
             normaliser = phones.PhoneNormaliser("AU", "national", quick=quick)
             normaliser.normalise("0412 345 678")  # load the metadata first
@@ -381,7 +382,7 @@ def main(argv: list[str]) -> int:
     rows = make_rows(args.rows)
     with tempfile.TemporaryDirectory(prefix="noojee-bench-") as folder:
         tsv = Path(folder) / "paste.tsv"
-        from noojee_desk.core.tables import to_tsv
+        from noojee_desk.core.leads.text_tables import to_tsv
 
         tsv.write_text(to_tsv(rows), encoding="utf-8")
         size = tsv.stat().st_size / 1e6

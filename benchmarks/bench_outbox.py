@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from noojee_desk.core.dispatcher import Dispatcher  # noqa: E402
-from noojee_desk.core.outbox import LeadInput, Outbox, Target  # noqa: E402
-from noojee_desk.core.outcome import Kind, Outcome  # noqa: E402
+from noojee_desk.core.delivery.dispatcher import Dispatcher  # noqa: E402
+from noojee_desk.core.delivery.outbox import LeadInput, Outbox, Target  # noqa: E402
+from noojee_desk.core.delivery.outcome import Kind, Outcome  # noqa: E402
 
 PROFILE = "bench"
 

@@ -21,12 +21,12 @@ from PySide6.QtWidgets import QApplication
 
 from noojee_desk import APP_ID, APP_NAME, __version__
 from noojee_desk.core import logs, paths
+from noojee_desk.core.bulk import gc_paused
+from noojee_desk.core.delivery.outbox import OutboxDamaged, OutboxError
 from noojee_desk.core.desk import DemoFactory, Desk
-from noojee_desk.core.layouts import FieldLayout, FieldSpec
-from noojee_desk.core.outbox import OutboxDamaged, OutboxError
-from noojee_desk.core.secrets import KeyStore
-from noojee_desk.core.settings import SettingsStore
-from noojee_desk.core.tables import gc_paused
+from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.profiles.secrets import KeyStore
+from noojee_desk.core.profiles.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 STARTED = time.perf_counter()

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return sim_main(rest)
     if args.command == "send":
-        from noojee_desk.core.sendcmd import main as send_main
+        from noojee_desk.send import main as send_main
 
         if args.data_dir:
             rest = ["--data-dir", args.data_dir, *rest]

@@ -138,7 +138,7 @@ def _not_viable(system: str) -> list[str]:
 
 async def keyring_round_trip(limit: float) -> Check:
     """Store, read back and delete a throwaway entry through the app's own KeyStore."""
-    from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
+    from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
 
     store = KeyStore(service=f"noojee-desk-self-test-{uuid.uuid4().hex[:12]}")
     name = "keyring round trip"
@@ -204,7 +204,7 @@ async def network_stack(limit: float) -> Check:
     import certifi
     import httpx
 
-    from noojee_desk.core.api import NoojeeClient
+    from noojee_desk.core.delivery.api import NoojeeClient
     from noojee_desk.sim.data import DEMO_API_KEY
     from noojee_desk.sim.server import SimThread
 
@@ -227,7 +227,7 @@ async def network_stack(limit: float) -> Check:
 
 async def send_one_lead(outbox_path: Path, limit: float) -> Check:
     """One lead through the outbox and the real dispatcher to the in-process emulator."""
-    from noojee_desk.core.api import NoojeeClient
+    from noojee_desk.core.delivery.api import NoojeeClient
     from noojee_desk.core.desk import DEMO_URL
     from noojee_desk.sim.data import DEMO_API_KEY
     from noojee_desk.sim.emulator import Emulator
@@ -255,8 +255,8 @@ def _self_test_fields() -> dict[str, str]:
 
 async def _send_through_dispatcher(path: Path, client: Any, limit: float) -> tuple[str, str]:
     """Queue the lead in a real outbox file and let the real dispatcher deliver it."""
-    from noojee_desk.core.dispatcher import Dispatcher
-    from noojee_desk.core.outbox import FINAL_STATES, LeadInput, Outbox, State, Target
+    from noojee_desk.core.delivery.dispatcher import Dispatcher
+    from noojee_desk.core.delivery.outbox import FINAL_STATES, LeadInput, Outbox, State, Target
 
     outbox = Outbox(path)
     try:

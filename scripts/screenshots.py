@@ -40,7 +40,7 @@ def main() -> int:
         use_dark_palette(app)
 
     async def shoot() -> None:
-        from noojee_desk.core.outbox import LeadInput, Target
+        from noojee_desk.core.delivery.outbox import LeadInput, Target
         from noojee_desk.sim.data import SAMPLE_LEADS
         from noojee_desk.ui.main_window import MainWindow
 

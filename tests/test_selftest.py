@@ -169,7 +169,7 @@ async def test_one_lead_reaches_the_built_in_pbx(tmp_path: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_a_dispatcher_that_cannot_run_fails_the_check_at_once(tmp_path: Path) -> None:
-    from noojee_desk.core.outbox import Outbox
+    from noojee_desk.core.delivery.outbox import Outbox
 
     path = tmp_path / "outbox.sqlite3"
     holder = Outbox(path)

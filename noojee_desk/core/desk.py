@@ -10,16 +10,22 @@ from dataclasses import dataclass
 
 import httpx
 
-from noojee_desk.core import choices
-from noojee_desk.core.api import ConfigError, NoojeeClient
-from noojee_desk.core.dispatcher import Dispatcher, Event, RetryTiming
-from noojee_desk.core.layouts import FieldLayout, default_layout, layout_key
+from noojee_desk.core.delivery.api import ConfigError, NoojeeClient
+from noojee_desk.core.delivery.dispatcher import Dispatcher, Event, RetryTiming
+from noojee_desk.core.delivery.outbox import BatchInfo, LeadInput, Outbox, OutboxBusy, Target
+from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_key
+from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR
-from noojee_desk.core.outbox import BatchInfo, LeadInput, Outbox, OutboxBusy, Target
 from noojee_desk.core.paths import Paths
-from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
-from noojee_desk.core.settings import DEMO_PROFILE, Profile, Settings, SettingsError, SettingsStore
-from noojee_desk.core.validate import ValidationSettings, Validator
+from noojee_desk.core.profiles import choices
+from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
+from noojee_desk.core.profiles.settings import (
+    DEMO_PROFILE,
+    Profile,
+    Settings,
+    SettingsError,
+    SettingsStore,
+)
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from noojee_desk.core import codes
+from noojee_desk.core.delivery import codes
 from noojee_desk.sim import data
 
 log = logging.getLogger(__name__)

@@ -66,20 +66,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk.core.layouts import SYSTEM_FIELDS, FieldLayout, default_layout
-from noojee_desk.core.tables import (
-    ColumnMapping,
-    Table,
-    apply_mapping,
-    detect_mapping,
-    mapping_key,
-    parse_clipboard,
-    paused_gc,
-    read_file,
-    release,
-    to_tsv,
-)
-from noojee_desk.core.validate import LeadCheck, Problem, Validator
+from noojee_desk.core.bulk import paused_gc, release
+from noojee_desk.core.leads.clipboard import parse_clipboard
+from noojee_desk.core.leads.layouts import SYSTEM_FIELDS, FieldLayout, default_layout
+from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping, detect_mapping, mapping_key
+from noojee_desk.core.leads.spreadsheets import read_file
+from noojee_desk.core.leads.table import Table
+from noojee_desk.core.leads.text_tables import to_tsv
+from noojee_desk.core.leads.validate import LeadCheck, Problem, Validator
 from noojee_desk.ui.batch_model import (
     ERROR,
     MARKS,
@@ -137,7 +131,7 @@ async def in_worker(func: Any, *args: Any) -> Any:
     interval each time the UI thread asks for it (and painting asks often), so the interval is
     shorter meanwhile; and the cyclic garbage collector, which reading 100,000 rows triggers
     again and again, each time walking every object in the process with the GIL held (pauses of
-    half a second). So collection is paused (``tables.paused_gc``, shared with the lead-data
+    half a second). So collection is paused (``bulk.paused_gc``, shared with the lead-data
     code) until the work is done; after a big job the new objects, mostly the grid's long-lived
     rows and checks, are moved out of the collector's way (``gc.freeze``; they are still freed
     by reference counting as usual). Cyclic garbage that exists at that moment is frozen with

@@ -17,7 +17,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF, QUndoCommand
 
-from noojee_desk.core.validate import LeadCheck, Problem
+from noojee_desk.core.leads.validate import LeadCheck, Problem
 from noojee_desk.ui.itemdata import AnyIndex, fill_roles
 
 ERROR = "error"

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk.core.api import ConfigError, normalise_base_url
+from noojee_desk.core.delivery.api import ConfigError, normalise_base_url
 from noojee_desk.core.desk import Desk
-from noojee_desk.core.settings import Profile
+from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.theme import style
 

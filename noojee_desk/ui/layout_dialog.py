@@ -18,8 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout, layout_from_header
-from noojee_desk.core.tables import parse_clipboard
+from noojee_desk.core.leads.clipboard import parse_clipboard
+from noojee_desk.core.leads.layouts import (
+    FieldLayout,
+    FieldSpec,
+    default_layout,
+    layout_from_header,
+)
 from noojee_desk.ui.batch_grid import clipboard_formats
 
 

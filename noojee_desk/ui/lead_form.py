@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk.core.layouts import FieldLayout
-from noojee_desk.core.validate import LeadCheck, Problem, Validator
+from noojee_desk.core.leads.layouts import FieldLayout
+from noojee_desk.core.leads.validate import LeadCheck, Problem, Validator
 from noojee_desk.ui.theme import style
 
 

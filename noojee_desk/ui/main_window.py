@@ -29,18 +29,18 @@ from PySide6.QtWidgets import (
 )
 
 from noojee_desk import APP_NAME, __version__
-from noojee_desk.core import export
-from noojee_desk.core.desk import Desk
-from noojee_desk.core.dispatcher import (
+from noojee_desk.core.delivery import export
+from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
     Event,
     LeadChanged,
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.outbox import Lead, LeadInput, LeadQuery, Outbox, State, Target
-from noojee_desk.core.settings import DEMO_PROFILE
-from noojee_desk.core.tables import to_tsv
+from noojee_desk.core.delivery.outbox import Lead, LeadInput, LeadQuery, Outbox, State, Target
+from noojee_desk.core.desk import Desk
+from noojee_desk.core.leads.text_tables import to_tsv
+from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.layout_dialog import LayoutDialog

@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk.core import choices
-from noojee_desk.core.api import Choice
+from noojee_desk.core.delivery.api import Choice
+from noojee_desk.core.delivery.outbox import Target
 from noojee_desk.core.desk import Desk
-from noojee_desk.core.outbox import Target
+from noojee_desk.core.profiles import choices
 from noojee_desk.ui.tasks import Tasks
 
 _ID_TYPED = re.compile(r"^\s*#?\s*(\d{1,9})\s*$")

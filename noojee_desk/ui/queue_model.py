@@ -14,8 +14,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush
 
-from noojee_desk.core.layouts import is_phone_name
-from noojee_desk.core.outbox import Lead, State
+from noojee_desk.core.delivery.outbox import Lead, State
+from noojee_desk.core.leads.layouts import is_phone_name
 from noojee_desk.ui.itemdata import AnyIndex, fill_roles
 from noojee_desk.ui.theme import qcolor
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk.core.outbox import Attempt, BatchInfo, Counts, Lead, State
+from noojee_desk.core.delivery.outbox import Attempt, BatchInfo, Counts, Lead, State
 from noojee_desk.ui.queue_model import (
     COL_DETAILS,
     COL_ID,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from noojee_desk.core import paths
+from noojee_desk.core.delivery.outbox import Attempt, LeadInput, State, Target, Transition
 from noojee_desk.core.desk import Desk
-from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout
-from noojee_desk.core.outbox import Attempt, LeadInput, State, Target, Transition
-from noojee_desk.core.secrets import KeyStore
-from noojee_desk.core.settings import Profile, SettingsStore
+from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec, default_layout
+from noojee_desk.core.profiles.secrets import KeyStore
+from noojee_desk.core.profiles.settings import Profile, SettingsStore
 from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.emulator import Emulator
 

@@ -20,9 +20,10 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.app import MainThreadCollector
-from noojee_desk.core.layouts import FieldLayout, FieldSpec
-from noojee_desk.core.tables import header_signature, paused_gc
-from noojee_desk.core.validate import Validator
+from noojee_desk.core.bulk import paused_gc
+from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.leads.mapping import header_signature
+from noojee_desk.core.leads.validate import Validator
 from noojee_desk.ui import batch_grid
 from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.batch_model import ERROR, TINTS, WARNING, GridLead, SeverityRole
@@ -655,7 +656,7 @@ async def test_copy_puts_the_selection_on_the_clipboard(qtbot: QtBot, grid: Batc
 async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: Path) -> None:
     """The whole way: Ctrl+V in the window, map, fix, undo/redo, queue, watch the queue view."""
     from noojee_desk.app import build_desk, demo_factory
-    from noojee_desk.core.dispatcher import RetryTiming
+    from noojee_desk.core.delivery.dispatcher import RetryTiming
     from noojee_desk.ui.main_window import MainWindow
     from noojee_desk.ui.queue_model import COL_STATUS
 

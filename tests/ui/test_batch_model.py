@@ -7,9 +7,9 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QUndoStack
 from pytestqt.modeltest import ModelTester
 
-from noojee_desk.core.layouts import FieldLayout, FieldSpec
-from noojee_desk.core.tables import ColumnMapping, apply_mapping
-from noojee_desk.core.validate import Validator
+from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping
+from noojee_desk.core.leads.validate import Validator
 from noojee_desk.ui.batch_model import (
     ERROR,
     TINTS,

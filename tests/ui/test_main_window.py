@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.app import build_desk, demo_factory
+from noojee_desk.core.delivery.dispatcher import RetryTiming
+from noojee_desk.core.delivery.outbox import LeadInput, State, Target
 from noojee_desk.core.desk import Desk
-from noojee_desk.core.dispatcher import RetryTiming
-from noojee_desk.core.outbox import LeadInput, State, Target
-from noojee_desk.core.secrets import KeyStore
-from noojee_desk.core.settings import Profile
+from noojee_desk.core.profiles.secrets import KeyStore
+from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.server import SimThread
 from noojee_desk.ui.main_window import MainWindow

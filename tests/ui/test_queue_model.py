@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QStyledItemDelegate, QStyleOptionVie
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from noojee_desk.core.outbox import LeadInput, Outbox, State, Target, Transition
+from noojee_desk.core.delivery.outbox import LeadInput, Outbox, State, Target, Transition
 from noojee_desk.ui.queue_model import (
     COL_DETAILS,
     COL_ID,
@@ -61,7 +61,7 @@ def test_model_passes_the_model_tester_and_follows_updates(
 
 
 def outbox_query(ids: list[int]):
-    from noojee_desk.core.outbox import LeadQuery
+    from noojee_desk.core.delivery.outbox import LeadQuery
 
     return LeadQuery(lead_ids=ids)
 
@@ -70,7 +70,7 @@ def test_filter_by_state_and_search(tmp_path: Path, qtbot: QtBot) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     fill(outbox, 4)
     lead = outbox.claim_due("Demo", 1)[0]
-    from noojee_desk.core.outbox import Attempt
+    from noojee_desk.core.delivery.outbox import Attempt
 
     outbox.record(
         Attempt(lead.id, 1.0, 1.1, "rejected", 104, "DNC", 0.1),
@@ -95,7 +95,7 @@ def test_filter_by_state_and_search(tmp_path: Path, qtbot: QtBot) -> None:
 def test_status_words() -> None:
     from dataclasses import replace
 
-    from noojee_desk.core.outbox import Lead
+    from noojee_desk.core.delivery.outbox import Lead
 
     base = Lead(
         1, 1, 1, "Demo", TARGET, False, {}, "nd-x", True, State.QUEUED, 0, 0.0, False,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from noojee_desk.core import validate
-from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout
-from noojee_desk.core.validate import (
+from noojee_desk.core.leads import validate
+from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec, default_layout
+from noojee_desk.core.leads.validate import (
     ERROR,
     WARNING,
     Fix,

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from noojee_desk.core import codes
-from noojee_desk.core.dates import DEFAULT_TIMEZONE, parse_callback, zone
-from noojee_desk.core.layouts import DEFAULT_MAX_LENGTH, SYSTEM_FIELDS, FieldLayout
-from noojee_desk.core.phones import PHONE_FORMATS, normaliser
-from noojee_desk.core.tables import SLICE, paused_gc
+from noojee_desk.core.bulk import SLICE, paused_gc
+from noojee_desk.core.delivery import codes
+from noojee_desk.core.leads.dates import DEFAULT_TIMEZONE, parse_callback, zone
+from noojee_desk.core.leads.layouts import DEFAULT_MAX_LENGTH, SYSTEM_FIELDS, FieldLayout
+from noojee_desk.core.leads.phones import PHONE_FORMATS, normaliser
 
 if TYPE_CHECKING:
-    from noojee_desk.core.settings import Profile, Settings
+    from noojee_desk.core.profiles.settings import Profile, Settings
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"

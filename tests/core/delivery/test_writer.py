@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from noojee_desk.core.outbox import Attempt, LeadInput, Outbox, State, Target, Transition
-from noojee_desk.core.writer import OutboxWriter
+from noojee_desk.core.delivery.outbox import Attempt, LeadInput, Outbox, State, Target, Transition
+from noojee_desk.core.delivery.writer import OutboxWriter
 
 
 @pytest.mark.asyncio

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from noojee_desk.core import codes
-from noojee_desk.core.api import NoojeeClient
-from noojee_desk.core.dispatcher import (
+from noojee_desk.core.delivery import codes
+from noojee_desk.core.delivery.api import NoojeeClient
+from noojee_desk.core.delivery.dispatcher import (
     POLICY,
     BatchFinished,
     Dispatcher,
@@ -26,9 +26,9 @@ from noojee_desk.core.dispatcher import (
     Step,
     rule_for,
 )
-from noojee_desk.core.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State, Target
-from noojee_desk.core.outcome import BlockReason, Kind, Outcome, RetryReason
-from noojee_desk.core.writer import OutboxWriter
+from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State, Target
+from noojee_desk.core.delivery.outcome import BlockReason, Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.sim.server import SimServer
 

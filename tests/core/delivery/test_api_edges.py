@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from noojee_desk.core.api import ApiError, ConfigError, NoojeeClient, normalise_base_url
-from noojee_desk.core.outcome import BlockReason, Kind, RetryReason
+from noojee_desk.core.delivery.api import ApiError, ConfigError, NoojeeClient, normalise_base_url
+from noojee_desk.core.delivery.outcome import BlockReason, Kind, RetryReason
 
 KEY = "k3y-SECRET-value"
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from noojee_desk.core.settings import CachedList, Profile, Settings, SettingsError, SettingsStore
+from noojee_desk.core.profiles.settings import (
+    CachedList,
+    Profile,
+    Settings,
+    SettingsError,
+    SettingsStore,
+)
 
 
 def test_round_trip_keeps_profiles_choices_and_cached_lists(tmp_path: Path) -> None:

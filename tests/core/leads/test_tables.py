@@ -11,24 +11,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noojee_desk.core import tables
-from noojee_desk.core.layouts import FieldLayout, FieldSpec, default_layout
-from noojee_desk.core.tables import (
+from noojee_desk.core.leads import html_tables, text_tables
+from noojee_desk.core.leads.clipboard import parse_clipboard
+from noojee_desk.core.leads.html_tables import _parse_html_fully, _quick_html_rows, parse_html
+from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec, default_layout
+from noojee_desk.core.leads.mapping import (
     ColumnMapping,
-    _parse_html_fully,
-    _quick_html_rows,
     apply_mapping,
-    cell_text,
-    decode_text,
     detect_mapping,
     header_signature,
     mapping_entry,
-    parse_clipboard,
+)
+from noojee_desk.core.leads.spreadsheets import cell_text, read_file, sheet_names
+from noojee_desk.core.leads.text_tables import (
+    decode_text,
     parse_delimited,
-    parse_html,
     parse_tsv,
-    read_file,
-    sheet_names,
     sniff_delimiter,
 )
 
@@ -163,7 +161,7 @@ def _tables(draw: st.DrawFn, cell: st.SearchStrategy[str] = _CELL) -> list[list[
 @given(_tables())
 @settings(max_examples=300)
 def test_any_table_written_as_tsv_reads_back(rows: list[list[str]]) -> None:
-    assert parse_tsv(tables.to_tsv(rows)).rows == rows
+    assert parse_tsv(text_tables.to_tsv(rows)).rows == rows
 
 
 @given(_tables(), st.sampled_from([",", ";", "|"]))
@@ -618,21 +616,23 @@ def test_cells_are_counted_slice_by_slice_as_in_one_go(
     text = "".join(parts)
     start = data.draw(st.integers(0, len(text)))
     end = data.draw(st.integers(start, len(text)))
-    whole = len(tables._CELL_OPEN.findall(text, start, end))
-    assert tables._count_cell_opens(text, start, end, step) == whole
+    whole = len(html_tables._CELL_OPEN.findall(text, start, end))
+    assert html_tables._count_cell_opens(text, start, end, step) == whole
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=60) | st.text(max_size=30).map(str.encode), st.integers(1, 9))
 def test_big_text_is_decoded_slice_by_slice_as_in_one_go(data: bytes, step: int) -> None:
     for encoding in ("utf-8", "utf-16-le", "cp1252"):
-        assert tables._decode(data, encoding, "replace", step) == data.decode(encoding, "replace")
+        assert text_tables._decode(data, encoding, "replace", step) == data.decode(
+            encoding, "replace"
+        )
     try:
         whole: str | None = data.decode("utf-8")
     except UnicodeDecodeError:
         whole = None
     try:
-        sliced: str | None = tables._decode(data, "utf-8", "strict", step)
+        sliced: str | None = text_tables._decode(data, "utf-8", "strict", step)
     except UnicodeDecodeError:
         sliced = None
     assert sliced == whole
@@ -652,8 +652,11 @@ def test_the_table_is_found_slice_by_slice_as_in_one_go(
     text = "".join(parts)
     start = data.draw(st.integers(0, len(text)))
     end = data.draw(st.integers(start, len(text)))
-    searches = ((tables._TABLE_START, None), (tables._TABLE_END_START, tables._TABLE_END))
+    searches = (
+        (html_tables._TABLE_START, None),
+        (html_tables._TABLE_END_START, html_tables._TABLE_END),
+    )
     for pattern, whole in searches:
         expected = (whole or pattern).search(text, start, end)
-        found = tables._find(pattern, text, start, end, whole, step)
+        found = html_tables._find(pattern, text, start, end, whole, step)
         assert found == (expected.start() if expected else -1)

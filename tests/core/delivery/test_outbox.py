@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from noojee_desk.core.outbox import (
+from noojee_desk.core.delivery.outbox import (
     EXTERNAL_ID_FIELD,
     SCHEMA_VERSION,
     Attempt,
@@ -369,7 +369,7 @@ def test_a_killed_process_loses_nothing_it_reported(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys, time
-        from noojee_desk.core.outbox import Outbox, LeadInput, Target
+        from noojee_desk.core.delivery.outbox import Outbox, LeadInput, Target
         box = Outbox({str(path)!r})
         leads = [LeadInput({{"FirstPhone": "04%08d" % i}}, frozenset(), i) for i in range(2000)]
         batch = box.enqueue("p", Target(3, 42, 101), leads, allow_duplicates=False, source="x")

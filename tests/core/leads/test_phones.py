@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noojee_desk.core.phones import PhoneNormaliser, country_name, e164_of, normalise
+from noojee_desk.core.leads.phones import PhoneNormaliser, country_name, e164_of, normalise
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from noojee_desk.core.api import ApiError, Choice, NoojeeClient
-from noojee_desk.core.outcome import Kind, Outcome
-from noojee_desk.core.settings import CachedList, Profile
+from noojee_desk.core.delivery.api import ApiError, Choice, NoojeeClient
+from noojee_desk.core.delivery.outcome import Kind, Outcome
+from noojee_desk.core.profiles.settings import CachedList, Profile
 
 Level = Literal["templates", "campaigns", "allocations"]
 

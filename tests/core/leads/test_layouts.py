@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from noojee_desk.core import layouts
-from noojee_desk.core.layouts import (
+from noojee_desk.core.leads import layouts
+from noojee_desk.core.leads.layouts import (
     DEFAULT_FIELD_NAMES,
     SYSTEM_FIELDS,
     FieldLayout,

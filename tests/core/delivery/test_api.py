@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from noojee_desk.core.api import ApiError, NoojeeClient
-from noojee_desk.core.outcome import BlockReason, Kind, RetryReason
+from noojee_desk.core.delivery.api import ApiError, NoojeeClient
+from noojee_desk.core.delivery.outcome import BlockReason, Kind, RetryReason
 from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.server import SimThread
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from noojee_desk.core import export
-from noojee_desk.core.outbox import (
+from noojee_desk.core.delivery import export
+from noojee_desk.core.delivery.outbox import (
     Attempt,
     LeadInput,
     LeadQuery,

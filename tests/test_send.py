@@ -15,10 +15,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-from noojee_desk.core import sendcmd
-from noojee_desk.core.outbox import LeadQuery, Outbox, State
+from noojee_desk import send
+from noojee_desk.core.delivery.outbox import LeadQuery, Outbox, State
 from noojee_desk.core.paths import resolve
-from noojee_desk.core.settings import Profile, Settings, SettingsStore
+from noojee_desk.core.profiles.settings import Profile, Settings, SettingsStore
 from noojee_desk.sim.server import SimThread
 
 TARGET_ARGS = ["--template", "3", "--campaign", "42", "--allocation", "101"]
@@ -40,7 +40,7 @@ def pbx() -> Iterator[SimThread]:
 
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(sendcmd.KEY_ENV, "demo-key")
+    monkeypatch.setenv(send.KEY_ENV, "demo-key")
     return "demo-key"
 
 
@@ -50,7 +50,7 @@ def write_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = sendcmd.main(argv)
+    code = send.main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -69,7 +69,7 @@ def test_dry_run_validates_without_sending_or_a_queue(
         [str(path), "--server", "http://127.0.0.1:9", *TARGET_ARGS, "--dry-run", "--json"], capsys
     )
     rows, summary = json_lines(out)
-    assert code == sendcmd.EXIT_SOME_NOT_DELIVERED
+    assert code == send.EXIT_SOME_NOT_DELIVERED
     assert [r["status"] for r in rows] == ["pending", "invalid", "pending", "invalid", "pending"]
     assert [r["row"] for r in rows] == [1, 2, 3, 4, 5]
     assert "phone" in rows[1]["message"]
@@ -86,7 +86,7 @@ def test_dry_run_of_a_clean_file_exits_0(
     code, out, _ = run(
         [str(path), "--server", "https://pbx.example", *TARGET_ARGS, "--dry-run"], capsys
     )
-    assert code == sendcmd.EXIT_OK
+    assert code == send.EXIT_OK
     assert "Checked: 2 rows" in out
 
 
@@ -96,7 +96,7 @@ def test_send_reports_every_row_and_agrees_with_the_pbx(
     path = write_csv(tmp_path / "leads.csv", ROWS)
     code, out, _ = run([str(path), "--server", pbx.url, *TARGET_ARGS, "--json"], capsys)
     rows, summary = json_lines(out)
-    assert code == sendcmd.EXIT_SOME_NOT_DELIVERED
+    assert code == send.EXIT_SOME_NOT_DELIVERED
     assert [(r["row"], r["status"], r["code"]) for r in rows] == [
         (1, "delivered", 0),
         (2, "invalid", None),
@@ -127,7 +127,7 @@ def test_all_delivered_exits_0_with_a_readable_summary(
 ) -> None:
     path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
     code, out, _ = run([str(path), "--server", pbx.url, *TARGET_ARGS], capsys)
-    assert code == sendcmd.EXIT_OK
+    assert code == send.EXIT_OK
     assert out.startswith("Done: 2 rows in ")
     assert "2 delivered" in out
 
@@ -137,10 +137,10 @@ def test_running_the_same_command_again_sends_nothing_twice(
 ) -> None:
     path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
     argv = [str(path), "--server", pbx.url, *TARGET_ARGS, "--json"]
-    assert run(argv, capsys)[0] == sendcmd.EXIT_OK
+    assert run(argv, capsys)[0] == send.EXIT_OK
     code, out, _ = run(argv, capsys)
     rows, summary = json_lines(out)
-    assert code == sendcmd.EXIT_OK
+    assert code == send.EXIT_OK
     assert [r["status"] for r in rows] == ["delivered", "delivered"]
     assert summary["batch"] == 1
     assert len(pbx.state()["leads"]) == 2
@@ -170,7 +170,7 @@ def test_tsv_and_xlsx_files_map_case_insensitively_with_map_and_phone_fields(
         ],
         capsys,
     )
-    assert code == sendcmd.EXIT_OK, out
+    assert code == send.EXIT_OK, out
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["Name", "Cell", "Other phone"])
@@ -181,7 +181,7 @@ def test_tsv_and_xlsx_files_map_case_insensitively_with_map_and_phone_fields(
         [str(xlsx), "--server", pbx.url, *TARGET_ARGS, "--map", "cell=FirstPhone", "--json"],
         capsys,
     )
-    assert code == sendcmd.EXIT_OK, out
+    assert code == send.EXIT_OK, out
     fields = [lead["fields"] for lead in pbx.state()["leads"]]
     assert fields[0]["Name"] == "Ann"
     assert fields[0]["FirstPhone"] == "0412000011"
@@ -201,7 +201,7 @@ def test_a_stored_template_layout_maps_headings_in_any_case(
     SettingsStore(resolve().settings).save(settings)
     path = write_csv(tmp_path / "l.csv", ["Al,0412000021,x"], header="NAME,firstphone,Extra")
     code, out, err = run([str(path), "--server", pbx.url, *TARGET_ARGS], capsys)
-    assert code == sendcmd.EXIT_OK, out + err
+    assert code == send.EXIT_OK, out + err
     assert "'Extra' is not a field of the template" in err
     (lead,) = pbx.state()["leads"]
     assert lead["fields"] == {
@@ -225,7 +225,7 @@ def test_usage_errors_exit_2_with_a_clear_message(
 ) -> None:
     path = write_csv(tmp_path / "leads.csv", ROWS)
     code, _, err = run([str(path), "--server", "http://127.0.0.1:9", *TARGET_ARGS, *extra], capsys)
-    assert code == sendcmd.EXIT_CONFIG
+    assert code == send.EXIT_CONFIG
     assert message in err
 
 
@@ -233,24 +233,24 @@ def test_configuration_errors_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_csv(tmp_path / "leads.csv", ROWS)
-    monkeypatch.delenv(sendcmd.KEY_ENV, raising=False)
+    monkeypatch.delenv(send.KEY_ENV, raising=False)
     code, _, err = run([str(path), "--server", "http://127.0.0.1:9", *TARGET_ARGS], capsys)
-    assert code == sendcmd.EXIT_CONFIG
-    assert sendcmd.KEY_ENV in err
-    monkeypatch.setenv(sendcmd.KEY_ENV, "k")
+    assert code == send.EXIT_CONFIG
+    assert send.KEY_ENV in err
+    monkeypatch.setenv(send.KEY_ENV, "k")
     code, _, err = run([str(path), "--server", "http://pbx.example.com", *TARGET_ARGS], capsys)
-    assert code == sendcmd.EXIT_CONFIG
+    assert code == send.EXIT_CONFIG
     assert "HTTPS" in err
     code, _, err = run(
         [str(tmp_path / "missing.csv"), "--server", "https://x", *TARGET_ARGS], capsys
     )
-    assert code == sendcmd.EXIT_CONFIG
+    assert code == send.EXIT_CONFIG
     assert "no such file" in err
     empty = write_csv(tmp_path / "empty.csv", [])
     code, _, err = run([str(empty), "--server", "https://x", *TARGET_ARGS], capsys)
-    assert code == sendcmd.EXIT_CONFIG
+    assert code == send.EXIT_CONFIG
     assert "nothing to send" in err
-    assert sendcmd.main(["--help"]) == 0
+    assert send.main(["--help"]) == 0
 
 
 def test_a_rejected_key_exits_2_and_keeps_the_leads_queued(
@@ -259,17 +259,17 @@ def test_a_rejected_key_exits_2_and_keeps_the_leads_queued(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(sendcmd.KEY_ENV, "wrong-key")
+    monkeypatch.setenv(send.KEY_ENV, "wrong-key")
     path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
     code, out, err = run([str(path), "--server", pbx.url, *TARGET_ARGS, "--json"], capsys)
     rows, _ = json_lines(out)
-    assert code == sendcmd.EXIT_CONFIG
+    assert code == send.EXIT_CONFIG
     assert "Needs attention" in err
     assert "wrong-key" not in out + err
     assert [r["status"] for r in rows] == ["pending", "pending"]
-    monkeypatch.setenv(sendcmd.KEY_ENV, "demo-key")
+    monkeypatch.setenv(send.KEY_ENV, "demo-key")
     code, out, _ = run([str(path), "--server", pbx.url, *TARGET_ARGS, "--json"], capsys)
-    assert code == sendcmd.EXIT_OK
+    assert code == send.EXIT_OK
     assert len(pbx.state()["leads"]) == 2
 
 
@@ -283,7 +283,7 @@ def test_the_key_can_come_from_the_keyring_of_a_profile(
 ) -> None:
     from noojee_desk import APP_ID
 
-    monkeypatch.delenv(sendcmd.KEY_ENV, raising=False)
+    monkeypatch.delenv(send.KEY_ENV, raising=False)
     profile = f"send-test-{os.getpid()}"
     os_keyring.set_password(APP_ID, profile, "demo-key")
     try:
@@ -291,7 +291,7 @@ def test_the_key_can_come_from_the_keyring_of_a_profile(
         code, _out, err = run(
             [str(path), "--server", pbx.url, *TARGET_ARGS, "--profile", profile], capsys
         )
-        assert code == sendcmd.EXIT_OK, err
+        assert code == send.EXIT_OK, err
     finally:
         os_keyring.delete_password(APP_ID, profile)
 
@@ -312,14 +312,14 @@ def test_ctrl_c_leaves_unsent_leads_queued_and_exits_3(tmp_path: Path) -> None:
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-        assert proc.returncode == sendcmd.EXIT_INTERRUPTED, err
+        assert proc.returncode == send.EXIT_INTERRUPTED, err
         _rows_out, summary = json_lines(out.decode())
         assert summary["pending"] > 0
         assert summary["delivered"] + summary["pending"] == 40, summary
         with Outbox(resolve(home).outbox) as box:
             assert box.counts()[State.SENDING] == 0  # released, flagged unknown
         again = subprocess.run(argv, env=env, capture_output=True, timeout=60)
-        assert again.returncode == sendcmd.EXIT_OK, again.stderr
+        assert again.returncode == send.EXIT_OK, again.stderr
         leads = sim.state()["leads"]
     assert len(leads) == 40
     assert len({lead["external_id"] for lead in leads}) == 40

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from noojee_desk.core.dates import parse_callback, zone
+from noojee_desk.core.leads.dates import parse_callback, zone
 
 NOW = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)  # 10:00 on 1 June 2026 in Sydney
 

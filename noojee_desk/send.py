@@ -16,23 +16,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
-from noojee_desk.core import api, tables
-from noojee_desk.core.dispatcher import (
+from noojee_desk.core.delivery import api
+from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
     Dispatcher,
     Event,
     QueueFigures,
     RetryTiming,
 )
-from noojee_desk.core.layouts import (
-    DEFAULT_MAX_LENGTH,
-    FieldLayout,
-    FieldSpec,
-    layout_key,
-    make_layout,
-    system_field,
-)
-from noojee_desk.core.outbox import (
+from noojee_desk.core.delivery.outbox import (
     FINAL_STATES,
     BatchInfo,
     Lead,
@@ -44,9 +36,19 @@ from noojee_desk.core.outbox import (
     State,
     Target,
 )
+from noojee_desk.core.leads.layouts import (
+    DEFAULT_MAX_LENGTH,
+    FieldLayout,
+    FieldSpec,
+    layout_key,
+    make_layout,
+    system_field,
+)
+from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping
+from noojee_desk.core.leads.spreadsheets import read_file
+from noojee_desk.core.leads.validate import LeadCheck, ValidationSettings, Validator
 from noojee_desk.core.paths import resolve
 from noojee_desk.core.redact import redact_text
-from noojee_desk.core.validate import LeadCheck, ValidationSettings, Validator
 
 KEY_ENV = "NOOJEE_API_KEY"
 
@@ -191,7 +193,7 @@ def map_columns(
     maps: Sequence[str],
     phone_fields: str | None,
     known: FieldLayout | None = None,
-) -> tuple[tables.ColumnMapping, list[FieldSpec], list[str]]:
+) -> tuple[ColumnMapping, list[FieldSpec], list[str]]:
     """Where each column goes, the template fields the file fills (with phone flags), notes.
 
     ``known``: the template's layout as the app stored it; then headings match its field names
@@ -260,7 +262,7 @@ def map_columns(
                 max_length=spec.max_length if spec is not None else DEFAULT_MAX_LENGTH,
             )
         )
-    return tables.ColumnMapping(tuple(targets)), specs, notes
+    return ColumnMapping(tuple(targets)), specs, notes
 
 
 def _batch_key(data: bytes, args: argparse.Namespace, server: str) -> str:
@@ -291,7 +293,7 @@ class DeskSettings:
 
 def desk_settings(paths: Any, profile: str | None, server: str, template: int) -> DeskSettings:
     """Checking rules, the template's stored layout and the hard cap, from the settings file."""
-    from noojee_desk.core.settings import SettingsStore, server_key
+    from noojee_desk.core.profiles.settings import SettingsStore, server_key
 
     settings = SettingsStore(paths.settings).load()
     chosen = settings.profile(profile) if profile else None
@@ -321,13 +323,13 @@ def prepare(
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{args.file}: cannot be read ({exc.strerror or exc})") from exc
-    table = tables.read_file(path, sheet=args.sheet)
+    table = read_file(path, sheet=args.sheet)
     if len(table.rows) < 2:
         why = " ".join(p.message for p in table.problems) or "it has no rows below the header."
         raise UsageError(f"{args.file}: nothing to send: {why}")
     header, body = table.rows[0], table.rows[1:]
     mapping, specs, notes = map_columns(header, args.map, args.phone_fields, settings.layout)
-    records = tables.apply_mapping(body, mapping)
+    records = apply_mapping(body, mapping)
     validator = Validator(make_layout(specs), settings.validation, recent)
     checks = validator.validate_rows(records, first_row=1)
     notes += [
@@ -350,7 +352,7 @@ async def _api_key(profile: str | None) -> str:
             f"No API key: set the {KEY_ENV} environment variable, or pass --profile with the "
             "name of a connection whose key the app keeps in the keyring."
         )
-    from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
+    from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
 
     try:
         stored = await KeyStore().get(profile)

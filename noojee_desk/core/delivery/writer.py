@@ -12,7 +12,7 @@ from concurrent.futures.thread import BrokenThreadPool
 from functools import partial
 from typing import Any, TypeVar
 
-from noojee_desk.core.outbox import Outbox
+from noojee_desk.core.delivery.outbox import Outbox
 
 T = TypeVar("T")
 

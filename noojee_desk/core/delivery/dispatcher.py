@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from noojee_desk.core import codes
-from noojee_desk.core.limiter import AdaptiveLimit, Ticket
-from noojee_desk.core.outbox import (
+from noojee_desk.core.delivery import codes
+from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
+from noojee_desk.core.delivery.outbox import (
     FINAL_STATES,
     Attempt,
     Lead,
@@ -40,9 +40,9 @@ from noojee_desk.core.outbox import (
     State,
     Transition,
 )
-from noojee_desk.core.outcome import Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.outcome import Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.core.redact import redact_text
-from noojee_desk.core.writer import OutboxWriter
 
 log = logging.getLogger(__name__)
 

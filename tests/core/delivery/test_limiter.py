@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from noojee_desk.core.limiter import AdaptiveLimit, Ticket
+from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
 
 
 @dataclass

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from keyring.backends.fail import Keyring as FailKeyring
 
-from noojee_desk.core.secrets import KeyringUnavailable, KeyStore
+from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
 
 
 @pytest.mark.asyncio

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from noojee_desk import __version__
-from noojee_desk.core import codes
-from noojee_desk.core.codes import Action
+from noojee_desk.core.delivery import codes
+from noojee_desk.core.delivery.codes import Action
+from noojee_desk.core.delivery.outcome import BlockReason, Kind, Outcome, RetryReason
 from noojee_desk.core.logs import REDACTOR
-from noojee_desk.core.outcome import BlockReason, Kind, Outcome, RetryReason
 from noojee_desk.core.redact import redact_text
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Every lead to the PBX exactly once: codes, client, retry policy, outbox and dispatcher."""
