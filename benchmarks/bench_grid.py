@@ -316,7 +316,7 @@ async def one_run(args: argparse.Namespace, payload: dict[str, str], run: int) -
     from noojee_desk.core.delivery.api import NoojeeClient
     from noojee_desk.core.delivery.dispatcher import Dispatcher, LeadChanged
     from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, State, Target
-    from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+    from noojee_desk.core.leads.layouts import FieldLayout, field_spec
     from noojee_desk.core.leads.validate import ValidationSettings, Validator
     from noojee_desk.sim.data import DEMO_API_KEY, TEMPLATES
     from noojee_desk.ui.batch_grid import BatchGrid
@@ -328,7 +328,10 @@ async def one_run(args: argparse.Namespace, payload: dict[str, str], run: int) -
     path = home / "outbox.sqlite3"
     template = next(t for t in TEMPLATES if t["id"] == 3)
     layout = FieldLayout(
-        tuple(FieldSpec(f["name"], f["phone"], f["required"]) for f in template["fields"])
+        tuple(
+            field_spec(f["name"], phone=f["phone"], required=f["required"])
+            for f in template["fields"]
+        )
     )
     errors: list[str] = []
     tasks = Tasks(on_error=errors.append)

@@ -24,7 +24,7 @@ from noojee_desk.core import logs, paths
 from noojee_desk.core.bulk import gc_paused
 from noojee_desk.core.delivery.outbox import OutboxDamaged, OutboxError
 from noojee_desk.core.desk import DemoFactory, Desk
-from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import SettingsStore
 
@@ -105,7 +105,7 @@ def demo_layouts() -> dict[int, FieldLayout]:
     return {
         t["id"]: FieldLayout(
             tuple(
-                FieldSpec(f["name"], phone=f["phone"], required=f["required"]) for f in t["fields"]
+                field_spec(f["name"], phone=f["phone"], required=f["required"]) for f in t["fields"]
             )
         )
         for t in TEMPLATES

@@ -22,7 +22,6 @@ from noojee_desk.core.delivery.dispatcher import (
     Dispatcher,
     Event,
     QueueFigures,
-    RetryTiming,
 )
 from noojee_desk.core.delivery.outbox import (
     FINAL_STATES,
@@ -36,10 +35,13 @@ from noojee_desk.core.delivery.outbox import (
     State,
     Target,
 )
+from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.leads.layouts import (
     DEFAULT_MAX_LENGTH,
     FieldLayout,
     FieldSpec,
+    field_spec,
+    is_phone_name,
     layout_key,
     make_layout,
     system_field,
@@ -183,11 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
 # -- reading, mapping, checking ------------------------------------------------------------------
 
 
-def _is_phone_name(name: str) -> bool:
-    lowered = name.casefold()
-    return "phone" in lowered or "mobile" in lowered
-
-
 def map_columns(
     header: Sequence[str],
     maps: Sequence[str],
@@ -245,7 +242,7 @@ def map_columns(
     elif known is not None:
         phone = {t for t in own if t in known.phone_fields}
     else:
-        phone = {t for t in own if _is_phone_name(t)}
+        phone = {t for t in own if is_phone_name(t)}
     if not phone:
         raise UsageError(
             "No phone field: name the phone columns with --phone-fields (the PBX refuses a lead "
@@ -255,7 +252,7 @@ def map_columns(
     for name in own:
         spec = known.spec(name) if known is not None else None
         specs.append(
-            FieldSpec(
+            field_spec(
                 name,
                 phone=name in phone,
                 required=spec.required if spec is not None else False,

@@ -325,3 +325,18 @@ def test_ctrl_c_leaves_unsent_leads_queued_and_exits_3(tmp_path: Path) -> None:
     assert len({lead["external_id"] for lead in leads}) == 40
     with Outbox(resolve(home).outbox) as box:
         assert box.count(LeadQuery(states=frozenset({State.DELIVERED}))) == 40
+
+
+@pytest.mark.parametrize("heading", ["Tel", "Cell", "Mob", "Home Ph", "Landline", "Mobile"])
+def test_send_knows_phone_headings_as_the_app_does(
+    heading: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from noojee_desk.core.leads.layouts import is_phone_name
+
+    assert is_phone_name(heading)  # the app's rule
+    path = write_csv(tmp_path / "leads.csv", ["Ann Lee,0412000001"], header=f"Name,{heading}")
+    code, out, err = run(
+        [str(path), "--server", "https://pbx.example", *TARGET_ARGS, "--dry-run"], capsys
+    )
+    assert code == send.EXIT_OK, err
+    assert "Checked: 1 rows" in out

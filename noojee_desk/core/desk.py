@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import httpx
 
 from noojee_desk.core.delivery.api import ConfigError, NoojeeClient
-from noojee_desk.core.delivery.dispatcher import Dispatcher, Event, RetryTiming
+from noojee_desk.core.delivery.dispatcher import Dispatcher, Event
 from noojee_desk.core.delivery.outbox import BatchInfo, LeadInput, Outbox, OutboxBusy, Target
+from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_key
 from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR

@@ -23,6 +23,7 @@ from noojee_desk.core.leads.layouts import (
     FieldLayout,
     FieldSpec,
     default_layout,
+    field_spec,
     layout_from_header,
 )
 from noojee_desk.ui.batch_grid import clipboard_formats
@@ -56,7 +57,7 @@ class LayoutDialog(QDialog):
         from_header.setObjectName("layoutFromClipboard")
         from_header.setToolTip("Copy the header row of your spreadsheet first")
         reset = QPushButton("Reset to default")
-        add.clicked.connect(lambda: self._add(FieldSpec("NewField")))
+        add.clicked.connect(lambda: self._add(field_spec("NewField")))
         remove.clicked.connect(self._remove)
         up.clicked.connect(lambda: self._move(-1))
         down.clicked.connect(lambda: self._move(+1))
@@ -97,7 +98,9 @@ class LayoutDialog(QDialog):
     def _add(self, spec: FieldSpec) -> None:
         row = self.table.rowCount()
         self.table.insertRow(row)
-        self.table.setItem(row, 0, QTableWidgetItem(spec.name))
+        name = QTableWidgetItem(spec.name)
+        name.setData(Qt.ItemDataRole.UserRole, spec)  # what the table shows no column for
+        self.table.setItem(row, 0, name)
         for column, on in ((1, spec.phone), (2, spec.required)):
             item = QTableWidgetItem()
             item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
@@ -135,7 +138,17 @@ class LayoutDialog(QDialog):
                 continue
             phone = self.table.item(row, 1).checkState() == Qt.CheckState.Checked
             required = self.table.item(row, 2).checkState() == Qt.CheckState.Checked
-            specs.append(FieldSpec(name, phone=phone, required=required))
+            known = name_item.data(Qt.ItemDataRole.UserRole) if name_item else None
+            kept = known if isinstance(known, FieldSpec) else field_spec(name)
+            specs.append(
+                field_spec(
+                    name,
+                    phone=phone,
+                    required=required,
+                    max_length=kept.max_length,
+                    label=kept.label if kept.name == name else "",
+                )
+            )
         return specs
 
     def layout(self) -> FieldLayout:  # type: ignore[override]

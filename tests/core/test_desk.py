@@ -11,7 +11,7 @@ import pytest
 from noojee_desk.core import paths
 from noojee_desk.core.delivery.outbox import Attempt, LeadInput, State, Target, Transition
 from noojee_desk.core.desk import Desk
-from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec, default_layout
+from noojee_desk.core.leads.layouts import FieldLayout, default_layout, field_spec
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile, SettingsStore
 from noojee_desk.sim.data import DEMO_API_KEY
@@ -21,7 +21,7 @@ from noojee_desk.sim.emulator import Emulator
 def make_desk(home: Path) -> Desk:
     where = paths.resolve(home).ensure()
     emulator = Emulator(min_service=0.0, jitter=0.0)
-    layouts = {3: FieldLayout((FieldSpec("Name"), FieldSpec("FirstPhone", phone=True)))}
+    layouts = {3: FieldLayout((field_spec("Name"), field_spec("FirstPhone", phone=True)))}
     return Desk(
         where,
         SettingsStore(where.settings),

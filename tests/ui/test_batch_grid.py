@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from noojee_desk.app import MainThreadCollector
 from noojee_desk.core.bulk import paused_gc
-from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.leads.mapping import header_signature
 from noojee_desk.core.leads.validate import Validator
 from noojee_desk.ui import batch_grid
@@ -34,12 +34,12 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 
 LAYOUT = FieldLayout(
     (
-        FieldSpec("Name", required=True),
-        FieldSpec("StreetAddress"),
-        FieldSpec("City"),
-        FieldSpec("PostCode"),
-        FieldSpec("FirstPhone", phone=True),
-        FieldSpec("SecondPhone", phone=True),
+        field_spec("Name", required=True),
+        field_spec("StreetAddress"),
+        field_spec("City"),
+        field_spec("PostCode"),
+        field_spec("FirstPhone", phone=True),
+        field_spec("SecondPhone", phone=True),
     )
 )
 HEADER = ["Name", "Address", "Suburb", "Postcode", "Mobile", "Alt", "Priority"]

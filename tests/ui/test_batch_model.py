@@ -7,7 +7,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QUndoStack
 from pytestqt.modeltest import ModelTester
 
-from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec
+from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping
 from noojee_desk.core.leads.validate import Validator
 from noojee_desk.ui.batch_model import (
@@ -28,10 +28,10 @@ from noojee_desk.ui.batch_model import (
 
 LAYOUT = FieldLayout(
     (
-        FieldSpec("Name", required=True),
-        FieldSpec("City"),
-        FieldSpec("FirstPhone", phone=True),
-        FieldSpec("SecondPhone", phone=True),
+        field_spec("Name", required=True),
+        field_spec("City"),
+        field_spec("FirstPhone", phone=True),
+        field_spec("SecondPhone", phone=True),
     )
 )
 TITLES = ["Name", "City", "Mobile"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import json
 import logging
+import math
 import re
 import socket
 import ssl
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -17,7 +20,6 @@ import httpx
 
 from noojee_desk import __version__
 from noojee_desk.core.delivery import codes
-from noojee_desk.core.delivery.codes import Action
 from noojee_desk.core.delivery.outcome import BlockReason, Kind, Outcome, RetryReason
 from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.redact import redact_text
@@ -29,7 +31,8 @@ CONNECT_TIMEOUT = 10.0
 #: The server queues a call for up to a minute before answering 109: wait well past that.
 READ_TIMEOUT = 90.0
 LIST_READ_TIMEOUT = 30.0
-BUSY_RETRY_AFTER = 2.0
+#: The longest wait a server's ``Retry-After`` may ask for; longer hints are cut to this.
+MAX_RETRY_AFTER = 15 * 60.0
 
 
 class ConfigError(ValueError):
@@ -407,37 +410,23 @@ def _classify(response: httpx.Response) -> tuple[Outcome, Any]:
 
     if code is not None:
         entry = codes.describe(code)
-        kind = {
-            Action.DELIVERED: Kind.DELIVERED,
-            Action.REJECT: Kind.REJECTED,
-            Action.NOT_FOR_INSERT: Kind.REJECTED,
-            Action.RETRY_SOON: Kind.RETRY_LATER,
-            Action.RETRY_BACKOFF: Kind.RETRY_LATER,
-        }[entry.action]
-        reason = None
-        retry_after = None
-        if entry.action is Action.RETRY_SOON:
-            reason, retry_after = RetryReason.BUSY, BUSY_RETRY_AFTER
-        elif entry.action is Action.RETRY_BACKOFF:
-            reason = RetryReason.SERVER_ERROR
         return Outcome(
-            kind,
+            entry.kind,
             code=code,
             message=message,
             sentence=entry.sentence,
             fix=entry.fix,
-            retry_reason=reason,
-            retry_after=retry_after,
+            retry_reason=entry.retry,
+            retry_after=_retry_after(response),  # only the server's own hint, never one of ours
             http_status=status,
         ), parsed
 
     # No usable code in the answer.
     if status == 429:
-        retry_after = _retry_after(response) or BUSY_RETRY_AFTER
         return Outcome(
             Kind.RETRY_LATER,
             retry_reason=RetryReason.BUSY,
-            retry_after=retry_after,
+            retry_after=_retry_after(response),
             http_status=status,
             message=message,
             sentence="The PBX asked us to slow down.",
@@ -492,8 +481,22 @@ def _classify(response: httpx.Response) -> tuple[Outcome, Any]:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """The server's ``Retry-After`` in seconds (a number or an HTTP date), at most
+    ``MAX_RETRY_AFTER``; None when there is none or it makes no sense (not a number, infinite,
+    zero or negative, in the past)."""
     value = response.headers.get("retry-after", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
+    if not value or len(value) > 64:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)

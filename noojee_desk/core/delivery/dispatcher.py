@@ -26,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Protocol
 
 from noojee_desk.core.delivery import codes
@@ -40,7 +39,8 @@ from noojee_desk.core.delivery.outbox import (
     State,
     Transition,
 )
-from noojee_desk.core.delivery.outcome import Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.outcome import Kind, Outcome
+from noojee_desk.core.delivery.policy import Breaker, RetryTiming, Step, rule_for, wait_for
 from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.core.redact import redact_text
 
@@ -62,86 +62,6 @@ class Client(Protocol):
         *,
         allow_duplicates: bool = False,
     ) -> Outcome: ...
-
-
-# -- the retry policy ----------------------------------------------------------------------------
-
-
-class Step(Enum):
-    DELIVER = "deliver"  # the lead is in the campaign
-    REJECT = "reject"  # final: the data or the number must change
-    RETRY = "retry"  # queued again, due after a wait
-    BLOCK = "block"  # the whole queue pauses until a person acts; the lead stays queued
-
-
-class Wait(Enum):
-    NONE = "none"
-    SOON = "soon"  # a second or two (the server's own hint when it gives one)
-    BACKOFF = "backoff"  # exponential with full jitter, a few seconds up to about 5 minutes
-    UNKNOWN = "unknown"  # like BACKOFF but starting shorter: the retry settles the question
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    step: Step
-    wait: Wait = Wait.NONE
-    shrink_limit: bool = False  # the server's queue overflowed: send fewer at once
-    server_trouble: bool = False  # counts toward opening the circuit breaker
-    maybe_landed: bool = False  # the lead may be in: a later 112/105 means delivered
-    why: str = ""
-
-
-#: What each answer means. Keyed by (outcome kind, retry reason); (kind, None) is the default.
-POLICY: dict[tuple[Kind, RetryReason | None], Rule] = {
-    (Kind.DELIVERED, None): Rule(Step.DELIVER, why="code 0: inserted"),
-    (Kind.REJECTED, None): Rule(
-        Step.REJECT, why="a final code (102, 104, 105, 108, 111, 112...): the data must change"
-    ),
-    (Kind.RETRY_LATER, RetryReason.BUSY): Rule(
-        Step.RETRY, Wait.SOON, shrink_limit=True, why="109: waited a minute in the server's queue"
-    ),
-    (Kind.RETRY_LATER, RetryReason.SERVER_ERROR): Rule(
-        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="103 / 5xx: failing, or an import runs"
-    ),
-    (Kind.RETRY_LATER, RetryReason.OFFLINE): Rule(
-        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="connection refused: the PBX is down"
-    ),
-    (Kind.RETRY_LATER, RetryReason.MAINTENANCE): Rule(
-        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="502/503/504: down for maintenance"
-    ),
-    (Kind.RETRY_LATER, None): Rule(
-        Step.RETRY, Wait.BACKOFF, server_trouble=True, why="retry later, no reason given"
-    ),
-    (Kind.UNKNOWN, None): Rule(
-        Step.RETRY,
-        Wait.UNKNOWN,
-        server_trouble=True,
-        maybe_landed=True,
-        why="no answer: retried with the same external id",
-    ),
-    (Kind.BLOCKED, None): Rule(
-        Step.BLOCK, why="key rejected, wrong address, TLS: a person must fix the settings"
-    ),
-}
-
-
-def rule_for(outcome: Outcome) -> Rule:
-    return POLICY.get((outcome.kind, outcome.retry_reason)) or POLICY[(outcome.kind, None)]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryTiming:
-    """The waits of the retry policy, in seconds (tests shorten them)."""
-
-    soon: tuple[float, float] = (1.0, 3.0)  # after 109, unless the answer suggests a wait
-    backoff_base: float = 4.0  # full jitter over base * 2**(n-1), n = the lead's failures
-    backoff_cap: float = 300.0
-    backoff_floor: float = 1.0
-    unknown_base: float = 1.0
-    breaker_after: int = 5  # server failures in a row that open the breaker
-    probe_base: float = 2.0
-    probe_cap: float = 300.0
-    expire_every: float = 60.0  # how often leads stuck behind an open breaker are checked
 
 
 # -- events --------------------------------------------------------------------------------------
@@ -202,58 +122,6 @@ class BatchFinished:
 
 
 Event = LeadChanged | LeadsReloaded | QueueFigures | BatchFinished
-
-
-# -- the circuit breaker -------------------------------------------------------------------------
-
-
-class Breaker:
-    """Closed: send freely. Open: one probe at a time, spaced by exponential backoff with jitter."""
-
-    def __init__(self, timing: RetryTiming, rng: random.Random) -> None:
-        self._timing = timing
-        self._rng = rng
-        self.failures = 0  # server failures in a row
-        self.is_open = False
-        self.probe_at = 0.0
-        self.probing = False
-        self._openings = 0  # probes failed since the breaker opened
-
-    def trouble(self, now: float, reason: RetryReason | None, *, probe: bool) -> None:
-        self.failures += 1
-        if probe:
-            self.probing = False
-        if self.is_open:
-            if probe:
-                self._schedule(now)
-            return
-        if self.failures >= self._timing.breaker_after or reason is RetryReason.OFFLINE:
-            self.is_open = True
-            self._openings = 0
-            self._schedule(now)
-
-    def answered(self) -> None:
-        """The server answered with a code: it is up (a probe, if one ran, is over)."""
-        self.failures = 0
-        self.is_open = False
-        self.probing = False
-        self._openings = 0
-
-    def probe_ended(self) -> None:
-        self.probing = False
-
-    def _schedule(self, now: float) -> None:
-        window = min(self._timing.probe_cap, self._timing.probe_base * 2**self._openings)
-        self._openings += 1
-        self.probe_at = now + max(self._timing.probe_base / 2, self._rng.uniform(0, window))
-
-    def allowance(self, now: float) -> int | None:
-        """None: no restriction; else how many more calls may start now (0 or 1)."""
-        if not self.is_open:
-            return None
-        if self.probing or now < self.probe_at:
-            return 0
-        return 1
 
 
 @dataclass(slots=True)
@@ -669,21 +537,6 @@ class Dispatcher:
         )
         self._figures_dirty = True
 
-    def _delay(self, rule: Rule, outcome: Outcome, failures: int) -> float:
-        t = self.timing
-        if rule.wait is Wait.SOON:
-            if outcome.retry_after:
-                return outcome.retry_after * self._rng.uniform(0.75, 1.5)
-            return self._rng.uniform(*t.soon)
-        if rule.wait in (Wait.BACKOFF, Wait.UNKNOWN):
-            base = t.unknown_base if rule.wait is Wait.UNKNOWN else t.backoff_base
-            window = min(t.backoff_cap, base * 2 ** max(0, failures - 1))
-            delay = max(min(t.backoff_floor, window), self._rng.uniform(0, window))
-            if outcome.retry_after:
-                delay = max(delay, outcome.retry_after)
-            return delay
-        return 0.0
-
     async def _settle(self, flight: _InFlight, outcome: Outcome, started: float) -> None:
         lead = flight.lead
         rule = rule_for(outcome)
@@ -774,7 +627,7 @@ class Dispatcher:
                 failures = lead.attempts + 1
                 transition = Transition(
                     State.QUEUED,
-                    next_attempt_at=now + self._delay(rule, outcome, failures),
+                    next_attempt_at=now + wait_for(rule, outcome, failures, self.timing, self._rng),
                     unknown_outcome=unknown,
                     code=code,
                     message=message,

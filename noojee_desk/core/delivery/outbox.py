@@ -17,9 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, Self
 
+from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
 
-EXTERNAL_ID_FIELD = "njExternalLeadId"
 SCHEMA_VERSION = 1
 _CHUNK = 500  # ids per SQL "IN (...)" list
 
@@ -741,7 +741,7 @@ class Outbox:
             "state = 'queued', allow_duplicates = 1, next_attempt_at = ?, budget_from = NULL, "
             "updated_at = ?",
             (now, now),
-            "AND last_code = 105",
+            f"AND last_code = {DUPLICATE}",
         )
 
     # -- queries -----------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from noojee_desk.core.pbx import DEFAULT_TIMEZONE
+
 SEND_FORMAT = "%Y/%m/%d %H:%M"
-DEFAULT_TIMEZONE = "Australia/Sydney"
 EXAMPLE = "25/12/2026 9:30am"
 
 # Excel's serial day numbers: day 1 is 1900-01-01, and (for its leap year bug) day 0 is 1899-12-30

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 #: Fields every template accepts besides its own; always mappable.
@@ -74,22 +76,46 @@ def system_field(name: str) -> str | None:
     return _SYSTEM_BY_KEY.get(name.strip().casefold())
 
 
+class FieldKind(Enum):
+    """What a field holds, and so how its values are checked and normalised."""
+
+    TEXT = "text"
+    PHONE = "phone"  # dialable: the PBX needs a number in at least one of these (else 102)
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One template field: its name as the PBX knows it, and how to check its values."""
+    """One template field: its key as the PBX knows it, what it holds, and how to check it.
 
-    name: str
-    phone: bool = False
+    Build specs with ``field_spec``; it is the one place where a field's kind is decided.
+    """
+
+    name: str  # the key sent in the insert body
+    kind: FieldKind = FieldKind.TEXT
     required: bool = False
     max_length: int = DEFAULT_MAX_LENGTH
+    label: str = ""  # what people see; empty: the key, made readable
+
+    @property
+    def phone(self) -> bool:
+        return self.kind is FieldKind.PHONE
+
+    @property
+    def title(self) -> str:
+        """The field's name for people: its label, else its key made readable."""
+        return readable_label(self.label or self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
-            "phone": self.phone,
+            "kind": self.kind.value,
+            "phone": self.phone,  # read by versions that know no kinds
             "required": self.required,
             "max_length": self.max_length,
         }
+        if self.label:
+            data["label"] = self.label
+        return data
 
     @classmethod
     def from_dict(cls, data: object) -> FieldSpec | None:
@@ -101,20 +127,67 @@ class FieldSpec:
         name = data.get("name")
         if not isinstance(name, str):
             return None
-        name = name.strip()
-        if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
-            return None
         max_length = data.get("max_length", DEFAULT_MAX_LENGTH)
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
             max_length = DEFAULT_MAX_LENGTH
+        kind = _KINDS.get(str(data.get("kind", "")))
         phone = data.get("phone", False)
         required = data.get("required", False)
-        return cls(
-            name=name,
-            phone=phone if isinstance(phone, bool) else False,
-            required=required if isinstance(required, bool) else False,
-            max_length=max_length,
-        )
+        label = data.get("label", "")
+        with contextlib.suppress(ValueError):
+            return field_spec(
+                name,
+                kind=kind,
+                phone=phone if isinstance(phone, bool) and kind is None else None,
+                required=required if isinstance(required, bool) else False,
+                max_length=max_length,
+                label=label if isinstance(label, str) else "",
+                infer=False,
+            )
+        return None
+
+
+_KINDS = {kind.value: kind for kind in FieldKind}
+
+
+def field_spec(
+    name: str,
+    *,
+    kind: FieldKind | None = None,
+    phone: bool | None = None,
+    required: bool = False,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    label: str = "",
+    infer: bool = True,
+) -> FieldSpec:
+    """The spec of a field called ``name`` (key) and ``label``; ValueError for a name that
+    cannot be a template field (empty, too long, with control characters).
+
+    ``kind`` or ``phone`` say what it holds; when neither does and ``infer`` is on, the key
+    and label decide (``is_phone_name``: the one rule for app, grid and ``send``).
+    """
+    key = " ".join(str(name).split())
+    if not key or len(key) > MAX_NAME_LENGTH or not key.isprintable():
+        raise ValueError(f"not a field name: {key[:40]!r}")
+    text = " ".join(str(label).split())[:MAX_NAME_LENGTH] if label else ""
+    if kind is None and phone is not None:
+        kind = FieldKind.PHONE if phone else FieldKind.TEXT
+    if kind is None:
+        dialable = infer and (is_phone_name(key) or (bool(text) and is_phone_name(text)))
+        kind = FieldKind.PHONE if dialable else FieldKind.TEXT
+    return FieldSpec(key, kind, required, max(1, int(max_length)), "" if text == key else text)
+
+
+def readable_label(text: str) -> str:
+    """A key as people read it: ``name_first`` -> "Name first", ``StreetAddress`` ->
+    "Street address", ``FirstPhone`` -> "First phone"; text with spaces is kept as it is."""
+    if " " in text.strip() or not text:
+        return text.strip()
+    words = name_words(text)
+    if not words:
+        return text
+    shown = " ".join(words)
+    return shown[0].upper() + shown[1:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +233,19 @@ class FieldLayout:
             raw_fields = data.get("fields")
             if not isinstance(raw_fields, list | tuple):
                 return default_layout()
-            specs = [FieldSpec.from_dict(item) for item in raw_fields]
-            layout = make_layout(s for s in specs if s is not None)
+            layout = make_layout(FieldSpec.from_dict(item) for item in raw_fields)
             return layout if layout.fields else default_layout()
         except Exception:  # a corrupt settings entry must never stop the app
             return default_layout()
 
 
-def make_layout(specs: Iterable[FieldSpec]) -> FieldLayout:
-    """A layout of ``specs`` without duplicate names (first wins) and without system fields."""
+def make_layout(specs: Iterable[FieldSpec | None]) -> FieldLayout:
+    """A layout of ``specs`` without duplicate names (first wins), system fields and Nones."""
     seen: set[str] = set()
     kept: list[FieldSpec] = []
     for spec in specs:
+        if spec is None:
+            continue
         key = spec.name.casefold()
         if key in seen or key in _SYSTEM_BY_KEY:
             continue
@@ -182,18 +256,19 @@ def make_layout(specs: Iterable[FieldSpec]) -> FieldLayout:
 
 def default_layout() -> FieldLayout:
     """The layout used when nothing is known about a template: the documented sample fields."""
-    return FieldLayout(tuple(FieldSpec(n, phone=is_phone_name(n)) for n in DEFAULT_FIELD_NAMES))
+    return make_layout(field_spec(n) for n in DEFAULT_FIELD_NAMES)
 
 
 def layout_from_header(cells: list[str]) -> FieldLayout:
     """A layout named after a header row; names with phone/mobile/tel/cell are phone fields."""
-    specs = []
-    for cell in cells:
-        name = " ".join(str(cell).split())
-        if not name or len(name) > MAX_NAME_LENGTH:
-            continue
-        specs.append(FieldSpec(name, phone=is_phone_name(name)))
-    return make_layout(specs)
+    return make_layout(_spec_or_none(str(cell)) for cell in cells)
+
+
+def _spec_or_none(name: str) -> FieldSpec | None:
+    try:
+        return field_spec(name)
+    except ValueError:
+        return None
 
 
 def layout_key(server: str, template_id: int | str) -> str:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from noojee_desk.core import pbx
 from noojee_desk.core.bulk import SLICE, paused_gc
-from noojee_desk.core.delivery import codes
 from noojee_desk.core.leads.dates import DEFAULT_TIMEZONE, parse_callback, zone
 from noojee_desk.core.leads.layouts import DEFAULT_MAX_LENGTH, SYSTEM_FIELDS, FieldLayout
 from noojee_desk.core.leads.phones import PHONE_FORMATS, normaliser
@@ -237,7 +237,7 @@ class Validator:
                             WARNING,
                             f"The number {shown} is already waiting to be sent{detail}; the PBX "
                             "will probably reject the second lead as a duplicate "
-                            f"({codes.DUPLICATE}).",
+                            f"({pbx.DUPLICATE}).",
                         )
                     )
         self._mark_recent([check])
@@ -422,7 +422,7 @@ class Validator:
                 None,
                 ERROR,
                 "The template's layout has no phone field, and the PBX refuses leads without a "
-                f"phone number ({codes.NO_PHONE_FIELDS}). Mark the phone fields in the layout.",
+                f"phone number ({pbx.NO_PHONE_FIELDS}). Mark the phone fields in the layout.",
             )
         names = " or ".join(self._phone_fields)
         return Problem(
@@ -430,7 +430,7 @@ class Validator:
             self._phone_fields[0],
             ERROR,
             f"This lead has no phone number; fill in {names} (the PBX would answer "
-            f"{codes.NO_PHONE_FIELDS}).",
+            f"{pbx.NO_PHONE_FIELDS}).",
         )
 
     def _priority(self, row: int, name: str, value: str, problems: list[Problem]) -> str:
@@ -506,7 +506,7 @@ class Validator:
                         name,
                         WARNING,
                         f"The number {shown} was already sent from this desk ({when}); the PBX "
-                        f"will probably reject this lead as a duplicate ({codes.DUPLICATE}).",
+                        f"will probably reject this lead as a duplicate ({pbx.DUPLICATE}).",
                     )
                 )
 
@@ -555,7 +555,7 @@ def _no_change(row: int, name: str, value: str) -> Problem:
         name,
         ERROR,
         f"'{value}' is only allowed when updating a lead; a new lead needs the real value or an "
-        f"empty field (the PBX would answer {codes.IMPORT_BUT_NOCHANGE}).",
+        f"empty field (the PBX would answer {pbx.IMPORT_BUT_NOCHANGE}).",
         Fix("Leave it empty", ""),
     )
 
@@ -586,7 +586,7 @@ def _duplicate(row: int, name: str, shown: str, other_row: int, other_field: str
         name,
         WARNING,
         f"The number {shown} is also in row {other_row} ({other_field}); the PBX will probably "
-        f"reject the later lead as a duplicate ({codes.DUPLICATE}).",
+        f"reject the later lead as a duplicate ({pbx.DUPLICATE}).",
     )
 
 
@@ -596,6 +596,6 @@ def _duplicate_id(row: int, external: str, other_row: int) -> Problem:
         "njExternalLeadId",
         ERROR,
         f"The external id '{external}' is also used in row {other_row}; each lead needs its own "
-        f"(the PBX would answer {codes.DUPLICATE_EXTERNAL_ID}).",
+        f"(the PBX would answer {pbx.DUPLICATE_EXTERNAL_ID}).",
         Fix("Leave it empty (one is generated)", ""),
     )

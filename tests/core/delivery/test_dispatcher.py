@@ -15,19 +15,16 @@ import pytest_asyncio
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import (
-    POLICY,
     BatchFinished,
     Dispatcher,
     Event,
     LeadChanged,
     LeadsReloaded,
     QueueFigures,
-    RetryTiming,
-    Step,
-    rule_for,
 )
 from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State, Target
 from noojee_desk.core.delivery.outcome import BlockReason, Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.policy import POLICY, RetryTiming, Step, rule_for
 from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.sim.server import SimServer

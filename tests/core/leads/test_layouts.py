@@ -13,8 +13,8 @@ from noojee_desk.core.leads.layouts import (
     DEFAULT_FIELD_NAMES,
     SYSTEM_FIELDS,
     FieldLayout,
-    FieldSpec,
     default_layout,
+    field_spec,
     is_phone_name,
     layout_from_header,
     layout_key,
@@ -66,9 +66,9 @@ def test_layout_from_header_marks_phone_fields_and_skips_junk() -> None:
 def test_round_trip_through_json() -> None:
     layout = FieldLayout(
         (
-            FieldSpec("Name", required=True, max_length=80),
-            FieldSpec("Mobile", phone=True),
-            FieldSpec("Notes", max_length=1000),
+            field_spec("Name", required=True, max_length=80),
+            field_spec("Mobile", phone=True),
+            field_spec("Notes", max_length=1000),
         )
     )
     stored = json.loads(json.dumps(layout.to_dict()))
@@ -106,9 +106,9 @@ def test_stored_layout_keeps_good_fields_and_repairs_bad_values() -> None:
         }
     )
     assert layout.fields == (
-        FieldSpec("Name"),
-        FieldSpec("Mobile"),
-        FieldSpec("Tel", phone=True),
+        field_spec("Name"),
+        field_spec("Mobile", phone=False),
+        field_spec("Tel", phone=True),
     )
 
 
@@ -131,3 +131,46 @@ def test_from_dict_never_raises(data: object) -> None:
 
 def test_layout_key() -> None:
     assert layout_key("https://pbx.example.com/", 7) == "https://pbx.example.com|7"
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("name_first", "Name first"),
+        ("StreetAddress", "Street address"),
+        ("FirstPhone", "First phone"),
+        ("address_1", "Address 1"),
+        ("Best_Contact_Time", "Best contact time"),
+        ("Home Ph", "Home Ph"),  # already written for people
+    ],
+)
+def test_keys_are_shown_readably(key: str, shown: str) -> None:
+    assert layouts.readable_label(key) == shown
+    assert field_spec(key).title == shown
+
+
+def test_a_field_kind_comes_from_its_key_or_its_label_unless_said() -> None:
+    assert field_spec("phone").kind is layouts.FieldKind.PHONE
+    assert field_spec("contact_a", label="Mobile").kind is layouts.FieldKind.PHONE
+    assert field_spec("contact_a").kind is layouts.FieldKind.TEXT
+    assert field_spec("Mobile", phone=False).kind is layouts.FieldKind.TEXT
+    assert field_spec("x", kind=layouts.FieldKind.PHONE).phone
+    with pytest.raises(ValueError, match="not a field name"):
+        field_spec("  ")
+
+
+def test_kind_label_and_length_survive_the_settings_file() -> None:
+    layout = FieldLayout(
+        (
+            field_spec("name_first", label="First name", max_length=40, required=True),
+            field_spec("contact_a", label="Contact A", phone=True),
+            field_spec("Notes", max_length=1000),
+        )
+    )
+    assert FieldLayout.from_dict(layout.to_dict()) == layout
+    # A file of a version without kinds: "phone" decides.
+    old = {"fields": [{"name": "Mobile", "phone": False}, {"name": "x", "phone": True}]}
+    assert [f.kind for f in FieldLayout.from_dict(old).fields] == [
+        layouts.FieldKind.TEXT,
+        layouts.FieldKind.PHONE,
+    ]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from noojee_desk.core.leads import html_tables, text_tables
 from noojee_desk.core.leads.clipboard import parse_clipboard
 from noojee_desk.core.leads.html_tables import _parse_html_fully, _quick_html_rows, parse_html
-from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec, default_layout
+from noojee_desk.core.leads.layouts import FieldLayout, default_layout, field_spec
 from noojee_desk.core.leads.mapping import (
     ColumnMapping,
     apply_mapping,
@@ -508,7 +508,7 @@ def test_first_name_and_surname_both_feed_the_name_field() -> None:
 
 def test_surname_goes_to_its_own_field_when_the_layout_has_one() -> None:
     layout = FieldLayout(
-        (FieldSpec("FirstName"), FieldSpec("LastName"), FieldSpec("Mobile", phone=True))
+        (field_spec("FirstName"), field_spec("LastName"), field_spec("Mobile", phone=True))
     )
     _, mapping = detect_mapping(["Given name", "Surname", "Cell"], layout, {})
     assert mapping.targets == ("FirstName", "LastName", "Mobile")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from noojee_desk.core.leads import validate
-from noojee_desk.core.leads.layouts import FieldLayout, FieldSpec, default_layout
+from noojee_desk.core.leads.layouts import FieldLayout, default_layout, field_spec
 from noojee_desk.core.leads.validate import (
     ERROR,
     WARNING,
@@ -66,7 +66,7 @@ def test_no_phone_is_an_error() -> None:
 
 
 def test_no_phone_field_in_the_layout() -> None:
-    layout = FieldLayout((FieldSpec("Name"),))
+    layout = FieldLayout((field_spec("Name"),))
     problem = _only(_one({"Name": "Jane"}, layout=layout))
     assert problem.field is None
     assert "no phone field" in problem.message
@@ -265,7 +265,7 @@ def test_callback_day_first_and_zone_are_settings() -> None:
 
 
 def test_required_fields() -> None:
-    layout = FieldLayout((FieldSpec("Name", required=True), FieldSpec("Mobile", phone=True)))
+    layout = FieldLayout((field_spec("Name", required=True), field_spec("Mobile", phone=True)))
     problem = _only(_one({"Name": "  ", "Mobile": "0412 345 678"}, layout=layout))
     assert (problem.field, problem.severity) == ("Name", ERROR)
     assert "required" in problem.message
@@ -297,7 +297,7 @@ def test_clean_text() -> None:
 
 
 def test_length_limit_per_field() -> None:
-    layout = FieldLayout((FieldSpec("Name", max_length=5), FieldSpec("Tel", phone=True)))
+    layout = FieldLayout((field_spec("Name", max_length=5), field_spec("Tel", phone=True)))
     check = _one({"Name": "Jane Smith", "Tel": "0412 345 678"}, layout=layout)
     problem = _only(check)
     assert (problem.field, problem.severity) == ("Name", ERROR)
