@@ -1,0 +1,1 @@
+"""What the tests share: waits, fakes, desks, and the plugin that keeps Qt out of the core."""
