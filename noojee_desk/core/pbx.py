@@ -17,6 +17,8 @@ TOO_MANY_CONCURRENT: Final = 109
 UPDATE_CONFLICT: Final = 110
 INVALID_TIMEZONE: Final = 111
 DUPLICATE_EXTERNAL_ID: Final = 112
+#: In the PBX's current code table; what it means is not public.
+UNLISTED_114: Final = 114
 
 #: The field that carries a lead's own unique id; the PBX answers 112 when it repeats.
 EXTERNAL_ID_FIELD: Final = "njExternalLeadId"

@@ -33,6 +33,8 @@ READ_TIMEOUT = 90.0
 LIST_READ_TIMEOUT = 30.0
 #: The longest wait a server's ``Retry-After`` may ask for; longer hints are cut to this.
 MAX_RETRY_AFTER = 15 * 60.0
+#: The longest server message kept with a lead (the rest is cut).
+MAX_MESSAGE = 500
 
 
 class ConfigError(ValueError):
@@ -245,7 +247,7 @@ class NoojeeClient:
         headers = {}
         if body is not None:
             content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = "application/json; charset=UTF-8"
         try:
             response = await self._http.request(
                 verb,
@@ -370,20 +372,28 @@ def _server_words(response: httpx.Response) -> str:
     return " ".join(text.split())[:200]
 
 
+def _code_of(parsed: Any) -> int | None:
+    """The answer's result code, when it is one: a whole number of at most nine digits."""
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    if isinstance(code, str):
+        text = code.strip()
+        digits = text[1:] if text.startswith("-") else text
+        code = int(text) if digits.isdigit() and digits.isascii() and len(digits) <= 9 else None
+    if isinstance(code, bool) or not isinstance(code, int) or abs(code) >= 10**9:
+        return None
+    return code
+
+
 def _classify(response: httpx.Response) -> tuple[Outcome, Any]:
     """Map one HTTP answer to an Outcome (and the parsed JSON body when there is one)."""
     status = response.status_code
     try:
         parsed: Any = response.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         parsed = None
-    code = parsed.get("code") if isinstance(parsed, dict) else None
-    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
-        code = int(code)
-    if isinstance(code, bool) or not isinstance(code, int):
-        code = None
+    code = _code_of(parsed)
     if isinstance(parsed, dict):
-        message = redact_text(str(parsed.get("message", "")))
+        message = redact_text(str(parsed.get("message", ""))[:MAX_MESSAGE])
     else:
         message = redact_text(_server_words(response))
 
@@ -409,7 +419,7 @@ def _classify(response: httpx.Response) -> tuple[Outcome, Any]:
         ), parsed
 
     if code is not None:
-        entry = codes.describe(code)
+        entry = codes.describe(code, status)
         return Outcome(
             entry.kind,
             code=code,

@@ -18,6 +18,7 @@ from noojee_desk.core.pbx import (
     NO_PHONE_FIELDS,
     OK,
     TOO_MANY_CONCURRENT,
+    UNLISTED_114,
     UPDATE_CONFLICT,
 )
 
@@ -144,16 +145,34 @@ CODES: dict[int, Code] = {
 DELIVERED_IF_RETRIED = frozenset({DUPLICATE, DUPLICATE_EXTERNAL_ID})
 
 
-def describe(code: int) -> Code:
-    """The entry for ``code``; an unknown code gets a generic entry that keeps the lead."""
+#: Listed in the PBX's current code table with a meaning that is not public.
+UNDOCUMENTED = frozenset({UNLISTED_114})
+
+
+def describe(code: int, http_status: int | None = None) -> Code:
+    """The entry for ``code``. A code we do not know is judged by its HTTP status: with a 4xx
+    the PBX refused the lead and a person must look (every documented 4xx code but 109 is final);
+    otherwise it is kept and retried as a server error."""
     known = CODES.get(code)
     if known is not None:
         return known
+    shown = f"code {code}" if len(str(code)) <= 12 else "a code"
+    if http_status is not None and 400 <= http_status < 500:
+        return Code(
+            code,
+            "UNKNOWN",
+            http_status,
+            Kind.REJECTED,
+            None,
+            f"The PBX refused the lead with {shown}, which Noojee Desk does not know.",
+            "Check the server's message below; if the leads and the campaign look right, "
+            "contact Noojee support with the code.",
+        )
     return Code(
         code,
         "UNKNOWN",
-        0,
+        http_status or 0,
         *_BACKOFF,
-        f"The PBX answered with code {code}, which Noojee Desk does not know.",
+        f"The PBX answered with {shown}, which Noojee Desk does not know.",
         "The lead is kept and retried; if this persists, contact support with the code.",
     )

@@ -45,7 +45,7 @@ async def test_insert_wire_format_is_exactly_the_documented_one() -> None:
         "fAllocationId": "5",
         "apiKey": KEY,
     }
-    assert request.headers["content-type"] == "application/json"
+    assert request.headers["content-type"] == "application/json; charset=UTF-8"
     assert request.headers["accept"] == "application/json"
     assert json.loads(request.content) == {"Name": "Jo", "FirstPhone": "0383218199"}
 
@@ -96,8 +96,8 @@ async def test_every_answer_maps_to_a_defined_outcome(
 
 
 @pytest.mark.asyncio
-async def test_unknown_code_keeps_the_lead_and_names_the_code() -> None:
-    outcome = await insert_with(answer(400, b'{"code": 999, "message": "NEW_THING"}'))
+async def test_unknown_code_with_a_server_error_keeps_the_lead_and_names_the_code() -> None:
+    outcome = await insert_with(answer(500, b'{"code": 999, "message": "NEW_THING"}'))
     assert outcome.kind is Kind.RETRY_LATER
     assert outcome.retry_reason is RetryReason.SERVER_ERROR
     assert "999" in outcome.sentence
@@ -185,3 +185,60 @@ def test_empty_key_and_bad_ca_file_are_explained(tmp_path) -> None:
 def test_repr_hides_the_key() -> None:
     client = NoojeeClient("https://pbx.example.com", KEY, transport=httpx.MockTransport(print))
     assert KEY not in repr(client)
+
+
+def _answering(status: int, body: object) -> NoojeeClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    return NoojeeClient("http://127.0.0.1:9", "key", transport=httpx.MockTransport(answer))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("code", [114, 4711])
+async def test_an_unknown_code_with_a_4xx_is_a_rejection_that_needs_a_person(code: int) -> None:
+    async with _answering(400, {"code": code, "message": "SOMETHING_NEW"}) as client:
+        outcome = await client.insert_lead(3, 42, 101, {"FirstPhone": "0412000001"})
+    assert outcome.kind is Kind.REJECTED
+    assert outcome.code == code
+    assert "SOMETHING_NEW" in outcome.describe()
+    assert "support" in outcome.fix
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_code_with_a_5xx_is_retried_as_a_server_error() -> None:
+    async with _answering(500, {"code": 4711, "message": "oops"}) as client:
+        outcome = await client.insert_lead(3, 42, 101, {"FirstPhone": "0412000001"})
+    assert outcome.kind is Kind.RETRY_LATER
+    assert outcome.retry_reason is RetryReason.SERVER_ERROR
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "code", [99999999999999999999999, "9" * 5000, 1e400, "1e3", True, [1], {"a": 1}]
+)
+async def test_a_code_that_is_no_code_is_an_unreadable_answer(code: object) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        text = json.dumps({"code": code, "message": "x"}) if code != 1e400 else '{"code": 1e400}'
+        return httpx.Response(400, content=text.encode(), headers={"Content-Type": "text/json"})
+
+    client = NoojeeClient("http://127.0.0.1:9", "key", transport=httpx.MockTransport(answer))
+    async with client:
+        outcome = await client.insert_lead(3, 42, 101, {"FirstPhone": "0412000001"})
+    assert outcome.code is None
+    assert outcome.kind is Kind.BLOCKED  # a 400 without a Noojee code: the settings are wrong
+
+
+@pytest.mark.asyncio
+async def test_a_lead_is_sent_as_utf8_and_says_so() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"code": 0, "message": "OK"})
+
+    client = NoojeeClient("http://127.0.0.1:9", "key", transport=httpx.MockTransport(answer))
+    async with client:
+        await client.insert_lead(3, 42, 101, {"Name": "Zoë Müller", "FirstPhone": "0412000001"})
+    assert seen[0].headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert json.loads(seen[0].content.decode("utf-8"))["Name"] == "Zoë Müller"
