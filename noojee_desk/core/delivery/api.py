@@ -50,6 +50,21 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class FieldDefn:
+    """One field of a template as the PBX describes it: ``key`` goes in the insert body."""
+
+    key: str
+    label: str = ""
+    required: bool = False
+    type: str = ""
+
+
+#: At most this many fields of one template are read (a real template has a few dozen).
+MAX_FIELDS = 1_000
+MAX_FIELD_TEXT = 200
+
+
+@dataclass(frozen=True, slots=True)
 class Choice:
     """One template, campaign or allocation the server offers."""
 
@@ -185,9 +200,29 @@ class NoojeeClient:
     async def list_allocations(self, campaign_id: int) -> list[Choice]:
         return await self._list("getAllocationList", {"fCampaignId": str(campaign_id)})
 
+    async def template_fields(self, template_id: int) -> list[FieldDefn] | None:
+        """The template's fields from ``getFieldDefn``, else ``getFieldList``; None when this
+        PBX has neither call (a 404, a web page or an answer that is no field list).
+
+        Raises ApiError when the PBX cannot be asked now (offline, busy, key rejected)."""
+        params = {"fTemplateId": str(template_id)}
+        for method, read in (("getFieldDefn", _field_defns), ("getFieldList", _field_names)):
+            outcome, body = await self._call("GET", method, params, None, read_timeout=self._lists)
+            fields = read(body)
+            if fields is not None:
+                return fields
+            if outcome.kind in (Kind.RETRY_LATER, Kind.BLOCKED) and not _no_such_call(outcome):
+                raise ApiError(outcome)
+            if outcome.kind is Kind.UNKNOWN and outcome.http_status is None:
+                raise ApiError(outcome)  # no answer at all (timeout, connection lost)
+        return None
+
+    @property
+    def _lists(self) -> httpx.Timeout:
+        return httpx.Timeout(self._timeout.connect, read=LIST_READ_TIMEOUT, write=30.0)
+
     async def _list(self, method: str, params: dict[str, str]) -> list[Choice]:
-        timeout = httpx.Timeout(self._timeout.connect, read=LIST_READ_TIMEOUT, write=30.0)
-        outcome, body = await self._call("GET", method, params, None, read_timeout=timeout)
+        outcome, body = await self._call("GET", method, params, None, read_timeout=self._lists)
         if outcome.kind is not Kind.DELIVERED:
             raise ApiError(outcome)
         entities = body.get("entities") if isinstance(body, dict) else None
@@ -320,6 +355,45 @@ class NoojeeClient:
             sentence="An unexpected error happened while talking to the PBX.",
             fix="The lead is kept and retried; if this persists, send the log to support.",
         )
+
+
+def _no_such_call(outcome: Outcome) -> bool:
+    """The PBX answered, but has no such call: a 404, a redirect, a web page, a refusal."""
+    return outcome.block_reason in (BlockReason.WRONG_URL, BlockReason.BAD_CONFIG)
+
+
+def _text(value: object) -> str:
+    return " ".join(str(value).split())[:MAX_FIELD_TEXT] if isinstance(value, str | int) else ""
+
+
+def _field_defns(body: Any) -> list[FieldDefn] | None:
+    """``getFieldDefn``'s bare array of ``{type, key, required, label, help_text}``."""
+    if not isinstance(body, list):
+        return None
+    fields = []
+    for item in body[:MAX_FIELDS]:
+        if not isinstance(item, dict):
+            continue
+        key = _text(item.get("key"))
+        if key:
+            required = item.get("required") is True or str(item.get("required")).lower() == "true"
+            fields.append(
+                FieldDefn(key, _text(item.get("label")), required, _text(item.get("type")))
+            )
+    return fields if fields or not body else None
+
+
+def _field_names(body: Any) -> list[FieldDefn] | None:
+    """``getFieldList``'s ``entities`` of ``{id, name}``: names only."""
+    entities = body.get("entities") if isinstance(body, dict) and body.get("code") == 0 else None
+    if not isinstance(entities, list):
+        return None
+    fields = []
+    for item in entities[:MAX_FIELDS]:
+        name = _text(item.get("name")) if isinstance(item, dict) else ""
+        if name:
+            fields.append(FieldDefn(name))
+    return fields or None
 
 
 def _with_latency(outcome: Outcome, latency: float) -> Outcome:

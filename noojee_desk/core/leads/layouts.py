@@ -190,11 +190,25 @@ def readable_label(text: str) -> str:
     return shown[0].upper() + shown[1:]
 
 
+class Origin(Enum):
+    """Where a layout came from."""
+
+    PBX = "pbx"  # the PBX's field calls (getFieldDefn / getFieldList)
+    PERSON = "person"  # typed or taken from a header row in the layout dialog
+    DEFAULT = "default"  # nothing is known: the documented sample fields
+
+
 @dataclass(frozen=True, slots=True)
 class FieldLayout:
-    """The fields of one template, in order. System fields are not listed: they always apply."""
+    """The fields of one template, in order. System fields are not listed: they always apply.
+
+    ``confirmed`` is False while a person has not yet seen which fields were taken for phone
+    fields (a layout read from the PBX, whose answer does not say which fields are dialable).
+    """
 
     fields: tuple[FieldSpec, ...]
+    origin: Origin = Origin.PERSON
+    confirmed: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -222,7 +236,15 @@ class FieldLayout:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe form for the settings file."""
-        return {"version": LAYOUT_VERSION, "fields": [f.to_dict() for f in self.fields]}
+        return {
+            "version": LAYOUT_VERSION,
+            "fields": [f.to_dict() for f in self.fields],
+            "origin": self.origin.value,
+            "confirmed": self.confirmed,
+        }
+
+    def confirmed_as_is(self) -> FieldLayout:
+        return FieldLayout(self.fields, self.origin, confirmed=True)
 
     @classmethod
     def from_dict(cls, data: object) -> FieldLayout:
@@ -234,12 +256,20 @@ class FieldLayout:
             if not isinstance(raw_fields, list | tuple):
                 return default_layout()
             layout = make_layout(FieldSpec.from_dict(item) for item in raw_fields)
-            return layout if layout.fields else default_layout()
+            if not layout.fields:
+                return default_layout()
+            origin = _ORIGINS.get(str(data.get("origin")), Origin.PERSON)
+            return FieldLayout(layout.fields, origin, data.get("confirmed") is not False)
         except Exception:  # a corrupt settings entry must never stop the app
             return default_layout()
 
 
-def make_layout(specs: Iterable[FieldSpec | None]) -> FieldLayout:
+_ORIGINS = {origin.value: origin for origin in Origin}
+
+
+def make_layout(
+    specs: Iterable[FieldSpec | None], origin: Origin = Origin.PERSON, *, confirmed: bool = True
+) -> FieldLayout:
     """A layout of ``specs`` without duplicate names (first wins), system fields and Nones."""
     seen: set[str] = set()
     kept: list[FieldSpec] = []
@@ -251,17 +281,48 @@ def make_layout(specs: Iterable[FieldSpec | None]) -> FieldLayout:
             continue
         seen.add(key)
         kept.append(spec)
-    return FieldLayout(tuple(kept))
+    return FieldLayout(tuple(kept), origin, confirmed)
 
 
 def default_layout() -> FieldLayout:
     """The layout used when nothing is known about a template: the documented sample fields."""
-    return make_layout(field_spec(n) for n in DEFAULT_FIELD_NAMES)
+    return make_layout((field_spec(n) for n in DEFAULT_FIELD_NAMES), Origin.DEFAULT)
+
+
+def layout_from_pbx(
+    fields: Iterable[tuple[str, str, bool]], stored: FieldLayout | None = None
+) -> FieldLayout:
+    """The layout of the PBX's fields ``(key, label, required)``, in the PBX's order.
+
+    A field the ``stored`` layout also has keeps what a person chose for it there (its kind,
+    length); a new one gets the kind its key and label suggest. The result is confirmed only when
+    the stored one was, and came from the PBX with the very same keys: new keys mean new guesses
+    for a person to look at.
+    """
+    known = {f.name.casefold(): f for f in stored.fields} if stored is not None else {}
+    specs = []
+    for key, label, required in fields:
+        try:
+            spec = field_spec(key, label=label, required=required)
+        except ValueError:
+            continue
+        before = known.get(spec.name.casefold())
+        if before is not None:
+            spec = FieldSpec(spec.name, before.kind, required, before.max_length, spec.label)
+        specs.append(spec)
+    layout = make_layout(specs, Origin.PBX)
+    same_keys = (
+        stored is not None
+        and stored.origin is Origin.PBX
+        and [f.name.casefold() for f in stored.fields] == [f.name.casefold() for f in layout.fields]
+    )
+    confirmed = same_keys and stored is not None and stored.confirmed
+    return FieldLayout(layout.fields, Origin.PBX, confirmed)
 
 
 def layout_from_header(cells: list[str]) -> FieldLayout:
     """A layout named after a header row; names with phone/mobile/tel/cell are phone fields."""
-    return make_layout(_spec_or_none(str(cell)) for cell in cells)
+    return make_layout((_spec_or_none(str(cell)) for cell in cells), Origin.PERSON)
 
 
 def _spec_or_none(name: str) -> FieldSpec | None:
