@@ -292,7 +292,12 @@ def desk_settings(paths: Any, profile: str | None, server: str, template: int) -
     """Checking rules, the template's stored layout and the hard cap, from the settings file."""
     from noojee_desk.core.profiles.settings import SettingsStore, server_key
 
-    settings = SettingsStore(paths.settings).load()
+    store = SettingsStore(paths.settings)
+    settings = store.load()
+    if store.load_warning and not store.read_only:  # damaged or unreadable: rules unknown
+        raise UsageError(
+            f"{store.load_warning} Nothing was sent; check the settings, then run again."
+        )
     chosen = settings.profile(profile) if profile else None
     validation = ValidationSettings.of(settings, chosen)
     servers = [server_key(server)]

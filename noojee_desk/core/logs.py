@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from pathlib import Path
+from typing import IO
 
+from noojee_desk.core.files import private_file, private_folder, private_opener
 from noojee_desk.core.redact import redact_text
 
 
@@ -34,14 +36,28 @@ class RedactingFilter(logging.Filter):
 REDACTOR = RedactingFilter()
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file it opens, after each rotation too, is readable only by the user."""
+
+    def _open(self) -> IO[str]:
+        return open(
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=private_opener,
+        )
+
+
 def setup(log_file: Path, *, level: int = logging.INFO) -> None:
     """Send our records (and warnings of the libraries) to ``log_file``, 5 files of 2 MB."""
     root = logging.getLogger()
     if any(getattr(h, "_noojee_desk", False) for h in root.handlers):
         return
     try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        private_folder(log_file.parent)
+        private_file(log_file)
+        handler: logging.Handler = _PrivateRotatingFileHandler(
             log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
         )
     except OSError:

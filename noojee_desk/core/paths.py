@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 from noojee_desk import APP_ID
+from noojee_desk.core.files import make_private, private_folder
 
 HOME_ENV = "NOOJEE_DESK_HOME"
 
@@ -38,8 +39,10 @@ class Paths:
         return self.logs / "noojee-desk.log"
 
     def ensure(self) -> Paths:
+        """Create the folders, private to the user (0700 on POSIX) even if they were not."""
         for folder in (self.data, self.config, self.logs):
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
+            make_private(folder)
         return self
 
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, Self
 
+from noojee_desk.core.files import private_file, private_folder, private_opener
 from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
 
@@ -364,7 +365,8 @@ class Outbox:
         self.path = Path(path)
         self._clock = clock
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
+            private_file(self.path)  # the -wal and -shm files SQLite makes take its mode
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, timeout=busy_timeout, check_same_thread=True
             )
@@ -916,7 +918,7 @@ class ProfileLock:
         """Take the lock or raise OutboxBusy at once."""
         if self._file is not None:
             return
-        handle = open(self.path, "a+b")  # noqa: SIM115 - held open while locked
+        handle = open(self.path, "a+b", opener=private_opener)  # noqa: SIM115 - held while locked
         try:
             if sys.platform == "win32":
                 import msvcrt
