@@ -46,8 +46,8 @@ from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.pickers import PickerBar
-from noojee_desk.ui.queue_model import QueueModel, clock_text
-from noojee_desk.ui.queue_view import LeadDetails, QueueView
+from noojee_desk.ui.queue.model import QueueModel, clock_text
+from noojee_desk.ui.queue.view import LeadDetails, QueueView
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.welcome import WelcomePage
 

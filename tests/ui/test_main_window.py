@@ -24,7 +24,7 @@ from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.server import SimThread
 from noojee_desk.ui.main_window import MainWindow
-from noojee_desk.ui.queue_model import COL_STATUS
+from noojee_desk.ui.queue.model import COL_STATUS
 
 FAST = RetryTiming(
     soon=(0.05, 0.1), backoff_base=0.1, backoff_cap=0.5, backoff_floor=0.05, unknown_base=0.05,

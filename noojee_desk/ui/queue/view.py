@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from noojee_desk.core.delivery.outbox import Attempt, BatchInfo, Counts, Lead, State
-from noojee_desk.ui.queue_model import (
+from noojee_desk.ui.queue.model import (
     COL_DETAILS,
     COL_ID,
     COL_LEAD,
