@@ -111,7 +111,7 @@ async def test_demo_pick_type_ctrl_enter_delivered(window: MainWindow, qtbot: Qt
     assert len(leads) == 1
     assert leads[0]["campaign_id"] == 44
     assert leads[0]["fields"]["FirstPhone"] == "0370101234"
-    await until(lambda: window.counts_label.text() == "Delivered 1", what="status bar counts")
+    await until(lambda: window.status_bar.counts_text == "Delivered 1", what="status bar counts")
 
 
 def demo_factory_emulator(window: MainWindow):
@@ -174,14 +174,14 @@ async def test_server_killed_mid_batch_offline_then_recovers(tmp_path: Path, qtb
             LeadInput({"Name": f"P{i}", "FirstPhone": f"03701{i:05d}"}, row=i + 1)
             for i in range(40)
         ]
-        await win._enqueue(target, leads, False, "Outage test")
+        await win.enqueue(target, leads, False, "Outage test")
         await until(lambda: "Delivered" in states(win), what="first deliveries")
         sim.stop_server()
-        await until(lambda: "Offline" in win.connection_label.text(), what="offline shown")
-        assert "retrying at" in win.connection_label.text()
+        await until(lambda: "Offline" in win.status_bar.connection_text, what="offline shown")
+        assert "retrying at" in win.status_bar.connection_text
         sim.start_server()
         await until(lambda: set(states(win)) == {"Delivered"}, limit=30, what="recovery")
-        assert "Connected" in win.connection_label.text()
+        assert "Connected" in win.status_bar.connection_text
         inserted = sim.state()["leads"]
         assert sorted(x["fields"]["Name"] for x in inserted) == sorted(f"P{i}" for i in range(40))
     finally:
@@ -200,12 +200,12 @@ async def test_wrong_key_pauses_queue_with_needs_attention(tmp_path: Path, qtbot
         win.show()
         try:
             await win.start()
-            await until(lambda: "rejected the API key" in win.problem_banner.label.text())
-            await win._enqueue(
+            await until(lambda: "rejected the API key" in win.problem_banner.text)
+            await win.enqueue(
                 Target(3, 42, 101), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})],
                 False, "form",
             )  # fmt: skip
-            await until(lambda: "Needs attention" in win.connection_label.text())
+            await until(lambda: "Needs attention" in win.status_bar.connection_text)
             assert states(win) == ["Needs attention"]
             assert desk.outbox.counts("Office")[State.QUEUED] == 1  # nothing marked failed
         finally:
@@ -217,7 +217,7 @@ async def test_closing_with_queued_leads_says_they_stay(window: MainWindow, qtbo
     await window.start(demo=True)
     await until(lambda: window.pickers.target() is not None)
     window.desk.dispatcher.pause("test")
-    await window._enqueue(
+    await window.enqueue(
         Target(3, 42, 101), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})], False, "form"
     )
     window.close()
@@ -237,7 +237,7 @@ async def test_a_restarted_window_shows_the_queue_it_left(tmp_path: Path, qtbot:
     await first.start(demo=True)
     await until(lambda: first.pickers.target() is not None)
     leads = [LeadInput({"Name": n, "FirstPhone": f"037010000{i}"}) for i, n in enumerate("AB")]
-    await first._enqueue(Target(3, 42, 101), leads, False, "form")
+    await first.enqueue(Target(3, 42, 101), leads, False, "form")
     await until(lambda: states(first) == ["Delivered", "Delivered"], what="delivery")
     await close_window(first)
 
@@ -339,7 +339,7 @@ async def test_export_csv_and_xlsx_and_copy_failed_rows(window: MainWindow, tmp_
         LeadInput({"Name": "Good", "FirstPhone": "0370100001"}, row=1),
         LeadInput({"Name": "Do Not Call", "FirstPhone": "0299999999"}, row=2),
     ]
-    await window._enqueue(Target(3, 42, 101), leads, False, "export test")
+    await window.enqueue(Target(3, 42, 101), leads, False, "export test")
     await until(lambda: sorted(states(window)) == ["Delivered", "Rejected"])
 
     for kind in ("csv", "xlsx"):
