@@ -320,8 +320,8 @@ async def one_run(args: argparse.Namespace, payload: dict[str, str], run: int) -
     from noojee_desk.core.leads.validate import ValidationSettings, Validator
     from noojee_desk.sim.data import DEMO_API_KEY, TEMPLATES
     from noojee_desk.ui.batch_grid import BatchGrid
-    from noojee_desk.ui.queue_model import QueueModel
-    from noojee_desk.ui.queue_view import QueueView
+    from noojee_desk.ui.queue.model import QueueModel
+    from noojee_desk.ui.queue.view import QueueView
     from noojee_desk.ui.tasks import Tasks
 
     home = Path(tempfile.mkdtemp(prefix="bench-grid-", dir=args.outbox_dir))

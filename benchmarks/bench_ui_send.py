@@ -84,7 +84,7 @@ async def send_and_watch(count: int) -> dict[str, float]:
         ]
         started = time.perf_counter()
         ticks.clear()
-        await window._enqueue(Target(3, 42, 101), leads, False, "benchmark")
+        await window.enqueue(Target(3, 42, 101), leads, False, "benchmark")
         while desk.outbox.counts("Bench")[State.DELIVERED] < count:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # polling the file is what is measured against
         seconds = time.perf_counter() - started

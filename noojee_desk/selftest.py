@@ -391,7 +391,7 @@ async def main_window(home: Path, limit: float) -> Check:
         if not window.isVisible():
             return Check(name, False, "the window did not show")
         if window.problem_banner.isVisible():
-            return Check(name, False, f"the window reports: {window.problem_banner.label.text()}")
+            return Check(name, False, f"the window reports: {window.problem_banner.text}")
         if "DEMO" not in window.windowTitle():
             return Check(name, False, f"demo mode did not open (title {window.windowTitle()!r})")
         return Check(

@@ -65,7 +65,7 @@ def main() -> int:
         rows = [*SAMPLE_LEADS[3], SAMPLE_LEADS[3][0]]  # the last one: a duplicate (105)
         checks = [validator.validate_one(row) for row in rows]
         leads = [LeadInput(c.fields, c.phones, i + 1) for i, c in enumerate(checks) if c.ok]
-        await window._enqueue(target, leads, False, "Web enquiries.xlsx")
+        await window.enqueue(target, leads, False, "Web enquiries.xlsx")
         form = window.form
         form._inputs["Name"].setText("Chris Taylor")
         form._inputs["City"].setText("Fitzroy")

@@ -12,12 +12,9 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QSplitter,
     QStackedWidget,
     QSystemTrayIcon,
@@ -41,51 +38,23 @@ from noojee_desk.core.delivery.outbox import Lead, LeadInput, LeadQuery, Outbox,
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
+from noojee_desk.ui.banner import Banner, BannerReason
 from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.pickers import PickerBar
-from noojee_desk.ui.queue_model import QueueModel, clock_text
-from noojee_desk.ui.queue_view import LeadDetails, QueueView
+from noojee_desk.ui.queue.model import QueueModel
+from noojee_desk.ui.queue.view import LeadDetails, PauseAction, QueueView
+from noojee_desk.ui.status_bar import StatusBar
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.welcome import WelcomePage
 
 log = logging.getLogger(__name__)
 
-
-class Banner(QFrame):
-    """A coloured strip across the window for things a person must see (demo mode, problems)."""
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.action = QPushButton()
-        self.action.hide()
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 6)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.action)
-        self.hide()
-
-    def say(self, text: str, kind: str = "info", action: str = "") -> None:
-        colours = {
-            "demo": ("#fff4ce", "#5c4400"),
-            "info": ("#e7f0fb", "#12365c"),
-            "error": ("#fde7e9", "#7a1620"),
-        }
-        back, fore = colours.get(kind, colours["info"])
-        self.setStyleSheet(
-            f"#{self.objectName()} {{ background: {back}; }} QLabel {{ color: {fore}; }}"
-        )
-        self.label.setText(text)
-        self.action.setText(action)
-        self.action.setVisible(bool(action))
-        self.setAccessibleDescription(text)
-        self.show()
+#: Problems of the profile that was open: a profile that opens fine takes them down. A damaged
+#: settings file stays said: it was found at start, whichever profile opens next.
+_PROFILE_PROBLEMS = tuple(r for r in BannerReason if r is not BannerReason.SETTINGS_DAMAGED)
 
 
 class MainWindow(QMainWindow):
@@ -112,7 +81,6 @@ class MainWindow(QMainWindow):
 
         self.demo_banner = Banner("demoBanner")
         self.problem_banner = Banner("problemBanner")
-        self.problem_banner.action.clicked.connect(self.edit_connection)
         self.pickers = PickerBar(desk, self.tasks)
         self.pickers.blocked.connect(self._blocked)
         self.pickers.target_changed.connect(self._target_changed)
@@ -122,7 +90,6 @@ class MainWindow(QMainWindow):
         self.fields_button.setAccessibleName("Edit the template's fields")
         self.fields_button.clicked.connect(self.edit_layout)
         self.layout_hint = Banner("layoutHint")
-        self.layout_hint.action.clicked.connect(self.edit_layout)
 
         self.form = LeadForm()
         self.form.submitted.connect(self._form_submitted)
@@ -138,6 +105,7 @@ class MainWindow(QMainWindow):
         self.queue_view = QueueView(self.queue_model)
         self.queue_view.pause_toggled.connect(self._pause_toggled)
         self.queue_view.retry_requested.connect(lambda ids: self._control("retry", ids))
+        self.queue_view.hold_requested.connect(lambda ids: self._control("hold", ids))
         self.queue_view.cancel_requested.connect(lambda ids: self._control("cancel", ids))
         self.queue_view.resend_requested.connect(
             lambda ids: self._control("resend_with_duplicates", ids)
@@ -167,12 +135,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.layout_hint)
         layout.addWidget(splitter, 1)
 
-        self.connection_label = QLabel()
-        self.connection_label.setObjectName("connectionStatus")
-        self.counts_label = QLabel()
-        self.counts_label.setObjectName("queueCounts")
-        self.statusBar().addWidget(self.connection_label, 1)
-        self.statusBar().addPermanentWidget(self.counts_label)
+        self.status_bar = StatusBar(self._server_name)
+        self.setStatusBar(self.status_bar)
         self._pending_ids: set[int] = set()
         self._pending_batches: set[int] = set()
         self._flush_timer = QTimer(self, singleShot=True, interval=100)
@@ -184,6 +148,8 @@ class MainWindow(QMainWindow):
         self._tray: QSystemTrayIcon | None = None
         self.desk.subscribe(self._on_event)
         self._build_actions()
+        # Each renders its own piece of the dispatcher's figures (the banner: _show_attention).
+        self._figure_views = (self.status_bar, self.queue_view, self.act_pause)
         self._restore_geometry()
         self.setAcceptDrops(True)
 
@@ -227,7 +193,8 @@ class MainWindow(QMainWindow):
         self.act_export_xlsx = action(
             "Export results as E&xcel…", lambda: self.export_results("xlsx")
         )
-        self.act_pause = action("&Pause sending", self._toggle_pause, None, "actPause")
+        self.act_pause = PauseAction(self)
+        self.act_pause.triggered.connect(self._toggle_pause)
         self.act_fields = action("Template &fields…", self.edit_layout, None, "actFields")
         bar.addAction(self.act_edit)
 
@@ -249,13 +216,7 @@ class MainWindow(QMainWindow):
             conn.addAction(act)
         self.queue_menu = menu.addMenu("&Queue")
         self.queue_menu.addAction(self.act_pause)
-        for act in (
-            self.queue_view.act_retry,
-            self.queue_view.act_cancel,
-            self.queue_view.act_resend,
-            self.queue_view.act_details,
-            self.queue_view.act_copy_failed,
-        ):
+        for act in (*self.queue_view.lead_actions, self.queue_view.act_copy_failed):
             self.queue_menu.addAction(act)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.act_about)
@@ -264,7 +225,7 @@ class MainWindow(QMainWindow):
 
     async def start(self, *, demo: bool = False) -> None:
         if self.desk.store.load_warning:
-            self.problem_banner.say(self.desk.store.load_warning, "error")
+            self.problem_banner.say(BannerReason.SETTINGS_DAMAGED, self.desk.store.load_warning)
         if demo:
             await self.open_demo()
         elif self.desk.profile is not None:
@@ -320,29 +281,38 @@ class MainWindow(QMainWindow):
         if profile.demo:
             self.setWindowTitle(f"{APP_NAME} — DEMO")
             self.demo_banner.say(
+                BannerReason.DEMO_MODE,
                 "DEMO MODE: leads go to the built-in practice PBX on this computer, not to a real "
                 "dialler. Use Connection ▸ New connection… for your PBX.",
-                "demo",
             )
         else:
             self.setWindowTitle(f"{APP_NAME} — {profile.name}")
-            self.demo_banner.hide()
+            self.demo_banner.clear()
         if opened.client is None:
-            self.problem_banner.say(opened.problem, "error", "Enter key…")
+            self.problem_banner.say(
+                BannerReason.NOT_CONNECTED, opened.problem, [("Enter key…", self.edit_connection)]
+            )
             self.pickers.clear()
-            self._set_connection("Not connected: " + opened.problem.split(".")[0])
+            self.status_bar.set_connection("Not connected: " + opened.problem.split(".")[0])
             return
-        self.problem_banner.hide()
-        self._set_connection(
+        self.problem_banner.clear(*_PROFILE_PROBLEMS)
+        self.status_bar.set_connection(
             "Demo PBX (built in)" if profile.demo else f"Connected to {profile.name}"
         )
         self.pickers.reload()
 
-    def _set_connection(self, text: str) -> None:
-        self.connection_label.setText(text)
+    def _server_name(self) -> str:
+        profile = self.desk.profile
+        if profile is None:
+            return ""
+        return "Demo PBX (built in)" if profile.demo else profile.name
 
     def _blocked(self, text: str) -> None:
-        self.problem_banner.say(text, "error", "Connection settings…")
+        self.problem_banner.say(
+            BannerReason.CONNECTION_BLOCKED,
+            text,
+            [("Connection settings…", self.edit_connection)],
+        )
 
     def new_connection(self) -> None:
         self._open_dialog(None)
@@ -363,7 +333,7 @@ class MainWindow(QMainWindow):
     async def _after_save(self, name: str, warning: str) -> None:
         await self.open_profile(name)
         if warning:
-            self.problem_banner.say(warning, "error")
+            self.problem_banner.say(BannerReason.CONNECTION_NOT_SAVED, warning)
 
     def forget_key(self) -> None:
         profile = self.desk.profile
@@ -392,7 +362,7 @@ class MainWindow(QMainWindow):
         )
 
     def _task_failed(self, text: str) -> None:
-        self.problem_banner.say(text, "error")
+        self.problem_banner.say(BannerReason.TASK_FAILED, text)
 
     # -- files dropped anywhere on the window go to the grid ------------------------------
 
@@ -428,13 +398,13 @@ class MainWindow(QMainWindow):
         )
         self.grid.set_layout(layout, self.desk.validator(layout), self.desk.settings.mappings)
         if self.desk.has_layout(template_id):
-            self.layout_hint.hide()
+            self.layout_hint.clear(BannerReason.LAYOUT_UNKNOWN)
         else:
             self.layout_hint.say(
+                BannerReason.LAYOUT_UNKNOWN,
                 "The PBX does not tell which fields this template has. Noojee Desk assumes the "
                 f"usual ones ({', '.join(layout.names)}); check them before sending.",
-                "info",
-                "Check fields…",
+                [("Check fields…", self.edit_layout)],
             )
 
     def edit_layout(self) -> None:
@@ -450,14 +420,14 @@ class MainWindow(QMainWindow):
     def _layout_saved(self, template_id: int, dialog: LayoutDialog) -> None:
         problem = self.desk.save_layout(template_id, dialog.layout())
         if problem:
-            self.problem_banner.say(problem, "error")
+            self.problem_banner.say(BannerReason.SETTINGS_NOT_SAVED, problem)
         self._apply_layout(template_id)
 
     def _mapping_saved(self, signature: str, mapping: list) -> None:
         self.desk.settings.mappings[signature] = list(mapping)
         problem = self.desk.save_settings()
         if problem:
-            self.problem_banner.say(problem, "error")
+            self.problem_banner.say(BannerReason.SETTINGS_NOT_SAVED, problem)
 
     def _focus_form(self) -> None:
         self.entry_tabs.setCurrentWidget(self.form)
@@ -479,7 +449,7 @@ class MainWindow(QMainWindow):
             return
         leads = [LeadInput(lead.fields, lead.phones)]
         self.tasks.spawn(
-            self._enqueue(target, leads, lead.allow_duplicates, "Keyed in"), name="queue lead"
+            self.enqueue(target, leads, lead.allow_duplicates, "Keyed in"), name="queue lead"
         )
 
     def _grid_queue_requested(self, grid_leads: list, source: str) -> None:
@@ -492,16 +462,17 @@ class MainWindow(QMainWindow):
     async def _enqueue_grid(self, target: Target, grid_leads: list, source: str) -> None:
         leads = [LeadInput(g.fields, g.phones, g.row) for g in grid_leads]
         try:
-            await self._enqueue(target, leads, False, source)
+            await self.enqueue(target, leads, False, source)
         except Exception as exc:
             log.exception("queueing %d grid rows failed", len(leads))
             self.grid.queue_failed(str(exc))
             return
         self.grid.rows_queued([g.row_id for g in grid_leads])
 
-    async def _enqueue(
+    async def enqueue(
         self, target: Target, leads: list[LeadInput], allow_duplicates: bool, source: str
     ) -> None:
+        """Queue ``leads`` as one batch (as the form and the grid do) and show them."""
         batch = await self.desk.enqueue(
             target, leads, allow_duplicates=allow_duplicates, source=source
         )
@@ -509,7 +480,7 @@ class MainWindow(QMainWindow):
         if batch.total:
             self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
             plural = "s" if batch.total != 1 else ""
-            self.statusBar().showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
+            self.status_bar.showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
         self._refresh_batches()
 
     def _load_queue(self) -> None:
@@ -561,65 +532,26 @@ class MainWindow(QMainWindow):
             self.queue_model.update(leads)
 
     def _show_figures(self, figures: QueueFigures) -> None:
-        profile = self.desk.profile
-        name = (
-            "Demo PBX (built in)"
-            if profile is not None and profile.demo
-            else (profile.name if profile is not None else "")
-        )
-        state = figures.server_state
-        if figures.needs_attention:
-            text = f"⚠ Needs attention: {figures.paused_reason}"
-            self.problem_banner.say(
-                f"Sending is paused: {figures.paused_reason} {figures.fix}".strip(),
-                "error",
-                "Connection settings…",
-            )
-        elif figures.paused_reason:
-            text = f"⏸ Paused — {name}"
-        elif state == "offline":
-            when = clock_text(figures.next_retry_at) if figures.next_retry_at else "soon"
-            text = f"● Offline — {name} cannot be reached, retrying at {when}"
-        elif state == "busy":
-            text = f"● Server busy — {name} is queueing requests; sending slower"
-        else:
-            text = f"● Connected — {name}"
-        if not figures.needs_attention and self.problem_banner.action.text() == (
-            "Connection settings…"
-        ):
-            self.problem_banner.hide()
-        self._set_connection(text)
-        self.queue_model.set_paused(
-            f"{figures.paused_reason} {figures.fix}".strip() if figures.needs_attention else ""
-        )
-        self.queue_view.set_paused(bool(figures.paused_reason) and not figures.needs_attention)
-        self.act_pause.setText("&Resume sending" if figures.paused_reason else "&Pause sending")
-        if figures.in_flight or figures.queued:
-            self.queue_view.show_figures(
-                f"{figures.rate_per_s:.1f} leads/s · {figures.in_flight} sending · "
-                f"{figures.queued:,} waiting · limit found: {figures.limit} at once"
-            )
-        else:
-            self.queue_view.show_figures("Nothing waiting to be sent.")
-        self._show_counts(figures.counts)
+        for view in self._figure_views:
+            view.show_figures(figures)
+        self._show_attention(figures)
         self._refresh_batches()
+
+    def _show_attention(self, figures: QueueFigures) -> None:
+        """The banner while the whole queue is paused for a person (key, address, TLS)."""
+        if figures.needs_attention:
+            self.problem_banner.say(
+                BannerReason.QUEUE_NEEDS_ATTENTION,
+                f"Sending is paused: {figures.paused_reason} {figures.fix}".strip(),
+                [("Connection settings…", self.edit_connection)],
+            )
+        else:
+            self.problem_banner.clear(BannerReason.QUEUE_NEEDS_ATTENTION)
 
     def _refresh_counts(self) -> None:
         profile = self.desk.profile
         if profile is not None:
-            self._show_counts(self.desk.outbox.counts(profile.name).as_dict())
-
-    def _show_counts(self, counts: dict[str, int]) -> None:
-        order = (
-            ("queued", "Queued"),
-            ("sending", "Sending"),
-            ("delivered", "Delivered"),
-            ("rejected", "Rejected"),
-            ("failed", "Failed"),
-            ("held", "On hold"),
-        )
-        parts = [f"{label} {counts.get(key, 0):,}" for key, label in order if counts.get(key)]
-        self.counts_label.setText(" · ".join(parts) or "Queue empty")
+            self.status_bar.show_counts(self.desk.outbox.counts(profile.name).as_dict())
 
     def _refresh_batches(self) -> None:
         profile = self.desk.profile
@@ -644,7 +576,7 @@ class MainWindow(QMainWindow):
         problems = counts.get("rejected", 0) + counts.get("failed", 0)
         text = f"{source}: {counts.get('delivered', 0):,} of {sum(counts.values()):,} delivered"
         text += f", {problems:,} need a person." if problems else "."
-        self.statusBar().showMessage(text, 10000)
+        self.status_bar.showMessage(text, 10000)
         if batch is not None and batch.total > 1:
             QApplication.alert(self)
             if QSystemTrayIcon.isSystemTrayAvailable():
@@ -673,10 +605,10 @@ class MainWindow(QMainWindow):
         dispatcher = self.desk.dispatcher
         if dispatcher is None or not ids:
             if not ids:
-                self.statusBar().showMessage("Select leads in the queue first.", 4000)
+                self.status_bar.showMessage("Select leads in the queue first.", 4000)
             return
         changed = getattr(dispatcher, name)(ids)
-        self.statusBar().showMessage(f"{changed:,} lead(s) changed.", 4000)
+        self.status_bar.showMessage(f"{changed:,} lead(s) changed.", 4000)
 
     def _show_details(self, lead_id: int) -> None:
         lead = self.desk.outbox.get(lead_id)
@@ -723,18 +655,18 @@ class MainWindow(QMainWindow):
                     return export.write_xlsx(outbox, path, query)
                 return export.write_csv(outbox, path, query)
 
-        self.statusBar().showMessage("Exporting…")
+        self.status_bar.showMessage("Exporting…")
         try:
             count = await asyncio.get_running_loop().run_in_executor(None, write)
         except OSError as exc:
             self.problem_banner.say(
+                BannerReason.EXPORT_FAILED,
                 f"The results could not be written to {path}: {exc.strerror or exc}. Choose "
                 "another folder or free some disk space.",
-                "error",
             )
-            self.statusBar().clearMessage()
+            self.status_bar.clearMessage()
             return
-        self.statusBar().showMessage(f"Exported {count:,} leads to {path}.", 8000)
+        self.status_bar.showMessage(f"Exported {count:,} leads to {path}.", 8000)
 
     def copy_failed_rows(self) -> None:
         """Rejected and failed leads as TSV: fix them in a spreadsheet, paste them back."""
@@ -745,10 +677,10 @@ class MainWindow(QMainWindow):
         header, body = export.rows(self.desk.outbox, query)
         lines = list(body)
         if not lines:
-            self.statusBar().showMessage("No rejected or failed leads to copy.", 4000)
+            self.status_bar.showMessage("No rejected or failed leads to copy.", 4000)
             return
         QApplication.clipboard().setText(to_tsv([header, *lines]))
-        self.statusBar().showMessage(
+        self.status_bar.showMessage(
             f"Copied {len(lines):,} rows with their reasons; paste them into a spreadsheet.", 6000
         )
 

@@ -34,3 +34,17 @@ def qcolor(kind: str) -> QColor:
 def style(kind: str) -> str:
     """A style sheet fragment that colours a label's text."""
     return f"color: {tone(kind)};"
+
+
+#: Banner strips: (background, text). Both are set, so a banner reads the same on a light or a
+#: dark window.
+_BANNERS = {
+    "demo": ("#fff4ce", "#5c4400"),
+    "info": ("#e7f0fb", "#12365c"),
+    "error": ("#fde7e9", "#7a1620"),
+}
+
+
+def banner_colours(kind: str) -> tuple[str, str]:
+    """(background, text colour) of a banner of ``kind``: demo, info or error."""
+    return _BANNERS[kind]

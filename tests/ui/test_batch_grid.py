@@ -658,7 +658,7 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
     from noojee_desk.app import build_desk, demo_factory
     from noojee_desk.core.delivery.dispatcher import RetryTiming
     from noojee_desk.ui.main_window import MainWindow
-    from noojee_desk.ui.queue_model import COL_STATUS
+    from noojee_desk.ui.queue.model import COL_STATUS
 
     factory = demo_factory()
     emulator = factory.emulator  # type: ignore[attr-defined]

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.app import build_desk, demo_factory
+from noojee_desk.core import paths
 from noojee_desk.core.delivery.dispatcher import RetryTiming
 from noojee_desk.core.delivery.outbox import LeadInput, State, Target
 from noojee_desk.core.desk import Desk
@@ -23,8 +24,9 @@ from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.server import SimThread
+from noojee_desk.ui.banner import BannerReason
 from noojee_desk.ui.main_window import MainWindow
-from noojee_desk.ui.queue_model import COL_STATUS
+from noojee_desk.ui.queue.model import COL_STATUS
 
 FAST = RetryTiming(
     soon=(0.05, 0.1), backoff_base=0.1, backoff_cap=0.5, backoff_floor=0.05, unknown_base=0.05,
@@ -111,7 +113,7 @@ async def test_demo_pick_type_ctrl_enter_delivered(window: MainWindow, qtbot: Qt
     assert len(leads) == 1
     assert leads[0]["campaign_id"] == 44
     assert leads[0]["fields"]["FirstPhone"] == "0370101234"
-    await until(lambda: window.counts_label.text() == "Delivered 1", what="status bar counts")
+    await until(lambda: window.status_bar.counts_text == "Delivered 1", what="status bar counts")
 
 
 def demo_factory_emulator(window: MainWindow):
@@ -156,6 +158,80 @@ async def test_rejected_duplicate_resent_with_allow_duplicates(
 
 
 @pytest.mark.asyncio
+async def test_a_held_lead_is_not_sent_until_retried(window: MainWindow, qtbot: QtBot) -> None:
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    view = window.queue_view
+    qtbot.mouseClick(view.pause, Qt.MouseButton.LeftButton)  # nothing goes out while we choose
+    assert window.desk.dispatcher.paused_reason == "Paused by you"
+    leads = [LeadInput({"Name": n, "FirstPhone": f"037010000{i}"}) for i, n in enumerate("AB")]
+    await window.enqueue(Target(3, 42, 101), leads, False, "form")
+    assert states(window) == ["Queued", "Queued"]
+    view.table.selectRow(0)
+    assert view.act_hold.isEnabled()
+    assert view.act_hold in window.queue_menu.actions()
+    view.act_hold.trigger()
+    await until(lambda: states(window) == ["On hold", "Queued"], what="A held")
+    assert not view.act_hold.isEnabled()  # still selected, now held
+    assert view.act_retry.isEnabled()
+
+    qtbot.mouseClick(view.pause, Qt.MouseButton.LeftButton)  # resume
+    await until(lambda: states(window) == ["On hold", "Delivered"], what="B delivered")
+    await until(lambda: window.status_bar.counts_text == "Delivered 1 · On hold 1")
+    await asyncio.sleep(0.3)  # a dispatcher that would send A has had its chance
+    emulator = demo_factory_emulator(window)
+    assert [lead["fields"]["Name"] for lead in emulator.leads()] == ["B"]
+    assert window.desk.outbox.counts("Demo")[State.HELD] == 1
+
+    view.table.selectRow(0)
+    view.act_retry.trigger()
+    await until(lambda: states(window) == ["Delivered", "Delivered"], what="A delivered")
+    assert sorted(lead["fields"]["Name"] for lead in emulator.leads()) == ["A", "B"]
+    await until(lambda: window.status_bar.counts_text == "Delivered 2")
+
+
+@pytest.mark.asyncio
+async def test_a_refused_listing_keeps_its_banner_while_the_queue_runs(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """Only the queue's own "needs attention" banner is taken down by the queue's figures."""
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    window.pickers.blocked.emit("The PBX refused the list of campaigns.")
+    banner = window.problem_banner
+    assert banner.reason is BannerReason.CONNECTION_BLOCKED
+    await window.enqueue(
+        Target(3, 42, 101), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})], False, "form"
+    )
+    await until(lambda: window.status_bar.counts_text == "Delivered 1", what="figures shown")
+    assert banner.isVisible()
+    assert banner.text == "The PBX refused the list of campaigns."
+    button = banner.findChild(QPushButton, "problemBannerAction0")
+    assert button.text() == "Connection settings…"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert window.connect_dialog.isVisible()
+    window.connect_dialog.reject()
+
+
+@pytest.mark.asyncio
+async def test_a_damaged_settings_file_is_still_said_once_the_demo_opens(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    home = tmp_path / "home"
+    paths.resolve(home).ensure().settings.write_text("{not json", encoding="utf-8")
+    win = MainWindow(make_desk(home))
+    win.show()
+    try:
+        await win.start(demo=True)
+        await until(lambda: win.pickers.target() is not None)
+        assert win.problem_banner.isVisible()
+        assert win.problem_banner.reason is BannerReason.SETTINGS_DAMAGED
+        assert "damaged" in win.problem_banner.text
+    finally:
+        await close_window(win)
+
+
+@pytest.mark.asyncio
 async def test_server_killed_mid_batch_offline_then_recovers(tmp_path: Path, qtbot: QtBot) -> None:
     sim = SimThread(min_service=0.02, jitter=0.0)
     sim.start()
@@ -174,14 +250,14 @@ async def test_server_killed_mid_batch_offline_then_recovers(tmp_path: Path, qtb
             LeadInput({"Name": f"P{i}", "FirstPhone": f"03701{i:05d}"}, row=i + 1)
             for i in range(40)
         ]
-        await win._enqueue(target, leads, False, "Outage test")
+        await win.enqueue(target, leads, False, "Outage test")
         await until(lambda: "Delivered" in states(win), what="first deliveries")
         sim.stop_server()
-        await until(lambda: "Offline" in win.connection_label.text(), what="offline shown")
-        assert "retrying at" in win.connection_label.text()
+        await until(lambda: "Offline" in win.status_bar.connection_text, what="offline shown")
+        assert "retrying at" in win.status_bar.connection_text
         sim.start_server()
         await until(lambda: set(states(win)) == {"Delivered"}, limit=30, what="recovery")
-        assert "Connected" in win.connection_label.text()
+        assert "Connected" in win.status_bar.connection_text
         inserted = sim.state()["leads"]
         assert sorted(x["fields"]["Name"] for x in inserted) == sorted(f"P{i}" for i in range(40))
     finally:
@@ -200,13 +276,16 @@ async def test_wrong_key_pauses_queue_with_needs_attention(tmp_path: Path, qtbot
         win.show()
         try:
             await win.start()
-            await until(lambda: "rejected the API key" in win.problem_banner.label.text())
-            await win._enqueue(
+            await until(lambda: "rejected the API key" in win.problem_banner.text)
+            assert win.problem_banner.reason is BannerReason.CONNECTION_BLOCKED
+            await win.enqueue(
                 Target(3, 42, 101), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})],
                 False, "form",
             )  # fmt: skip
-            await until(lambda: "Needs attention" in win.connection_label.text())
+            await until(lambda: "Needs attention" in win.status_bar.connection_text)
             assert states(win) == ["Needs attention"]
+            assert win.problem_banner.reason is BannerReason.QUEUE_NEEDS_ATTENTION
+            assert win.act_pause.text() == "&Resume sending"
             assert desk.outbox.counts("Office")[State.QUEUED] == 1  # nothing marked failed
         finally:
             await close_window(win)
@@ -217,7 +296,7 @@ async def test_closing_with_queued_leads_says_they_stay(window: MainWindow, qtbo
     await window.start(demo=True)
     await until(lambda: window.pickers.target() is not None)
     window.desk.dispatcher.pause("test")
-    await window._enqueue(
+    await window.enqueue(
         Target(3, 42, 101), [LeadInput({"Name": "A", "FirstPhone": "0370100001"})], False, "form"
     )
     window.close()
@@ -237,7 +316,7 @@ async def test_a_restarted_window_shows_the_queue_it_left(tmp_path: Path, qtbot:
     await first.start(demo=True)
     await until(lambda: first.pickers.target() is not None)
     leads = [LeadInput({"Name": n, "FirstPhone": f"037010000{i}"}) for i, n in enumerate("AB")]
-    await first._enqueue(Target(3, 42, 101), leads, False, "form")
+    await first.enqueue(Target(3, 42, 101), leads, False, "form")
     await until(lambda: states(first) == ["Delivered", "Delivered"], what="delivery")
     await close_window(first)
 
@@ -339,7 +418,7 @@ async def test_export_csv_and_xlsx_and_copy_failed_rows(window: MainWindow, tmp_
         LeadInput({"Name": "Good", "FirstPhone": "0370100001"}, row=1),
         LeadInput({"Name": "Do Not Call", "FirstPhone": "0299999999"}, row=2),
     ]
-    await window._enqueue(Target(3, 42, 101), leads, False, "export test")
+    await window.enqueue(Target(3, 42, 101), leads, False, "export test")
     await until(lambda: sorted(states(window)) == ["Delivered", "Rejected"])
 
     for kind in ("csv", "xlsx"):

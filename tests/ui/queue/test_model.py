@@ -10,7 +10,7 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core.delivery.outbox import LeadInput, Outbox, State, Target, Transition
-from noojee_desk.ui.queue_model import (
+from noojee_desk.ui.queue.model import (
     COL_DETAILS,
     COL_ID,
     COL_LEAD,

@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from noojee_desk.core.delivery.dispatcher import QueueFigures
 from noojee_desk.core.delivery.outbox import Attempt, BatchInfo, Counts, Lead, State
-from noojee_desk.ui.queue_model import (
+from noojee_desk.ui.queue.model import (
     COL_DETAILS,
     COL_ID,
     COL_LEAD,
@@ -125,6 +126,7 @@ class QueueView(QWidget):
 
     pause_toggled = Signal(bool)  # True: pause
     retry_requested = Signal(list)
+    hold_requested = Signal(list)
     cancel_requested = Signal(list)
     resend_requested = Signal(list)
     export_requested = Signal(str)  # "csv" | "xlsx"
@@ -185,6 +187,11 @@ class QueueView(QWidget):
 
         self.act_retry = self._action("Retry", "Send the selected leads again now", "actRetry")
         self.act_cancel = self._action("Cancel", "Do not send the selected leads", "actCancel")
+        self.act_hold = self._action(
+            "Hold",
+            "Keep the selected queued leads back; they are not sent until retried (Ctrl+H)",
+            "actHold",
+        )
         self.act_resend = self._action(
             "Resend allowing duplicates",
             "Send rejected duplicates again with 'allow duplicates'",
@@ -198,14 +205,24 @@ class QueueView(QWidget):
         self.act_export_xlsx = self._action("Export results as Excel…", "", "actExportXlsx")
         self.act_retry.setShortcut(QKeySequence("Ctrl+R"))
         self.act_cancel.setShortcut(QKeySequence(Qt.Key.Key_Delete))
+        self.act_hold.setShortcut(QKeySequence("Ctrl+H"))
         self.act_retry.triggered.connect(lambda: self.retry_requested.emit(self.selected_ids()))
         self.act_cancel.triggered.connect(lambda: self.cancel_requested.emit(self.selected_ids()))
+        self.act_hold.triggered.connect(lambda: self.hold_requested.emit(self.selected_ids()))
         self.act_resend.triggered.connect(lambda: self.resend_requested.emit(self.selected_ids()))
         self.act_details.triggered.connect(lambda: self._open_details(self.table.currentIndex()))
         self.act_copy_failed.triggered.connect(self.copy_failed_requested)
+        #: What can be done to the selected leads (the menus and the table's shortcuts).
+        self.lead_actions = (
+            self.act_retry,
+            self.act_hold,
+            self.act_cancel,
+            self.act_resend,
+            self.act_details,
+        )
         self.act_export_csv.triggered.connect(lambda: self.export_requested.emit("csv"))
         self.act_export_xlsx.triggered.connect(lambda: self.export_requested.emit("xlsx"))
-        for act in (self.act_retry, self.act_cancel, self.act_resend, self.act_details):
+        for act in self.lead_actions:
             act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.table.addAction(act)
         find = QAction(self)
@@ -217,7 +234,7 @@ class QueueView(QWidget):
         actions.setObjectName("selectedLeadsMenu")
         actions.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(actions)
-        for act in (self.act_retry, self.act_cancel, self.act_resend, self.act_details):
+        for act in self.lead_actions:
             menu.addAction(act)
         actions.setMenu(menu)
         export = QToolButton(text="Export")
@@ -282,6 +299,7 @@ class QueueView(QWidget):
             bool(states & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.QUEUED})
         )
         self.act_cancel.setEnabled(bool(states & {State.QUEUED, State.HELD}))
+        self.act_hold.setEnabled(State.QUEUED in states)
         self.act_resend.setEnabled(any(lead.last_code == 105 for lead in leads))
         self.act_details.setEnabled(len(leads) == 1)
 
@@ -292,9 +310,35 @@ class QueueView(QWidget):
 
     def _context_menu(self, pos: object) -> None:
         menu = QMenu(self)
-        for act in (self.act_retry, self.act_cancel, self.act_resend, self.act_details):
+        for act in self.lead_actions:
             menu.addAction(act)
         menu.popup(self.table.viewport().mapToGlobal(pos))
 
-    def show_figures(self, text: str) -> None:
-        self.figures.setText(text)
+    def show_figures(self, figures: QueueFigures) -> None:
+        """The queue's part of the dispatcher's figures: rates, the pause button, the rows'
+        "needs attention"."""
+        attention = f"{figures.paused_reason} {figures.fix}".strip()
+        self.model.set_paused(attention if figures.needs_attention else "")
+        self.set_paused(bool(figures.paused_reason) and not figures.needs_attention)
+        if figures.in_flight or figures.queued:
+            self.figures.setText(
+                f"{figures.rate_per_s:.1f} leads/s · {figures.in_flight} sending · "
+                f"{figures.queued:,} waiting · limit found: {figures.limit} at once"
+            )
+        else:
+            self.figures.setText("Nothing waiting to be sent.")
+
+    @property
+    def figures_text(self) -> str:
+        return self.figures.text()
+
+
+class PauseAction(QAction):
+    """Queue ▸ Pause sending, which reads "Resume sending" while the queue is paused."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("&Pause sending", parent)
+        self.setObjectName("actPause")
+
+    def show_figures(self, figures: QueueFigures) -> None:
+        self.setText("&Resume sending" if figures.paused_reason else "&Pause sending")

@@ -1,0 +1,73 @@
+"""The window's status bar: the connection's state on the left, the queue's counts on the right."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from noojee_desk.core.delivery.dispatcher import QueueFigures
+from noojee_desk.ui.queue.model import clock_text
+
+#: The counts shown, in this order: state -> label (states with no leads are left out).
+COUNTS = (
+    ("queued", "Queued"),
+    ("sending", "Sending"),
+    ("delivered", "Delivered"),
+    ("rejected", "Rejected"),
+    ("failed", "Failed"),
+    ("held", "On hold"),
+)
+
+
+def connection_text(figures: QueueFigures, server: str) -> str:
+    """The connection's state in a sales person's words, from the dispatcher's figures."""
+    if figures.needs_attention:
+        return f"⚠ Needs attention: {figures.paused_reason}"
+    if figures.paused_reason:
+        return f"⏸ Paused — {server}"
+    if figures.server_state == "offline":
+        when = clock_text(figures.next_retry_at) if figures.next_retry_at else "soon"
+        return f"● Offline — {server} cannot be reached, retrying at {when}"
+    if figures.server_state == "busy":
+        return f"● Server busy — {server} is queueing requests; sending slower"
+    return f"● Connected — {server}"
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    parts = [f"{label} {counts.get(key, 0):,}" for key, label in COUNTS if counts.get(key)]
+    return " · ".join(parts) or "Queue empty"
+
+
+class StatusBar(QStatusBar):
+    """Renders its part of the dispatcher's ``QueueFigures``; messages come and go as usual."""
+
+    def __init__(self, server: Callable[[], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statusBar")
+        self._server = server  # the server's name in the texts ("Demo PBX (built in)", a profile)
+        self.connection = QLabel()
+        self.connection.setObjectName("connectionStatus")
+        self.counts = QLabel()
+        self.counts.setObjectName("queueCounts")
+        self.addWidget(self.connection, 1)
+        self.addPermanentWidget(self.counts)
+
+    @property
+    def connection_text(self) -> str:
+        return self.connection.text()
+
+    @property
+    def counts_text(self) -> str:
+        return self.counts.text()
+
+    def set_connection(self, text: str) -> None:
+        """Say how the connection stands before the dispatcher does (not connected, …)."""
+        self.connection.setText(text)
+
+    def show_figures(self, figures: QueueFigures) -> None:
+        self.connection.setText(connection_text(figures, self._server()))
+        self.show_counts(figures.counts)
+
+    def show_counts(self, counts: Mapping[str, int]) -> None:
+        self.counts.setText(counts_text(counts))
