@@ -115,9 +115,11 @@ def demo_layouts() -> dict[int, FieldLayout]:
 def build_desk(home: str | None, *, demo: DemoFactory | None) -> Desk:
     where = paths.resolve(home).ensure()
     logs.setup(where.log_file)
-    return Desk(
+    desk = Desk(
         where, SettingsStore(where.settings), KeyStore(), demo=demo, demo_layouts=demo_layouts()
     )
+    desk.open_outbox()  # a damaged or locked queue file is reported before the window shows
+    return desk
 
 
 async def run_window(

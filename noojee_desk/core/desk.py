@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from noojee_desk.core.delivery.api import ConfigError, NoojeeClient
+from noojee_desk.core.delivery.api import ApiError, ConfigError, NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, Event
 from noojee_desk.core.delivery.outbox import BatchInfo, LeadInput, Outbox, OutboxBusy, Target
 from noojee_desk.core.delivery.policy import RetryTiming
-from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_key
+from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_from_pbx, layout_key
 from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.paths import Paths
@@ -37,6 +37,36 @@ BIG_BATCH = 200
 DemoFactory = Callable[[], tuple[httpx.AsyncBaseTransport, str]]
 
 DEMO_URL = "http://127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class LearntLayout:
+    """A template's layout after asking the PBX: ``known`` is False when nothing better than the
+    default fields is known; ``message`` says what a person should know ("" when nothing)."""
+
+    layout: FieldLayout
+    known: bool
+    message: str = ""
+
+    @property
+    def needs_look(self) -> bool:
+        """Phone fields were guessed from names and no person has confirmed them yet."""
+        return not self.layout.confirmed
+
+
+def _guess_sentence(layout: FieldLayout) -> str:
+    count = len(layout.fields)
+    phones = [spec.title for spec in layout.fields if spec.phone]
+    if not phones:
+        return (
+            f"{count} fields read from the PBX, and none is named like a phone number. Mark the "
+            "fields the dialler calls, or the PBX will refuse every lead (102)."
+        )
+    shown = ", ".join(phones)
+    return (
+        f"{count} fields read from the PBX. The PBX does not say which ones it dials; taken "
+        f"for phone fields from their names: {shown}. Check them before sending."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +103,7 @@ class Desk:
         self._timing = timing
         self.settings: Settings = store.load()
         self.client: NoojeeClient | None = None
-        self.outbox = Outbox(paths.outbox)
+        self._outbox: Outbox | None = None
         self._thread = threading.get_ident()  # the thread the outbox connection belongs to
         self.dispatcher: Dispatcher | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
@@ -83,6 +113,22 @@ class Desk:
     @property
     def profile(self) -> Profile | None:
         return self.settings.active
+
+    @property
+    def timing(self) -> RetryTiming | None:
+        """The retry waits every dispatcher of this desk uses (None: the defaults)."""
+        return self._timing
+
+    @property
+    def outbox(self) -> Outbox:
+        """The queue file, opened on first use (a dry run of ``send`` never creates it)."""
+        return self.open_outbox()
+
+    def open_outbox(self) -> Outbox:
+        """The queue file, opened now if it is not yet; raises OutboxError when it cannot be."""
+        if self._outbox is None:
+            self._outbox = Outbox(self.paths.outbox)
+        return self._outbox
 
     def save_settings(self) -> str | None:
         """Save; returns a message for the person when it could not be done."""
@@ -177,38 +223,77 @@ class Desk:
 
     # -- field layouts and checking -----------------------------------------------------------
 
-    def layout_for(self, template_id: int) -> FieldLayout:
-        """The stored layout of the active server's template, else a known or default one."""
-        profile = self.profile
+    def stored_layout(self, template_id: int, profile: Profile | None = None) -> FieldLayout | None:
+        """The layout kept for this server's template (learnt from the PBX or set by a person),
+        the built-in PBX's own in demo mode, or None."""
+        profile = profile or self.profile
         if profile is None:
-            return default_layout()
+            return None
         raw = self.settings.layouts.get(layout_key(profile.server_key, template_id))
         if raw is not None:
             return FieldLayout.from_dict(raw)
         if profile.demo and template_id in self._demo_layouts:
             return self._demo_layouts[template_id]
-        return default_layout()
+        return None
+
+    def layout_for(self, template_id: int, profile: Profile | None = None) -> FieldLayout:
+        """The stored layout of the server's template, else the default one."""
+        return self.stored_layout(template_id, profile) or default_layout()
 
     def has_layout(self, template_id: int) -> bool:
-        profile = self.profile
-        if profile is None:
-            return False
-        if profile.demo and template_id in self._demo_layouts:
-            return True
-        return layout_key(profile.server_key, template_id) in self.settings.layouts
+        return self.stored_layout(template_id) is not None
 
-    def save_layout(self, template_id: int, layout: FieldLayout) -> str | None:
-        profile = self.profile
+    def save_layout(
+        self, template_id: int, layout: FieldLayout, profile: Profile | None = None
+    ) -> str | None:
+        profile = profile or self.profile
         if profile is None:
             return None
         self.settings.layouts[layout_key(profile.server_key, template_id)] = layout.to_dict()
         return self.save_settings()
 
-    def validation_settings(self) -> ValidationSettings:
-        return ValidationSettings.of(self.settings, self.profile)
+    async def learn_layout(
+        self,
+        template_id: int,
+        client: NoojeeClient | None = None,
+        profile: Profile | None = None,
+    ) -> LearntLayout:
+        """Ask the PBX for the template's fields and keep them (with a person's earlier choices).
 
-    def validator(self, layout: FieldLayout) -> Validator:
-        return Validator(layout, self.validation_settings(), self.recent_phones)
+        Never raises for what the PBX does: a PBX without the field calls, or one that cannot be
+        asked now, gives the layout known so far and a calm sentence saying so."""
+        profile = profile or self.profile
+        client = client or self.client
+        stored = self.stored_layout(template_id, profile)
+        if profile is None or client is None or (profile.demo and stored is not None):
+            return LearntLayout(stored or default_layout(), stored is not None)
+        try:
+            fields = await client.template_fields(template_id)
+        except ApiError as exc:
+            why = exc.outcome.sentence or exc.outcome.describe()
+            kept = "the fields saved earlier" if stored else "the usual fields"
+            return LearntLayout(
+                stored or default_layout(),
+                stored is not None,
+                f"The PBX could not be asked for this template's fields ({why}); {kept} are used.",
+            )
+        if fields is None:
+            return LearntLayout(
+                stored or default_layout(),
+                stored is not None,
+                "This PBX does not describe its templates' fields: the headings of what you paste "
+                "name them, or list them with Fields….",
+            )
+        layout = layout_from_pbx(((f.key, f.label, f.required) for f in fields), stored)
+        if layout != stored:
+            self.save_layout(template_id, layout, profile)
+        return LearntLayout(layout, True, _guess_sentence(layout) if not layout.confirmed else "")
+
+    def validation_settings(self, profile: Profile | None = None) -> ValidationSettings:
+        return ValidationSettings.of(self.settings, profile or self.profile)
+
+    def validator(self, layout: FieldLayout, profile: Profile | None = None) -> Validator:
+        return Validator(layout, self.validation_settings(profile), self.recent_phones)
 
     # -- the queue ----------------------------------------------------------------------------
 
@@ -220,15 +305,21 @@ class Desk:
         for listener in list(self._listeners):
             listener(event)
 
-    def _start_dispatcher(self, profile: Profile, client: NoojeeClient) -> None:
-        self.queue_problem = ""
-        dispatcher = Dispatcher(
+    def make_dispatcher(
+        self, profile: str, client: NoojeeClient, max_concurrency: int | None = None
+    ) -> Dispatcher:
+        """A dispatcher for ``profile``'s queue with this desk's limits and retry waits."""
+        return Dispatcher(
             self.outbox,
             client,
-            profile.name,
-            max_concurrency=self.settings.max_concurrency,
+            profile,
+            max_concurrency=max(1, max_concurrency or self.settings.max_concurrency),
             timing=self._timing,
         )
+
+    def _start_dispatcher(self, profile: Profile, client: NoojeeClient) -> None:
+        self.queue_problem = ""
+        dispatcher = self.make_dispatcher(profile.name, client)
         dispatcher.subscribe(self._forward)
         self.dispatcher = dispatcher
         self._dispatch_task = asyncio.ensure_future(self._run_dispatcher(dispatcher))
@@ -308,4 +399,5 @@ class Desk:
         """Stop sending (unsent leads stay queued), close the client and the outbox."""
         await self._stop_dispatcher()
         await self._close_client()
-        self.outbox.close()
+        if self._outbox is not None:
+            self._outbox.close()

@@ -34,6 +34,7 @@ from noojee_desk.core.delivery.outbox import (
     FINAL_STATES,
     Attempt,
     Lead,
+    LeadQuery,
     Outbox,
     ProfileLock,
     State,
@@ -41,6 +42,7 @@ from noojee_desk.core.delivery.outbox import (
 )
 from noojee_desk.core.delivery.outcome import Kind, Outcome
 from noojee_desk.core.delivery.policy import Breaker, RetryTiming, Step, rule_for, wait_for
+from noojee_desk.core.delivery.setup import SetupStopped, SetupWatch
 from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.core.redact import redact_text
 
@@ -121,7 +123,7 @@ class BatchFinished:
     counts: dict[str, int]
 
 
-Event = LeadChanged | LeadsReloaded | QueueFigures | BatchFinished
+Event = LeadChanged | LeadsReloaded | QueueFigures | BatchFinished | SetupStopped
 
 
 @dataclass(slots=True)
@@ -201,6 +203,7 @@ class Dispatcher:
         self._released: list[int] = []
         self._tasks: set[asyncio.Task[None]] = set()  # sends, until their answer is recorded
         self._writer: OutboxWriter | None = None
+        self.setup = SetupWatch()
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -366,6 +369,22 @@ class Dispatcher:
         self._changed()
         return len(changed)
 
+    def send_anyway(self, batch_id: int) -> int:
+        """A batch stopped for a set-up mistake: its held leads go out after all, and it is
+        never stopped again in this run."""
+        self.setup.exempt(batch_id)
+        held = self.outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.HELD})))
+        return self.retry(lead.id for lead in held)
+
+    def _stop_batch(self, batch_id: int) -> None:
+        """Hold every unsent lead of ``batch_id`` (those in flight when their answer comes)."""
+        queued = self.outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.QUEUED})))
+        flying = [f.lead.id for f in self._in_flight.values() if f.lead.batch_id == batch_id]
+        held = self.hold([lead.id for lead in queued] + flying)
+        stopped = self.setup.explain(batch_id, held)
+        log.warning("batch %s stopped: %s", batch_id, stopped.sentence)
+        self._emit(stopped)
+
     def resend_with_duplicates(self, lead_ids: Iterable[int]) -> int:
         """Leads rejected as duplicates (105): queued again with allow-duplicates."""
         changed = self.outbox.requeue_duplicates(lead_ids)
@@ -475,6 +494,8 @@ class Dispatcher:
         now = self._clock()
         allowance = self.breaker.allowance(now)
         free = self.limiter.available if allowance is None else allowance
+        if self.setup.suspect:  # a batch may be set up wrong: one call at a time until it is clear
+            free = min(free, 1 - len(self._in_flight))
         if free <= 0:
             return
         leads = await self._writer.call("claim_due", self.profile, free, now)
@@ -649,6 +670,8 @@ class Dispatcher:
         else:  # not running (a settle after stop): commit here
             updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])
+        if self.setup.answer(lead, outcome):
+            self._stop_batch(lead.batch_id)
 
     def _expire_if_due(self) -> None:
         """Leads stuck behind an open breaker longer than the retry budget become ``failed``."""

@@ -8,12 +8,30 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from noojee_desk.core.bulk import paused_gc
-from noojee_desk.core.leads.layouts import SYSTEM_FIELDS, FieldLayout
+from noojee_desk.core.leads.layouts import SYSTEM_FIELDS, FieldLayout, name_words
 
 
 def _key(text: str) -> str:
     """A name reduced for comparison: "Post code" and "POSTCODE" both give "postcode"."""
     return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def _any_order(text: str) -> str:
+    """A name's words in sorted order: "First Name" and "name_first" both give "firstname"."""
+    return "".join(sorted(name_words(text)))
+
+
+def _names_by_key(layout: FieldLayout) -> dict[str, str]:
+    """Every way a heading may name a target: its key and its label, word order ignored."""
+    found: dict[str, str] = {}
+    for name in layout.mappable_names:
+        found.setdefault(_key(name), name)
+    for spec in layout.fields:
+        for text in (spec.name, spec.label):
+            if text:
+                found.setdefault(_key(text), spec.name)
+                found.setdefault(_any_order(text), spec.name)
+    return found
 
 
 _CONCEPT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -195,14 +213,14 @@ def _guess_targets(header: Sequence[str], layout: FieldLayout) -> tuple[list[str
     """A target per heading, and how many headings were recognised."""
     targets: list[str | None] = [None] * len(header)
     taken: set[str] = set()
-    by_key = {_key(name): name for name in layout.mappable_names}
+    by_key = _names_by_key(layout)
     phone_fields = list(layout.phone_fields)
     recognised = 0
     keys = [_key(str(cell)) for cell in header]
 
-    # 1. Exact names.
+    # 1. Exact names: a field's key or label, in any letter case and word order.
     for i, key in enumerate(keys):
-        name = by_key.get(key)
+        name = by_key.get(key) or by_key.get(_any_order(str(header[i])))
         if key and name is not None and name not in taken:
             targets[i] = name
             taken.add(name)
