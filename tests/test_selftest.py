@@ -192,7 +192,7 @@ async def test_a_dispatcher_that_cannot_run_fails_the_check_at_once(tmp_path: Pa
 async def test_network_stack_talks_http_to_the_emulator() -> None:
     check = await selftest.network_stack(20.0)
     assert check.ok, check.detail
-    assert "3 templates" in check.detail
+    assert "5 templates" in check.detail
 
 
 def test_an_app_that_cannot_load_is_a_failed_check_not_a_crash(

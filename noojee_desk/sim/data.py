@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Final, TypedDict
+from typing import Final, NotRequired, TypedDict
 
 #: The API key the emulator accepts unless told otherwise (demo mode, tests, ``noojee-desk sim``).
 DEMO_API_KEY: Final = "demo-key"
 
 
 class Field(TypedDict):
-    """One column of a template's field layout, in the template's order."""
+    """One column of a template's field layout, in the template's order.
+
+    ``name`` is the key that goes in an insert body; ``phone`` says whether the dialler calls it
+    (the PBX knows this, its field calls do not say it). ``label`` and ``help_text`` are what
+    ``getFieldDefn`` shows people; both default to ``name``.
+    """
 
     name: str
     phone: bool
     required: bool
+    label: NotRequired[str]
+    help_text: NotRequired[str]
 
 
 class Template(TypedDict):
@@ -34,8 +41,20 @@ class Allocation(TypedDict):
     name: str
 
 
-def _f(name: str, *, phone: bool = False, required: bool = False) -> Field:
-    return {"name": name, "phone": phone, "required": required}
+def _f(
+    name: str,
+    *,
+    phone: bool = False,
+    required: bool = False,
+    label: str | None = None,
+    help_text: str | None = None,
+) -> Field:
+    field: Field = {"name": name, "phone": phone, "required": required}
+    if label is not None:
+        field["label"] = label
+    if help_text is not None:
+        field["help_text"] = help_text
+    return field
 
 
 #: Templates in the order the server lists them. Ids are the server's ints (not contiguous).
@@ -81,6 +100,42 @@ TEMPLATES: Final[list[Template]] = [
             _f("Premium"),
         ],
     },
+    {
+        # Snake-case keys whose labels and help texts repeat the key, like a live PBX's answer.
+        "id": 15,
+        "name": "Super Health Check",
+        "fields": [
+            _f("address_1"),
+            _f("Best_Contact_Time"),
+            _f("email"),
+            _f("name_first"),
+            _f("name_last"),
+            _f("name_title"),
+            _f("Notes"),
+            _f("phone", phone=True),
+            _f("postcode"),
+            _f("state"),
+            _f("suburb"),
+            _f("Superfund"),
+        ],
+    },
+    {
+        # The one dialable field's key and label do not say it is a phone number.
+        "id": 18,
+        "name": "Partner Referrals",
+        "fields": [
+            _f("full_name", required=True, label="Full Name", help_text="The person referred"),
+            _f("company", label="Company", help_text="Where they work"),
+            _f(
+                "contact_a",
+                phone=True,
+                label="Contact A",
+                help_text="Best number for the first call",
+            ),
+            _f("referred_by", label="Referred By", help_text="The partner who sent the lead"),
+            _f("notes", label="Notes", help_text="Anything the agent should know"),
+        ],
+    },
 ]
 
 #: Campaign ids are unique across the server.
@@ -93,6 +148,10 @@ CAMPAIGNS: Final[list[Campaign]] = [
     {"id": 55, "template_id": 7, "name": "Battery Upgrade"},
     {"id": 60, "template_id": 12, "name": "Car Renewals"},
     {"id": 61, "template_id": 12, "name": "Home and Contents"},
+    {"id": 70, "template_id": 15, "name": "Rollover Check"},
+    {"id": 71, "template_id": 15, "name": "Insurance in Super"},
+    {"id": 80, "template_id": 18, "name": "Accountant Partners"},
+    {"id": 81, "template_id": 18, "name": "Broker Partners"},
 ]
 
 #: Allocation ids are unique across the server.
@@ -115,6 +174,14 @@ ALLOCATIONS: Final[list[Allocation]] = [
     {"id": 161, "campaign_id": 60, "name": "April renewals"},
     {"id": 170, "campaign_id": 61, "name": "Lapsed policies"},
     {"id": 171, "campaign_id": 61, "name": "January list"},
+    {"id": 180, "campaign_id": 70, "name": "Web enquiries"},
+    {"id": 181, "campaign_id": 70, "name": "Seminar sign-ups"},
+    {"id": 190, "campaign_id": 71, "name": "Existing members"},
+    {"id": 191, "campaign_id": 71, "name": "Web enquiries"},
+    {"id": 200, "campaign_id": 80, "name": "March referrals"},
+    {"id": 201, "campaign_id": 80, "name": "April referrals"},
+    {"id": 210, "campaign_id": 81, "name": "March referrals"},
+    {"id": 211, "campaign_id": 81, "name": "April referrals"},
 ]
 
 #: The Do Not Call list, in the emulator's normalised form (digits only, national format).
@@ -255,12 +322,68 @@ SAMPLE_LEADS: Final[dict[int, list[dict[str, str]]]] = {
             "Premium": "912.00",
         },
     ],
+    15: [
+        {
+            "name_title": "Mrs",
+            "name_first": "Priya",
+            "name_last": "Sharma",
+            "phone": "0491572549",
+            "email": "priya.sharma@example.com.au",
+            "address_1": "5 Ocean St",
+            "suburb": "Bondi",
+            "state": "NSW",
+            "postcode": "2026",
+            "Best_Contact_Time": "Mornings",
+            "Superfund": "Example Super",
+            "Notes": "",
+        },
+        {
+            "name_title": "Mr",
+            "name_first": "Ben",
+            "name_last": "Walker",
+            "phone": "0370102020",
+            "email": "",
+            "address_1": "",
+            "suburb": "Ballarat",
+            "state": "VIC",
+            "postcode": "3350",
+            "Best_Contact_Time": "",
+            "Superfund": "",
+            "Notes": "Two funds to combine",
+        },
+    ],
+    18: [
+        {
+            "full_name": "Grace Kelly",
+            "company": "Kelly & Co Accountants",
+            "contact_a": "0255507788",
+            "referred_by": "Smith Partners",
+            "notes": "",
+        },
+        {  # refused: no number in the dialable field (102)
+            "full_name": "Noah Davis",
+            "company": "",
+            "contact_a": "",
+            "referred_by": "Smith Partners",
+            "notes": "Mobile 0491570006 written in the notes only",
+        },
+    ],
 }
 
 
 def template(template_id: int) -> Template | None:
     """The sample template with this id, or None."""
     return next((t for t in TEMPLATES if t["id"] == template_id), None)
+
+
+def label(field: Field) -> str:
+    """What people see for a field (its key when the template gives no label)."""
+    return field.get("label", field["name"])
+
+
+def help_text(field: Field) -> str:
+    """The help text of a field (its label when the template gives none)."""
+    return field.get("help_text", label(field))
 
 
 def phone_fields(template_id: int) -> list[str]:

@@ -45,6 +45,8 @@ _FAULT_FLOATS = {
     "import_seconds": (0.0, 86400.0),
     "down_seconds": (0.0, 86400.0),
 }
+_FORCED = ("forced_code", "forced_status", "forced_count")
+_FIELD_CALLS = ("getFieldList", "getFieldDefn")
 _CALLBACK_DATE = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}$")
 
 
@@ -273,6 +275,14 @@ class Emulator:
       ``{"code":103,"message":"EXCEPTION: ..."}``, answered at once (before the rate-limit queue).
     - A list call whose id parameter is missing or not a number is HTTP 400 with code 103; a number
       that names nothing gives an empty ``entities`` list.
+    - The field calls follow the list calls: ``getFieldList`` answers
+      ``{"code":0,"message":"OK","entities":[{"id":..,"name":<key>}]}`` (field ids are the
+      template id times 100 plus the field's place, from 1), ``getFieldDefn`` a bare JSON array of
+      ``{"type":"unicode","key","required","label","help_text"}``. A missing or non-number
+      ``fTemplateId`` is HTTP 400 code 103 (a JSON object, also for ``getFieldDefn``); an unknown
+      template id an empty list (``entities: []``, or ``[]``). Neither says which fields are
+      dialable; the emulator knows it from ``data.Field.phone`` and answers 102 accordingly.
+      With ``field_calls`` off (an older PBX) both are unknown paths: a 404 HTML page.
     - Every insert that passes the checks above waits in the FIFO queue, then takes ``min_service``
       + jitter, then is decided: import window (500, 103), ``failure_rate`` (500, 103), ids (500,
       103 "... not found"), then 108, 102, 111, 104, 112, 105 in that order. ``njPriority`` that is
@@ -300,6 +310,7 @@ class Emulator:
         failure_rate: float = 0.0,
         drop_rate: float = 0.0,
         seed: int = 0,
+        field_calls: bool = True,
         journal: LeadJournal | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -331,6 +342,10 @@ class Emulator:
         self.jitter = 0.0
         self.queue_timeout = 60.0
         self._import_until: float | None = None
+        self.field_calls = True
+        self._forced_code: int | None = None
+        self._forced_status: int | None = None
+        self._forced_left = 0
         self._down = False
         self._down_until: float | None = None
         self._down_listeners: list[Callable[[], None]] = []
@@ -347,6 +362,7 @@ class Emulator:
             queue_timeout=queue_timeout,
             failure_rate=failure_rate,
             drop_rate=drop_rate,
+            field_calls=field_calls,
         )
 
     # -- settings and faults -----------------------------------------------------------------
@@ -372,18 +388,25 @@ class Emulator:
 
     def set_faults(self, **settings: Any) -> dict[str, Any]:
         """Change any of failure_rate, drop_rate, import_seconds, capacity, min_service, jitter,
-        queue_timeout, down (bool), down_seconds; returns the faults now in force.
+        queue_timeout, down (bool), down_seconds, field_calls (bool), forced_code, forced_status,
+        forced_count; returns the faults now in force.
 
-        Raises ValueError (nothing changed) for an unknown name or a value out of range.
+        ``forced_code`` (a whole number, or None to stop) makes the next ``forced_count`` inserts
+        (default 1) answer ``{"code": forced_code, ...}`` with HTTP ``forced_status`` (default: the
+        code's documented status, else 400) after their queue and service time, inserting nothing:
+        a way to try a client on codes the emulator has no rule for (such as 114). Raises
+        ValueError (nothing changed) for an unknown name or a value out of range.
         """
         checked: dict[str, Any] = {}
         for name, value in settings.items():
             if name == "capacity":
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
                     raise ValueError("capacity must be a whole number from 1 to 10000")
-            elif name == "down":
+            elif name in ("down", "field_calls"):
                 if not isinstance(value, bool):
-                    raise ValueError("down must be true or false")
+                    raise ValueError(f"{name} must be true or false")
+            elif name in _FORCED:
+                value = _check_forced(name, value)
             elif name in _FAULT_FLOATS:
                 low, high = _FAULT_FLOATS[name]
                 if isinstance(value, bool) or not isinstance(value, int | float):
@@ -392,10 +415,15 @@ class Emulator:
                 if not low <= value <= high:  # also refuses NaN
                     raise ValueError(f"{name} must be from {low:g} to {high:g}")
             else:
-                known = ", ".join(sorted([*_FAULT_FLOATS, "capacity", "down"]))
+                known = ", ".join(
+                    sorted([*_FAULT_FLOATS, *_FORCED, "capacity", "down", "field_calls"])
+                )
                 raise ValueError(f"unknown setting {name!r} (known: {known})")
             checked[name] = value
+        forced = self._next_forced(checked)
         for name, value in checked.items():
+            if name in _FORCED:
+                continue
             if name == "capacity":
                 self._limiter.capacity = value
                 self._limiter.wake()
@@ -408,7 +436,24 @@ class Emulator:
                     self.set_down(value > 0, value if value > 0 else None)
             else:
                 setattr(self, name, value)
+        self._forced_code, self._forced_status, self._forced_left = forced
         return self.faults()
+
+    def _next_forced(self, checked: dict[str, Any]) -> tuple[int | None, int | None, int]:
+        """The forced answer after applying ``checked``; raises ValueError when it is incomplete."""
+        if "forced_code" in checked:
+            code = checked["forced_code"]
+            status = checked.get("forced_status")
+            left = checked.get("forced_count", 1 if code is not None else 0)
+        else:
+            code = self._forced_code
+            status = checked.get("forced_status", self._forced_status)
+            left = checked.get("forced_count", self._forced_left)
+        if code is None and (status is not None or left > 0):
+            raise ValueError("forced_status and forced_count need a forced_code")
+        if code is None or left == 0:
+            return None, None, 0
+        return code, status, left
 
     def faults(self) -> dict[str, Any]:
         """The settings and faults in force."""
@@ -422,7 +467,18 @@ class Emulator:
             "import_remaining": self.import_remaining,
             "down": self.down,
             "down_remaining": self.down_remaining,
+            "field_calls": self.field_calls,
+            "forced_code": self._forced_code,
+            "forced_status": self._forced_http_status(),
+            "forced_count": self._forced_left,
         }
+
+    def _forced_http_status(self) -> int | None:
+        if self._forced_code is None:
+            return None
+        if self._forced_status is not None:
+            return self._forced_status
+        return codes.describe(self._forced_code).http_status or 400
 
     def start_import(self, seconds: float) -> None:
         """A manual import runs for ``seconds``: every insert meanwhile answers 500, code 103."""
@@ -472,6 +528,7 @@ class Emulator:
     def _reset_stats(self) -> None:
         self.calls = 0
         self.insert_calls = 0
+        self.insert_calls_by_template: Counter[str] = Counter()
         self.drops = 0
         self.code_counts: Counter[int] = Counter()
         self.http_statuses: Counter[int] = Counter()
@@ -503,6 +560,9 @@ class Emulator:
             "lead_count": len(self._leads),
             "calls": self.calls,
             "insert_calls": self.insert_calls,
+            "insert_calls_by_template": dict(
+                sorted(self.insert_calls_by_template.items(), key=_id_order)
+            ),
             "codes": {str(k): v for k, v in sorted(self.code_counts.items())},
             "http_statuses": {str(k): v for k, v in sorted(self.http_statuses.items())},
             "drops": self.drops,
@@ -525,9 +585,10 @@ class Emulator:
     # -- state changes ------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every lead and counter and switch off failures, drops, import and maintenance.
+        """Forget every lead and counter and switch off failures, drops, forced answers, import
+        and maintenance.
 
-        The key, capacity and timings stay as they are.
+        The key, capacity, timings and ``field_calls`` stay as they are.
         """
         if self._journal is not None:
             self._journal.record_reset()
@@ -536,6 +597,7 @@ class Emulator:
         self._external_ids.clear()
         self.failure_rate = 0.0
         self.drop_rate = 0.0
+        self._forced_code, self._forced_status, self._forced_left = None, None, 0
         self._import_until = None
         self._reset_stats()
         if self._down:
@@ -639,6 +701,8 @@ class Emulator:
             "getAllocationList": "GET",
             "insertLeadFast": "POST",
         }
+        if self.field_calls:
+            verbs.update(dict.fromkeys(_FIELD_CALLS, "GET"))
         verb = verbs.get(method)
         if verb is None:
             return html_error(404, path)
@@ -676,7 +740,37 @@ class Emulator:
                 if a["campaign_id"] == campaign_id
             ]
             return self._list_reply("Allocation", entities)
+        if method in _FIELD_CALLS:
+            return self._field_reply(method, query)
         return await self._insert(scope, query, body)
+
+    def _field_reply(self, method: str, query: dict[str, str]) -> Reply:
+        template_id = _as_int(query.get("fTemplateId"))
+        if template_id is None:
+            return _code_reply(
+                codes.EXCEPTION, "EXCEPTION: fTemplateId is missing or not a number", 400
+            )
+        template = self.templates.get(template_id)
+        fields = template["fields"] if template is not None else []
+        if method == "getFieldList":
+            entities = [
+                {"id": template_id * 100 + place, "name": f["name"]}
+                for place, f in enumerate(fields, start=1)
+            ]
+            return _json_reply(200, {"code": 0, "message": "OK", "entities": entities}, codes.OK)
+        return _json_reply(
+            200,
+            [
+                {
+                    "type": "unicode",
+                    "key": f["name"],
+                    "required": f["required"],
+                    "label": data.label(f),
+                    "help_text": data.help_text(f),
+                }
+                for f in fields
+            ],
+        )
 
     @staticmethod
     def _list_reply(kind: str, entities: list[dict[str, Any]]) -> Reply:
@@ -685,6 +779,11 @@ class Emulator:
 
     async def _insert(self, scope: Scope, query: dict[str, str], body: bytes) -> Reply:
         self.insert_calls += 1
+        raw_template = query.get("fTemplateId", "")
+        template_id = _as_int(raw_template)
+        self.insert_calls_by_template[
+            str(template_id) if template_id is not None else raw_template
+        ] += 1
         content_type = _header(scope, b"content-type").lower()
         if "application/json" not in content_type:
             return html_error(415, "Content-Type must be application/json")
@@ -720,6 +819,12 @@ class Emulator:
         return reply
 
     def _decide(self, query: dict[str, str], fields: dict[str, str], allow: bool) -> Reply:
+        if self._forced_code is not None and self._forced_left > 0:
+            code, status = self._forced_code, self._forced_http_status()
+            self._forced_left -= 1
+            if self._forced_left == 0:
+                self._forced_code, self._forced_status = None, None
+            return _code_reply(code, f"code {code} (forced by the emulator)", status)
         if self.import_remaining > 0:
             return _code_reply(codes.EXCEPTION, "EXCEPTION: an import is running on the PBX")
         if self.failure_rate > 0 and self._rng.random() < self.failure_rate:
@@ -812,6 +917,27 @@ class Emulator:
             return _json_reply(200, {"faults": self.set_faults(**payload)})
         except ValueError as exc:
             return _json_reply(400, {"error": str(exc)})
+
+
+def _check_forced(name: str, value: Any) -> int | None:
+    """A checked forced_code (0 to 99999 or None), forced_status (200 to 599 or None) or
+    forced_count (0 to 1000000)."""
+    low, high = {
+        "forced_code": (0, 99999),
+        "forced_status": (200, 599),
+        "forced_count": (0, 1000000),
+    }[name]
+    if value is None and name != "forced_count":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        nothing = "" if name == "forced_count" else " or null"
+        raise ValueError(f"{name} must be a whole number from {low} to {high}{nothing}")
+    return value
+
+
+def _id_order(item: tuple[str, int]) -> tuple[int, int, str]:
+    key = item[0]
+    return (0, int(key), "") if _as_int(key) is not None else (1, 0, key)
 
 
 def _not_found(message: str) -> Reply:

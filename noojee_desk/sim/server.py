@@ -573,7 +573,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--failure-rate", type=_rate, default=0.0, help="0 to 1: inserts that 103")
     parser.add_argument("--drop-rate", type=_rate, default=0.0, help="0 to 1: answers cut off")
     parser.add_argument("--seed", type=int, default=0, help="random seed for jitter and faults")
-    parser.add_argument("--state", metavar="FILE", help="keep the leads in this JSON file")
+    parser.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the leads in this JSON file (one emulator per file at a time)",
+    )
+    parser.add_argument(
+        "--no-field-calls",
+        dest="field_calls",
+        action="store_false",
+        help="act as an older PBX without getFieldList / getFieldDefn (they answer 404)",
+    )
     return parser
 
 
@@ -610,24 +620,31 @@ async def _serve(args: argparse.Namespace, host: str) -> int:
             failure_rate=args.failure_rate,
             drop_rate=args.drop_rate,
             seed=args.seed,
+            field_calls=args.field_calls,
             journal=store,
         )
     except ValueError as exc:
         _say(f"noojee-desk sim: {exc}", err=True)
         return 2
-    if store is not None:
-        try:
-            emulator.restore(store.load())
-            store.compact(emulator.leads())
-        except (StateFileError, ValueError, OSError) as exc:
-            _say(f"noojee-desk sim: {exc}", err=True)
-            return 2
+    # The port first: an emulator that cannot serve must not touch the state file, which may
+    # belong to one already running.
     server = SimServer(emulator, host, args.port, allow_remote=True)
     try:
         await server.start()
     except OSError as exc:
         _say(f"noojee-desk sim: cannot listen on {host}:{args.port}: {exc}", err=True)
         return 2
+    if store is not None:
+        # No await from here to the restore's end: no request is served before the leads are in.
+        try:
+            store.lock()
+            emulator.restore(store.load())
+            store.compact(emulator.leads())
+        except (StateFileError, ValueError, OSError) as exc:
+            store.unlock()
+            await server.close()
+            _say(f"noojee-desk sim: {exc}", err=True)
+            return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -647,4 +664,5 @@ async def _serve(args: argparse.Namespace, host: str) -> int:
             except OSError as exc:
                 _say(f"noojee-desk sim: could not save {store.path}: {exc}", err=True)
             store.close()
+            store.unlock()
     return 0

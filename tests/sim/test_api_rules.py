@@ -30,6 +30,8 @@ async def test_template_list_is_shaped_like_the_reference(pbx) -> None:
                 "id": 12,
                 "name": "Insurance Renewals",
             },
+            {"id": 15, "name": "Super Health Check"},
+            {"id": 18, "name": "Partner Referrals"},
         ],
         "code": 0,
         "message": "OK",
@@ -279,7 +281,7 @@ async def test_second_template_uses_its_own_phone_fields(pbx) -> None:
 
 
 async def test_sample_leads_answer_what_their_comments_say(pbx) -> None:
-    campaign_of = {3: (42, 101), 7: (51, 130), 12: (60, 160)}
+    campaign_of = {3: (42, 101), 7: (51, 130), 12: (60, 160), 15: (70, 180), 18: (80, 200)}
     answers = []
     for template_id, leads in data.SAMPLE_LEADS.items():
         campaign, allocation = campaign_of[template_id]
@@ -288,4 +290,4 @@ async def test_sample_leads_answer_what_their_comments_say(pbx) -> None:
                 fields, template=template_id, campaign=campaign, allocation=allocation
             )
             answers.append(response.json()["code"])
-    assert sorted(answers) == sorted([0] * 9 + [104, 102, 111])
+    assert sorted(answers) == sorted([0] * 12 + [104, 102, 111, 102])

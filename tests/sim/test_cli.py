@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from noojee_desk.sim.emulator import API_PREFIX, Emulator
 from noojee_desk.sim.server import main
-from noojee_desk.sim.store import StateFile, StateFileError
+from noojee_desk.sim.store import StateFile, StateFileError, StateFileInUse
 
 INSERT = API_PREFIX + "insertLeadFast"
 IDS = {"fTemplateId": 3, "fCampaignId": 42, "fAllocationId": 101}
@@ -99,6 +101,135 @@ def test_a_killed_emulator_restarts_with_its_leads(tmp_path: Path) -> None:
     saved = json.loads(state_file.read_text(encoding="utf-8"))
     assert len(saved["leads"]) == 4
     assert not StateFile(state_file).journal_path.exists()
+
+
+def _refused(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``noojee-desk sim ARGS`` that must refuse to start; checks it says so in one line."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "noojee_desk", "sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("noojee-desk sim: ")
+    return proc
+
+
+def _files(*paths: Path) -> dict[str, bytes | None]:
+    return {p.name: p.read_bytes() if p.exists() else None for p in paths}
+
+
+def test_a_second_emulator_on_the_same_state_file_harms_nothing(tmp_path: Path) -> None:
+    state_file = tmp_path / "pbx.json"
+    store = StateFile(state_file)
+    fast = ("--min-service", "0.01", "--jitter", "0")
+    first = Sim("--state", str(state_file), *fast)
+    try:
+        with first.client() as client:
+            assert _insert(client, "0491570156").json()["code"] == 0
+            assert _insert(client, "0491570157").json()["code"] == 0
+        before = _files(state_file, store.journal_path)
+        assert before["pbx.json.journal"] is not None
+        assert before["pbx.json.journal"].count(b"\n") == 2
+
+        # the same file on a free port: the port is bound, then the lock refuses
+        proc = _refused("--port", "0", "--state", str(state_file), *fast)
+        assert "in use by another emulator" in proc.stderr
+        assert f"process {first.proc.pid}" in proc.stderr or sys.platform == "win32"
+        assert _files(state_file, store.journal_path) == before
+
+        # the same file on the first one's (busy) port: refused before the file is looked at
+        port = str(urlsplit(first.url).port)
+        proc = _refused("--port", port, "--state", str(state_file), *fast)
+        assert "cannot listen" in proc.stderr
+        assert _files(state_file, store.journal_path) == before
+        other = tmp_path / "other.json"
+        _refused("--port", port, "--state", str(other))
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "pbx.json",
+            "pbx.json.journal",
+            "pbx.json.lock",
+        ]
+
+        # the first one still writes to the journal it has open
+        with first.client() as client:
+            assert _insert(client, "0491570158").json()["code"] == 0
+    finally:
+        first.proc.kill()  # SIGKILL: only the journal keeps the leads
+        first.finish()
+
+    again = Sim("--state", str(state_file), *fast)  # the OS let go of the dead one's lock
+    try:
+        with again.client() as client:
+            state = client.get("/__sim/state").json()
+            assert [x["fields"]["FirstPhone"] for x in state["leads"]] == [
+                "0491570156",
+                "0491570157",
+                "0491570158",
+            ]
+            assert _insert(client, "0491570157").json()["code"] == 105
+    finally:
+        again.proc.kill()
+        again.finish()
+
+
+def test_the_state_file_lock_holds_through_compaction(tmp_path: Path) -> None:
+    first, second = StateFile(tmp_path / "s.json"), StateFile(tmp_path / "s.json")
+    first.lock()
+    try:
+        with pytest.raises(
+            StateFileInUse, match=f"in use by another emulator \\(process {os.getpid()}\\)"
+        ):
+            second.lock()
+        first.record_insert(_lead(1))
+        first.compact(first.load())  # replaces s.json; the lock is on s.json.lock
+        with pytest.raises(StateFileInUse):
+            second.lock()
+        assert not first.journal_path.exists()
+    finally:
+        first.unlock()
+    second.lock()
+    try:
+        assert [x["id"] for x in second.load()] == [1]
+        with pytest.raises(StateFileInUse):
+            first.lock()
+    finally:
+        second.unlock()
+
+
+def test_no_field_calls_acts_as_an_older_pbx() -> None:
+    sim = Sim("--no-field-calls")
+    try:
+        with sim.client() as client:
+            params = {"fTemplateId": 3, "apiKey": "demo-key"}
+            for method in ("getFieldDefn", "getFieldList"):
+                response = client.get(API_PREFIX + method, params=params)
+                assert response.status_code == 404
+                assert response.headers["content-type"].startswith("text/html")
+            assert client.get("/__sim/state").json()["faults"]["field_calls"] is False
+            assert _insert(client, "0491570156").json()["code"] == 0
+    finally:
+        sim.proc.kill()
+        sim.finish()
+    sim = Sim()
+    try:
+        with sim.client() as client:
+            response = client.get(API_PREFIX + "getFieldDefn", params=params)
+            assert response.status_code == 200
+            assert response.json()[0] == {
+                "type": "unicode",
+                "key": "Name",
+                "required": True,
+                "label": "Name",
+                "help_text": "Name",
+            }
+    finally:
+        sim.proc.kill()
+        sim.finish()
 
 
 def test_options_are_applied(tmp_path: Path) -> None:

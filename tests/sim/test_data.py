@@ -60,7 +60,8 @@ def test_documented_layouts() -> None:
     assert data.phone_fields(999) == []
     for template in data.TEMPLATES:
         for field in template["fields"]:
-            assert set(field) == {"name", "phone", "required"}
+            assert {"name", "phone", "required"} <= set(field)
+            assert set(field) <= {"name", "phone", "required", "label", "help_text"}
         assert any(f["phone"] for f in template["fields"])
 
 
