@@ -133,6 +133,9 @@ TEMPLATES: Final[list[Template]] = [
                 help_text="Best number for the first call",
             ),
             _f("referred_by", label="Referred By", help_text="The partner who sent the lead"),
+            # Named like a phone field, but the dialler never calls it: a guess from names alone
+            # picks it, and the PBX answers 102 for a lead whose number is only there.
+            _f("referrer_phone", label="Referrer Phone", help_text="The partner's own number"),
             _f("notes", label="Notes", help_text="Anything the agent should know"),
         ],
     },

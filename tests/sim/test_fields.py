@@ -79,6 +79,13 @@ async def test_field_defn_gives_labels_and_required_fields(pbx) -> None:
         },
         {
             "type": "unicode",
+            "key": "referrer_phone",
+            "required": False,
+            "label": "Referrer Phone",
+            "help_text": "The partner's own number",
+        },
+        {
+            "type": "unicode",
             "key": "notes",
             "required": False,
             "label": "Notes",
@@ -115,7 +122,8 @@ async def test_field_list_is_shaped_like_the_other_lists(pbx) -> None:
         {"id": 1802, "name": "company"},
         {"id": 1803, "name": "contact_a"},
         {"id": 1804, "name": "referred_by"},
-        {"id": 1805, "name": "notes"},
+        {"id": 1805, "name": "referrer_phone"},
+        {"id": 1806, "name": "notes"},
     ]
 
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.thread import BrokenThreadPool
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from helpers.dispatch import (
+    BUSY,
+    FAILING,
+    KEY,
+    OFFLINE,
+    OK,
+    TARGET,
+    UNKNOWN,
+    FakeClient,
+    Harness,
+    leads,
+    rejected,
+)
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.api import NoojeeClient
@@ -22,161 +33,12 @@ from noojee_desk.core.delivery.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State, Target
-from noojee_desk.core.delivery.outcome import BlockReason, Kind, Outcome, RetryReason
-from noojee_desk.core.delivery.policy import POLICY, RetryTiming, Step, rule_for
+from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State
+from noojee_desk.core.delivery.outcome import Kind, Outcome
+from noojee_desk.core.delivery.policy import POLICY, Step, rule_for
 from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.sim.server import SimServer
-
-TARGET = Target(3, 42, 101)
-FAST = RetryTiming(
-    soon=(0.01, 0.02),
-    backoff_base=0.02,
-    backoff_cap=0.1,
-    backoff_floor=0.005,
-    unknown_base=0.01,
-    breaker_after=3,
-    probe_base=0.05,
-    probe_cap=0.1,
-    expire_every=0.05,
-)
-
-OK = Outcome(Kind.DELIVERED, code=0, message="OK", latency=0.01)
-BUSY = Outcome(Kind.RETRY_LATER, code=109, retry_reason=RetryReason.BUSY, latency=0.01)
-FAILING = Outcome(Kind.RETRY_LATER, code=103, retry_reason=RetryReason.SERVER_ERROR)
-OFFLINE = Outcome(Kind.RETRY_LATER, retry_reason=RetryReason.OFFLINE, message="refused")
-UNKNOWN = Outcome(Kind.UNKNOWN, message="connection lost")
-KEY = Outcome(
-    Kind.BLOCKED,
-    block_reason=BlockReason.KEY_REJECTED,
-    http_status=403,
-    sentence="The PBX refused the API key.",
-    fix="Check the key.",
-)
-
-
-def rejected(code: int) -> Outcome:
-    entry = codes.CODES[code]
-    return Outcome(
-        Kind.REJECTED, code=code, message=entry.name, sentence=entry.sentence, fix=entry.fix
-    )
-
-
-class FakeClient:
-    """Answers with ``answer(call_number, fields, allow_duplicates)``; counts concurrency."""
-
-    def __init__(self, answer: Callable[[int, dict[str, str], bool], Outcome] | None = None):
-        self.answer = answer or (lambda n, f, a: OK)
-        self.calls: list[tuple[dict[str, str], bool]] = []
-        self.running = 0
-        self.max_running = 0
-        self.gate: asyncio.Event | None = None  # when set, calls wait for it
-        self.delay = 0.002
-
-    async def insert_lead(
-        self,
-        template_id: int,
-        campaign_id: int,
-        allocation_id: int,
-        fields: dict[str, str],
-        *,
-        allow_duplicates: bool = False,
-    ) -> Outcome:
-        assert (template_id, campaign_id, allocation_id) == (3, 42, 101)
-        self.calls.append((fields, allow_duplicates))
-        number = len(self.calls)
-        self.running += 1
-        self.max_running = max(self.max_running, self.running)
-        try:
-            if self.gate is not None:
-                await self.gate.wait()
-            await asyncio.sleep(self.delay)
-            return self.answer(number, fields, allow_duplicates)
-        finally:
-            self.running -= 1
-
-
-def leads(n: int, start: int = 0) -> list[LeadInput]:
-    return [
-        LeadInput({"Name": f"P{i}", "FirstPhone": f"04{i:08d}"}, frozenset({f"+614{i:08d}"}), i + 1)
-        for i in range(start, start + n)
-    ]
-
-
-class Harness:
-    def __init__(self, outbox: Outbox, client: FakeClient | NoojeeClient, **kwargs: object):
-        kwargs.setdefault("timing", FAST)
-        kwargs.setdefault("rng", random.Random(5))
-        kwargs.setdefault("figures_interval", 0.02)
-        self.outbox = outbox
-        self.client = client
-        self.dispatcher = Dispatcher(outbox, client, "p", **kwargs)  # type: ignore[arg-type]
-        self.events: list[Event] = []
-        self.dispatcher.subscribe(self.events.append)
-        self.task: asyncio.Task[None] | None = None
-
-    def enqueue(self, items: list[LeadInput], **kwargs: object) -> int:
-        kwargs.setdefault("allow_duplicates", False)
-        batch = self.outbox.enqueue("p", TARGET, items, source="test", **kwargs)  # type: ignore[arg-type]
-        self.dispatcher.wake()
-        return batch.id
-
-    def start(self) -> None:
-        self.task = asyncio.ensure_future(self.dispatcher.run())
-
-    async def until(self, condition: Callable[[], bool], within: float = 10.0) -> None:
-        """Wait (on events, not sleeps) until ``condition()`` holds."""
-        if condition():
-            return
-        reached = asyncio.Event()
-
-        def check(_: Event) -> None:
-            if condition():
-                reached.set()
-
-        unsubscribe = self.dispatcher.subscribe(check)
-        try:
-            await asyncio.wait_for(reached.wait(), within)
-        finally:
-            unsubscribe()
-
-    def states(self) -> dict[str, int]:
-        return {k: v for k, v in self.outbox.counts("p").as_dict().items() if v}
-
-    def finished(self, batch_id: int) -> bool:
-        return self.finished_again(batch_id, 1)
-
-    def finished_again(self, batch_id: int, times: int) -> bool:
-        """Whether BatchFinished came ``times`` times for the batch (it can reopen)."""
-        seen = [e for e in self.events if isinstance(e, BatchFinished) and e.batch_id == batch_id]
-        return len(seen) >= times
-
-    async def stop(self) -> None:
-        await self.dispatcher.stop(grace=1.0)
-        if self.task is not None:
-            await self.task
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Outbox:
-    box = Outbox(tmp_path / "outbox.sqlite3")
-    yield box
-    box.close()
-
-
-@pytest_asyncio.fixture
-async def make(outbox: Outbox) -> AsyncIterator[Callable[..., Harness]]:
-    made: list[Harness] = []
-
-    def factory(client: FakeClient | NoojeeClient, **kwargs: object) -> Harness:
-        harness = Harness(outbox, client, **kwargs)
-        made.append(harness)
-        return harness
-
-    yield factory
-    for harness in made:
-        await harness.stop()
 
 
 def test_the_policy_table_covers_every_kind() -> None:
