@@ -108,8 +108,8 @@ class _RegionRules:
         alternatives = []
         for index, fmt in enumerate(meta.number_format):
             if fmt.pattern is None or fmt.format is None:
-                # phonenumbers' metadata gives every format both; a release that does not is
-                # not read here (the caller falls back to phonenumbers itself).
+                # phonenumbers' metadata gives every format both; without them these rules
+                # cannot match phonenumbers, so the region is refused (as a failure to compile).
                 raise ValueError(f"a number format of {meta.id} lacks its pattern or format")
             leading = fmt.leading_digits_pattern[-1] if fmt.leading_digits_pattern else ""
             rule = fmt.format
