@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_API", "pyside6")
 
@@ -28,6 +29,9 @@ from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import SettingsStore
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger(__name__)
 STARTED = time.perf_counter()
 
@@ -38,25 +42,44 @@ def resources_dir() -> str:
     return os.path.join(here, "resources")
 
 
-def demo_factory() -> DemoFactory:
-    """The built-in PBX, in-process: one emulator for the app's lifetime, no network."""
-    from noojee_desk.sim.data import DEMO_API_KEY
-    from noojee_desk.sim.emulator import Emulator
+class DemoPbx:
+    """The built-in PBX, in-process: one emulator for the app's lifetime, no network.
 
-    emulator = Emulator()
+    A DemoFactory: each call gives a transport to the emulator and its API key."""
 
-    def make() -> tuple[object, str]:
-        return emulator.transport(), DEMO_API_KEY
+    def __init__(self) -> None:
+        from noojee_desk.sim.emulator import Emulator
 
-    make.emulator = emulator  # type: ignore[attr-defined]
-    return make  # type: ignore[return-value]
+        self.emulator = Emulator()
+
+    def __call__(self) -> tuple[httpx.AsyncBaseTransport, str]:
+        from noojee_desk.sim.data import DEMO_API_KEY
+
+        return self.emulator.transport(), DEMO_API_KEY
+
+
+def demo_factory() -> DemoPbx:
+    """The built-in PBX for the desk's demo mode (see DemoPbx; its ``emulator`` for tests)."""
+    return DemoPbx()
+
+
+def running_app() -> QApplication:
+    """The QApplication make_app made.
+
+    PySide6's stubs type ``QApplication.instance()`` as the base QCoreApplication (or None), so
+    the instance is checked to be the QApplication this module creates."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        raise RuntimeError("no QApplication is running (make_app makes it)")
+    return app
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
     )
-    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    existing = QApplication.instance()  # typed QCoreApplication by PySide6's stubs
+    app = existing if isinstance(existing, QApplication) else QApplication(argv or [sys.argv[0]])
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName("Noojee")
@@ -65,7 +88,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     icon = os.path.join(resources_dir(), "noojee-desk.png")
     if os.path.exists(icon):
         app.setWindowIcon(QIcon(icon))
-    return app  # type: ignore[return-value]
+    return app
 
 
 class MainThreadCollector:
@@ -128,7 +151,7 @@ async def run_window(
     """Show the window and live until the application quits."""
     from noojee_desk.ui.main_window import MainWindow
 
-    app = QApplication.instance()
+    app = running_app()
     # The window's close ends main() here, so the queue and the client shut down on a running
     # loop; a Qt-initiated quit would stop the loop under them.
     app.setQuitOnLastWindowClosed(False)

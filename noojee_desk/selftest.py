@@ -268,6 +268,8 @@ async def _send_through_dispatcher(path: Path, client: Any, limit: float) -> tup
             source="self-test",
         )
         lead_id = batch.first_lead_id
+        if lead_id is None:
+            return "", "the outbox did not queue the lead"
         dispatcher = Dispatcher(outbox, client, SELF_TEST_PROFILE)
         runner = asyncio.ensure_future(dispatcher.run())
         try:
@@ -279,6 +281,8 @@ async def _send_through_dispatcher(path: Path, client: Any, limit: float) -> tup
             async with asyncio.timeout(limit):
                 await runner
         lead = outbox.get(lead_id)
+        if lead is None:
+            return "", "the lead is missing from the outbox after sending"
         if lead.state is not State.DELIVERED:
             why = lead.sentence or lead.last_message
             return lead.external_id, f"the lead ended {lead.state.value}: {why}"
@@ -361,14 +365,12 @@ def qt_plugin_dirs() -> list[Path]:
 async def main_window(home: Path, limit: float) -> Check:
     """Build the real main window offscreen in demo mode and let it load the pickers."""
     from PySide6.QtGui import QImageReader
-    from PySide6.QtWidgets import QApplication
 
-    from noojee_desk.app import build_desk, demo_factory
+    from noojee_desk.app import build_desk, demo_factory, running_app
     from noojee_desk.ui.main_window import MainWindow
 
     name = "main window"
-    app = QApplication.instance()
-    assert app is not None
+    app = running_app()
     formats = {bytes(f.data()).decode() for f in QImageReader.supportedImageFormats()}
     missing = [f for f in REQUIRED_IMAGE_FORMATS if f not in formats]
     if missing:

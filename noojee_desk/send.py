@@ -204,15 +204,15 @@ def map_columns(
             by_key.setdefault(name.casefold(), index)
     overrides: dict[int, str | None] = {}
     for item in maps:
-        source, sep, target = item.partition("=")
-        source, target = " ".join(source.split()), target.strip()
+        source, sep, named = item.partition("=")
+        source, named = " ".join(source.split()), named.strip()
         if not sep or not source:
             raise UsageError(f"--map {item!r}: write it as SOURCE=FIELD, e.g. --map Mobile=Phone1")
-        index = by_key.get(source.casefold())
-        if index is None:
+        column = by_key.get(source.casefold())
+        if column is None:
             shown = ", ".join(n for n in names if n) or "none"
             raise UsageError(f"--map {item!r}: no column is called {source!r} (columns: {shown})")
-        overrides[index] = target or None
+        overrides[column] = named or None
     layout_names = {spec.name.casefold(): spec.name for spec in known.fields} if known else {}
     notes: list[str] = []
     targets: list[str | None] = []

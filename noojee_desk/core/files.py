@@ -61,18 +61,20 @@ def private_opener(path: str, flags: int) -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: Path, mode: str = "w", **kwargs: object) -> Iterator[IO]:  # type: ignore[type-arg]
+def atomic_write(
+    path: Path, mode: str = "w", *, encoding: str | None = None, newline: str | None = None
+) -> Iterator[IO]:
     """Yield a stream to a temporary file beside ``path``; on success it replaces ``path``.
 
     The data is synced to disk before the rename, so a crash or a full disk leaves either the old
-    file or the new one, never half of one. ``kwargs`` go to ``open`` (encoding, newline). The
+    file or the new one, never half of one. ``encoding`` and ``newline`` go to ``open``. The
     temporary file, and so the file it becomes, is 0600; missing folders are made 0700.
     """
     private_folder(path.parent)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
-        with open(temp, mode, **kwargs) as stream:  # type: ignore[call-overload]
+        with open(temp, mode, encoding=encoding, newline=newline) as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())

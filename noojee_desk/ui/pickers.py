@@ -39,10 +39,12 @@ class ChoiceBox(QComboBox):
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.setMinimumContentsLength(18)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.lineEdit().setPlaceholderText("choose, or type an id")
-        self.lineEdit().setClearButtonEnabled(True)
+        line = self.lineEdit()
+        assert line is not None  # an editable combo has its line edit (setEditable above)
+        line.setPlaceholderText("choose, or type an id")
+        line.setClearButtonEnabled(True)
         self.activated.connect(self._emit)
-        self.lineEdit().editingFinished.connect(self._emit)
+        line.editingFinished.connect(self._emit)
         self._last: int | None = None
 
     def set_choices(self, items: list[Choice], select: int | None) -> None:
@@ -91,7 +93,8 @@ class PickerBar(QWidget):
         self.template = ChoiceBox("templatePicker", "Campaign template")
         self.campaign = ChoiceBox("campaignPicker", "Campaign")
         self.allocation = ChoiceBox("allocationPicker", "Allocation")
-        self.refresh = QToolButton(text="Refresh")
+        self.refresh = QToolButton()
+        self.refresh.setText("Refresh")
         self.refresh.setObjectName("refreshLists")
         self.refresh.setToolTip("Load the lists from the server again (F5)")
         self.refresh.setShortcut("F5")

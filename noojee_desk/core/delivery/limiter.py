@@ -283,16 +283,19 @@ class AdaptiveLimit:
         limit = self._limit
         self._quiet += 1
 
-        probing = self._probe_from is not None and self._probe_from < limit
+        # The limit a probe above it started from, while such a probe runs.
+        probe_from = self._probe_from
+        if probe_from is not None and probe_from >= limit:
+            probe_from = None
         # A new, higher limit must show a short queue to be kept (hysteresis against noise).
-        too_many = self.beta if not probing or limit <= self._good else self.probe_accept
+        too_many = self.beta if probe_from is None or limit <= self._good else self.probe_accept
         # Calls that wait a quarter of their time although this desk sends few of them: other
         # desks are queueing too; give way, down to one call (shares stay fair).
         crowded = slower > self.shrink_slower and limit > self.min_limit
         if queue > too_many or crowded:
             self._slow_start = False
-            if probing:
-                new = self._probe_from
+            if probe_from is not None:
+                new = probe_from
                 if limit > self._good:
                     self._gap = min(self.max_probe_gap, self._gap * 2)
                 else:

@@ -107,6 +107,10 @@ class _RegionRules:
         self.formats: list[tuple[re.Pattern[str], str, str | None]] = []
         alternatives = []
         for index, fmt in enumerate(meta.number_format):
+            if fmt.pattern is None or fmt.format is None:
+                # phonenumbers' metadata gives every format both; without them these rules
+                # cannot match phonenumbers, so the region is refused (as a failure to compile).
+                raise ValueError(f"a number format of {meta.id} lacks its pattern or format")
             leading = fmt.leading_digits_pattern[-1] if fmt.leading_digits_pattern else ""
             rule = fmt.format
             np_rule = fmt.national_prefix_formatting_rule
@@ -154,6 +158,8 @@ class _RegionRules:
         match = self.format_chooser.match(nsn) if self.format_chooser is not None else None
         if match is None:
             return nsn
+        # The chooser is alternatives of one named group each: a match took part in one of them.
+        assert match.lastindex is not None
         pattern, rule, prefix = self.format_by_group[match.lastindex]
         if prefix is not None:
             return prefix + nsn
@@ -222,8 +228,11 @@ class _QuickReader:
             raise ValueError(region)
         self.rules = rules
         self.region = region
-        self.cc = rules.meta.country_code
-        self.cc_str = str(self.cc)
+        cc = rules.meta.country_code
+        if cc is None:  # every region's metadata has its country code
+            raise ValueError(region)
+        self.cc = cc
+        self.cc_str = str(cc)
         idd = rules.meta.international_prefix
         self.idd = re.compile(idd) if idd else None
 
@@ -356,7 +365,12 @@ def country_name(region: str | None) -> str:
 def _reason_text(numobj: phonenumbers.PhoneNumber, country: str) -> str:
     reason = phonenumbers.is_possible_number_with_reason(numobj)
     result = phonenumbers.ValidationResult
-    region = phonenumbers.region_code_for_country_code(numobj.country_code)
+    cc = numobj.country_code
+    region = (
+        phonenumbers.region_code_for_country_code(cc)
+        if cc is not None
+        else phonenumbers.UNKNOWN_REGION
+    )
     meta = PhoneMetadata.metadata_for_region(region, None)
     usual: set[int] = set()
     local_only = False
@@ -399,7 +413,7 @@ class PhoneNormaliser:
         self._main_rules: _RegionRules | None = None
         self._quick: _QuickReader | None = None
         self._first_region: tuple[str, _RegionRules] | None = None
-        if quick and self.region and _QUICK_PATH_AVAILABLE:
+        if quick and self.region and self.country_code is not None and _QUICK_PATH_AVAILABLE:
             try:
                 self._main_rules = _rules(
                     phonenumbers.region_code_for_country_code(self.country_code)
@@ -466,8 +480,8 @@ class PhoneNormaliser:
             return None
         first = self._first_region
         check = first[1].valid_by_length.get(len(nsn)) if first is not None else None
-        if check is not None and check.fullmatch(nsn) is not None:
-            number_region = first[0]
+        if first is not None and check is not None and check.fullmatch(nsn) is not None:
+            number_region: str | None = first[0]
         else:
             valid, number_region = _fast_valid(quick.cc, nsn)
             if not valid:
@@ -486,6 +500,7 @@ class PhoneNormaliser:
             squeezed = squeezed.translate(_SEPARATORS)
         if (
             self._lane
+            and self._national_prefix is not None  # always so when the lane is open
             and squeezed.isdigit()
             and squeezed.isascii()
             and squeezed.startswith(self._national_prefix)
@@ -536,6 +551,8 @@ class PhoneNormaliser:
                 numobj = phonenumbers.parse(repaired, self.region)
             except NumberParseException as exc:
                 return PhoneResult(raw, severity="error", problem=self._parse_failure(text, exc))
+            # parse gives every number it returns its country code (else it raises).
+            assert numobj.country_code is not None
             cc = numobj.country_code
             nsn = phonenumbers.national_significant_number(numobj)
             valid = phonenumbers.is_valid_number(numobj)

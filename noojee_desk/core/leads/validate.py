@@ -514,7 +514,7 @@ class Validator:
 # --- problems ------------------------------------------------------------------------------------
 
 
-def _columns(rows: Sequence[Mapping[str, str]], names: list[str]) -> list[Sequence[object]]:
+def _columns(rows: Sequence[Mapping[str, str]], names: list[str]) -> list[Sequence[str]]:
     """The values of each field across ``rows`` ("" where a row lacks the field)."""
     if not rows or not names:
         return [[] for _ in names]
@@ -526,8 +526,10 @@ def _columns(rows: Sequence[Mapping[str, str]], names: list[str]) -> list[Sequen
         return [[row.get(name, "") for row in rows] for name in names]
 
 
-def _clean_column(values: Sequence[object]) -> list[str]:
-    """The values as text, cleaned (see clean_text); the common case at C speed."""
+def _clean_column(values: Sequence[str]) -> list[str]:
+    """The values as text, cleaned (see clean_text); the common case at C speed.
+
+    A caller that puts None or numbers in its rows, against their type, still gets text."""
     try:
         if "".join(values).isprintable():
             return list(map(str.strip, values))
