@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 from pathlib import Path
-from typing import IO
 
 from noojee_desk.core.files import private_file, private_folder, private_opener
 from noojee_desk.core.redact import redact_text
@@ -39,10 +39,11 @@ REDACTOR = RedactingFilter()
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Every log file it opens, after each rotation too, is readable only by the user."""
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> io.TextIOWrapper:
+        # A rotating handler always appends (it forces mode "a" whenever it rotates).
         return open(
             self.baseFilename,
-            self.mode,
+            "a",
             encoding=self.encoding,
             errors=self.errors,
             opener=private_opener,

@@ -136,8 +136,7 @@ class LayoutDialog(QDialog):
             name = " ".join((name_item.text() if name_item else "").split())
             if not name:
                 continue
-            phone = self.table.item(row, 1).checkState() == Qt.CheckState.Checked
-            required = self.table.item(row, 2).checkState() == Qt.CheckState.Checked
+            phone, required = self._checked(row, 1), self._checked(row, 2)
             known = name_item.data(Qt.ItemDataRole.UserRole) if name_item else None
             kept = known if isinstance(known, FieldSpec) else field_spec(name)
             specs.append(
@@ -150,6 +149,10 @@ class LayoutDialog(QDialog):
                 )
             )
         return specs
+
+    def _checked(self, row: int, column: int) -> bool:
+        item = self.table.item(row, column)
+        return item is not None and item.checkState() == Qt.CheckState.Checked
 
     def layout(self) -> FieldLayout:  # type: ignore[override]
         return FieldLayout(tuple(self._specs()))

@@ -84,7 +84,8 @@ class MainWindow(QMainWindow):
         self.pickers = PickerBar(desk, self.tasks)
         self.pickers.blocked.connect(self._blocked)
         self.pickers.target_changed.connect(self._target_changed)
-        self.fields_button = QToolButton(text="Fields…")
+        self.fields_button = QToolButton()
+        self.fields_button.setText("Fields…")
         self.fields_button.setObjectName("editLayout")
         self.fields_button.setToolTip("The template's fields and which are phone numbers")
         self.fields_button.setAccessibleName("Edit the template's fields")
@@ -169,7 +170,12 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel(" Connection: "))
         bar.addWidget(self.profile_box)
 
-        def action(text: str, slot, shortcut: str | QKeySequence | None = None, name: str = ""):
+        def action(
+            text: str,
+            slot,
+            shortcut: str | QKeySequence | QKeySequence.StandardKey | None = None,
+            name: str = "",
+        ):
             act = QAction(text, self)
             if shortcut:
                 act.setShortcut(shortcut)
@@ -246,9 +252,9 @@ class MainWindow(QMainWindow):
         if active is not None:
             self.profile_box.setCurrentIndex(self.profile_box.findData(active.name))
         self.profile_box.blockSignals(False)
-        has = active is not None
-        self.act_edit.setEnabled(has and not active.demo)
-        self.act_forget.setEnabled(has and not active.demo)
+        real = active is not None and not active.demo
+        self.act_edit.setEnabled(real)
+        self.act_forget.setEnabled(real)
 
     def _profile_picked(self, index: int) -> None:
         name = self.profile_box.itemData(index)

@@ -200,7 +200,7 @@ class _Reader:
             return default
         return value
 
-    def object(self, raw: object, where: str) -> dict[str, Any] | None:
+    def mapping(self, raw: object, where: str) -> dict[str, Any] | None:
         if isinstance(raw, dict):
             return raw
         self.wrong(where, "an object")
@@ -218,7 +218,7 @@ class _Reader:
         )
 
     def cached(self, raw: object, where: str) -> CachedList:
-        data = self.object(raw, where)
+        data = self.mapping(raw, where)
         if data is None:
             return CachedList()
         items_raw = self.value(
@@ -272,7 +272,7 @@ class _Reader:
         return {k: self.cached(v, f"{where}{key}.{k}") for k, v in list(table.items())[:MAX_CACHED]}
 
     def profile(self, raw: object, where: str) -> Profile | None:
-        data = self.object(raw, where)
+        data = self.mapping(raw, where)
         if data is None:
             return None
         if not isinstance(data.get("name"), str):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from noojee_desk.core.delivery.dispatcher import QueueFigures
 from noojee_desk.core.delivery.outbox import Attempt, BatchInfo, Counts, Lead, State
+from noojee_desk.core.pbx import DUPLICATE
 from noojee_desk.ui.queue.model import (
     COL_DETAILS,
     COL_ID,
@@ -167,7 +168,8 @@ class QueueView(QWidget):
         self.table.customContextMenuRequested.connect(self._context_menu)
 
         self.title = QLabel("<b>Queue</b>")
-        self.pause = QToolButton(text="Pause sending")
+        self.pause = QToolButton()
+        self.pause.setText("Pause sending")
         self.pause.setObjectName("pauseQueue")
         self.pause.setCheckable(True)
         self.pause.setToolTip("Stop sending; queued leads wait (Ctrl+P)")
@@ -230,14 +232,17 @@ class QueueView(QWidget):
         find.triggered.connect(self.search.setFocus)
         self.addAction(find)
 
-        actions = QToolButton(text="Selected leads")
+        actions = QToolButton()
+
+        actions.setText("Selected leads")
         actions.setObjectName("selectedLeadsMenu")
         actions.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(actions)
         for act in self.lead_actions:
             menu.addAction(act)
         actions.setMenu(menu)
-        export = QToolButton(text="Export")
+        export = QToolButton()
+        export.setText("Export")
         export.setObjectName("exportMenu")
         export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         export_menu = QMenu(export)
@@ -296,11 +301,11 @@ class QueueView(QWidget):
         leads = self.selected_leads()
         states = {lead.state for lead in leads}
         self.act_retry.setEnabled(
-            bool(states & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.QUEUED})
+            bool(states & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD})
         )
         self.act_cancel.setEnabled(bool(states & {State.QUEUED, State.HELD}))
         self.act_hold.setEnabled(State.QUEUED in states)
-        self.act_resend.setEnabled(any(lead.last_code == 105 for lead in leads))
+        self.act_resend.setEnabled(any(lead.last_code == DUPLICATE for lead in leads))
         self.act_details.setEnabled(len(leads) == 1)
 
     def _open_details(self, index: QModelIndex) -> None:
@@ -308,7 +313,7 @@ class QueueView(QWidget):
             lead = self.proxy.index(index.row(), 0).data(LeadRole)
             self.details_requested.emit(lead.id)
 
-    def _context_menu(self, pos: object) -> None:
+    def _context_menu(self, pos: QPoint) -> None:
         menu = QMenu(self)
         for act in self.lead_actions:
             menu.addAction(act)
