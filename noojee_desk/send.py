@@ -19,7 +19,6 @@ from typing import IO, Any
 from noojee_desk.core.delivery import api
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
-    Dispatcher,
     Event,
     QueueFigures,
 )
@@ -36,20 +35,23 @@ from noojee_desk.core.delivery.outbox import (
     Target,
 )
 from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.setup import SetupStopped
+from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.layouts import (
-    DEFAULT_MAX_LENGTH,
+    FieldKind,
     FieldLayout,
     FieldSpec,
     field_spec,
-    is_phone_name,
-    layout_key,
+    layout_from_header,
     make_layout,
     system_field,
 )
-from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping
+from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping, detect_mapping
 from noojee_desk.core.leads.spreadsheets import read_file
 from noojee_desk.core.leads.validate import LeadCheck, ValidationSettings, Validator
 from noojee_desk.core.paths import resolve
+from noojee_desk.core.profiles.secrets import KeyStore
+from noojee_desk.core.profiles.settings import Profile, SettingsStore
 from noojee_desk.core.redact import redact_text
 
 KEY_ENV = "NOOJEE_API_KEY"
@@ -58,8 +60,10 @@ EXIT_OK = 0
 EXIT_SOME_NOT_DELIVERED = 1
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 3
+#: The batch was stopped: its first answers were the same set-up mistake (fields, mapping).
+EXIT_SETUP = 4
 
-STATUSES = ("delivered", "rejected", "invalid", "failed", "pending")
+STATUSES = ("delivered", "rejected", "invalid", "failed", "held", "pending")
 _STATUS_OF = {
     State.DELIVERED: "delivered",
     State.REJECTED: "rejected",
@@ -67,7 +71,7 @@ _STATUS_OF = {
     State.CANCELLED: "failed",
     State.QUEUED: "pending",
     State.SENDING: "pending",
-    State.HELD: "pending",
+    State.HELD: "held",
 }
 
 
@@ -145,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "exit status: 0 all delivered; 1 some rejected, invalid or failed; "
-            "2 usage or configuration error; 3 interrupted with leads still queued"
+            "2 usage or configuration error; 3 interrupted with leads still queued; "
+            "4 stopped after the same set-up mistake (fields or mapping), the rest held"
         ),
     )
     parser.add_argument("file", metavar="FILE", help=".csv, .tsv, .txt or .xlsx, header row first")
@@ -187,79 +192,93 @@ def build_parser() -> argparse.ArgumentParser:
 
 def map_columns(
     header: Sequence[str],
+    sample: Sequence[Sequence[str]],
+    layout: FieldLayout | None,
+    saved: dict[str, list[str | None]],
     maps: Sequence[str],
     phone_fields: str | None,
-    known: FieldLayout | None = None,
-) -> tuple[ColumnMapping, list[FieldSpec], list[str]]:
-    """Where each column goes, the template fields the file fills (with phone flags), notes.
+) -> tuple[bool, ColumnMapping, FieldLayout, list[str]]:
+    """(whether the first row is a header, where each column goes, the fields it fills, notes).
 
-    ``known``: the template's layout as the app stored it; then headings match its field names
-    in any letter case, and columns that match nothing are not sent. Without it, each heading
-    is sent as the field name it says.
+    The app's own mapping code decides, as in its grid: headings match the template's keys and
+    labels (any letter case or word order), phone headings the phone fields, and a mapping saved
+    for the same headings is used as it is. ``layout`` is the template's (from the PBX, or as the
+    app keeps it); without one, each heading names a field. ``--map`` and ``--phone-fields``
+    override.
     """
     names = [" ".join(str(cell).split()) for cell in header]
-    by_key: dict[str, int] = {}
+    layout = layout if layout is not None else layout_from_header(names)
+    if phone_fields is not None:
+        layout = _with_phone_fields(layout, phone_fields)
+    has_header, mapping = detect_mapping(names, layout, saved, sample)
+    by_heading: dict[str, int] = {}
     for index, name in enumerate(names):
         if name:
-            by_key.setdefault(name.casefold(), index)
-    overrides: dict[int, str | None] = {}
+            by_heading.setdefault(name.casefold(), index)
+    extra: list[FieldSpec] = []
     for item in maps:
-        source, sep, named = item.partition("=")
-        source, named = " ".join(source.split()), named.strip()
+        source, sep, target = item.partition("=")
+        source, target = " ".join(source.split()), target.strip()
         if not sep or not source:
             raise UsageError(f"--map {item!r}: write it as SOURCE=FIELD, e.g. --map Mobile=Phone1")
-        column = by_key.get(source.casefold())
+        column = by_heading.get(source.casefold())
         if column is None:
             shown = ", ".join(n for n in names if n) or "none"
             raise UsageError(f"--map {item!r}: no column is called {source!r} (columns: {shown})")
-        overrides[column] = named or None
-    layout_names = {spec.name.casefold(): spec.name for spec in known.fields} if known else {}
-    notes: list[str] = []
-    targets: list[str | None] = []
-    for index, name in enumerate(names):
-        target = overrides.get(index, name or None)
-        if target is not None:
-            target = system_field(target) or layout_names.get(target.casefold(), target)
-            unknown = known is not None and target.casefold() not in layout_names
-            if unknown and index not in overrides and system_field(target) is None:
-                notes.append(
-                    f"column {name!r} is not a field of the template and is not sent "
-                    f"(send it with --map '{name}=FIELD')"
-                )
-                target = None
-        targets.append(target)
-    own = [t for t in dict.fromkeys(targets) if t is not None and system_field(t) is None]
-    if phone_fields is not None:
-        wanted = {p.strip().casefold(): p.strip() for p in phone_fields.split(",") if p.strip()}
-        known_names = {t.casefold() for t in own}
-        missing = [p for key, p in wanted.items() if key not in known_names]
-        if missing:
-            raise UsageError(
-                f"--phone-fields: no column is sent as {', '.join(missing)} "
-                f"(fields: {', '.join(own) or 'none'})"
-            )
-        phone = {t for t in own if t.casefold() in wanted}
-    elif known is not None:
-        phone = {t for t in own if t in known.phone_fields}
-    else:
-        phone = {t for t in own if is_phone_name(t)}
-    if not phone:
+        field_name = system_field(target) if target else None
+        if target and field_name is None:
+            spec = next((f for f in layout.fields if f.name.casefold() == target.casefold()), None)
+            if spec is None:
+                spec = field_spec(target)
+                extra.append(spec)
+            field_name = spec.name
+        mapping = mapping.with_target(column, field_name)
+    if extra:
+        layout = make_layout([*layout.fields, *extra], layout.origin, confirmed=layout.confirmed)
+    notes = [
+        f"column {name!r} is not sent: no field of the template matches it "
+        f"(send it with --map '{name}=FIELD')"
+        for index, name in enumerate(names)
+        if name and mapping.target(index) is None
+    ]
+    if not any(target in layout.phone_fields for target in mapping.targets):
+        phones = ", ".join(layout.phone_fields) or "none"
         raise UsageError(
-            "No phone field: name the phone columns with --phone-fields (the PBX refuses a lead "
-            "without a phone number)."
+            f"No column goes to a phone field (the template's phone fields: {phones}); the PBX "
+            "refuses a lead without one. Name them with --phone-fields, or send a column to "
+            "one with --map."
         )
-    specs = []
-    for name in own:
-        spec = known.spec(name) if known is not None else None
-        specs.append(
-            field_spec(
-                name,
-                phone=name in phone,
-                required=spec.required if spec is not None else False,
-                max_length=spec.max_length if spec is not None else DEFAULT_MAX_LENGTH,
-            )
+    return has_header, mapping, layout, notes
+
+
+def _with_phone_fields(layout: FieldLayout, phone_fields: str) -> FieldLayout:
+    """``layout`` with exactly the fields named in ``--phone-fields`` as its phone fields."""
+    wanted = {p.strip().casefold(): p.strip() for p in phone_fields.split(",") if p.strip()}
+    missing = [p for key, p in wanted.items() if key not in {n.casefold() for n in layout.names}]
+    if missing:
+        raise UsageError(
+            f"--phone-fields: no column is sent as {', '.join(missing)} "
+            f"(fields: {', '.join(layout.names) or 'none'})"
         )
-    return ColumnMapping(tuple(targets)), specs, notes
+    specs = [
+        replace(spec, kind=FieldKind.PHONE if spec.name.casefold() in wanted else FieldKind.TEXT)
+        for spec in layout.fields
+    ]
+    return FieldLayout(tuple(specs), layout.origin, confirmed=True)
+
+
+def describe_mapping(header: Sequence[str], mapping: ColumnMapping, layout: FieldLayout) -> str:
+    """One line per column: where it goes, marked when it is a phone field."""
+    lines = []
+    for index, heading in enumerate(header):
+        target = mapping.target(index)
+        shown = heading or f"column {index + 1}"
+        if target is None:
+            lines.append(f"  {shown} -> (not sent)")
+        else:
+            mark = " (phone field)" if target in layout.phone_fields else ""
+            lines.append(f"  {shown} -> {target}{mark}")
+    return "\n".join(lines)
 
 
 def _batch_key(data: bytes, args: argparse.Namespace, server: str) -> str:
@@ -281,35 +300,11 @@ def _batch_key(data: bytes, args: argparse.Namespace, server: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DeskSettings:
-    """What ``send`` takes from the app's settings file."""
+    """What ``send`` takes from the desk: checking rules, the template's layout, saved mappings."""
 
     validation: ValidationSettings
     layout: FieldLayout | None
-    max_concurrency: int
-
-
-def desk_settings(paths: Any, profile: str | None, server: str, template: int) -> DeskSettings:
-    """Checking rules, the template's stored layout and the hard cap, from the settings file."""
-    from noojee_desk.core.profiles.settings import SettingsStore, server_key
-
-    store = SettingsStore(paths.settings)
-    settings = store.load()
-    if store.load_warning and not store.read_only:  # damaged or unreadable: rules unknown
-        raise UsageError(
-            f"{store.load_warning} Nothing was sent; check the settings, then run again."
-        )
-    chosen = settings.profile(profile) if profile else None
-    validation = ValidationSettings.of(settings, chosen)
-    servers = [server_key(server)]
-    if chosen is not None:
-        servers.insert(0, chosen.server_key)
-    layout = None
-    for key in servers:
-        raw = settings.layouts.get(layout_key(key, template))
-        if raw is not None:
-            layout = FieldLayout.from_dict(raw)
-            break
-    return DeskSettings(validation, layout, settings.max_concurrency)
+    mappings: dict[str, list[str | None]]
 
 
 def prepare(
@@ -329,17 +324,30 @@ def prepare(
     if len(table.rows) < 2:
         why = " ".join(p.message for p in table.problems) or "it has no rows below the header."
         raise UsageError(f"{args.file}: nothing to send: {why}")
-    header, body = table.rows[0], table.rows[1:]
-    mapping, specs, notes = map_columns(header, args.map, args.phone_fields, settings.layout)
+    header = table.rows[0]
+    has_header, mapping, layout, notes = map_columns(
+        header, table.rows[1:21], settings.layout, settings.mappings, args.map, args.phone_fields
+    )
+    body = table.rows[1:] if has_header else table.rows
     records = apply_mapping(body, mapping)
-    validator = Validator(make_layout(specs), settings.validation, recent)
+    used = make_layout(spec for spec in layout.fields if spec.name in mapping.fields)
+    validator = Validator(used, settings.validation, recent)
     checks = validator.validate_rows(records, first_row=1)
+    offset = 1 if has_header else 0
     notes += [
-        f"row {p.row - 1}: {p.message}" if p.row > 1 else p.message
+        f"row {p.row - offset}: {p.message}" if p.row > offset else p.message
         for p in table.problems
-        if p.row != 1
+        if p.row != 1 or not has_header
     ]
-    return Prepared(checks, _batch_key(data, args, server), list(header), notes)
+    if settings.layout is not None and not settings.layout.confirmed and args.phone_fields is None:
+        guessed = ", ".join(settings.layout.phone_fields) or "none"
+        notes.append(
+            f"the PBX does not say which fields it dials; taken for phone fields from their "
+            f"names: {guessed} (check with --dry-run; change with --phone-fields)"
+        )
+    shown = list(header) if has_header else [f"column {i + 1}" for i in range(len(header))]
+    mapped = "mapping:\n" + describe_mapping(shown, mapping, layout)
+    return Prepared(checks, _batch_key(data, args, server), list(header), [mapped, *notes])
 
 
 # -- the key -------------------------------------------------------------------------------------
@@ -494,6 +502,7 @@ class SendResult:
     batch: BatchInfo | None
     interrupted: bool = False
     attention: str = ""
+    setup: str = ""  # the batch was stopped: its first answers were the same set-up mistake
 
 
 def _scaled(timing: RetryTiming, factor: float) -> RetryTiming:
@@ -512,12 +521,12 @@ def _scaled(timing: RetryTiming, factor: float) -> RetryTiming:
 async def _send(
     args: argparse.Namespace,
     prepared: Prepared,
-    outbox: Outbox,
+    desk: Desk,
     profile: str,
     client: api.NoojeeClient,
     err: IO[str],
-    max_concurrency: int,
 ) -> SendResult:
+    outbox = desk.outbox
     target = Target(args.template, args.campaign, args.allocation)
     batch = outbox.find_open_batch(profile, prepared.key)
     if batch is None:
@@ -559,17 +568,14 @@ async def _send(
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     interrupted = asyncio.Event()
-    dispatcher = Dispatcher(
-        outbox,
-        client,
-        profile,
-        max_concurrency=max_concurrency,
-        timing=_scaled(RetryTiming(), args.retry_scale),
-    )
+    dispatcher = desk.make_dispatcher(profile, client, args.max_concurrency)
     progress = None if args.json else Progress(err, batch.total)
 
     def on_event(event: Event) -> None:
         if isinstance(event, BatchFinished) and event.batch_id == batch.id:
+            done.set()
+        elif isinstance(event, SetupStopped) and event.batch_id == batch.id:
+            outcome.setup = f"{event.sentence} {event.fix}"
             done.set()
         elif isinstance(event, QueueFigures):
             if event.needs_attention:
@@ -623,23 +629,47 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     except api.ConfigError as exc:
         raise UsageError(str(exc)) from exc
     paths = resolve(args.data_dir)
-    settings = desk_settings(paths, args.profile, args.server, args.template)
-    profile = args.profile or f"send {server}"
-    outbox: Outbox | None = None
+    store = SettingsStore(paths.settings)
+    timing = _scaled(RetryTiming(), args.retry_scale)
+    desk = Desk(paths, store, KeyStore(), timing=timing)
+    if store.load_warning and not store.read_only:  # damaged or unreadable: rules unknown
+        raise UsageError(
+            f"{store.load_warning} Nothing was sent; check the settings, then run again."
+        )
+    chosen = desk.settings.profile(args.profile) if args.profile else None
+    ca_bundle = args.ca_bundle or (chosen.ca_bundle if chosen is not None else "")
+    adhoc = Profile(args.profile or f"send {server}", server_url=server, ca_bundle=ca_bundle)
+    client: api.NoojeeClient | None = None
     try:
+        if args.dry_run:
+            key = os.environ.get(KEY_ENV, "").strip()  # a dry run asks the PBX only when it can
+        else:
+            key = await _api_key(args.profile)
+        if key:
+            try:
+                client = desk.make_client(adhoc, key)
+            except api.ConfigError as exc:
+                raise UsageError(str(exc)) from exc
+        same_server = chosen is not None and chosen.server_key == adhoc.server_key
+        layout_profile = chosen if chosen is not None and same_server else adhoc
+        if client is not None:
+            learnt = await desk.learn_layout(args.template, client, layout_profile)
+            if learnt.message and not args.json:
+                err.write(f"note: {learnt.message}\n")
+            layout = learnt.layout if learnt.known else None
+        else:
+            layout = desk.stored_layout(args.template, layout_profile)
+        settings = DeskSettings(
+            ValidationSettings.of(desk.settings, chosen), layout, dict(desk.settings.mappings)
+        )
+        recent = None
         if not args.dry_run or paths.outbox.exists():
             try:
-                outbox = Outbox(paths.ensure().outbox)
+                paths.ensure()
+                desk.open_outbox()
             except OutboxError as exc:
                 raise UsageError(str(exc)) from exc
-        recent = None
-        if outbox is not None:
-            box = outbox
-
-            def recent(numbers: Any) -> dict[str, str]:
-                return box.recent_phones(numbers, settings.validation.recent_days)
-
-        key = "" if args.dry_run else await _api_key(args.profile)
+            recent = desk.recent_phones
         prepared = prepare(args, server, settings, recent)
         if not args.json:
             for note in prepared.notes:
@@ -647,29 +677,27 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if args.dry_run:
             results = collect(prepared, None, None)
             return _report(out, results, started, None, args, interrupted=False)
-        assert outbox is not None
+        assert client is not None  # a real run has a key, or _api_key raised
         try:
-            client = api.NoojeeClient(server, key, ca_bundle=args.ca_bundle)
-        except api.ConfigError as exc:
-            raise UsageError(str(exc)) from exc
-        max_concurrency = args.max_concurrency or settings.max_concurrency
-        try:
-            async with client:
-                outcome = await _send(
-                    args, prepared, outbox, profile, client, err, max(1, max_concurrency)
-                )
+            outcome = await _send(args, prepared, desk, adhoc.name, client, err)
         except OutboxBusy as exc:
             err.write(f"{exc}\n")
-            results = collect(prepared, outbox, outbox.find_open_batch(profile, prepared.key))
+            outbox = desk.outbox
+            results = collect(prepared, outbox, outbox.find_open_batch(adhoc.name, prepared.key))
             _report(out, results, started, None, args, interrupted=True)
             return EXIT_INTERRUPTED
         if outcome.attention:
             err.write(f"Needs attention: {outcome.attention} The leads stay queued.\n")
+        if outcome.setup:
+            err.write(f"Stopped: {outcome.setup}\n")
         code = _report(out, outcome.results, started, outcome.batch, args, outcome.interrupted)
+        if outcome.setup:
+            return EXIT_SETUP
         return EXIT_CONFIG if outcome.attention else code
     finally:
-        if outbox is not None:
-            outbox.close()
+        if client is not None:
+            await client.aclose()
+        await desk.close()
 
 
 def _report(
