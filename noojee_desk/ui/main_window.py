@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -41,8 +40,8 @@ from noojee_desk.core.delivery.outbox import Lead, LeadInput, LeadQuery, Outbox,
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
-from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.connect_dialog import ConnectDialog
+from noojee_desk.ui.grid import BatchGrid
 from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.pickers import PickerBar
@@ -725,7 +724,7 @@ class MainWindow(QMainWindow):
 
         self.statusBar().showMessage("Exporting…")
         try:
-            count = await asyncio.get_running_loop().run_in_executor(None, write)
+            count = await self.tasks.in_worker(write)
         except OSError as exc:
             self.problem_banner.say(
                 f"The results could not be written to {path}: {exc.strerror or exc}. Choose "
