@@ -104,9 +104,13 @@ class BatchGrid(QWidget):
         self.model = BatchModel(self)
         self.problems = ProblemListModel(self.model, self)
         self.checker = GridChecker(
-            self.model, self.problems, tasks, lambda: bool(self._busy), lambda: bool(self._pending)
+            self.model,
+            self.problems,
+            tasks,
+            lambda: bool(self._busy),
+            lambda: bool(self._pending),
+            parent=self,
         )
-        self.checker.setParent(self)
         self.checker.changed.connect(self._sync_controls)
         self.checker.checked.connect(self.checked)
         self._build()
