@@ -319,7 +319,7 @@ async def one_run(args: argparse.Namespace, payload: dict[str, str], run: int) -
     from noojee_desk.core.leads.layouts import FieldLayout, field_spec
     from noojee_desk.core.leads.validate import ValidationSettings, Validator
     from noojee_desk.sim.data import DEMO_API_KEY, TEMPLATES
-    from noojee_desk.ui.batch_grid import BatchGrid
+    from noojee_desk.ui.grid import BatchGrid
     from noojee_desk.ui.queue.model import QueueModel
     from noojee_desk.ui.queue.view import QueueView
     from noojee_desk.ui.tasks import Tasks
@@ -518,7 +518,7 @@ def main(argv: list[str]) -> int:
             result = await one_run(args, payload, run)
             results.append(result)
             # Each run starts afresh: the window just closed is cyclic garbage, and what the
-            # grid froze (see batch_grid.in_worker) a collection would never see.
+            # grid froze (see bulk.worker_job) a collection would never see.
             await asyncio.sleep(0.1)
             gc.unfreeze()
             gc.collect()

@@ -94,7 +94,7 @@ def main() -> int:
         window._paste()
         for _ in range(400):  # the first check also loads the phone number tables
             await settle(0.05)
-            if grid.model.total() and not grid.checking and not grid._busy:
+            if grid.model.total() and not grid.checking and not grid.busy:
                 break
         await settle()
         grid.splitter.setSizes([1040, 340])

@@ -26,7 +26,7 @@ from noojee_desk.core.leads.layouts import (
     field_spec,
     layout_from_header,
 )
-from noojee_desk.ui.batch_grid import clipboard_formats
+from noojee_desk.ui.grid.clipboard import clipboard_formats
 
 
 class LayoutDialog(QDialog):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -39,8 +38,8 @@ from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui.banner import Banner, BannerReason
-from noojee_desk.ui.batch_grid import BatchGrid
 from noojee_desk.ui.connect_dialog import ConnectDialog
+from noojee_desk.ui.grid import BatchGrid
 from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.pickers import PickerBar
@@ -663,7 +662,7 @@ class MainWindow(QMainWindow):
 
         self.status_bar.showMessage("Exporting…")
         try:
-            count = await asyncio.get_running_loop().run_in_executor(None, write)
+            count = await self.tasks.in_worker(write)
         except OSError as exc:
             self.problem_banner.say(
                 BannerReason.EXPORT_FAILED,

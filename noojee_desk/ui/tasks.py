@@ -1,4 +1,5 @@
-"""Run coroutines from Qt slots on the one asyncio loop; keep references, report failures."""
+"""Run coroutines from Qt slots on the one asyncio loop, and work off it in a worker thread; keep
+references, report failures."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+from noojee_desk.core.bulk import worker_job
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,12 @@ class Tasks:
             log.error("task %s failed", task.get_name(), exc_info=exc)
             if self.on_error is not None:
                 self.on_error(f"Something went wrong: {exc}")
+
+    async def in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` in the loop's executor, under the rules that keep the UI thread
+        smooth meanwhile (``bulk.worker_job``: the collector paused, the GIL handed over often)."""
+        with worker_job():
+            return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 
     async def cancel_all(self) -> None:
         tasks = list(self._tasks)

@@ -48,3 +48,18 @@ _BANNERS = {
 def banner_colours(kind: str) -> tuple[str, str]:
     """(background, text colour) of a banner of ``kind``: demo, info or error."""
     return _BANNERS[kind]
+
+
+# -- the batch grid's problem marks (fixed tones, each pair chosen for a light and a dark base) ---
+
+#: Cell tints by problem severity: (light palette, dark palette).
+TINTS = {
+    "error": ("#f9d0d3", "#6a2229"),
+    "warning": ("#fde9b0", "#5a4710"),
+}
+#: Text on a tinted cell: (light palette, dark palette).
+TINTED_TEXT = ("#1f1f1f", "#f2f2f2")
+#: Strong colours for icons and the side list, readable on light and dark backgrounds.
+MARKS = {"error": "#d13438", "warning": "#e5a100"}
+#: Text of columns that are not sent and of rows being queued.
+MUTED = "#8a8a8a"

@@ -1,151 +1,26 @@
-"""The batch grid's models: plain pasted rows with their problems, a problem list, undo commands."""
+"""The rows of the batch grid as a Qt table model: source columns, a field for each, checks."""
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QAbstractTableModel,
-    QModelIndex,
-    QPointF,
-    Qt,
-    Signal,
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+
+from noojee_desk.core.leads.paste import (
+    GridRow,
+    GridState,
+    RowKind,
+    build_rows,
+    column_title,
+    problem_text,
+    row_kind,
 )
-from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF, QUndoCommand
-
-from noojee_desk.core.leads.validate import LeadCheck, Problem
+from noojee_desk.core.leads.validate import ERROR, WARNING, LeadCheck, Problem
+from noojee_desk.ui.grid.marks import FixRole, RowIdRole, SeverityRole, severity_icon
 from noojee_desk.ui.itemdata import AnyIndex, fill_roles
-
-ERROR = "error"
-WARNING = "warning"
-
-SeverityRole = Qt.ItemDataRole.UserRole + 1
-RowIdRole = Qt.ItemDataRole.UserRole + 2
-FixRole = Qt.ItemDataRole.UserRole + 3
-
-#: Cell tints: (light palette, dark palette).
-TINTS = {
-    ERROR: ("#f9d0d3", "#6a2229"),
-    WARNING: ("#fde9b0", "#5a4710"),
-}
-#: Strong colours for icons and the side list, readable on light and dark backgrounds.
-MARKS = {ERROR: "#d13438", WARNING: "#e5a100"}
-#: Text of columns that are not sent and of rows being queued.
-MUTED = "#8a8a8a"
-
-
-@dataclass(frozen=True, slots=True)
-class GridLead:
-    """A valid grid row ready to queue; reads like ``outbox.LeadInput`` plus the grid's row id."""
-
-    row_id: int
-    fields: dict[str, str]
-    phones: frozenset[str] = frozenset()
-    row: int | None = None
-
-
-@dataclass(slots=True, eq=False)
-class GridRow:
-    """One pasted or imported row: its raw cells, where it came from, and its last check."""
-
-    id: int
-    cells: list[str]
-    source_row: int
-    source: str = ""
-    check: LeadCheck | None = None
-    version: int = 0  # bumped on every edit; a check of an older version is stale
-    checked_version: int = -1  # the version ``check`` belongs to
-    queueing: bool = False  # handed to the queue, waiting for the confirmation
-    # Problems split by column for the current mapping (cached; ``marks_for`` the mapping id).
-    cell_problems: dict[int, list[Problem]] = field(default_factory=dict)
-    row_problems: list[Problem] = field(default_factory=list)
-    marks_for: int = -1
-
-    def cell(self, column: int) -> str:
-        return self.cells[column] if column < len(self.cells) else ""
-
-    @property
-    def current(self) -> bool:
-        """Whether ``check`` belongs to the cells as they are now."""
-        return self.check is not None and self.checked_version == self.version
-
-    @property
-    def severity(self) -> str | None:
-        """The worst problem of the row, or None (also None when not checked yet)."""
-        if self.check is None:
-            return None
-        worst = None
-        for problem in self.check.problems:
-            if problem.severity == ERROR:
-                return ERROR
-            worst = WARNING
-        return worst
-
-
-# What a row counts as in the grid's summary.
-QUEUEING, UNCHECKED, CLEAN, WARNED, BLOCKED = range(5)
-
-
-def row_kind(row: GridRow) -> int:
-    if row.queueing:
-        return QUEUEING
-    check = row.check
-    if check is None:
-        return UNCHECKED
-    if not check.problems:
-        return CLEAN
-    return WARNED if check.ok else BLOCKED
-
-
-@dataclass(slots=True)
-class GridState:
-    """Everything the grid shows, for resets and for undoing them."""
-
-    titles: list[str] = field(default_factory=list)
-    header: list[str] | None = None  # the source's header row, when it had one
-    mapping: list[str | None] = field(default_factory=list)
-    rows: list[GridRow] = field(default_factory=list)
-
-
-def column_title(column: int) -> str:
-    return f"Column {column + 1}"
-
-
-def _icon(severity: str) -> QIcon:
-    pix = QPixmap(12, 12)
-    pix.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pix)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QColor(MARKS[severity]))
-    if severity == ERROR:
-        painter.drawEllipse(1, 1, 10, 10)
-    else:
-        painter.drawPolygon(QPolygonF([QPointF(6, 0.5), QPointF(11.5, 11), QPointF(0.5, 11)]))
-    painter.end()
-    return QIcon(pix)
-
-
-_ICONS: dict[str, QIcon] = {}
-
-
-def severity_icon(severity: str) -> QIcon:
-    """A red dot for errors, an amber triangle for warnings."""
-    icon = _ICONS.get(severity)
-    if icon is None:
-        icon = _ICONS[severity] = _icon(severity)
-    return icon
-
-
-def problem_text(problem: Problem) -> str:
-    """The message and, when there is one, the suggested fix."""
-    if problem.fix is None:
-        return problem.message
-    return f"{problem.message}\nSuggested fix: {problem.fix.label} → “{problem.fix.value}”"
+from noojee_desk.ui.theme import MUTED, TINTED_TEXT, TINTS
 
 
 class BatchModel(QAbstractTableModel):
@@ -174,7 +49,7 @@ class BatchModel(QAbstractTableModel):
         self._all_positions: dict[int, int] | None = None  # row id -> index in _rows
         self._gone: set[int] = set()  # queued rows: never to come back through undo
         self._next_id = 1
-        self._kinds = [0] * 5  # rows per ``row_kind``, kept up to date by the mutators
+        self._kinds = [0] * len(RowKind)  # rows per ``row_kind``, kept up to date by the mutators
         self.dark = False
         #: Called with (changes, label) for edits from the view; the grid pushes an undo command.
         self.edit_handler: Callable[[list[tuple[int, int, str, str]], str], None] | None = None
@@ -287,7 +162,7 @@ class BatchModel(QAbstractTableModel):
         if row.queueing or self._mapping_at(column) is None:
             return background, MUTED
         if severity is not None:
-            return background, "#f2f2f2" if self.dark else "#1f1f1f"
+            return background, TINTED_TEXT[1 if self.dark else 0]
         return None, None
 
     def is_mapped(self, column: int) -> bool:
@@ -312,6 +187,10 @@ class BatchModel(QAbstractTableModel):
             row.row_problems = rest
             row.marks_for = self._mapping_id
         return row.cell_problems
+
+    def problems_at(self, row: GridRow, column: int) -> list[Problem]:
+        """The problems marked on one cell of ``row``."""
+        return list(self._marks(row).get(column, ()))
 
     def _cell_severity(self, row: GridRow, column: int) -> str | None:
         if row.check is None or not row.check.problems:
@@ -418,7 +297,12 @@ class BatchModel(QAbstractTableModel):
     def summary(self) -> tuple[int, int, int, int]:
         """(ready without problems, ready with warnings, blocked by errors, not checked yet)."""
         kinds = self._kinds
-        return kinds[CLEAN], kinds[WARNED], kinds[BLOCKED], kinds[UNCHECKED]
+        return (
+            kinds[RowKind.CLEAN],
+            kinds[RowKind.WARNED],
+            kinds[RowKind.BLOCKED],
+            kinds[RowKind.UNCHECKED],
+        )
 
     def _count(self, rows: Iterable[GridRow], sign: int) -> None:
         kinds = self._kinds
@@ -439,7 +323,7 @@ class BatchModel(QAbstractTableModel):
         self._rows = [r for r in state.rows if r.id not in self._gone]
         for row in self._rows:
             row.queueing = False
-        self._kinds = [0] * 5
+        self._kinds = [0] * len(RowKind)
         self._count(self._rows, 1)
         self._set_mapping(list(state.mapping))
         self._shown = self._problem_rows() if self._filtered else self._rows
@@ -703,16 +587,6 @@ class BatchModel(QAbstractTableModel):
             self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, last_row)
 
 
-def build_rows(
-    tables: Iterable[Sequence[str]], first_id: int, source: str, first_number: int = 1
-) -> list[GridRow]:
-    """Grid rows for cell lists, with ids from ``first_id`` on (safe in a worker thread)."""
-    return [
-        GridRow(first_id + i, list(cells), first_number + i, source)
-        for i, cells in enumerate(tables)
-    ]
-
-
 def _ranges(positions: Sequence[int]) -> list[tuple[int, int]]:
     """Ascending positions as (first, last) runs."""
     runs: list[tuple[int, int]] = []
@@ -722,260 +596,3 @@ def _ranges(positions: Sequence[int]) -> list[tuple[int, int]]:
         else:
             runs.append((position, position))
     return runs
-
-
-# -- the side list of problems -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProblemEntry:
-    row_id: int
-    problem: Problem
-
-
-class ProblemListModel(QAbstractListModel):
-    """Every problem of the grid, in grid order: "Row 12 · Mobile: message"."""
-
-    def __init__(self, grid: BatchModel, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._grid = grid
-        self._entries: list[ProblemEntry] = []
-        self._errors = self._fixes = 0
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._entries)
-
-    def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
-        fill_roles(self, index, roleDataSpan)
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        entry = self._entries[index.row()]
-        problem = entry.problem
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.text(entry)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return problem_text(problem)
-        if role == Qt.ItemDataRole.DecorationRole:
-            return severity_icon(ERROR if problem.severity == ERROR else WARNING)
-        if role == SeverityRole:
-            return problem.severity
-        if role == RowIdRole:
-            return entry.row_id
-        if role == FixRole:
-            return problem.fix
-        return None
-
-    def text(self, entry: ProblemEntry) -> str:
-        problem = entry.problem
-        number = self._grid.grid_number(entry.row_id)
-        column = self._grid.column_of(problem.field)
-        where = f"Row {number}" if number > 0 else "Row ?"
-        if column is not None:
-            where += f" · {self._grid.titles[column]}"
-        elif problem.field:
-            where += f" · {problem.field}"
-        return f"{where}: {problem.message}"
-
-    def entry(self, position: int) -> ProblemEntry:
-        return self._entries[position]
-
-    def entries(self) -> list[ProblemEntry]:
-        return list(self._entries)
-
-    def counts(self) -> tuple[int, int]:
-        """(errors, warnings)."""
-        return self._errors, len(self._entries) - self._errors
-
-    @property
-    def fixes(self) -> int:
-        """How many problems come with a suggested fix."""
-        return self._fixes
-
-    def _tally(self, entries: Iterable[ProblemEntry], sign: int) -> None:
-        for entry in entries:
-            problem = entry.problem
-            if problem.severity == ERROR:
-                self._errors += sign
-            if problem.fix is not None:
-                self._fixes += sign
-
-    def reset(self, entries: list[ProblemEntry]) -> None:
-        self.beginResetModel()
-        self._entries = entries
-        self._errors = self._fixes = 0
-        self._tally(entries, 1)
-        self.endResetModel()
-
-    def rebuild(self) -> None:
-        """All problems of the grid's current checks."""
-        entries = [
-            ProblemEntry(row.id, problem)
-            for row in self._grid.all_rows()
-            if row.check is not None and not row.queueing
-            for problem in row.check.problems
-        ]
-        self.reset(entries)
-
-    def replace_row(self, row_id: int, problems: Sequence[Problem]) -> None:
-        """Update one row's problems in place (after an edit), keeping the grid order."""
-        old = [i for i, e in enumerate(self._entries) if e.row_id == row_id]
-        if old:
-            first, last = old[0], old[-1]
-            if last - first + 1 != len(old):  # not contiguous (should not happen): start over
-                self.rebuild()
-                return
-            self.beginRemoveRows(QModelIndex(), first, last)
-            self._tally(self._entries[first : last + 1], -1)
-            del self._entries[first : last + 1]
-            self.endRemoveRows()
-            at = first
-        else:
-            number = self._grid.grid_number(row_id)
-            at = bisect.bisect_left(
-                self._entries, number, key=lambda e: self._grid.grid_number(e.row_id)
-            )
-        if problems:
-            added = [ProblemEntry(row_id, p) for p in problems]
-            self.beginInsertRows(QModelIndex(), at, at + len(problems) - 1)
-            self._entries[at:at] = added
-            self._tally(added, 1)
-            self.endInsertRows()
-
-    def drop_rows(self, row_ids: Iterable[int]) -> None:
-        wanted = set(row_ids)
-        if any(e.row_id in wanted for e in self._entries):
-            self.reset([e for e in self._entries if e.row_id not in wanted])
-
-    def refresh_text(self) -> None:
-        if self._entries:
-            self.dataChanged.emit(self.index(0), self.index(len(self._entries) - 1))
-
-
-# -- undo ----------------------------------------------------------------------------------------
-
-
-class SetCellsCommand(QUndoCommand):
-    """Cell edits, fixes and pastes into a selection: (row id, column, old text, new text)."""
-
-    def __init__(self, model: BatchModel, changes: list[tuple[int, int, str, str]], text: str):
-        super().__init__(text)
-        self._model = model
-        self._changes = changes
-
-    def redo(self) -> None:
-        self._model.set_cells((r, c, new) for r, c, _old, new in self._changes)
-
-    def undo(self) -> None:
-        self._model.set_cells((r, c, old) for r, c, old, _new in reversed(self._changes))
-
-
-class AddRowsCommand(QUndoCommand):
-    """Rows added at the end (a paste that ran past the last row, or a paste into the grid).
-
-    With ``applied`` the rows are in the model already (filled in chunks) and the first redo
-    that ``QUndoStack.push`` makes does nothing.
-    """
-
-    def __init__(
-        self,
-        model: BatchModel,
-        rows: list[GridRow],
-        text: str,
-        *,
-        applied: bool = False,
-        cells: list[tuple[int, int, str, str]] | None = None,
-    ):
-        super().__init__(text)
-        self._model = model
-        self._rows = rows
-        self._placed: list[tuple[int, GridRow]] = []
-        self._skip = applied
-        self._cells = cells or []  # cell changes made together with the new rows
-
-    def redo(self) -> None:
-        if self._skip:
-            self._skip = False
-            return
-        if self._cells:
-            self._model.set_cells((r, c, new) for r, c, _old, new in self._cells)
-        if self._placed:
-            self._model.insert_rows(self._placed)
-        else:
-            self._model.append_rows(self._rows)
-
-    def undo(self) -> None:
-        self._placed = self._model.remove_rows([r.id for r in self._rows])
-        if self._cells:
-            self._model.set_cells((r, c, old) for r, c, old, _new in reversed(self._cells))
-
-
-class RemoveRowsCommand(QUndoCommand):
-    def __init__(self, model: BatchModel, row_ids: list[int], text: str):
-        super().__init__(text)
-        self._model = model
-        self._ids = row_ids
-        self._placed: list[tuple[int, GridRow]] = []
-
-    def redo(self) -> None:
-        self._placed = self._model.remove_rows(self._ids)
-
-    def undo(self) -> None:
-        self._model.insert_rows(self._placed)
-
-
-class ResetCommand(QUndoCommand):
-    """Replace the whole grid (a new paste or file over other rows, clear, header on/off)."""
-
-    def __init__(
-        self,
-        model: BatchModel,
-        new: GridState,
-        text: str,
-        *,
-        applied: bool = False,
-        old: GridState | None = None,
-    ):
-        super().__init__(text)
-        self._model = model
-        self._old = old if old is not None else model.state()
-        self._new = new
-        self._skip = applied
-
-    def redo(self) -> None:
-        if self._skip:
-            self._skip = False
-            return
-        self._model.load(self._new)
-
-    def undo(self) -> None:
-        self._model.load(self._old)
-
-
-class MappingCommand(QUndoCommand):
-    """A different target field for one or more columns."""
-
-    def __init__(
-        self,
-        model: BatchModel,
-        new: list[str | None],
-        text: str,
-        on_change: Callable[[list[str | None]], None] | None = None,
-    ):
-        super().__init__(text)
-        self._model = model
-        self._old = model.mapping
-        self._new = new
-        self._on_change = on_change
-
-    def _apply(self, mapping: list[str | None]) -> None:
-        self._model.set_mapping(mapping)
-        if self._on_change is not None:
-            self._on_change(mapping)
-
-    def redo(self) -> None:
-        self._apply(self._new)
-
-    def undo(self) -> None:
-        self._apply(self._old)

@@ -9,22 +9,19 @@ from pytestqt.modeltest import ModelTester
 
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping
-from noojee_desk.core.leads.validate import Validator
-from noojee_desk.ui.batch_model import (
-    ERROR,
-    TINTS,
-    WARNING,
+from noojee_desk.core.leads.paste import GridState
+from noojee_desk.core.leads.validate import ERROR, WARNING, Validator
+from noojee_desk.ui.grid.marks import FixRole, SeverityRole
+from noojee_desk.ui.grid.model import BatchModel
+from noojee_desk.ui.grid.problems import ProblemListModel
+from noojee_desk.ui.grid.undo import (
     AddRowsCommand,
-    BatchModel,
-    FixRole,
-    GridState,
     MappingCommand,
-    ProblemListModel,
     RemoveRowsCommand,
     ResetCommand,
     SetCellsCommand,
-    SeverityRole,
 )
+from noojee_desk.ui.theme import TINTS
 
 LAYOUT = FieldLayout(
     (

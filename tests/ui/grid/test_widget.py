@@ -21,13 +21,15 @@ from pytestqt.qtbot import QtBot
 
 from noojee_desk.app import MainThreadCollector
 from noojee_desk.core.bulk import paused_gc
+from noojee_desk.core.leads import paste
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.leads.mapping import header_signature
-from noojee_desk.core.leads.validate import Validator
-from noojee_desk.ui import batch_grid
-from noojee_desk.ui.batch_grid import BatchGrid
-from noojee_desk.ui.batch_model import ERROR, TINTS, WARNING, GridLead, SeverityRole
+from noojee_desk.core.leads.paste import GridLead
+from noojee_desk.core.leads.validate import ERROR, WARNING, Validator
+from noojee_desk.ui.grid import BatchGrid
+from noojee_desk.ui.grid.marks import SeverityRole
 from noojee_desk.ui.tasks import Tasks
+from noojee_desk.ui.theme import TINTS
 
 # Showing a top-level window on the offscreen platform logs this harmless warning.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -119,7 +121,7 @@ async def until(
 async def settled(grid: BatchGrid) -> None:
     """Wait until the grid has loaded and checked everything."""
     await until(
-        lambda: not grid.checking and not grid._busy,
+        lambda: not grid.checking and not grid.busy,
         grid.checked,
         grid.loaded,
         grid.status_changed,
@@ -180,13 +182,13 @@ async def paste_with_keyboard(qtbot: QtBot, grid: BatchGrid, rows: Sequence[Sequ
 
 def click_fix(qtbot: QtBot, grid: BatchGrid, entry_row: int) -> None:
     """Click the fix button of one entry in the side list, as a person would."""
-    view = grid.problem_list
+    view = grid.panel.list
     index = grid.problems.index(entry_row)
     view.scrollTo(index)
     option = QStyleOptionViewItem()
     option.rect = view.visualRect(index)
     option.fontMetrics = view.fontMetrics()
-    button = grid.problem_delegate.button_rect(option, index)
+    button = grid.panel.delegate.button_rect(option, index)
     assert button is not None
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
 
@@ -209,7 +211,7 @@ async def test_paste_map_fix_undo_redo_and_queue(
     assert len(grid.header.combos) == 7
     assert grid.header.combos[4].currentData() == "FirstPhone"
     assert grid.header.combos[5].currentData() is None
-    assert grid.header_box.isChecked()
+    assert grid.toolbar.header_box.isChecked()
 
     # Problems: cells coloured, messages in the tooltip and the side list, counts shown.
     lost_zero = position_of(grid, 4, "410000002")
@@ -223,8 +225,8 @@ async def test_paste_map_fix_undo_redo_and_queue(
     # 10 of each kind in 500 rows; lost zeros are warnings, the rest errors.
     assert grid.problems.counts() == (40, 10)
     assert model.summary() == (450, 10, 40, 0)
-    assert grid.queue_button.text() == "Queue 460 leads"
-    assert "40 blocked" in grid.counts.text()
+    assert grid.footer.queue_button.text() == "Queue 460 leads"
+    assert "40 blocked" in grid.footer.counts.text()
     assert not grid.task_errors
 
     # Map a column: "Alt" holds second numbers.
@@ -270,14 +272,14 @@ async def test_paste_map_fix_undo_redo_and_queue(
     # Queue: the summary first, then the valid rows leave with their normalised fields.
     requests: list[tuple[list[GridLead], str]] = []
     grid.queue_requested.connect(lambda leads, source: requests.append((leads, source)))
-    qtbot.mouseClick(grid.queue_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(grid.footer.queue_button, Qt.MouseButton.LeftButton)
     dialog = grid.summary_dialog
     assert dialog is not None
     assert dialog.text() == "Queue 470 leads?"
     assert "461 valid" in dialog.informativeText()
     assert "9 with warnings" in dialog.informativeText()
     assert "30 blocked by errors stay in the grid" in dialog.informativeText()
-    confirm = dialog.findChild(type(grid.queue_button), "confirmQueue")
+    confirm = dialog.findChild(type(grid.footer.queue_button), "confirmQueue")
     requested = asyncio.ensure_future(next_signal(grid.queue_requested))
     qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
     leads, source = await requested
@@ -288,8 +290,8 @@ async def test_paste_map_fix_undo_redo_and_queue(
     assert first.fields["FirstPhone"] == "0410000001"
     assert first.phones == frozenset({"+61410000001"})
     assert first.row == 1
-    assert "Queueing 470 leads" in grid.status.text()
-    assert not grid.queue_button.isEnabled()  # nothing is handed over twice
+    assert "Queueing 470 leads" in grid.footer.status.text()
+    assert not grid.footer.queue_button.isEnabled()  # nothing is handed over twice
     grid.rows_queued([lead.row_id for lead in leads])
     assert model.rowCount() == 30  # the blocked rows stay to be fixed
     assert grid.problems.counts() == (30, 0)
@@ -308,25 +310,25 @@ async def test_queue_failure_keeps_the_rows(qtbot: QtBot, grid: BatchGrid) -> No
     await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(20)])
     requested = asyncio.ensure_future(next_signal(grid.queue_requested))
     grid.request_queue()
-    grid.summary_dialog.findChild(type(grid.queue_button), "confirmQueue").click()
+    grid.summary_dialog.findChild(type(grid.footer.queue_button), "confirmQueue").click()
     leads, _source = await requested
     assert all(grid.model.row_by_id(lead.row_id).queueing for lead in leads)
     grid.queue_failed("the disk is full")
-    assert "the disk is full" in grid.status.text()
+    assert "the disk is full" in grid.footer.status.text()
     assert grid.model.total() == 20
     assert not any(r.queueing for r in grid.model.all_rows())
-    assert grid.queue_button.isEnabled()
+    assert grid.footer.queue_button.isEnabled()
 
 
 @pytest.mark.asyncio
 async def test_queue_needs_a_target(qtbot: QtBot, grid: BatchGrid) -> None:
     await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(5)])
-    assert grid.queue_button.isEnabled()
+    assert grid.footer.queue_button.isEnabled()
     grid.set_target_ready(False)
-    assert not grid.queue_button.isEnabled()
+    assert not grid.footer.queue_button.isEnabled()
     grid.request_queue()
     assert grid.summary_dialog is None
-    assert "Choose a template" in grid.status.text()
+    assert "Choose a template" in grid.footer.status.text()
 
 
 @pytest.mark.asyncio
@@ -398,31 +400,31 @@ async def test_edit_in_place_checks_the_row_again(qtbot: QtBot, grid: BatchGrid)
 async def test_problem_filter_and_navigation(qtbot: QtBot, grid: BatchGrid) -> None:
     await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(100)])
     model = grid.model
-    grid.filter_box.setChecked(True)
+    grid.toolbar.filter_box.setChecked(True)
     assert model.rowCount() == 10  # 2 of each kind of problem
-    assert grid.filter_box.text() == "Only rows with &problems (10)"
+    assert grid.toolbar.filter_box.text() == "Only rows with &problems (10)"
     # The rows keep their grid numbers.
     assert model.headerData(0, Qt.Orientation.Vertical) == "2"
     # A click on a problem selects its cell.
-    grid.problem_list.clicked.emit(grid.problems.index(1))
+    grid.panel.list.clicked.emit(grid.problems.index(1))
     current = grid.view.currentIndex()
     assert model.headerData(current.row(), Qt.Orientation.Vertical) == "3"
     assert current.column() == 4
-    grid.filter_box.setChecked(False)
+    grid.toolbar.filter_box.setChecked(False)
     assert model.rowCount() == 100
     # The filter counts rows: a second problem in a row adds none.
     assert model.index(4, 6).data() == "150"  # too high a priority
     model.setData(model.index(4, 0), "")  # and now no name either
     await settled(grid)
     assert sum(grid.problems.counts()) == 11
-    assert grid.filter_box.text() == "Only rows with &problems (10)"
+    assert grid.toolbar.filter_box.text() == "Only rows with &problems (10)"
 
 
 @pytest.mark.asyncio
 async def test_apply_all_fixes_is_one_undo_step(qtbot: QtBot, grid: BatchGrid) -> None:
     await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(100)])
-    assert grid.fix_all_button.text() == "Apply all 4 suggested fixes"
-    qtbot.mouseClick(grid.fix_all_button, Qt.MouseButton.LeftButton)
+    assert grid.panel.fix_all_button.text() == "Apply all 4 suggested fixes"
+    qtbot.mouseClick(grid.panel.fix_all_button, Qt.MouseButton.LeftButton)
     await settled(grid)
     assert "410000002" not in column_values(grid, 4)
     assert "150" not in column_values(grid, 6)
@@ -450,15 +452,15 @@ async def test_rows_without_header_and_the_header_switch(qtbot: QtBot, grid: Bat
     assert model.titles[0] == "Column 1"
     assert model.rowCount() == 10
     assert model.mapping[4] in ("FirstPhone", "SecondPhone")  # found by the numbers in it
-    assert not grid.header_box.isChecked()
-    grid.header_box.setChecked(True)  # "the first row is a header" after all
+    assert not grid.toolbar.header_box.isChecked()
+    grid.toolbar.header_box.setChecked(True)  # "the first row is a header" after all
     await settled(grid)
     assert model.rowCount() == 9
     assert model.titles[0] == "Person 1"
     grid.undo_stack.undo()
     await settled(grid)
     assert model.rowCount() == 10
-    assert not grid.header_box.isChecked()
+    assert not grid.toolbar.header_box.isChecked()
 
 
 @pytest.mark.asyncio
@@ -479,7 +481,7 @@ async def test_open_an_xlsx_file(grid: BatchGrid, tmp_path: Path) -> None:
     assert model.index(0, 2).data() == "412345678"
     assert model.index(0, 2).data(SeverityRole) == WARNING  # the lost leading 0
     assert model.row_at(0).source == "leads.xlsx"
-    assert "Opened 2 rows" in grid.status.text()
+    assert "Opened 2 rows" in grid.footer.status.text()
 
 
 @pytest.mark.asyncio
@@ -518,12 +520,12 @@ async def test_bad_input_gives_a_message(grid: BatchGrid, tmp_path: Path) -> Non
     mime.setText("\r\n\r\n")
     QApplication.clipboard().setMimeData(mime)
     await grid.paste_from_clipboard()
-    assert "no table" in grid.status.text()
+    assert "no table" in grid.footer.status.text()
     assert grid.model.rowCount() == 0
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
     await grid.open_file(broken)
-    assert "broken.xlsx" in grid.status.text()
+    assert "broken.xlsx" in grid.footer.status.text()
     assert grid.model.rowCount() == 0
     other = QMimeData()
     other.setUrls([QUrl.fromLocalFile(str(tmp_path / "photo.png"))])
@@ -542,40 +544,11 @@ async def test_a_second_paste_adds_or_replaces(qtbot: QtBot, grid: BatchGrid) ->
     grid.view.clearSelection()
     await paste_with_keyboard(qtbot, grid, other)
     assert grid.model.rowCount() == 1  # other columns: the grid holds the new rows
-    assert "Undo" in grid.status.text()
+    assert "Undo" in grid.footer.status.text()
     grid.undo_stack.undo()
     await settled(grid)
     assert grid.model.rowCount() == 15
     assert grid.model.titles == HEADER
-
-
-def test_big_pastes_read_the_text_unless_digits_were_lost(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The HTML flavour is 6 to 30 times slower to read; it only helps with lost digits."""
-    monkeypatch.setattr(batch_grid, "BIG_HTML", 100)
-    rows = [["Name", "Mobile"], ["Ann", "4.12E+08"], ["Bob", "0412 345 679"]]
-    text = "".join("\t".join(r) + "\r\n" for r in rows)
-
-    def html(exact: bool) -> str:
-        value = ' x:num="412345678"' if exact else ""
-        return (
-            "<table><tr><td>Name</td><td>Mobile</td></tr>"
-            f"<tr><td>Ann</td><td{value}>4.12E+08</td></tr>"
-            "<tr><td>Bob</td><td>0412 345 679</td></tr></table>" + " " * 200
-        )
-
-    with_values = batch_grid.read_clipboard({"text/plain": text, "text/html": html(True)})
-    assert with_values.rows[1] == ["Ann", "412345678"]  # the HTML's exact value
-    without = batch_grid.read_clipboard({"text/plain": text, "text/html": html(False)})
-    assert without.rows[1] == ["Ann", "4.12E+08"]
-    assert without.source != "html"
-    assert batch_grid.lost_digits(without)
-    clean = batch_grid.read_clipboard(
-        {"text/plain": text.replace("4.12E+08", "0412345678"), "text/html": html(True)}
-    )
-    assert clean.rows[1] == ["Ann", "0412345678"]
-    assert clean.source != "html"
 
 
 @pytest.mark.asyncio
@@ -583,16 +556,16 @@ def test_big_pastes_read_the_text_unless_digits_were_lost(
 async def test_big_paste_fetches_the_html_only_for_lost_digits(
     qtbot: QtBot, grid: BatchGrid, monkeypatch: pytest.MonkeyPatch, exact: bool
 ) -> None:
-    monkeypatch.setattr(batch_grid, "BIG_TEXT", 200)
-    monkeypatch.setattr(batch_grid, "BIG_HTML", 200)
+    monkeypatch.setattr(paste, "BIG_TEXT", 200)
+    monkeypatch.setattr(paste, "BIG_HTML", 200)
     read: list[bool] = []
-    real_read = batch_grid.read_clipboard
+    real_read = paste.read_clipboard
 
     def counted(formats: dict[str, str | bytes], text_table: object = None) -> object:
         read.append("text/html" in formats)
         return real_read(formats, text_table)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(batch_grid, "read_clipboard", counted)
+    monkeypatch.setattr(paste, "read_clipboard", counted)
     rows = [HEADER, *lead_rows(60)]  # row 3 holds "4.12E+08"
     mime = excel_clipboard(rows)
     if exact:
@@ -699,8 +672,8 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
         await settled(grid)
         clean, warned, blocked, _ = grid.model.summary()
         assert blocked >= 30  # 40 when the template requires FirstPhone
-        qtbot.mouseClick(grid.queue_button, Qt.MouseButton.LeftButton)
-        confirm = grid.summary_dialog.findChild(type(grid.queue_button), "confirmQueue")
+        qtbot.mouseClick(grid.footer.queue_button, Qt.MouseButton.LeftButton)
+        confirm = grid.summary_dialog.findChild(type(grid.footer.queue_button), "confirmQueue")
         qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
         count = clean + warned
         # The rows leave the grid once the outbox holds them; the queue view shows each lead.
@@ -759,9 +732,9 @@ async def test_remove_rows_and_clear_are_undoable(qtbot: QtBot, grid: BatchGrid)
     assert "Person 5" not in column_values(grid, 0)
     await settled(grid)
     assert model.summary() == (5, 1, 2, 0)  # the two removed rows were blocked
-    qtbot.mouseClick(grid.clear_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(grid.toolbar.clear_button, Qt.MouseButton.LeftButton)
     assert model.rowCount() == 0
-    assert not grid.queue_button.isEnabled()
+    assert not grid.footer.queue_button.isEnabled()
     grid.undo_stack.undo()
     assert model.rowCount() == 8
     grid.undo_stack.undo()
@@ -790,18 +763,6 @@ def test_the_collector_waits_while_a_paste_is_worked_on(qapp: QApplication) -> N
         gc.callbacks.remove(seen)
         collector.stop()
         gc.enable()
-
-
-@pytest.mark.asyncio
-async def test_a_big_worker_job_moves_its_objects_out_of_the_collectors_way() -> None:
-    before = gc.get_freeze_count()
-    rows = await batch_grid.in_worker(lambda: [[str(i)] for i in range(30_000)])
-    try:
-        assert gc.get_freeze_count() >= before + len(rows)
-        small = await batch_grid.in_worker(lambda: [[1]])
-        assert small == [[1]]
-    finally:
-        gc.unfreeze()
 
 
 def test_the_layout_dialog_reads_a_header_from_the_clipboard(qapp: QApplication) -> None:
