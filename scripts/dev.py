@@ -68,6 +68,7 @@ def run_tests(args: list[str]) -> int:
         ("ruff lint", [str(BIN / "ruff"), "check", "."]),
         ("ruff format", [str(BIN / "ruff"), "format", "--check", "."]),
         ("import contracts", [str(BIN / "lint-imports")]),
+        ("types (mypy)", [str(BIN / "mypy")]),
     ]
     pytest = [str(PY), "-m", "pytest"]
     if args:

@@ -16,9 +16,9 @@ def clipboard_formats(mime: QMimeData | None) -> dict[str, str | bytes]:
         return formats
     # Raw bytes (decoded in the worker thread): turning 30 MB into a str here would stall.
     if mime.hasHtml():
-        formats["text/html"] = mime.data("text/html").data()
+        formats["text/html"] = bytes(mime.data("text/html").data())
     if mime.hasText():
-        formats["text/plain"] = mime.data("text/plain").data()
+        formats["text/plain"] = bytes(mime.data("text/plain").data())
     return formats
 
 
@@ -28,7 +28,7 @@ def exact_values_html(markup: QByteArray) -> bytes | None:
     Searched where it lies: bringing 30 MB over to Python would cost the window a frame, and
     without the exact values the text is all there is.
     """
-    return markup.data() if any(markup.contains(mark) for mark in EXACT_MARKS) else None
+    return bytes(markup.data()) if any(markup.contains(mark) for mark in EXACT_MARKS) else None
 
 
 def files_in(mime: QMimeData) -> list[Path]:
@@ -46,7 +46,7 @@ def paste_formats(mime: QMimeData | None) -> tuple[dict[str, str | bytes], bool]
     """The flavours a paste reads first, and whether the HTML is to be fetched only if needed
     (a big paste: see ``paste.html_later``)."""
     if mime is not None and mime.hasText() and mime.hasHtml():
-        text = mime.data("text/plain").data()
+        text = bytes(mime.data("text/plain").data())
         if html_later(len(text)):
             return {"text/plain": text}, True
     return clipboard_formats(mime), False

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -155,7 +155,7 @@ class ProblemDelegate(QStyledItemDelegate):
 
     fix_clicked = Signal(QModelIndex)
 
-    def button_rect(self, option: QStyleOptionViewItem, index: QModelIndex) -> QRect | None:
+    def button_rect(self, option: QStyleOptionViewItem, index: AnyIndex) -> QRect | None:
         fix = index.data(FixRole)
         if fix is None:
             return None
@@ -165,11 +165,11 @@ class ProblemDelegate(QStyledItemDelegate):
         rect = option.rect
         return QRect(rect.right() - width - 4, rect.top() + 3, width, height)
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
         metrics = option.fontMetrics
         return QSize(200, metrics.height() * 2 + 16)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
         widget = opt.widget
@@ -223,12 +223,12 @@ class ProblemDelegate(QStyledItemDelegate):
             style.drawControl(QStyle.ControlElement.CE_PushButton, knob, painter, widget)
 
     def editorEvent(
-        self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: QModelIndex
+        self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: AnyIndex
     ) -> bool:
-        if event.type() == QEvent.Type.MouseButtonRelease:
+        if isinstance(event, QMouseEvent) and event.type() == QEvent.Type.MouseButtonRelease:
             button = self.button_rect(option, index)
             if button is not None and button.contains(event.position().toPoint()):
-                self.fix_clicked.emit(QModelIndex(index))
+                self.fix_clicked.emit(_plain(index))
                 return True
         return super().editorEvent(event, model, option, index)
 
@@ -289,3 +289,10 @@ class ProblemPanel(QWidget):
             f"Apply all {fixes:,} suggested fixes" if fixes else "Apply all suggested fixes"
         )
         self.fix_all_button.setEnabled(fixes > 0 and not busy)
+
+
+def _plain(index: AnyIndex) -> QModelIndex:
+    """A plain index of the same cell (a signal carries a QModelIndex)."""
+    if isinstance(index, QModelIndex):
+        return QModelIndex(index)
+    return index.model().index(index.row(), index.column(), index.parent())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionRange, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -113,7 +113,8 @@ class GridView(QTableView):
             if not self.isColumnHidden(c)
         ]
         selection = [
-            (r.top(), r.left(), r.bottom(), r.right()) for r in self.selectionModel().selection()
+            (r.top(), r.left(), r.bottom(), r.right())
+            for r in _ranges(self.selectionModel().selection())
         ]
         palette = self.palette()
         text_colour = palette.color(QPalette.ColorRole.Text)
@@ -205,7 +206,9 @@ class RowHeader(QHeaderView):
         table = self.parent()
         selection = table.selectionModel() if isinstance(table, QTableView) else None
         ranges = (
-            [(r.top(), r.bottom()) for r in selection.selection()] if selection is not None else []
+            [(r.top(), r.bottom()) for r in _ranges(selection.selection())]
+            if selection is not None
+            else []
         )
         style = self.style()
         width = self.viewport().width()
@@ -229,3 +232,8 @@ class RowHeader(QHeaderView):
             else:
                 option.state |= QStyle.StateFlag.State_Raised
             style.drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
+
+
+def _ranges(selection: QItemSelection) -> list[QItemSelectionRange]:
+    """The ranges of a selection (PySide6's stubs do not know it is iterable)."""
+    return [selection.at(i) for i in range(selection.count())]

@@ -145,10 +145,10 @@ class BatchGrid(QWidget):
         self.header.setResizeContentsPrecision(200)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
-        self.actions = make_actions(self, self.undo_stack)
-        self.undo_action = self.actions.undo
-        self.redo_action = self.actions.redo
-        self.toolbar = GridToolbar(self.actions)
+        self.grid_actions = make_actions(self, self.undo_stack)
+        self.undo_action = self.grid_actions.undo
+        self.redo_action = self.grid_actions.redo
+        self.toolbar = GridToolbar(self.grid_actions)
         self.panel = ProblemPanel(self.problems)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("gridSplitter")
@@ -175,9 +175,9 @@ class BatchGrid(QWidget):
         self.view.copy_requested.connect(editor.copy_selection)
         self.view.clear_requested.connect(editor.clear_selected_cells)
         self.view.customContextMenuRequested.connect(self._context_menu)
-        self.actions.open.triggered.connect(self.choose_file)
-        self.actions.paste.triggered.connect(self.paste_from_clipboard)
-        self.actions.remove.triggered.connect(editor.remove_selected_rows)
+        self.grid_actions.open.triggered.connect(self.choose_file)
+        self.grid_actions.paste.triggered.connect(self.paste_from_clipboard)
+        self.grid_actions.remove.triggered.connect(editor.remove_selected_rows)
         self.toolbar.header_box.toggled.connect(self._header_toggled)
         self.toolbar.filter_box.toggled.connect(self._filter_toggled)
         self.toolbar.clear_button.clicked.connect(editor.clear)
@@ -439,9 +439,9 @@ class BatchGrid(QWidget):
                         lambda _c=False, r=row.id, p=problem: self.editor.apply_fix(r, p)
                     )
         menu.addAction("Copy", self.editor.copy_selection)
-        menu.addAction(self.actions.paste)
+        menu.addAction(self.grid_actions.paste)
         menu.addSeparator()
-        menu.addAction(self.actions.remove)
+        menu.addAction(self.grid_actions.remove)
         menu.popup(self.view.viewport().mapToGlobal(point))
 
     # -- mapping and header --------------------------------------------------------------------
@@ -586,8 +586,8 @@ class BatchGrid(QWidget):
             filtered=model.filtered,
             marked=summary[1] + summary[2],
         )
-        self.actions.open.setEnabled(not busy)
-        self.actions.paste.setEnabled(not busy)
+        self.grid_actions.open.setEnabled(not busy)
+        self.grid_actions.paste.setEnabled(not busy)
         self.header.setEnabled(not busy)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers if busy else EDITING)
 
