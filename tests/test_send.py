@@ -342,3 +342,29 @@ def test_send_knows_phone_headings_as_the_app_does(
     )
     assert code == send.EXIT_OK, err
     assert "Checked: 1 rows" in out
+
+
+def test_a_set_up_mistake_stops_send_after_a_few_calls_and_the_fix_delivers_all(
+    tmp_path: Path, pbx: SimThread, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [f"Person {i},04{i:08d}" for i in range(200)]
+    path = write_csv(tmp_path / "referrals.csv", rows, header="Name,Mobile")
+    target = ["--template", "18", "--campaign", "80", "--allocation", "200"]
+    base = [str(path), "--server", pbx.url, *target, "--retry-scale", "0.05"]
+    code, out, err = run([*base, "--dry-run"], capsys)
+    assert "Mobile -> referrer_phone (phone field)" in err  # the guess, shown before sending
+    code, out, err = run([*base, "--json"], capsys)
+    assert code == send.EXIT_SETUP, err
+    assert "Stopped:" in err
+    assert "102" in err
+    results, summary = json_lines(out)
+    assert len(results) == 200
+    assert {r["status"] for r in results} <= {"rejected", "held"}
+    assert summary["held"] + summary["rejected"] == 200
+    assert pbx.state()["insert_calls_by_template"]["18"] <= 10
+    fixed = [*base, "--phone-fields", "contact_a", "--map", "Mobile=contact_a", "--json"]
+    code, out, err = run(fixed, capsys)
+    assert code == send.EXIT_OK, err
+    leads = [lead for lead in pbx.state()["leads"] if lead["template_id"] == 18]
+    assert len(leads) == 200
+    assert len({lead["fields"]["contact_a"] for lead in leads}) == 200

@@ -156,6 +156,7 @@ class NoojeeClient:
         ca_bundle: str | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
+        list_timeout: float = LIST_READ_TIMEOUT,
         max_connections: int = 64,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
@@ -168,6 +169,7 @@ class NoojeeClient:
         self._timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=30.0, pool=None
         )
+        self._list_timeout = list_timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=_KeyTransport(transport, self._api_key),
@@ -219,7 +221,7 @@ class NoojeeClient:
 
     @property
     def _lists(self) -> httpx.Timeout:
-        return httpx.Timeout(self._timeout.connect, read=LIST_READ_TIMEOUT, write=30.0)
+        return httpx.Timeout(self._timeout.connect, read=self._list_timeout, write=30.0)
 
     async def _list(self, method: str, params: dict[str, str]) -> list[Choice]:
         outcome, body = await self._call("GET", method, params, None, read_timeout=self._lists)

@@ -1,0 +1,143 @@
+"""A set-up mistake costs a handful of calls, not a batch: the same refusal five times stops it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+from helpers.dispatch import FakeClient, Harness, leads, rejected
+
+from noojee_desk.core.delivery import codes
+from noojee_desk.core.delivery.api import NoojeeClient
+from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, State, Target
+from noojee_desk.core.delivery.outcome import Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.setup import STOP_AFTER, SetupStopped, mistake_of
+from noojee_desk.sim.emulator import Emulator
+from noojee_desk.sim.server import SimServer
+
+REFERRALS = Target(18, 80, 200)  # only contact_a is dialled; referrer_phone only looks like it
+
+
+def test_which_answers_point_at_set_up() -> None:
+    assert mistake_of(rejected(codes.NO_PHONE_FIELDS)) == "102"
+    assert mistake_of(rejected(codes.INVALID_TIMEZONE)) == "111"
+    assert mistake_of(Outcome(Kind.REJECTED, code=4711)) == "code 4711"
+    target = Outcome(
+        Kind.RETRY_LATER,
+        code=103,
+        message="EXCEPTION: fCampaignId is missing or not a number",
+        retry_reason=RetryReason.SERVER_ERROR,
+    )
+    assert mistake_of(target) == "target"
+    # Answers about one lead's data never stop a batch.
+    for code in (codes.DNC, codes.DUPLICATE, codes.IMPORT_BUT_NOCHANGE):
+        assert mistake_of(rejected(code)) is None
+    assert mistake_of(Outcome(Kind.RETRY_LATER, code=103, message="EXCEPTION: import")) is None
+
+
+@pytest.mark.asyncio
+async def test_five_identical_refusals_hold_the_rest_of_the_batch(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient(lambda n, f, a: rejected(codes.NO_PHONE_FIELDS))
+    h = make(client)
+    batch = h.enqueue(leads(200))
+    h.start()
+    await h.until(lambda: any(isinstance(e, SetupStopped) for e in h.events))
+    await h.until(lambda: not h.dispatcher.in_flight)
+    assert len(client.calls) <= 10
+    assert client.max_running == 1  # one at a time once the first refusal came
+    counts = h.states()
+    assert counts["rejected"] == len(client.calls)
+    assert counts["held"] == 200 - len(client.calls)  # nothing lost, nothing else sent
+    stopped = next(e for e in h.events if isinstance(e, SetupStopped))
+    assert stopped.batch_id == batch
+    assert "102" in stopped.sentence
+    assert "FirstPhone" in stopped.sentence  # the field that held the number
+    assert "Fields" in stopped.fix
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_first_means_the_refusals_are_about_data(
+    make: Callable[..., Harness],
+) -> None:
+    def answer(n: int, fields: dict[str, str], allow: bool) -> Outcome:
+        return rejected(codes.NO_PHONE_FIELDS) if n > 1 else Outcome(Kind.DELIVERED, code=0)
+
+    client = FakeClient(answer)
+    h = make(client)
+    batch = h.enqueue(leads(30))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert not any(isinstance(e, SetupStopped) for e in h.events)
+    assert h.states() == {"delivered": 1, "rejected": 29}
+
+
+@pytest.mark.asyncio
+async def test_send_anyway_releases_the_batch_and_never_stops_it_again(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient(lambda n, f, a: rejected(codes.INVALID_TIMEZONE))
+    h = make(client)
+    batch = h.enqueue(leads(40))
+    h.start()
+    await h.until(lambda: any(isinstance(e, SetupStopped) for e in h.events))
+    await h.until(lambda: not h.dispatcher.in_flight)
+    released = h.dispatcher.send_anyway(batch)
+    assert released == h.outbox.counts("p").as_dict()["queued"] > 0
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"rejected": 40}
+    assert sum(isinstance(e, SetupStopped) for e in h.events) == 1
+
+
+@pytest_asyncio.fixture
+async def pbx() -> AsyncIterator[tuple[Emulator, SimServer]]:
+    emulator = Emulator(capacity=4, min_service=0.005, jitter=0.001, seed=3)
+    server = SimServer(emulator)
+    await server.start()
+    try:
+        yield emulator, server
+    finally:
+        await server.close()
+        await emulator.aclose()
+
+
+def _referrals(count: int, phone_field: str) -> list[LeadInput]:
+    return [
+        LeadInput({"full_name": f"Person {i}", phone_field: f"04{i:08d}"}, frozenset(), i + 1)
+        for i in range(count)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_phone_field_costs_at_most_ten_calls_then_all_land_once(
+    make: Callable[..., Harness], pbx: tuple[Emulator, SimServer]
+) -> None:
+    emulator, server = pbx
+    async with NoojeeClient(server.url, "demo-key") as client:
+        h = make(client)
+        outbox = h.outbox
+        wrong = outbox.enqueue(
+            "p", REFERRALS, _referrals(200, "referrer_phone"), allow_duplicates=False, source="t"
+        )
+        h.start()
+        await h.until(lambda: any(isinstance(e, SetupStopped) for e in h.events), within=30)
+        await h.until(lambda: not h.dispatcher.in_flight, within=30)
+        assert emulator.state()["insert_calls_by_template"]["18"] <= 10
+        held = outbox.leads(LeadQuery(batch_id=wrong.id, states=frozenset({State.HELD})))
+        rejected_ = outbox.counts(batch_id=wrong.id).as_dict()["rejected"]
+        assert len(held) + rejected_ == 200  # nothing lost
+        # The fix: the same people again with the number in the dialled field; the held leads
+        # are cancelled (taken back), so each person goes out once.
+        h.dispatcher.cancel(lead.id for lead in held)
+        fixed = outbox.enqueue(
+            "p", REFERRALS, _referrals(200, "contact_a"), allow_duplicates=False, source="t"
+        )
+        h.dispatcher.wake()
+        await h.until(lambda: h.finished(fixed.id), within=60)
+    landed = [lead for lead in emulator.state()["leads"] if lead["template_id"] == 18]
+    assert len(landed) == 200
+    assert len({lead["fields"]["contact_a"] for lead in landed}) == 200
+    assert outbox.counts(batch_id=fixed.id).as_dict()["delivered"] == 200
+    assert STOP_AFTER == 5
