@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,6 +22,7 @@ from noojee_desk.core.delivery.api import Choice
 from noojee_desk.core.delivery.outbox import Target
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.profiles import choices
+from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.ui.tasks import Tasks
 
 _ID_TYPED = re.compile(r"^\s*#?\s*(\d{1,9})\s*$")
@@ -204,32 +206,28 @@ class PickerBar(QWidget):
         box.set_choices(loaded.items, remembered)
 
     def _template_chosen(self, template_id: int | None) -> None:
-        self._remember("template_id", template_id, ("campaign_id", "allocation_id"))
+        self._remember(template_id, Profile.choose_template)
         self.campaign.set_choices([], None)
         if template_id is not None:
             self._tasks.spawn(self._load("campaigns", template_id), name="load campaigns")
         self._changed()
 
     def _campaign_chosen(self, campaign_id: int | None) -> None:
-        self._remember("campaign_id", campaign_id, ("allocation_id",))
+        self._remember(campaign_id, Profile.choose_campaign)
         self.allocation.set_choices([], None)
         if campaign_id is not None:
             self._tasks.spawn(self._load("allocations", campaign_id), name="load allocations")
         self._changed()
 
     def _allocation_chosen(self, allocation_id: int | None) -> None:
-        self._remember("allocation_id", allocation_id, ())
+        self._remember(allocation_id, Profile.choose_allocation)
         self._changed()
 
-    def _remember(self, name: str, value: int | None, below: tuple[str, ...]) -> None:
-        """Remember a choice per profile; a different choice forgets the ones below it."""
+    def _remember(self, value: int | None, choose: Callable[[Profile, int], bool]) -> None:
+        """Remember a choice per profile (a different one forgets the choices below it)."""
         profile = self._desk.profile
-        if profile is None or value is None or getattr(profile, name) == value:
-            return
-        setattr(profile, name, value)
-        for lower in below:
-            setattr(profile, lower, None)
-        self._desk.save_settings()
+        if profile is not None and value is not None and choose(profile, value):
+            self._desk.save_settings()
 
     def _changed(self) -> None:
         self.target_changed.emit(self.target())

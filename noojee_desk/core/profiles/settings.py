@@ -93,6 +93,26 @@ class Profile:
     campaigns: dict[str, CachedList] = field(default_factory=dict)  # by template id
     allocations: dict[str, CachedList] = field(default_factory=dict)  # by campaign id
 
+    def choose_template(self, template_id: int) -> bool:
+        """Remember a template pick; another template forgets the campaign and allocation."""
+        if self.template_id == template_id:
+            return False
+        self.template_id, self.campaign_id, self.allocation_id = template_id, None, None
+        return True
+
+    def choose_campaign(self, campaign_id: int) -> bool:
+        """Remember a campaign pick; another campaign forgets the allocation."""
+        if self.campaign_id == campaign_id:
+            return False
+        self.campaign_id, self.allocation_id = campaign_id, None
+        return True
+
+    def choose_allocation(self, allocation_id: int) -> bool:
+        if self.allocation_id == allocation_id:
+            return False
+        self.allocation_id = allocation_id
+        return True
+
     @property
     def server_key(self) -> str:
         """Identifies the server for per-server data such as field layouts."""

@@ -79,9 +79,14 @@ def test_export_temp_files_and_new_folders_are_private(tmp_path: Path, open_umas
     assert mode(target) == 0o600
 
 
-def test_log_files_are_private_after_a_rotation_too(tmp_path: Path, open_umask: None) -> None:
+def test_log_files_are_private_after_a_rotation_too(
+    tmp_path: Path, open_umask: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log_file = tmp_path / "logs" / "noojee-desk.log"
     root = logging.getLogger()
+    # An earlier test in this process may have set up the app's log already: start without it.
+    others = [h for h in root.handlers if not getattr(h, "_noojee_desk", False)]
+    monkeypatch.setattr(root, "handlers", others)
     before = list(root.handlers)
     logs.setup(log_file)
     added = [h for h in root.handlers if h not in before]
