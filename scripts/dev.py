@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +89,37 @@ def run_tests(args: list[str]) -> int:
     return 0
 
 
+QT_LIBRARIES = ROOT / "packaging" / "linux" / "qt-libraries.txt"
+
+
+def qt_libraries() -> list[tuple[str, str]]:
+    """(library, Debian package) pairs that Qt's xcb platform plugin needs."""
+    pairs = []
+    for line in QT_LIBRARIES.read_text(encoding="utf-8").splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) == 2:
+            pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def missing_qt_packages(find: Callable[[str], bool] | None = None) -> list[str]:
+    """The packages to install before Qt can open a window here (Linux with a display only)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    if os.environ.get("QT_QPA_PLATFORM", "xcb").split(":")[0] not in ("xcb", ""):
+        return []
+    have = find or _has_library
+    return [package for library, package in qt_libraries() if not have(library)]
+
+
+def _has_library(name: str) -> bool:
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "app"}:
         print(USAGE, file=sys.stderr)
@@ -96,6 +129,14 @@ def main(argv: list[str]) -> int:
         ensure_venv()
     if command == "test":
         return run_tests(rest)
+    missing = missing_qt_packages()
+    if missing:
+        print(
+            "Qt cannot open a window on this computer yet: some libraries of its X11 plugin are "
+            f"missing. Install them with:\n\n  sudo apt install {' '.join(missing)}\n",
+            file=sys.stderr,
+        )
+        return 3
     extra = ["--demo"] if command == "demo" else []
     return subprocess.call([str(BIN / "noojee-desk"), *extra, *rest], cwd=ROOT)
 
