@@ -11,6 +11,8 @@ from helpers.dispatch import FakeClient, Harness
 
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.sim.emulator import Emulator
+from noojee_desk.sim.server import SimServer
 
 
 @pytest.fixture
@@ -32,3 +34,16 @@ async def make(outbox: Outbox) -> AsyncIterator[Callable[..., Harness]]:
     yield factory
     for harness in made:
         await harness.stop()
+
+
+@pytest_asyncio.fixture
+async def pbx() -> AsyncIterator[tuple[Emulator, SimServer]]:
+    """The emulator served over HTTP on 127.0.0.1 (capacity 4, about 10 ms a call)."""
+    emulator = Emulator(capacity=4, min_service=0.01, jitter=0.002, seed=11)
+    server = SimServer(emulator)
+    await server.start()
+    try:
+        yield emulator, server
+    finally:
+        await server.close()
+        await emulator.aclose()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures.thread import BrokenThreadPool
 
 import pytest
-import pytest_asyncio
 from helpers.dispatch import (
     BUSY,
     FAILING,
@@ -428,18 +427,6 @@ async def test_a_client_that_raises_does_not_lose_the_lead(make: Callable[..., H
 
 
 # -- with the real client and the emulator over HTTP ---------------------------------------------
-
-
-@pytest_asyncio.fixture
-async def pbx() -> AsyncIterator[tuple[Emulator, SimServer]]:
-    emulator = Emulator(capacity=4, min_service=0.01, jitter=0.002, seed=11)
-    server = SimServer(emulator)
-    await server.start()
-    try:
-        yield emulator, server
-    finally:
-        await server.close()
-        await emulator.aclose()
 
 
 @pytest.mark.asyncio

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
-import pytest_asyncio
 from helpers.dispatch import FakeClient, Harness, leads, rejected
 
 from noojee_desk.core.delivery import codes
@@ -89,18 +88,6 @@ async def test_send_anyway_releases_the_batch_and_never_stops_it_again(
     await h.until(lambda: h.finished(batch))
     assert h.states() == {"rejected": 40}
     assert sum(isinstance(e, SetupStopped) for e in h.events) == 1
-
-
-@pytest_asyncio.fixture
-async def pbx() -> AsyncIterator[tuple[Emulator, SimServer]]:
-    emulator = Emulator(capacity=4, min_service=0.005, jitter=0.001, seed=3)
-    server = SimServer(emulator)
-    await server.start()
-    try:
-        yield emulator, server
-    finally:
-        await server.close()
-        await emulator.aclose()
 
 
 def _referrals(count: int, phone_field: str) -> list[LeadInput]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from noojee_desk.core.delivery.api import ApiError, FieldDefn, NoojeeClient
 from noojee_desk.core.delivery.outcome import Kind
@@ -17,23 +15,11 @@ from noojee_desk.sim.server import SimServer
 SUPER = 15  # the emulator's template in a live PBX's snake-case style
 
 
-@pytest_asyncio.fixture
-async def served() -> AsyncIterator[tuple[Emulator, SimServer]]:
-    emulator = Emulator(capacity=4, min_service=0.001, jitter=0.0, seed=1)
-    server = SimServer(emulator)
-    await server.start()
-    try:
-        yield emulator, server
-    finally:
-        await server.close()
-        await emulator.aclose()
-
-
 @pytest.mark.asyncio
 async def test_fields_come_from_getfielddefn_with_labels_and_required(
-    served: tuple[Emulator, SimServer],
+    pbx: tuple[Emulator, SimServer],
 ) -> None:
-    _, server = served
+    _, server = pbx
     async with NoojeeClient(server.url, "demo-key") as client:
         fields = await client.template_fields(SUPER)
         home = await client.template_fields(3)
@@ -48,9 +34,9 @@ async def test_fields_come_from_getfielddefn_with_labels_and_required(
 
 @pytest.mark.asyncio
 async def test_an_old_pbx_without_field_calls_means_none(
-    served: tuple[Emulator, SimServer],
+    pbx: tuple[Emulator, SimServer],
 ) -> None:
-    emulator, server = served
+    emulator, server = pbx
     emulator.field_calls = False
     async with NoojeeClient(server.url, "demo-key") as client:
         assert await client.template_fields(SUPER) is None
