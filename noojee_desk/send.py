@@ -339,12 +339,6 @@ def prepare(
         for p in table.problems
         if p.row != 1 or not has_header
     ]
-    if settings.layout is not None and not settings.layout.confirmed and args.phone_fields is None:
-        guessed = ", ".join(settings.layout.phone_fields) or "none"
-        notes.append(
-            f"the PBX does not say which fields it dials; taken for phone fields from their "
-            f"names: {guessed} (check with --dry-run; change with --phone-fields)"
-        )
     shown = list(header) if has_header else [f"column {i + 1}" for i in range(len(header))]
     mapped = "mapping:\n" + describe_mapping(shown, mapping, layout)
     return Prepared(checks, _batch_key(data, args, server), list(header), [mapped, *notes])
@@ -654,7 +648,14 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         layout_profile = chosen if chosen is not None and same_server else adhoc
         if client is not None:
             learnt = await desk.learn_layout(args.template, client, layout_profile)
-            if learnt.message and not args.json:
+            if learnt.needs_look and args.phone_fields is None and not args.json:
+                guessed = ", ".join(learnt.layout.phone_fields) or "none"
+                err.write(
+                    f"note: {len(learnt.layout.fields)} fields read from the PBX; it does not say "
+                    f"which it dials. Taken for phone fields from their names: {guessed} (name "
+                    "them with --phone-fields if that is wrong).\n"
+                )
+            elif learnt.message and not args.json:
                 err.write(f"note: {learnt.message}\n")
             layout = learnt.layout if learnt.known else None
         else:
