@@ -17,7 +17,12 @@ import pytest
 
 from noojee_desk import send
 from noojee_desk.core.delivery.outbox import LeadQuery, Outbox, State
+from noojee_desk.core.desk import Desk
+from noojee_desk.core.leads.layouts import FieldLayout
+from noojee_desk.core.leads.paste import GridRow, check_rows
+from noojee_desk.core.leads.validate import LeadCheck
 from noojee_desk.core.paths import resolve
+from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile, Settings, SettingsStore
 from noojee_desk.sim.server import SimThread
 
@@ -368,3 +373,100 @@ def test_a_set_up_mistake_stops_send_after_a_few_calls_and_the_fix_delivers_all(
     leads = [lead for lead in pbx.state()["leads"] if lead["template_id"] == 18]
     assert len(leads) == 200
     assert len({lead["fields"]["contact_a"] for lead in leads}) == 200
+
+
+# -- the grid, the form and send check alike -------------------------------------------------------
+
+RANGE_ROWS = [
+    ("Ann Lee", "0412 345 678", ""),  # a known mobile range: clean
+    ("Ben Ng", "0443 464 097", ""),  # a possible length in a range the plans do not list
+    ("Cy Poe", "+61 443 464 098", "0383218199"),
+    ("Di Roe", "0412 345", ""),  # too few digits: always an error
+    ("Ed Fox", "call me", "0500 000 000"),  # letters: an error, whatever the second number
+]
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["warn", "strict"])
+def test_the_grid_the_form_and_send_agree_on_unknown_ranges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], strict: bool
+) -> None:
+    server = "https://pbx.example.com"
+    settings = Settings(profiles=[Profile("site", server_url=server, strict_ranges=strict)])
+    layout = {
+        "fields": [
+            {"name": "Name"},
+            {"name": "FirstPhone", "phone": True},
+            {"name": "SecondPhone", "phone": True},
+        ],
+        "confirmed": True,
+    }
+    settings.layouts[f"{server}|3"] = layout
+    paths = resolve()
+    SettingsStore(paths.settings).save(settings)
+    header = "Name,FirstPhone,SecondPhone"
+    path = write_csv(tmp_path / "leads.csv", [",".join(r) for r in RANGE_ROWS], header=header)
+    argv = [str(path), "--server", server, *TARGET_ARGS, "--profile", "site", "--dry-run"]
+    code, out, err = run([*argv, "--json"], capsys)
+    rows, _summary = json_lines(out)
+
+    desk = Desk(paths, SettingsStore(paths.settings), KeyStore())
+    profile = desk.settings.profile("site")
+    assert profile is not None
+    assert profile.strict_ranges is strict
+    validator = desk.validator(FieldLayout.from_dict(layout), profile)
+    grid = check_rows(
+        validator,
+        ["Name", "FirstPhone", "SecondPhone"],
+        [GridRow(n, list(cells), n) for n, cells in enumerate(RANGE_ROWS, 1)],
+    )
+    grid_checks = [check for _rid, _version, check in grid.checks]
+    form_checks = [
+        validator.validate_one(dict(zip(["Name", "FirstPhone", "SecondPhone"], r, strict=True)))
+        for r in RANGE_ROWS
+    ]
+
+    def severities(check: LeadCheck) -> list[tuple[str | None, str]]:
+        return sorted((p.field, p.severity) for p in check.problems)
+
+    assert [severities(c) for c in grid_checks] == [severities(c) for c in form_checks]
+    sent_status = ["invalid" if not c.ok else "pending" for c in grid_checks]
+    assert [r["status"] for r in rows] == sent_status, err
+    for check, row in zip(grid_checks, rows, strict=True):
+        if check.ok:
+            for warning in check.warnings:
+                assert warning.message in row["message"]
+        else:
+            for error in check.errors:
+                assert error.message in row["message"]
+    unknown = [severities(c) for c in grid_checks[1:3]]
+    if strict:
+        assert sent_status == ["pending", "invalid", "invalid", "invalid", "invalid"]
+        assert unknown == [[("FirstPhone", "error")], [("FirstPhone", "error")]]
+        assert "do not match any number range" in rows[1]["message"]
+    else:
+        assert sent_status == ["pending", "pending", "pending", "invalid", "invalid"]
+        assert unknown == [[("FirstPhone", "warning")], [("FirstPhone", "warning")]]
+        assert "may not exist" in rows[1]["message"]
+    assert code == send.EXIT_SOME_NOT_DELIVERED
+
+
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ("https://pbx.example.com:abc", "port after ':' must be a number"),
+        ("https://[pbx", "IPv6"),
+        ("user:pass@host", "without a user name, password or '@'"),
+        ("https://a@b", "without a user name, password or '@'"),
+        ("http://pbx.example.com", "the API key travels in the address"),
+    ],
+)
+def test_an_unusable_server_address_exits_2_with_a_message(
+    tmp_path: Path, key: str, capsys: pytest.CaptureFixture[str], server: str, message: str
+) -> None:
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0]])
+    for extra in ([], ["--dry-run"]):
+        code, out, err = run([str(path), "--server", server, *TARGET_ARGS, *extra], capsys)
+        assert code == send.EXIT_CONFIG
+        assert message in err
+        assert "Traceback" not in err + out
+        assert "pass" not in err.replace("password", "")

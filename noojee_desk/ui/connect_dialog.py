@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -25,9 +26,11 @@ from noojee_desk.ui.theme import style
 
 
 class ConnectDialog(QDialog):
-    """Create or edit a connection. Emits ``saved(profile name, warning)`` once stored."""
+    """Create or edit a connection. Emits ``saved(profile name, warning)`` once stored, and
+    ``tested(ok, text shown)`` when a connection test has ended."""
 
     saved = Signal(str, str)
+    tested = Signal(bool, str)
 
     def __init__(
         self,
@@ -52,6 +55,7 @@ class ConnectDialog(QDialog):
         self.url.setObjectName("serverUrl")
         self.url.setPlaceholderText("https://pbx.example.com")
         self.url.setAccessibleName("Server address")
+        self.url.editingFinished.connect(self._url_typed)
         self.key = QLineEdit()
         self.key.setObjectName("apiKey")
         self.key.setEchoMode(QLineEdit.EchoMode.Password)
@@ -76,6 +80,13 @@ class ConnectDialog(QDialog):
         self.timezone.setAccessibleName("Contact hours time zone")
         self.session_only = QCheckBox("Keep the key for this session only (do not store it)")
         self.session_only.setObjectName("sessionOnly")
+        self.strict_ranges = QCheckBox("Block numbers outside known ranges")
+        self.strict_ranges.setObjectName("strictRanges")
+        self.strict_ranges.setChecked(profile.strict_ranges if profile else False)
+        self.strict_ranges.setToolTip(
+            "Off: a number of the right length in a range the number plans do not list (a new "
+            "range, say) is sent with a warning to check it. On: such numbers are not sent."
+        )
 
         key_row = QHBoxLayout()
         key_row.addWidget(self.key, 1)
@@ -94,8 +105,13 @@ class ConnectDialog(QDialog):
         form.addRow(label("&Server", self.url), self.url)
         form.addRow(label("API &key", self.key), key_row)
         form.addRow(label("Time &zone", self.timezone), self.timezone)
-        form.addRow(label("&CA file", self.ca), ca_row)
         form.addRow("", self.session_only)
+        advanced = QFormLayout()
+        advanced.addRow(label("&CA file", self.ca), ca_row)
+        advanced.addRow(label("Checking", self.strict_ranges), self.strict_ranges)
+        self.advanced = QGroupBox("Advanced")
+        self.advanced.setObjectName("connectAdvanced")
+        self.advanced.setLayout(advanced)
 
         self.status = QLabel(
             "The key is stored in this computer's password store, never in a file."
@@ -115,6 +131,7 @@ class ConnectDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
 
@@ -132,6 +149,7 @@ class ConnectDialog(QDialog):
             server_url=self.url.text().strip(),
             ca_bundle=self.ca.text().strip(),
             timezone=self.timezone.text().strip() or "Australia/Sydney",
+            strict_ranges=self.strict_ranges.isChecked(),
         )
         if base is not None and base.server_url == profile.server_url:
             profile.template_id = base.template_id
@@ -141,6 +159,25 @@ class ConnectDialog(QDialog):
             profile.campaigns = base.campaigns
             profile.allocations = base.allocations
         return profile
+
+    def _complete_url(self) -> str:
+        """An address typed without a scheme gets https:// in the field; a sentence saying so,
+        or "" (no change, or an address that cannot work: ``_problem`` explains it)."""
+        text = self.url.text().strip()
+        if not text or "://" in text:
+            return ""
+        completed = "https://" + text
+        try:
+            normalise_base_url(completed)
+        except ConfigError:
+            return ""
+        self.url.setText(completed)
+        return f"Using {completed}."
+
+    def _url_typed(self) -> None:
+        note = self._complete_url()
+        if note:
+            self._say(note)
 
     def _problem(self) -> str:
         profile = self._profile()
@@ -174,39 +211,49 @@ class ConnectDialog(QDialog):
         self.status.setText(text)
 
     async def _test(self) -> bool:
+        note = self._complete_url()
+        ok = await self._run_test(note)
+        self.tested.emit(ok, self.status.text())
+        return ok
+
+    async def _run_test(self, note: str) -> bool:
+        def say(text: str, ok: bool | None = None) -> None:
+            self._say(f"{note} {text}".strip(), ok)
+
         problem = self._problem()
         key = await self._key()
         if not problem and not key:
             problem = "Enter the API key."
         if problem:
-            self._say(problem, False)
+            say(problem, False)
             return False
-        self._say("Testing…")
+        say("Testing…")
         self.test.setEnabled(False)
         try:
             loaded = await self._desk.test_connection(self._profile(), key or "")
         except ConfigError as exc:
-            self._say(str(exc), False)
+            say(str(exc), False)
             return False
         finally:
             self.test.setEnabled(True)
         if loaded.error is not None:
-            self._say(loaded.error_text, False)
+            say(loaded.error_text, False)
             return False
         names = ", ".join(c.name for c in loaded.items[:4]) or "none visible to this key"
-        self._say(f"Connected: {len(loaded.items)} templates ({names}).", True)
+        say(f"Connected: {len(loaded.items)} templates ({names}).", True)
         return True
 
     def _save(self) -> None:
         self._tasks.spawn(self._save_async(), name="save connection")
 
     async def _save_async(self) -> None:
+        note = self._complete_url()
         problem = self._problem()
         key = self.key.text().strip() or None
         if not problem and key is None and self._editing is None:
             problem = "Enter the API key."
         if problem:
-            self._say(problem, False)
+            self._say(f"{note} {problem}".strip(), False)
             return
         profile = self._profile()
         if self._editing is not None and self._editing.name != profile.name:

@@ -86,11 +86,34 @@ def normalise_base_url(url: str) -> str:
     text = (url or "").strip()
     if not text:
         raise ConfigError("Enter the PBX server address, for example https://pbx.example.com.")
+    if "@" in text:
+        # user:pass@host or a key in the address: it would be sent (and logged) with every call.
+        raise ConfigError(
+            "Enter the server address without a user name, password or '@' in it "
+            "(for example https://pbx.example.com); the API key is entered on its own."
+        )
+    shown = redact_text(text)
+    if any(c.isspace() for c in text):
+        raise ConfigError(f"'{shown}' is not a server address: it has a space in it.")
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        readable = parts.port != 0  # .port raises for a port that is no number up to 65535
+    except ValueError:
+        readable = False
+    if not readable:
+        if "[" in text or "]" in text:
+            raise ConfigError(
+                f"'{shown}' is not a server address: what is in [ ] must be an IPv6 address, "
+                "written like https://[2001:db8::1]:8443."
+            )
+        raise ConfigError(
+            f"'{shown}' is not a server address: the port after ':' must be a number from 1 "
+            "to 65535 (for example https://pbx.example.com:8443)."
+        )
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(f"'{redact_text(url)}' is not a server address (use https://host).")
+        raise ConfigError(f"'{shown}' is not a server address (use https://host).")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
             "The PBX must be reached over HTTPS: the API key travels in the address. "
@@ -101,7 +124,12 @@ def normalise_base_url(url: str) -> str:
     path = parts.path.rstrip("/")
     marker = API_PATH.rstrip("/")
     path = path[: path.index(marker)] if marker in path else path
-    return f"{parts.scheme}://{parts.netloc}{path}{API_PATH}"
+    base = f"{parts.scheme}://{parts.netloc}{path}{API_PATH}"
+    try:
+        httpx.URL(base)  # what the client is built on: refuse here what it would refuse
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ConfigError(f"'{shown}' is not a server address (use https://host).") from None
+    return base
 
 
 class _KeyTransport(httpx.AsyncBaseTransport):
@@ -324,6 +352,18 @@ class NoojeeClient:
                 sentence="The server name could not be found.",
                 fix="Check the server address for typos, and that this computer is online.",
             )
+        if isinstance(exc, httpx.ConnectError) and _is_refused(exc) and not self._reached:
+            # Never reached this address: most likely a wrong host or port, not a PBX that is
+            # down for a while (the case of a queue that was sending).
+            where = self._host_and_port()
+            return Outcome(
+                Kind.RETRY_LATER,
+                retry_reason=RetryReason.OFFLINE,
+                message=detail,
+                sentence=f"The connection to {where} was refused: nothing there takes calls.",
+                fix="Check the server address and port. If they are right, the PBX is down: "
+                "leads stay queued and are sent when it is back.",
+            )
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return Outcome(
                 Kind.RETRY_LATER,
@@ -357,6 +397,13 @@ class NoojeeClient:
             sentence="An unexpected error happened while talking to the PBX.",
             fix="The lead is kept and retried; if this persists, send the log to support.",
         )
+
+    def _host_and_port(self) -> str:
+        """ "pbx.example.com, port 443": where this client connects."""
+        url = httpx.URL(self.base_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        return f"{host}, port {port}"
 
 
 def _no_such_call(outcome: Outcome) -> bool:
@@ -417,6 +464,16 @@ def _is_tls_error(exc: BaseException) -> bool:
             return True
         text = str(item)
         if "CERTIFICATE_VERIFY_FAILED" in text or "SSL:" in text or "WRONG_VERSION_NUMBER" in text:
+            return True
+    return False
+
+
+def _is_refused(exc: BaseException) -> bool:
+    for item in _chain(exc):
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        text = str(item).lower()
+        if "connection refused" in text or "actively refused" in text or "errno 111" in text:
             return True
     return False
 

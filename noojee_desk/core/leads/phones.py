@@ -362,7 +362,9 @@ def country_name(region: str | None) -> str:
         return region
 
 
-def _reason_text(numobj: phonenumbers.PhoneNumber, country: str) -> str:
+def _length_problem(numobj: phonenumbers.PhoneNumber, country: str) -> str | None:
+    """Why the number of digits cannot be right, or None when the length is possible (the
+    number is of a length the country's numbers have; only its range may be unknown)."""
     reason = phonenumbers.is_possible_number_with_reason(numobj)
     result = phonenumbers.ValidationResult
     cc = numobj.country_code
@@ -386,9 +388,15 @@ def _reason_text(numobj: phonenumbers.PhoneNumber, country: str) -> str:
         return "it has too few digits, so the area code may be missing"
     if reason == result.TOO_SHORT or (usual and length < min(usual)):
         return f"it has too few digits for {country}"
-    if reason == result.INVALID_LENGTH:
+    if reason == result.INVALID_LENGTH or (usual and length not in usual):
         return f"it has the wrong number of digits for {country}"
-    return f"its digits do not match any number range of {country}"
+    return None
+
+
+#: The note on a number of a possible length in a range the number plans do not list.
+UNKNOWN_RANGE_NOTE = (
+    "this number may not exist (its range is not in the known number plans); check it"
+)
 
 
 class PhoneNormaliser:
@@ -396,11 +404,20 @@ class PhoneNormaliser:
 
     Plain digit strings are read by a quick path that gives the same answers as phonenumbers
     (parse, is_valid_number, NATIONAL format) at a fraction of the cost; ``quick=False`` uses
-    phonenumbers alone (the reference the tests compare the quick path with)."""
+    phonenumbers alone (the reference the tests compare the quick path with).
+
+    A number of a possible length in a range phonenumbers does not know (a newly allocated
+    range, say) is sent with a warning; ``strict_ranges`` makes it an error instead."""
 
     def __init__(
-        self, region: str = DEFAULT_REGION, phone_format: str = "national", quick: bool = True
+        self,
+        region: str = DEFAULT_REGION,
+        phone_format: str = "national",
+        quick: bool = True,
+        *,
+        strict_ranges: bool = False,
     ) -> None:
+        self.strict_ranges = strict_ranges
         region = (region or "").strip().upper()
         self.region = region if region in phonenumbers.SUPPORTED_REGIONS else None
         self.phone_format = phone_format if phone_format in PHONE_FORMATS else "national"
@@ -562,16 +579,29 @@ class PhoneNormaliser:
             if numobj is None:
                 numobj = _number(cc, nsn)
             country = country_name(number_region or phonenumbers.region_code_for_country_code(cc))
-            return PhoneResult(
-                raw,
-                severity="error",
-                problem=f"'{text}' is not a valid phone number: {_reason_text(numobj, country)}.",
-                region=number_region,
-            )
+            length_problem = _length_problem(numobj, country)
+            if length_problem is not None or self.strict_ranges:
+                reason = length_problem or f"its digits do not match any number range of {country}"
+                return PhoneResult(
+                    raw,
+                    severity="error",
+                    problem=f"'{text}' is not a valid phone number: {reason}.",
+                    region=number_region,
+                )
+            notes.insert(0, UNKNOWN_RANGE_NOTE)
 
         e164 = f"+{cc}{nsn}"
         domestic = cc == self.country_code
         national = self._national_digits(cc, nsn) if domestic else None
+        if (
+            not valid
+            and national is not None
+            and self._national_prefix
+            and not self._has_format(cc, nsn)
+        ):
+            # No national format covers an unknown range: dial it with the national prefix,
+            # as it is written at home (phonenumbers would give the bare significant number).
+            national = self._national_prefix + nsn
         formatted = self._format(e164, cc, nsn, national)
 
         fix = None
@@ -595,8 +625,9 @@ class PhoneNormaliser:
         if numobj is not None and numobj.extension:
             notes.append(f"the extension {numobj.extension} is not sent, only the main number")
         if not domestic:
+            overseas = number_region or phonenumbers.region_code_for_country_code(cc)
             notes.append(
-                f"it is an overseas number ({country_name(number_region)}); check that the "
+                f"it is an overseas number ({country_name(overseas)}); check that the "
                 "dialler may call it"
             )
         if notes:
@@ -614,6 +645,20 @@ class PhoneNormaliser:
         if rules is None:
             rules = _rules(phonenumbers.region_code_for_country_code(cc))
         return rules.national_digits(nsn) if rules is not None else nsn
+
+    def _has_format(self, cc: int, nsn: str) -> bool:
+        """Whether one of the national formats of ``cc``'s main region fits ``nsn``."""
+        if self._quick is None:  # the reference: phonenumbers itself
+            region = phonenumbers.region_code_for_country_code(cc)
+            meta = PhoneMetadata.metadata_for_region(region, None)
+            return meta is not None and (
+                _pnu._choose_formatting_pattern_for_number(meta.number_format, nsn) is not None
+            )
+        rules = self._main_rules if cc == self.country_code else None
+        if rules is None:
+            rules = _rules(phonenumbers.region_code_for_country_code(cc))
+        chooser = rules.format_chooser if rules is not None else None
+        return chooser is not None and chooser.match(nsn) is not None
 
     def _format(self, e164: str, cc: int, nsn: str, national: str | None) -> str:
         if self.phone_format == "e164":
@@ -658,18 +703,24 @@ class PhoneNormaliser:
 
 
 @functools.lru_cache(maxsize=16)
-def normaliser(region: str = DEFAULT_REGION, phone_format: str = "national") -> PhoneNormaliser:
-    """A shared normaliser (with its cache) for one region and send format."""
-    return PhoneNormaliser(region, phone_format)
+def normaliser(
+    region: str = DEFAULT_REGION, phone_format: str = "national", strict_ranges: bool = False
+) -> PhoneNormaliser:
+    """A shared normaliser (with its cache) for one region, send format and range rule."""
+    return PhoneNormaliser(region, phone_format, strict_ranges=strict_ranges)
 
 
 def normalise(
-    raw: str, region: str = DEFAULT_REGION, phone_format: str = "national"
+    raw: str,
+    region: str = DEFAULT_REGION,
+    phone_format: str = "national",
+    strict_ranges: bool = False,
 ) -> PhoneResult:
     """The reading of one phone cell for the default ``region``; see PhoneNormaliser."""
-    return normaliser(region, phone_format).normalise(raw)
+    return normaliser(region, phone_format, strict_ranges).normalise(raw)
 
 
 def e164_of(raw: str, region: str = DEFAULT_REGION) -> str | None:
-    """The E.164 form of ``raw``, or None when it is not a valid number."""
+    """The E.164 form of ``raw``, or None when it is not a number that can be sent (numbers in
+    ranges the number plans do not list are sendable, with a warning)."""
     return normalise(raw, region, "e164").e164

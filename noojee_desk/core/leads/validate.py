@@ -94,19 +94,24 @@ class ValidationSettings:
     timezone: str = DEFAULT_TIMEZONE  # the PBX's contact-hours zone: callback dates are sent in it
     recent_days: int = 30  # numbers delivered this many days back count as recent
     max_length: int = DEFAULT_MAX_LENGTH  # for fields the layout does not describe
+    # A number of a possible length in a range the number plans do not list is an error (True)
+    # or, by default, a warning: a newly allocated range must not block real customers.
+    strict_ranges: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def of(cls, settings: Settings, profile: Profile | None) -> ValidationSettings:
-        """The rules the app's settings give for ``profile`` (callbacks in its PBX's zone)."""
+        """The rules the app's settings give for ``profile`` (callbacks in its PBX's zone, its
+        rule for numbers outside the known ranges)."""
         return cls(
             region=settings.region,
             phone_format=settings.phone_format,
             day_first=settings.day_first,
             timezone=profile.timezone if profile is not None else DEFAULT_TIMEZONE,
             recent_days=settings.recent_days,
+            strict_ranges=profile.strict_ranges if profile is not None else False,
         )
 
     @classmethod
@@ -178,7 +183,9 @@ class Validator:
         self.recent_phones = recent_phones
         self._clock = clock or (lambda: datetime.now(UTC))
         # Shared with every validator of these settings: its cache outlives a template switch.
-        self._phones = normaliser(self.settings.region, self.settings.phone_format)
+        self._phones = normaliser(
+            self.settings.region, self.settings.phone_format, self.settings.strict_ranges
+        )
         self._zone = zone(self.settings.timezone)
         self._kinds: dict[str, tuple[int, int]] = {}
         for spec in layout.fields:

@@ -86,6 +86,7 @@ class Profile:
     ca_bundle: str = ""
     demo: bool = False
     timezone: str = DEFAULT_TIMEZONE  # the PBX's contact-hours time zone, for callback dates
+    strict_ranges: bool = False  # block numbers outside the known number ranges (else warn)
     template_id: int | None = None
     campaign_id: int | None = None
     allocation_id: int | None = None
@@ -316,6 +317,9 @@ class _Reader:
                 data, "demo", at, False, lambda v: isinstance(v, bool), "true or false"
             ),
             timezone=text("timezone", DEFAULT_TIMEZONE, _valid_zone),
+            strict_ranges=self.value(
+                data, "strict_ranges", at, False, lambda v: isinstance(v, bool), "true or false"
+            ),
             template_id=self.optional_id(data, "template_id", at),
             campaign_id=self.optional_id(data, "campaign_id", at),
             allocation_id=self.optional_id(data, "allocation_id", at),

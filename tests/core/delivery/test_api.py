@@ -154,6 +154,39 @@ async def test_connection_refused_is_offline_retry() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_refused_first_connection_names_the_host_and_port_to_check() -> None:
+    port = _closed_port()
+    async with NoojeeClient(f"http://127.0.0.1:{port}", DEMO_API_KEY) as client:
+        with pytest.raises(ApiError) as info:
+            await client.list_templates()
+    outcome = info.value.outcome
+    assert outcome.kind is Kind.RETRY_LATER  # a queue still waits for it
+    assert f"127.0.0.1, port {port}" in (outcome.sentence or "")
+    assert "refused" in (outcome.sentence or "")
+    assert "Check the server address and port" in (outcome.fix or "")
+    assert "Nothing to do" not in (outcome.fix or "")
+
+
+@pytest.mark.asyncio
+async def test_a_refused_connection_after_the_pbx_answered_keeps_the_queue_wording() -> None:
+    with SimThread(min_service=0.01, jitter=0.0) as server:
+        client = NoojeeClient(server.url, DEMO_API_KEY)
+        await client.list_templates()
+    try:
+        outcome = await client.insert_lead(T, C, A, lead())
+        for _ in range(3):  # a pooled connection may first report the server going away
+            if outcome.retry_reason is RetryReason.OFFLINE and outcome.kind is Kind.RETRY_LATER:
+                break
+            outcome = await client.insert_lead(T, C, A, lead())
+    finally:
+        await client.aclose()
+    assert outcome.retry_reason is RetryReason.OFFLINE
+    assert "ConnectError" in outcome.message
+    assert outcome.fix == "Nothing to do: leads stay queued and are sent when it is back."
+    assert "port" not in (outcome.sentence or "")
+
+
+@pytest.mark.asyncio
 async def test_unknown_host_is_blocked() -> None:
     async with NoojeeClient("https://no-such-pbx.invalid", DEMO_API_KEY) as client:
         outcome = await client.insert_lead(T, C, A, lead())

@@ -7,8 +7,16 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from noojee_desk.core.delivery.api import ApiError, ConfigError, NoojeeClient, normalise_base_url
+from noojee_desk.core.delivery.api import (
+    API_PATH,
+    ApiError,
+    ConfigError,
+    NoojeeClient,
+    normalise_base_url,
+)
 from noojee_desk.core.delivery.outcome import BlockReason, Kind, RetryReason
 
 KEY = "k3y-SECRET-value"
@@ -173,6 +181,53 @@ def test_bad_server_addresses_are_explained(typed: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words) as info:
         normalise_base_url(typed)
     assert "abc" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("https://pbx.example.com:abc", "port after ':' must be a number"),
+        ("https://pbx.example.com:99999", "port after ':' must be a number"),
+        ("https://pbx.example.com:0", "port after ':' must be a number"),
+        ("https://[pbx", "IPv6"),
+        ("https://[pbx]", "IPv6"),
+        ("https://pbx example.com", "space"),
+        ("https://:443", "not a server address"),
+    ],
+)
+def test_invalid_addresses_are_a_message_never_a_traceback(typed: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        normalise_base_url(typed)
+    with pytest.raises(ConfigError, match=words):  # the client says the same, nothing else
+        NoojeeClient(typed, KEY)
+
+
+@pytest.mark.parametrize(
+    "typed", ["user:pw@host", "https://a@b", "https://user:secret@pbx.example.com:8443", "a@b"]
+)
+def test_credentials_or_an_at_sign_in_the_address_are_refused(typed: str) -> None:
+    with pytest.raises(ConfigError, match="without a user name, password or '@'") as info:
+        normalise_base_url(typed)
+    assert "pw" not in str(info.value)  # what was typed is not repeated
+    assert "secret" not in str(info.value)
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=300)
+def test_any_typed_address_gives_a_base_or_a_config_error(typed: str) -> None:
+    try:
+        base = normalise_base_url(typed)
+    except ConfigError as exc:
+        message = str(exc)
+        base = ""
+    else:
+        message = ""
+    if not base:
+        assert message
+        return
+    assert base.endswith(API_PATH)
+    assert "@" not in base
+    httpx.URL(base)
 
 
 def test_empty_key_and_bad_ca_file_are_explained(tmp_path) -> None:

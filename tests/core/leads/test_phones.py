@@ -97,7 +97,7 @@ def test_two_numbers_in_one_cell() -> None:
         ("98765432", "area code"),
         ("0412 345 678 999", "too many digits"),
         ("call me", "not a phone number"),
-        ("0500 000 000", "not a valid phone number"),
+        ("0412 345 67", "too few digits"),
         ("+999 123 456 789", "country code"),
     ],
 )
@@ -106,6 +106,67 @@ def test_invalid_numbers_say_why(raw: str, words: str) -> None:
     assert result.e164 is None
     assert result.severity == "error"
     assert words in (result.problem or "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164", "sent"),
+    [
+        ("0443 464 097", "+61443464097", "0443464097"),  # a mobile range not in the plans
+        ("+61 443 464 097", "+61443464097", "0443464097"),
+        ("61443464097", "+61443464097", "0443464097"),
+        ("0500 000 000", "+61500000000", "0500000000"),  # no national format: prefix kept
+    ],
+)
+def test_a_possible_length_in_an_unknown_range_is_a_warning(raw: str, e164: str, sent: str) -> None:
+    assert not phonenumbers.is_valid_number(phonenumbers.parse(raw, "AU"))
+    result = normalise(raw)
+    assert result.e164 == e164
+    assert result.formatted == sent
+    assert result.severity == "warning"
+    assert "may not exist" in (result.problem or "")
+    assert "known number plans" in (result.problem or "")
+    assert f"sent as {sent}" in (result.problem or "")
+    reference = PhoneNormaliser("AU", quick=False).normalise(raw)
+    assert reference == result
+
+
+@pytest.mark.parametrize("raw", ["0443 464 097", "+61 443 464 097", "0500 000 000"])
+def test_strict_ranges_keep_unknown_ranges_an_error(raw: str) -> None:
+    for quick in (True, False):
+        result = PhoneNormaliser("AU", quick=quick, strict_ranges=True).normalise(raw)
+        assert result.e164 is None
+        assert result.formatted is None
+        assert result.severity == "error"
+        assert "do not match any number range of Australia" in (result.problem or "")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0412 345", "0412 345 67", "98765432", "0412 345 678 999", "04123456789", "call me"],
+)
+def test_impossible_lengths_stay_errors_without_strict_ranges(raw: str) -> None:
+    result = normalise(raw)
+    assert result.e164 is None
+    assert result.severity == "error"
+    assert "may not exist" not in (result.problem or "")
+
+
+def test_unknown_range_notes_add_up_with_the_other_notes() -> None:
+    dropped = normalise("443464097")
+    assert dropped.e164 == "+61443464097"
+    assert dropped.fix == "0443464097"
+    assert dropped.fix_label == "Add the leading 0"
+    assert "may not exist" in (dropped.problem or "")
+    overseas = normalise("+1 555 000 0000")
+    assert overseas.formatted == "+15550000000"
+    assert "may not exist" in (overseas.problem or "")
+    assert "the United States" in (overseas.problem or "")  # named though its range is unknown
+
+
+def test_shared_normalisers_are_kept_apart_by_the_range_rule() -> None:
+    assert normalise("0443 464 097").severity == "warning"
+    assert normalise("0443 464 097", strict_ranges=True).severity == "error"
+    assert normalise("0443 464 097").severity == "warning"
 
 
 def test_overseas_number_is_a_warning_and_sent_as_e164() -> None:
@@ -131,7 +192,9 @@ def test_other_default_region() -> None:
     result = normalise("021 123 4567", "NZ")
     assert result.e164 == "+64211234567"
     assert result.formatted == "0211234567"
-    assert normalise("412345678", "NZ").e164 is None
+    # An Australian mobile read as a New Zealand number: a possible length in no known range.
+    assert normalise("412345678", "NZ").severity == "warning"
+    assert normalise("412345678", "NZ", strict_ranges=True).e164 is None
 
 
 def test_unknown_default_region_needs_international_numbers() -> None:
@@ -182,16 +245,55 @@ def _writings(draw: st.DrawFn) -> str:
     st.lists(_writings(), min_size=1, max_size=20),
     st.sampled_from(["AU", "NZ", "GB", "US", "IT", "CX", "DE"]),
     st.sampled_from(["national", "e164", "international"]),
+    st.booleans(),
 )
 @settings(max_examples=300, deadline=None)
 def test_quick_path_agrees_with_phonenumbers(
-    writings: list[str], region: str, phone_format: str
+    writings: list[str], region: str, phone_format: str, strict_ranges: bool
 ) -> None:
-    quick = PhoneNormaliser(region, phone_format)
+    quick = PhoneNormaliser(region, phone_format, strict_ranges=strict_ranges)
     assert quick._quick is not None  # else this would compare phonenumbers with itself
-    reference = PhoneNormaliser(region, phone_format, quick=False)
+    reference = PhoneNormaliser(region, phone_format, quick=False, strict_ranges=strict_ranges)
     for raw in writings:
         assert quick.normalise(raw) == reference.normalise(raw), raw
+
+
+@st.composite
+def _possible_numbers(draw: st.DrawFn) -> tuple[str, str]:
+    """A region and a national number of one of its usual lengths, valid or not."""
+    region = draw(st.sampled_from(["AU", "NZ", "GB", "US", "IT", "CX", "DE"]))
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    assert meta is not None
+    assert meta.mobile is not None
+    assert meta.fixed_line is not None
+    lengths = sorted({*meta.mobile.possible_length, *meta.fixed_line.possible_length} - {-1})
+    length = draw(st.sampled_from(lengths))
+    digits = draw(st.text(alphabet="0123456789", min_size=length, max_size=length))
+    prefix = draw(st.sampled_from(["", meta.national_prefix or "", f"+{meta.country_code}"]))
+    return region, prefix + digits
+
+
+@given(
+    st.lists(_possible_numbers(), min_size=1, max_size=20),
+    st.sampled_from(["national", "e164", "international"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_unknown_ranges_read_the_same_on_both_paths(
+    numbers: list[tuple[str, str]], phone_format: str
+) -> None:
+    for region, raw in numbers:
+        for strict in (False, True):
+            quick = PhoneNormaliser(region, phone_format, strict_ranges=strict).normalise(raw)
+            reference = PhoneNormaliser(
+                region, phone_format, quick=False, strict_ranges=strict
+            ).normalise(raw)
+            assert quick == reference, (region, raw, strict)
+            if quick.e164 is not None and quick.severity == "warning":
+                assert quick.formatted
+                parsed = phonenumbers.parse(quick.e164)
+                unknown = not phonenumbers.is_valid_number(parsed)
+                assert unknown == ("may not exist" in (quick.problem or ""))
+                assert not (unknown and strict)
 
 
 def test_reference_path_is_phonenumbers() -> None:
@@ -212,3 +314,7 @@ def test_any_text_gives_a_result(raw: str) -> None:
     if result.e164 is None and raw.strip():
         assert result.severity == "error"
         assert result.problem
+    strict = normalise(raw, strict_ranges=True)
+    if strict.e164 is not None:  # strict sends only numbers phonenumbers takes as valid
+        assert strict == result
+        assert phonenumbers.is_valid_number(phonenumbers.parse(strict.e164))

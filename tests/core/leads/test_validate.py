@@ -388,3 +388,29 @@ def test_bad_settings_do_not_break_the_validator() -> None:
     check = validator.validate_rows([{"FirstPhone": "+61 412 345 678"}])[0]
     assert check.ok
     assert check.fields["FirstPhone"] == "+61412345678"
+
+
+def test_numbers_outside_known_ranges_warn_unless_the_profile_blocks_them() -> None:
+    from noojee_desk.core.profiles.settings import Profile, Settings
+
+    lead = {"Name": "Ben", "FirstPhone": "0443 464 097"}
+    lenient = _one(lead)
+    assert lenient.ok
+    assert [(p.field, p.severity) for p in lenient.problems] == [("FirstPhone", WARNING)]
+    assert "may not exist" in lenient.problems[0].message
+    assert lenient.fields["FirstPhone"] == "0443464097"
+    assert lenient.numbers == {"FirstPhone": "+61443464097"}
+
+    settings = Settings()
+    strict_settings = ValidationSettings.of(settings, Profile("site", strict_ranges=True))
+    assert strict_settings.strict_ranges is True
+    assert ValidationSettings.of(settings, Profile("other")).strict_ranges is False
+    assert ValidationSettings.of(settings, None).strict_ranges is False
+    strict = _one(lead, settings=strict_settings)
+    assert not strict.ok
+    assert [(p.field, p.severity) for p in strict.problems] == [("FirstPhone", ERROR)]
+    assert "do not match any number range" in strict.problems[0].message
+    assert strict.numbers == {}
+    # The rule is stored with the other checking rules.
+    assert ValidationSettings.from_dict(strict_settings.to_dict()) == strict_settings
+    assert ValidationSettings.from_dict({"strict_ranges": "yes"}).strict_ranges is False

@@ -49,6 +49,28 @@ def test_round_trip_keeps_profiles_choices_and_cached_lists(tmp_path: Path) -> N
     assert store.load_warning is None
 
 
+def test_the_range_rule_of_a_profile_is_stored_and_read_back(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "settings.json")
+    settings = Settings()
+    settings.upsert(Profile("Strict", server_url="https://pbx.example.com", strict_ranges=True))
+    settings.upsert(Profile("Lenient", server_url="https://pbx2.example.com"))
+    store.save(settings)
+    stored = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
+    assert [p["strict_ranges"] for p in stored["profiles"]] == [True, False]
+    loaded = store.load()
+    strict, lenient = loaded.profile("Strict"), loaded.profile("Lenient")
+    assert strict is not None
+    assert strict.strict_ranges is True
+    assert lenient is not None
+    assert lenient.strict_ranges is False
+    # A file written before the rule existed: numbers outside known ranges warn.
+    del stored["profiles"][0]["strict_ranges"]
+    (tmp_path / "settings.json").write_text(json.dumps(stored), encoding="utf-8")
+    older = store.load().profile("Strict")
+    assert older is not None
+    assert older.strict_ranges is False
+
+
 def test_damaged_file_is_set_aside_and_defaults_used(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text('{"profiles": [ {"name": "Prod", ', encoding="utf-8")
@@ -106,6 +128,8 @@ DAMAGED = {
     "profiles an object": b'{"profiles": {"name": "A"}}',
     "region a number": b'{"region": 5}',
     "flag as text": b'{"day_first": "yes"}',
+    "range rule as text": _profile_with(strict_ranges="yes"),
+    "range rule as a number": _profile_with(strict_ranges=1),
     "count as a flag": b'{"max_concurrency": true}',
     "count as a float": b'{"recent_days": 30.5}',
     "active profile a number": b'{"active_profile": 3}',
@@ -345,7 +369,8 @@ JSONISH = st.recursive(
     max_leaves=12,
 )
 PROFILE_KEYS = [
-    "name", "server_url", "ca_bundle", "demo", "timezone", "template_id", "campaign_id",
+    "name", "server_url", "ca_bundle", "demo", "timezone", "strict_ranges", "template_id",
+    "campaign_id",
     "allocation_id", "templates", "campaigns", "allocations",
 ]  # fmt: skip
 SETTINGS_KEYS = [
