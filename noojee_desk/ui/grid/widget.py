@@ -207,7 +207,10 @@ class BatchGrid(QWidget):
         self._layout = layout
         self.checker.validator = validator
         self._saved = dict(saved_mappings)
-        self.header.set_choices(layout.mappable_names, layout.phone_fields, layout.required_fields)
+        titles = {spec.name: spec.title for spec in layout.fields}
+        self.header.set_choices(
+            layout.mappable_names, layout.phone_fields, layout.required_fields, titles
+        )
         if self.model.columnCount() and not self._busy:
             header = self.model.header
             names = set(layout.mappable_names)
