@@ -264,6 +264,16 @@ class BatchGrid(QWidget):
         """Read a CSV, TSV, TXT or XLSX file into the grid (off the UI thread)."""
         return self.tasks.spawn(self._open(Path(path)), name="open leads file")
 
+    def load_table(self, table: Table, source: str) -> asyncio.Task[Any]:
+        """Put ``table`` (a header row, then the rows) into the grid as a paste of it would be."""
+        return self.tasks.spawn(self._load_table(table, source), name="load rows")
+
+    async def _load_table(self, table: Table, source: str) -> None:
+        if self._busy:
+            self._say(f"Wait a moment: {self._busy}")
+            return
+        await self._load(table, source, time.perf_counter())
+
     def choose_file(self) -> None:
         dialog = QFileDialog(self, "Open leads file")
         dialog.setObjectName("openLeadsDialog")
