@@ -447,10 +447,11 @@ class MainWindow(QMainWindow):
             raise
         if request != self._learning or template_id != self._layout_template:
             return  # a newer request was made meanwhile
-        if not self._layout_ready or learnt.layout != self._layout:
+        waited = not self._layout_ready
+        if waited or learnt.layout != self._layout:
             self._apply_layout(template_id, learnt.layout)
-        if not self._layout_ready:
-            self.status_bar.clearMessage()
+        if waited:
+            self.status_bar.clearMessage()  # "Reading the template's fields…" is done
         self._show_fields_note(template_id, learnt)
 
     def _show_fields_note(self, template_id: int, learnt: LearntLayout) -> None:
@@ -635,7 +636,7 @@ class MainWindow(QMainWindow):
         more = f" ({others} more batch{'es' if others != 1 else ''} held.)" if others else ""
         self.setup_banner.say(
             BannerReason.SETUP_STOPPED,
-            f"{source}: {stopped.sentence} {stopped.fix}{more}",
+            f"{source}: {stopped.sentence}\n{stopped.fix}{more}",
             [
                 ("Fix fields…", lambda: self._fix_fields(batch_id)),
                 ("Send anyway", lambda: self._send_anyway(batch_id)),

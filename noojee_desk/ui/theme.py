@@ -41,7 +41,7 @@ def style(kind: str) -> str:
 _BANNERS = {
     "demo": ("#fff4ce", "#5c4400"),
     "info": ("#e7f0fb", "#12365c"),
-    "warning": ("#ffe8c2", "#5a3800"),
+    "warning": ("#fcd9b6", "#5c2e00"),
     "error": ("#fde7e9", "#7a1620"),
 }
 

@@ -155,6 +155,7 @@ async def test_fields_learnt_from_the_pbx_are_checked_once_and_confirmed(
 
     await pick(window, SUPER)
     await until(lambda: window.layout_hint.reason is BannerReason.FIELDS_NEED_LOOK)
+    assert "Reading the template's fields" not in window.status_bar.currentMessage()
     text = window.layout_hint.text
     assert "taken for phone fields from their names: Phone. Check them before sending." in text
     assert "does not tell which fields" not in text  # the old wrong sentence is gone
