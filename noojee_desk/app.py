@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 os.environ.setdefault("QT_API", "pyside6")
 
@@ -121,8 +121,14 @@ class MainThreadCollector:
         self._timer.stop()
 
 
+#: Built-in templates whose fields demo mode reads from the built-in PBX, as it would from a
+#: real one: its field calls name them, a person confirms the phone fields guessed from names.
+LEARNT_IN_DEMO: Final = frozenset({15, 18})
+
+
 def demo_layouts() -> dict[int, FieldLayout]:
-    """The built-in PBX's templates are known, so demo mode needs no field set-up."""
+    """The layouts of the built-in PBX's templates that demo mode knows without asking (all but
+    ``LEARNT_IN_DEMO``), so those need no field set-up."""
     from noojee_desk.sim.data import TEMPLATES
 
     return {
@@ -132,6 +138,7 @@ def demo_layouts() -> dict[int, FieldLayout]:
             )
         )
         for t in TEMPLATES
+        if t["id"] not in LEARNT_IN_DEMO
     }
 
 

@@ -1,6 +1,7 @@
 """Render the main screens in a real window (Xvfb when there is no display) to docs/screenshots.
 
 python3 scripts/screenshots.py            # needs xvfb-run when no display is available
+python3 scripts/screenshots.py --fields   # only the fields read from the PBX and a held batch
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def main() -> int:
         window.show()
         await window.start()
         await settle()
+        if "--fields" in sys.argv:
+            await window.open_demo()
+            await settle(1.0)
+            await fields_screens(window, settle)
+            await window.shutdown()
+            return
         if not dark:
             save(window, "welcome.png")
 
@@ -90,6 +97,7 @@ def main() -> int:
         await settle()
         save(dialog, "connect.png")
         dialog.reject()
+        await fields_screens(window, settle)
         await window.shutdown()
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
@@ -97,6 +105,69 @@ def main() -> int:
     shutil.rmtree(home, ignore_errors=True)
     print(f"screenshots written to {OUT}")
     return 0
+
+
+async def fields_screens(window, settle) -> None:
+    """Template 15's fields read from the built-in PBX, its phone field to check; then a batch
+    for template 18 with the number in the field the dialler does not call, held after five
+    refusals (102)."""
+    from noojee_desk.core.delivery.outbox import Target
+    from noojee_desk.core.leads.table import Table
+    from noojee_desk.ui.banner import BannerReason
+
+    async def pick(target: Target) -> None:
+        pickers = window.pickers
+        for box, wanted in (
+            (pickers.template, target.template_id),
+            (pickers.campaign, target.campaign_id),
+            (pickers.allocation, target.allocation_id),
+        ):
+            for _ in range(100):
+                if box.findData(wanted) >= 0:
+                    break
+                await settle(0.05)
+            box.setCurrentIndex(box.findData(wanted))
+            box.activated.emit(box.currentIndex())
+        await settle(0.5)
+
+    async def wait_for(predicate, what: str) -> None:
+        for _ in range(300):
+            if predicate():
+                return
+            await settle(0.05)
+        raise RuntimeError(f"screenshots: timed out waiting for {what}")
+
+    window.entry_tabs.setCurrentWidget(window.form)
+    window.resize(1280, 880)
+    window.splitter.setSizes([620, 160])  # the form tall enough for the template's own fields
+    await pick(Target(15, 70, 180))
+    await wait_for(lambda: window.layout_hint.reason is BannerReason.FIELDS_NEED_LOOK, "15")
+    form = window.form
+    form._inputs["name_first"].setText("Sam")
+    form._inputs["name_last"].setText("Okafor")
+    form._inputs["phone"].setText("0491 572 549")
+    form._inputs["suburb"].setText("Brunswick")
+    await settle()
+    save(window, "fields-from-pbx.png")
+
+    await pick(Target(18, 80, 200))
+    await wait_for(lambda: window.layout_hint.reason is BannerReason.FIELDS_NEED_LOOK, "18")
+    names = ["Ruth Adams", "Tom Baker", "Ivy Chen", "Omar Diaz", "Kate Evans", "Leo Fox"]
+    names += ["Maya Gill", "Ned Hall"]
+    rows = [["Name", "Mobile"]] + [[n, f"0491 572 {110 + i}"] for i, n in enumerate(names)]
+    grid = window.grid
+    window.entry_tabs.setCurrentWidget(grid)
+    window.splitter.setSizes([330, 450])
+    await grid.load_table(Table(rows), "Referrals March.xlsx")
+    await wait_for(lambda: not grid.checking and not grid.busy, "the grid checked")
+    grid.request_queue()
+    box = grid.summary_dialog
+    if box is None:
+        raise RuntimeError("screenshots: the referral rows could not be queued")
+    box.findChild(type(grid.footer.queue_button), "confirmQueue").click()
+    await wait_for(lambda: window.setup_banner.reason is BannerReason.SETUP_STOPPED, "the stop")
+    await settle(1.0)
+    save(window, "setup-stopped.png")
 
 
 def use_dark_palette(app) -> None:

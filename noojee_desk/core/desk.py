@@ -54,7 +54,9 @@ class LearntLayout:
         return not self.layout.confirmed
 
 
-def _guess_sentence(layout: FieldLayout) -> str:
+def guess_sentence(layout: FieldLayout) -> str:
+    """What a person should know about a layout read from the PBX whose phone fields are
+    guessed from their names."""
     count = len(layout.fields)
     phones = [spec.title for spec in layout.fields if spec.phone]
     if not phones:
@@ -287,7 +289,7 @@ class Desk:
         layout = layout_from_pbx(((f.key, f.label, f.required) for f in fields), stored)
         if layout != stored:
             self.save_layout(template_id, layout, profile)
-        return LearntLayout(layout, True, _guess_sentence(layout) if not layout.confirmed else "")
+        return LearntLayout(layout, True, guess_sentence(layout) if not layout.confirmed else "")
 
     def validation_settings(self, profile: Profile | None = None) -> ValidationSettings:
         return ValidationSettings.of(self.settings, profile or self.profile)

@@ -27,14 +27,18 @@ class BannerReason(Enum):
     QUEUE_NEEDS_ATTENTION = "queue needs attention"  # the whole queue paused (key, address, TLS)
     EXPORT_FAILED = "export failed"  # the results could not be written
     TASK_FAILED = "task failed"  # something the window started failed unexpectedly
-    LAYOUT_UNKNOWN = "layout unknown"  # the PBX does not tell a template's fields
+    FIELDS_NOTE = "fields note"  # what a person should know about the template's fields
+    FIELDS_NEED_LOOK = "fields need a look"  # phone fields guessed from names, not confirmed
+    SETUP_STOPPED = "set-up stopped"  # a batch held: its first answers were one set-up mistake
 
     @property
     def kind(self) -> str:
-        """The banner's colours: demo, info or error."""
+        """The banner's colours: demo, info, warning or error."""
         if self is BannerReason.DEMO_MODE:
             return "demo"
-        return "info" if self is BannerReason.LAYOUT_UNKNOWN else "error"
+        if self is BannerReason.FIELDS_NOTE:
+            return "info"
+        return "warning" if self is BannerReason.FIELDS_NEED_LOOK else "error"
 
 
 #: A button on a banner: its caption and what it does.

@@ -22,33 +22,53 @@ from noojee_desk.core.leads.clipboard import parse_clipboard
 from noojee_desk.core.leads.layouts import (
     FieldLayout,
     FieldSpec,
+    Origin,
     default_layout,
     field_spec,
     layout_from_header,
+    readable_label,
 )
 from noojee_desk.ui.grid.clipboard import clipboard_formats
 
+#: The table's columns.
+COL_KEY, COL_LABEL, COL_PHONE, COL_REQUIRED = range(4)
+
+PBX_INTRO = (
+    "The PBX gave these fields, but not which of them the dialler calls. Fields named like "
+    "a phone number are ticked as a guess: tick the fields the dialler calls (at least one) "
+    "and untick the others. The key is what is sent; “Shown as” is how the field reads here."
+)
+BY_HAND_INTRO = (
+    "The fields are listed by hand: the PBX did not describe this template. List them as "
+    "they are named in the template (the column headings it was created with), and tick the "
+    "phone fields the dialler calls. At least one phone field is needed."
+)
+
 
 class LayoutDialog(QDialog):
-    """The template's fields as a table; the result is ``layout()`` after ``accepted``."""
+    """The template's fields as a table; the result is ``layout()`` after ``accepted``.
+
+    Saving confirms the phone fields. A layout read from the PBX stays one while its keys are
+    the PBX's (a person's own keys make it a hand-made layout)."""
 
     def __init__(self, layout: FieldLayout, template_name: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("layoutDialog")
         self.setWindowTitle(f"Fields of {template_name}")
-        self.resize(520, 480)
-        intro = QLabel(
-            "The PBX does not say which fields a template has. List them as they are named in the "
-            "template (the column headings it was created with), and tick the phone fields the "
-            "dialler calls. At least one phone field is needed."
-        )
-        intro.setWordWrap(True)
-        self.table = QTableWidget(0, 3)
+        self.resize(620, 500)
+        self._given = layout
+        self.intro = QLabel(PBX_INTRO if layout.origin is Origin.PBX else BY_HAND_INTRO)
+        self.intro.setObjectName("layoutIntro")
+        self.intro.setWordWrap(True)
+        self.table = QTableWidget(0, 4)
         self.table.setObjectName("layoutTable")
-        self.table.setHorizontalHeaderLabels(["Field name", "Phone", "Required"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalHeaderLabels(["Field key", "Shown as", "Phone", "Required"])
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(COL_KEY, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_LABEL, QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
+        self.table.itemChanged.connect(self._item_changed)
         add = QPushButton("&Add field")
         remove = QPushButton("&Remove")
         up = QPushButton("Move &up")
@@ -83,7 +103,7 @@ class LayoutDialog(QDialog):
         extra.addWidget(reset)
         extra.addStretch(1)
         outer = QVBoxLayout(self)
-        outer.addWidget(intro)
+        outer.addWidget(self.intro)
         outer.addLayout(middle, 1)
         outer.addLayout(extra)
         outer.addWidget(self.message)
@@ -97,15 +117,33 @@ class LayoutDialog(QDialog):
 
     def _add(self, spec: FieldSpec) -> None:
         row = self.table.rowCount()
+        self.table.blockSignals(True)
         self.table.insertRow(row)
         name = QTableWidgetItem(spec.name)
         name.setData(Qt.ItemDataRole.UserRole, spec)  # what the table shows no column for
-        self.table.setItem(row, 0, name)
-        for column, on in ((1, spec.phone), (2, spec.required)):
+        name.setToolTip("The key sent to the PBX")
+        self.table.setItem(row, COL_KEY, name)
+        label = QTableWidgetItem(spec.title)
+        label.setToolTip("How the field is named in the form and the grid")
+        self.table.setItem(row, COL_LABEL, label)
+        for column, on in ((COL_PHONE, spec.phone), (COL_REQUIRED, spec.required)):
             item = QTableWidgetItem()
             item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
             item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
             self.table.setItem(row, column, item)
+        self.table.blockSignals(False)
+
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        """A renamed key: its "Shown as" follows unless a person wrote one of their own."""
+        if item.column() != COL_KEY:
+            return
+        label = self.table.item(item.row(), COL_LABEL)
+        before = item.data(Qt.ItemDataRole.UserRole)
+        shown = before.title if isinstance(before, FieldSpec) else ""
+        if label is not None and label.text() in ("", shown):
+            self.table.blockSignals(True)
+            label.setText(readable_label(" ".join(item.text().split())))
+            self.table.blockSignals(False)
 
     def _remove(self) -> None:
         for row in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
@@ -132,11 +170,11 @@ class LayoutDialog(QDialog):
     def _specs(self) -> list[FieldSpec]:
         specs = []
         for row in range(self.table.rowCount()):
-            name_item = self.table.item(row, 0)
+            name_item = self.table.item(row, COL_KEY)
             name = " ".join((name_item.text() if name_item else "").split())
             if not name:
                 continue
-            phone, required = self._checked(row, 1), self._checked(row, 2)
+            phone, required = self._checked(row, COL_PHONE), self._checked(row, COL_REQUIRED)
             known = name_item.data(Qt.ItemDataRole.UserRole) if name_item else None
             kept = known if isinstance(known, FieldSpec) else field_spec(name)
             specs.append(
@@ -145,17 +183,36 @@ class LayoutDialog(QDialog):
                     phone=phone,
                     required=required,
                     max_length=kept.max_length,
-                    label=kept.label if kept.name == name else "",
+                    label=self._label(row, name, kept),
                 )
             )
         return specs
+
+    def _label(self, row: int, name: str, kept: FieldSpec) -> str:
+        """The label to keep: the one given while its key and "Shown as" are unchanged, the
+        person's own text, or none when it only repeats the key."""
+        item = self.table.item(row, COL_LABEL)
+        text = " ".join((item.text() if item else "").split())
+        if kept.name == name and text == kept.title:
+            return kept.label
+        if not text or text == readable_label(name):
+            return ""
+        return text
 
     def _checked(self, row: int, column: int) -> bool:
         item = self.table.item(row, column)
         return item is not None and item.checkState() == Qt.CheckState.Checked
 
     def layout(self) -> FieldLayout:  # type: ignore[override]
-        return FieldLayout(tuple(self._specs()))
+        """The fields as listed, confirmed; still the PBX's while the keys are its own."""
+        specs = tuple(self._specs())
+        same_keys = [s.name.casefold() for s in specs] == [
+            f.name.casefold() for f in self._given.fields
+        ]
+        origin = self._given.origin if same_keys else Origin.PERSON
+        if origin is Origin.DEFAULT:
+            origin = Origin.PERSON  # saved by a person: no longer the assumed sample fields
+        return FieldLayout(specs, origin, confirmed=True)
 
     def _accept(self) -> None:
         specs = self._specs()

@@ -178,7 +178,8 @@ class LeadForm(QWidget):
         for spec in layout.fields:
             box = QLineEdit(old.get(spec.name, ""))
             box.setObjectName(f"field_{spec.name}")
-            box.setAccessibleName(spec.name)
+            box.setAccessibleName(spec.title)
+            box.setToolTip(f"Sent as the field {spec.name}")
             box.setMaxLength(spec.max_length)
             if spec.phone:
                 box.setPlaceholderText("phone number")
@@ -192,7 +193,7 @@ class LeadForm(QWidget):
             cell.setSpacing(1)
             cell.addWidget(box)
             cell.addWidget(note)
-            label = spec.name + (" *" if spec.required else "") + (" ☎" if spec.phone else "")
+            label = spec.title + (" *" if spec.required else "") + (" ☎" if spec.phone else "")
             self.fields_form.addRow(label, cell)
             self._inputs[spec.name] = box
             self._notes[spec.name] = note

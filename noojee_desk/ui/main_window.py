@@ -34,8 +34,12 @@ from noojee_desk.core.delivery.dispatcher import (
     QueueFigures,
 )
 from noojee_desk.core.delivery.outbox import Lead, LeadInput, LeadQuery, Outbox, State, Target
-from noojee_desk.core.desk import Desk
+from noojee_desk.core.delivery.setup import SetupStopped
+from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
+from noojee_desk.core.leads.layouts import FieldLayout
+from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.text_tables import to_tsv
+from noojee_desk.core.pbx import EXTERNAL_ID_FIELD
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui.banner import Banner, BannerReason
 from noojee_desk.ui.connect_dialog import ConnectDialog
@@ -83,13 +87,15 @@ class MainWindow(QMainWindow):
         self.pickers = PickerBar(desk, self.tasks)
         self.pickers.blocked.connect(self._blocked)
         self.pickers.target_changed.connect(self._target_changed)
+        self.pickers.refresh.clicked.connect(self._refresh_fields)
         self.fields_button = QToolButton()
         self.fields_button.setText("Fields…")
         self.fields_button.setObjectName("editLayout")
         self.fields_button.setToolTip("The template's fields and which are phone numbers")
         self.fields_button.setAccessibleName("Edit the template's fields")
         self.fields_button.clicked.connect(self.edit_layout)
-        self.layout_hint = Banner("layoutHint")
+        self.layout_hint = Banner("layoutHint")  # what is known about the template's fields
+        self.setup_banner = Banner("setupBanner")  # a batch held for a set-up mistake
 
         self.form = LeadForm()
         self.form.submitted.connect(self._form_submitted)
@@ -133,6 +139,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.problem_banner)
         layout.addWidget(self.pickers)
         layout.addWidget(self.layout_hint)
+        layout.addWidget(self.setup_banner)
         layout.addWidget(splitter, 1)
 
         self.status_bar = StatusBar(self._server_name)
@@ -145,6 +152,10 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._session_batches: set[int] = set()
         self._layout_template: int | None = None  # the template whose layout is applied
+        self._layout: FieldLayout | None = None  # the layout the form and the grid have
+        self._layout_ready = True  # False while a template's fields are read for the first time
+        self._learning = 0  # the latest request for a template's fields (older answers: ignored)
+        self._stopped: dict[int, SetupStopped] = {}  # batches held for a set-up mistake
         self._tray: QSystemTrayIcon | None = None
         self.desk.subscribe(self._on_event)
         self._build_actions()
@@ -277,6 +288,11 @@ class MainWindow(QMainWindow):
     async def open_profile(self, name: str) -> None:
         opened = await self.desk.open(name)
         self._layout_template = None  # another profile: its own layouts and settings
+        self._layout, self._layout_ready = None, True
+        self._learning += 1
+        self.layout_hint.clear()
+        self._stopped.clear()  # held batches belong to the profile that was open
+        self.setup_banner.clear()
         self.desk.save_settings()
         self._refresh_profiles()
         self._load_queue()  # what this profile queued and sent before, and the batch bars
@@ -383,50 +399,128 @@ class MainWindow(QMainWindow):
     # -- template, layout, entry ------------------------------------------------------------
 
     def _target_changed(self, target: Target | None) -> None:
-        ready = target is not None
         template_id = self.pickers.template.current_id()
         self.fields_button.setEnabled(template_id is not None)
         self.act_fields.setEnabled(template_id is not None)
         # The pickers report each of their three choices; the layout depends on the template.
         if template_id is not None and template_id != self._layout_template:
-            self._apply_layout(template_id)
+            self._pick_layout(template_id)
+        self._sync_ready()
+
+    def _sync_ready(self) -> None:
+        ready = self.pickers.target() is not None and self._layout_ready
         self.form.set_target_ready(ready)
         self.grid.set_target_ready(ready)
 
-    def _apply_layout(self, template_id: int) -> None:
+    def _pick_layout(self, template_id: int) -> None:
+        """A template was picked: its stored fields now, then what the PBX says about them."""
         self._layout_template = template_id
-        layout = self.desk.layout_for(template_id)
+        self.layout_hint.clear()
+        stored = self.desk.stored_layout(template_id)
+        if stored is not None:
+            self._apply_layout(template_id, stored)
+        else:
+            # Nothing known yet: the fields come from the PBX in a moment (or the usual ones).
+            self._layout_ready = False
+            self.status_bar.showMessage("Reading the template's fields from the PBX…")
+        self._learn(template_id)
+
+    def _refresh_fields(self) -> None:
+        """Refresh: the lists, and the picked template's fields, from the PBX again."""
+        if self._layout_template is not None:
+            self._learn(self._layout_template)
+
+    def _learn(self, template_id: int) -> None:
+        self._learning += 1
+        self.tasks.spawn(
+            self._learn_layout(template_id, self._learning), name="read the template's fields"
+        )
+
+    async def _learn_layout(self, template_id: int, request: int) -> None:
+        try:
+            learnt = await self.desk.learn_layout(template_id)
+        except Exception:
+            if request != self._learning:
+                return  # another profile or template meanwhile: nothing to say
+            if not self._layout_ready:
+                self._apply_layout(template_id, self.desk.layout_for(template_id))
+            raise
+        if request != self._learning or template_id != self._layout_template:
+            return  # a newer request was made meanwhile
+        waited = not self._layout_ready
+        if waited or learnt.layout != self._layout:
+            self._apply_layout(template_id, learnt.layout)
+        if waited:
+            self.status_bar.clearMessage()  # "Reading the template's fields…" is done
+        self._show_fields_note(template_id, learnt)
+
+    def _show_fields_note(self, template_id: int, learnt: LearntLayout) -> None:
+        """The banner about the template's fields: guessed phone fields to check, or a calm
+        sentence about what is known (nothing when all is well)."""
+        layout = learnt.layout
+        check = ("Check fields…", self.edit_layout)
+        if learnt.needs_look:
+            guess = guess_sentence(layout)
+            text = learnt.message if guess in learnt.message else f"{learnt.message} {guess}"
+            actions = [check]
+            if layout.phone_fields:
+                actions.append(("Looks right", lambda: self._confirm_layout(template_id)))
+            self.layout_hint.say(BannerReason.FIELDS_NEED_LOOK, text.strip(), actions)
+        elif learnt.message:
+            self.layout_hint.say(BannerReason.FIELDS_NOTE, learnt.message, [check])
+        else:
+            self.layout_hint.clear()
+
+    def _confirm_layout(self, template_id: int) -> None:
+        """ "Looks right": the guessed phone fields are the ones the dialler calls."""
+        layout = self._layout
+        if layout is None or template_id != self._layout_template:
+            return
+        confirmed = layout.confirmed_as_is()
+        self._layout = confirmed
+        problem = self.desk.save_layout(template_id, confirmed)
+        if problem:
+            self.problem_banner.say(BannerReason.SETTINGS_NOT_SAVED, problem)
+        self.layout_hint.clear(BannerReason.FIELDS_NEED_LOOK)
+        phones = ", ".join(spec.title for spec in confirmed.fields if spec.phone)
+        self.status_bar.showMessage(f"Phone fields confirmed: {phones}.", 6000)
+
+    def _apply_layout(self, template_id: int, layout: FieldLayout) -> None:
+        self._layout_template = template_id
+        self._layout, self._layout_ready = layout, True
         profile = self.desk.profile
         timezone = profile.timezone if profile is not None else "Australia/Sydney"
         self.form.set_layout(
             layout, self.desk.validator(layout), timezone, other_phones=self.desk.queued_phones
         )
         self.grid.set_layout(layout, self.desk.validator(layout), self.desk.settings.mappings)
-        if self.desk.has_layout(template_id):
-            self.layout_hint.clear(BannerReason.LAYOUT_UNKNOWN)
-        else:
-            self.layout_hint.say(
-                BannerReason.LAYOUT_UNKNOWN,
-                "The PBX does not tell which fields this template has. Noojee Desk assumes the "
-                f"usual ones ({', '.join(layout.names)}); check them before sending.",
-                [("Check fields…", self.edit_layout)],
-            )
+        self._sync_ready()
 
     def edit_layout(self) -> None:
         template_id = self.pickers.template.current_id()
-        if template_id is None:
-            return
-        name = self.pickers.template.currentText() or f"template {template_id}"
-        dialog = LayoutDialog(self.desk.layout_for(template_id), name, self)
+        if template_id is not None:
+            self.edit_fields_of(template_id)
+
+    def edit_fields_of(self, template_id: int) -> None:
+        """The layout dialog for ``template_id``'s fields; saving confirms them."""
+        box = self.pickers.template
+        index = box.findData(template_id)
+        name = box.itemText(index).split("  (#")[0] if index >= 0 else f"template {template_id}"
+        layout = self._layout if template_id == self._layout_template else None
+        dialog = LayoutDialog(layout or self.desk.layout_for(template_id), name, self)
         dialog.accepted.connect(lambda: self._layout_saved(template_id, dialog))
         self.layout_dialog = dialog
         dialog.open()
 
     def _layout_saved(self, template_id: int, dialog: LayoutDialog) -> None:
-        problem = self.desk.save_layout(template_id, dialog.layout())
+        layout = dialog.layout()
+        problem = self.desk.save_layout(template_id, layout)
         if problem:
             self.problem_banner.say(BannerReason.SETTINGS_NOT_SAVED, problem)
-        self._apply_layout(template_id)
+        if template_id == self._layout_template:
+            self._learning += 1  # an answer still on its way must not undo the person's choice
+            self.layout_hint.clear()
+            self._apply_layout(template_id, layout)
 
     def _mapping_saved(self, signature: str, mapping: list) -> None:
         self.desk.settings.mappings[signature] = list(mapping)
@@ -523,6 +617,88 @@ class MainWindow(QMainWindow):
             self._show_figures(event)
         elif isinstance(event, BatchFinished):
             self._batch_finished(event)
+        elif isinstance(event, SetupStopped):
+            self._stopped[event.batch_id] = event
+            self._show_stopped()
+
+    # -- a batch held for a set-up mistake ---------------------------------------------------
+
+    def _show_stopped(self) -> None:
+        """The banner of the newest held batch (the others come after it is dealt with)."""
+        if not self._stopped:
+            self.setup_banner.clear(BannerReason.SETUP_STOPPED)
+            return
+        batch_id = max(self._stopped)
+        stopped = self._stopped[batch_id]
+        batch = self.desk.outbox.batch(batch_id)
+        source = batch.source if batch is not None else f"Batch {batch_id}"
+        others = len(self._stopped) - 1
+        more = f" ({others} more batch{'es' if others != 1 else ''} held.)" if others else ""
+        self.setup_banner.say(
+            BannerReason.SETUP_STOPPED,
+            f"{source}: {stopped.sentence}\n{stopped.fix}{more}",
+            [
+                ("Fix fields…", lambda: self._fix_fields(batch_id)),
+                ("Send anyway", lambda: self._send_anyway(batch_id)),
+                ("Take back to the grid", lambda: self._take_back(batch_id)),
+            ],
+        )
+
+    def _fix_fields(self, batch_id: int) -> None:
+        batch = self.desk.outbox.batch(batch_id)
+        if batch is not None:
+            self.edit_fields_of(batch.target.template_id)
+
+    def _send_anyway(self, batch_id: int) -> None:
+        dispatcher = self.desk.dispatcher
+        if dispatcher is None:
+            return
+        count = dispatcher.send_anyway(batch_id)
+        self._stopped.pop(batch_id, None)
+        self._show_stopped()
+        self.status_bar.showMessage(f"Sending {count:,} held leads as they are.", 6000)
+
+    def _take_back(self, batch_id: int) -> None:
+        """The batch's held leads are cancelled and their fields go into the grid, with the
+        ones the PBX refused for the same mistake, to be mapped again and queued as new leads.
+
+        Each keeps its external id: a PBX that took one after all refuses it a second time."""
+        dispatcher = self.desk.dispatcher
+        stopped = self._stopped.get(batch_id)
+        if dispatcher is None or stopped is None:
+            return
+        if self.grid.busy:
+            self.status_bar.showMessage(f"Wait a moment: {self.grid.busy}", 4000)
+            return
+        outbox = self.desk.outbox
+        held = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.HELD})))
+        dispatcher.cancel([lead.id for lead in held])
+        taken = outbox.leads(
+            LeadQuery(lead_ids=[lead.id for lead in held], states=frozenset({State.CANCELLED}))
+        )
+        if stopped.code is not None:
+            refused = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.REJECTED})))
+            taken += [lead for lead in refused if lead.last_code == stopped.code]
+        self._stopped.pop(batch_id, None)
+        self._show_stopped()
+        if not taken:
+            self.status_bar.showMessage("No leads of that batch are left to take back.", 6000)
+            return
+        taken.sort(key=lambda lead: (lead.row if lead.row is not None else lead.id, lead.id))
+        keys: dict[str, None] = {}
+        for lead in taken:
+            keys.update(dict.fromkeys(k for k in lead.fields if k != EXTERNAL_ID_FIELD))
+        header = [*keys, EXTERNAL_ID_FIELD]
+        rows = [[lead.fields.get(k, "") for k in keys] + [lead.external_id] for lead in taken]
+        batch = outbox.batch(batch_id)
+        source = batch.source if batch is not None else f"batch {batch_id}"
+        self.entry_tabs.setCurrentWidget(self.grid)
+        self.grid.load_table(Table([header, *rows]), f"Taken back from {source}")
+        self.status_bar.showMessage(
+            f"{len(taken):,} leads taken back to the grid: choose the field each column is sent "
+            "as, then queue them again.",
+            10000,
+        )
 
     def _flush_changes(self) -> None:
         outbox = self.desk.outbox

@@ -41,12 +41,13 @@ def style(kind: str) -> str:
 _BANNERS = {
     "demo": ("#fff4ce", "#5c4400"),
     "info": ("#e7f0fb", "#12365c"),
+    "warning": ("#fcd9b6", "#5c2e00"),
     "error": ("#fde7e9", "#7a1620"),
 }
 
 
 def banner_colours(kind: str) -> tuple[str, str]:
-    """(background, text colour) of a banner of ``kind``: demo, info or error."""
+    """(background, text colour) of a banner of ``kind``: demo, info, warning or error."""
     return _BANNERS[kind]
 
 

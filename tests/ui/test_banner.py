@@ -33,8 +33,12 @@ def test_a_banner_says_its_reason_text_and_colours(qtbot: QtBot) -> None:
     assert fore in banner.styleSheet()
     banner.say(BannerReason.DEMO_MODE, "DEMO MODE")
     assert banner_colours("demo")[0] in banner.styleSheet()
-    banner.say(BannerReason.LAYOUT_UNKNOWN, "Check the fields")
+    banner.say(BannerReason.FIELDS_NOTE, "The PBX could not be asked for the fields.")
     assert banner_colours("info")[0] in banner.styleSheet()
+    banner.say(BannerReason.FIELDS_NEED_LOOK, "Check the phone fields before sending.")
+    assert banner_colours("warning")[0] in banner.styleSheet()
+    banner.say(BannerReason.SETUP_STOPPED, "The PBX refused the first 5 leads.")
+    assert banner_colours("error")[0] in banner.styleSheet()
 
 
 def test_every_reason_has_a_colour() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
@@ -43,6 +43,7 @@ class MappingHeader(QHeaderView):
         self.setDefaultSectionSize(150)
         self._combos: list[QComboBox] = []
         self._choices: list[str] = []
+        self._titles: dict[str, str] = {}
         self._phones: frozenset[str] = frozenset()
         self._required: frozenset[str] = frozenset()
         self._mapping: list[str | None] = []
@@ -61,9 +62,15 @@ class MappingHeader(QHeaderView):
         return list(self._combos)
 
     def set_choices(
-        self, names: Sequence[str], phones: Sequence[str], required: Sequence[str]
+        self,
+        names: Sequence[str],
+        phones: Sequence[str],
+        required: Sequence[str],
+        titles: Mapping[str, str] | None = None,
     ) -> None:
+        """The fields a column can be sent as (keys); ``titles`` are what people see for them."""
         self._choices = list(names)
+        self._titles = dict(titles or {})
         self._phones = frozenset(phones)
         self._required = frozenset(required)
         for combo in self._combos:
@@ -88,11 +95,14 @@ class MappingHeader(QHeaderView):
         title = model.headerData(column, Qt.Orientation.Horizontal) if model is not None else ""
         if target is None:
             return f"Column “{title}” is not sent. Choose the template field it holds."
+        shown = self._titles.get(target, target)
+        if shown != target:
+            return f"Column “{title}” is sent as the field {shown} ({target})."
         return f"Column “{title}” is sent as the field {target}."
 
     def _label(self, name: str) -> str:
         marks = (" ☎" if name in self._phones else "") + (" *" if name in self._required else "")
-        return name + marks
+        return self._titles.get(name, name) + marks
 
     def _fill(self, combo: QComboBox) -> None:
         combo.blockSignals(True)

@@ -207,7 +207,10 @@ class BatchGrid(QWidget):
         self._layout = layout
         self.checker.validator = validator
         self._saved = dict(saved_mappings)
-        self.header.set_choices(layout.mappable_names, layout.phone_fields, layout.required_fields)
+        titles = {spec.name: spec.title for spec in layout.fields}
+        self.header.set_choices(
+            layout.mappable_names, layout.phone_fields, layout.required_fields, titles
+        )
         if self.model.columnCount() and not self._busy:
             header = self.model.header
             names = set(layout.mappable_names)
@@ -260,6 +263,16 @@ class BatchGrid(QWidget):
     def open_file(self, path: str | Path) -> asyncio.Task[Any]:
         """Read a CSV, TSV, TXT or XLSX file into the grid (off the UI thread)."""
         return self.tasks.spawn(self._open(Path(path)), name="open leads file")
+
+    def load_table(self, table: Table, source: str) -> asyncio.Task[Any]:
+        """Put ``table`` (a header row, then the rows) into the grid as a paste of it would be."""
+        return self.tasks.spawn(self._load_table(table, source), name="load rows")
+
+    async def _load_table(self, table: Table, source: str) -> None:
+        if self._busy:
+            self._say(f"Wait a moment: {self._busy}")
+            return
+        await self._load(table, source, time.perf_counter())
 
     def choose_file(self) -> None:
         dialog = QFileDialog(self, "Open leads file")
