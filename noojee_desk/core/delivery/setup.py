@@ -98,7 +98,7 @@ class SetupWatch:
         outcome, lead = watch.example, watch.lead
         code = outcome.code if outcome is not None else None
         server = f" (server: {code} {outcome.message})" if outcome and outcome.message else ""
-        refused = f"The PBX refused the first {self.stop_after} leads of this batch the same way"
+        refused = f"The PBX refused {self.stop_after} leads of this batch in a row the same way"
         if watch.mistake == str(codes.NO_PHONE_FIELDS):
             sent = _phone_like(lead)
             where = f" It was sent the number in {sent}." if sent else ""
@@ -117,12 +117,10 @@ class SetupWatch:
             sentence = f"{refused}: it does not accept the template, campaign or allocation."
             fix = "Choose the template, campaign and allocation again (Refresh), then send again."
         else:
-            sentence = f"{refused}, with a code Noojee Desk does not know.{server}"
+            sentence = f"{refused}, with a code Noojee Desk does not know{server}."
             fix = "Check the server's message; contact Noojee support with the code if unsure."
-            server = ""
-        return SetupStopped(
-            batch_id, code, held, f"{sentence}{server} {held} unsent leads are held.".strip(), fix
-        )
+        held_text = f"{held} unsent leads are held." if held != 1 else "1 unsent lead is held."
+        return SetupStopped(batch_id, code, held, f"{sentence} {held_text}", fix)
 
 
 def _phone_like(lead: Lead | None) -> str:
