@@ -665,13 +665,14 @@ class Dispatcher:
             latency=outcome.latency,
             http_status=outcome.http_status,
         )
+        # Decided before the write: while it is awaited, no more leads of the batch may start.
+        if self.setup.answer(lead, outcome):
+            self._stop_batch(lead.batch_id)
         if self._writer is not None:
             updated = await self._writer.call("record", attempt, transition)
         else:  # not running (a settle after stop): commit here
             updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])
-        if self.setup.answer(lead, outcome):
-            self._stop_batch(lead.batch_id)
 
     def _expire_if_due(self) -> None:
         """Leads stuck behind an open breaker longer than the retry budget become ``failed``."""
