@@ -108,6 +108,7 @@ def test_send_reports_every_row_and_agrees_with_the_pbx(
     assert summary == {
         "rows": 5,
         "delivered": 2,
+        "skipped": 0,
         "rejected": 1,
         "invalid": 2,
         "held": 0,
