@@ -634,12 +634,12 @@ async def _send(
         elif isinstance(event, QueueFigures):
             if event.busy_with and not told_busy:
                 told_busy = True
-                if not args.json:
-                    err.write(
-                        f"The queue of {profile!r} is being sent by {event.busy_with}: it "
-                        "delivers these leads; waiting for them (and taking over if it "
-                        "ends).\n"
-                    )
+                # stderr, with --json too: who has the queue is worth knowing
+                err.write(
+                    f"The queue of {profile!r} is being sent by {event.busy_with}: it "
+                    "delivers these leads; waiting for them (and taking over if it "
+                    "ends).\n"
+                )
             if event.needs_attention:
                 outcome.attention = event.paused_reason or "The PBX refused the settings."
                 if event.fix:
