@@ -32,6 +32,8 @@ from noojee_desk.core.profiles.settings import SettingsStore
 if TYPE_CHECKING:
     import httpx
 
+    from noojee_desk.ui.single import SingleInstance
+
 log = logging.getLogger(__name__)
 STARTED = time.perf_counter()
 
@@ -153,9 +155,14 @@ def build_desk(home: str | None, *, demo: DemoFactory | None) -> Desk:
 
 
 async def run_window(
-    desk: Desk, *, start_demo: bool, on_shown: Callable[[float], None] | None = None
+    desk: Desk,
+    *,
+    start_demo: bool,
+    on_shown: Callable[[float], None] | None = None,
+    instance: SingleInstance | None = None,
 ) -> int:
-    """Show the window and live until the application quits."""
+    """Show the window and live until the application quits (``instance``: a later launch on
+    the same data folder brings it forward)."""
     from noojee_desk.ui.main_window import MainWindow
 
     app = running_app()
@@ -167,6 +174,16 @@ async def run_window(
     window = MainWindow(desk)
     window.closed.connect(quitting.set)
     window.show()
+    if instance is not None:
+
+        def bring_forward() -> None:
+            if window.isMinimized():
+                window.showNormal()
+            window.show()
+            window.raise_()
+            window.activateWindow()
+
+        instance.on_raise = bring_forward
     if on_shown is not None:
         on_shown(time.perf_counter() - STARTED)
         if os.environ.get("NOOJEE_DESK_QUIT_AFTER_SHOW"):
@@ -204,11 +221,33 @@ def open_desk_or_explain(home: str | None) -> Desk | None:
                     part.rename(part.with_name(f"{part.name}.damaged-{int(time.time())}"))
 
 
+def claim_folder(home: str | None) -> SingleInstance | None:
+    """This launch's hold on its data folder, or None when another window has the folder (it
+    was asked to come forward)."""
+    from noojee_desk.ui.single import SingleInstance
+
+    where = paths.resolve(home).ensure()
+    logs.setup(where.log_file)
+    instance = SingleInstance(where.data)
+    if instance.claim():
+        return instance
+    log.info("Noojee Desk is already open on %s; brought that window forward", where.data)
+    return None
+
+
 def run_app(args: argparse.Namespace) -> int:
     app = make_app()
+    instance = claim_folder(args.data_dir)
+    if instance is None:
+        print(f"{APP_NAME} is already open on this data folder; that window was brought forward.")  # noqa: T201
+        return 0
+    from noojee_desk.core.delivery import outbox
+
+    outbox.PROGRAM = "the Noojee Desk window"  # who holds a queue, as others are told
     collector = MainThreadCollector(app)
     desk = open_desk_or_explain(args.data_dir)
     if desk is None:
+        instance.release()
         return 1
     log.info("%s %s starting (data in %s)", APP_NAME, __version__, desk.paths.data)
     shown = None
@@ -220,6 +259,7 @@ def run_app(args: argparse.Namespace) -> int:
             print(f"window shown after {seconds:.3f} s", flush=True)  # noqa: T201
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        code = runner.run(run_window(desk, start_demo=args.demo, on_shown=shown))
+        code = runner.run(run_window(desk, start_demo=args.demo, on_shown=shown, instance=instance))
     del collector
+    instance.release()
     return code

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from noojee_desk.core.delivery import api
+from noojee_desk.core.delivery import outbox as outbox_module
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
     Event,
@@ -25,11 +26,11 @@ from noojee_desk.core.delivery.dispatcher import (
 from noojee_desk.core.delivery.outbox import (
     FINAL_STATES,
     BatchInfo,
+    Delivered,
     Lead,
     LeadInput,
     LeadQuery,
     Outbox,
-    OutboxBusy,
     OutboxError,
     State,
     Target,
@@ -63,7 +64,8 @@ EXIT_INTERRUPTED = 3
 #: The batch was stopped: its first answers were the same set-up mistake (fields, mapping).
 EXIT_SETUP = 4
 
-STATUSES = ("delivered", "rejected", "invalid", "failed", "held", "pending")
+#: "skipped": the same row (by its content) was delivered to the same campaign before.
+STATUSES = ("delivered", "skipped", "rejected", "invalid", "failed", "held", "pending")
 _STATUS_OF = {
     State.DELIVERED: "delivered",
     State.REJECTED: "rejected",
@@ -150,7 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "exit status: 0 all delivered; 1 some rejected, invalid or failed; "
             "2 usage or configuration error; 3 interrupted with leads still queued; "
-            "4 stopped after the same set-up mistake (fields or mapping), the rest held"
+            "4 stopped after the same set-up mistake (fields or mapping), the rest held. "
+            "Rows whose content was delivered to the same campaign before (an edited file run "
+            "again) are skipped and reported 'already delivered on <date>'; --resend sends "
+            "them again. One process at a time sends a connection's queue: when the app or "
+            "another 'send' has it, that one delivers these leads (it looks for new ones "
+            "every half second) and this command waits, reporting each row as the queue "
+            "records it, and takes over by itself if the other one ends. Its exit status is "
+            "its own rows' as above."
         ),
     )
     parser.add_argument("file", metavar="FILE", help=".csv, .tsv, .txt or .xlsx, header row first")
@@ -174,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--phone-fields",
         metavar="F1,F2",
         help="the template's phone fields (default: fields named with 'phone' or 'mobile')",
+    )
+    parser.add_argument(
+        "--resend",
+        action="store_true",
+        help="send rows again that were delivered to this campaign before (with new lead ids; "
+        "without --allow-duplicates the PBX refuses those whose phone it has)",
     )
     parser.add_argument("--profile", metavar="NAME", help="the app's connection whose key to use")
     parser.add_argument("--dry-run", action="store_true", help="validate and report; send nothing")
@@ -399,16 +414,45 @@ def _invalid(check: LeadCheck) -> RowResult:
     return RowResult(check.row, "invalid", message=message)
 
 
-def collect(prepared: Prepared, outbox: Outbox | None, batch: BatchInfo | None) -> list[RowResult]:
+def _already(delivered: Delivered) -> RowResult:
+    when = "before"
+    if delivered.delivered_at is not None:
+        when = "on " + time.strftime("%Y-%m-%d %H:%M", time.localtime(delivered.delivered_at))
+    return RowResult(
+        0,
+        "skipped",
+        message=f"Already delivered {when} (lead {delivered.external_id}); not sent again "
+        "(--resend sends it again).",
+        external_id=delivered.external_id,
+    )
+
+
+def collect(
+    prepared: Prepared,
+    outbox: Outbox | None,
+    batch: BatchInfo | None,
+    *,
+    profile: str | None = None,
+    target: Target | None = None,
+) -> list[RowResult]:
+    """One result per row: its lead in ``batch``, else (given ``profile`` and ``target``) an
+    earlier delivery of the same content, else invalid or pending."""
     by_row: dict[int, Lead] = {}
     if outbox is not None and batch is not None:
         by_row = {lead.row or 0: lead for lead in outbox.iter_leads(LeadQuery(batch_id=batch.id))}
+    earlier: dict[int, Delivered] = {}
+    if outbox is not None and profile is not None and target is not None:
+        others = [c for c in prepared.checks if c.ok and c.row not in by_row]
+        matches = outbox.delivered_matches(profile, target, [c.fields for c in others])
+        earlier = {c.row: m for c, m in zip(others, matches, strict=True) if m is not None}
     results = []
     for check in prepared.checks:
         if not check.ok:
             results.append(_invalid(check))
         elif check.row in by_row:
             results.append(_lead_result(by_row[check.row]))
+        elif check.row in earlier:
+            results.append(replace(_already(earlier[check.row]), row=check.row))
         else:
             warnings = "; ".join(p.message for p in check.warnings)
             results.append(RowResult(check.row, "pending", message=warnings or "Valid."))
@@ -473,7 +517,7 @@ def _print_readable(
     counts = ", ".join(f"{summary[s]} {s}" for s in STATUSES if summary[s])
     verb = "Checked" if dry_run else "Done"
     out.write(f"{verb}: {summary['rows']} rows in {summary['seconds']:.1f} s: {counts}.\n")
-    problems = [r for r in results if r.status in ("rejected", "invalid", "failed")]
+    problems = [r for r in results if r.status in ("rejected", "invalid", "failed", "skipped")]
     for result in problems[:20]:
         code = f" [{result.code}]" if result.code is not None else ""
         out.write(f"  row {result.row}: {result.status}{code}: {result.message}\n")
@@ -522,41 +566,41 @@ async def _send(
 ) -> SendResult:
     outbox = desk.outbox
     target = Target(args.template, args.campaign, args.allocation)
-    batch = outbox.find_open_batch(profile, prepared.key)
-    if batch is None:
-        previous = next(
-            (b for b in outbox.batches(profile) if b.key == prepared.key and b.target == target),
-            None,
-        )
-        if previous is not None:
-            # The same file with the same options ran to the end before: retry what failed.
-            failed = outbox.leads(LeadQuery(batch_id=previous.id, states=frozenset({State.FAILED})))
-            outbox.requeue(lead.id for lead in failed)
-            batch = previous
-            if not args.json:
-                again = (
-                    f"{len(failed)} failed leads are sent again" if failed else "nothing to send"
-                )
-                err.write(f"This file was sent before (batch {batch.id}): {again}.\n")
-    elif not args.json:
+    valid = [check for check in prepared.checks if check.ok]
+    # One atomic step: an open batch of this file is resumed, a finished one retried, else the
+    # rows not delivered before are queued (two runs started together queue the file once).
+    queued = outbox.queue_once(
+        profile,
+        target,
+        [LeadInput(check.fields, check.phones, check.row) for check in valid],
+        allow_duplicates=args.allow_duplicates,
+        source=f"send {Path(args.file).name}",
+        key=prepared.key,
+        skip_delivered=not args.resend,
+        reuse_finished=not args.resend,
+    )
+    batch = queued.batch
+    if queued.how == "finished":
+        # The same file with the same options ran to the end before: retry what failed.
+        failed = outbox.leads(LeadQuery(batch_id=batch.id, states=frozenset({State.FAILED})))
+        outbox.requeue(lead.id for lead in failed)
+        if not args.json:
+            again = f"{len(failed)} failed leads are sent again" if failed else "nothing to send"
+            err.write(f"This file was sent before (batch {batch.id}): {again}.\n")
+    elif queued.how == "open" and not args.json:
         err.write(f"Resuming the earlier run of this file (batch {batch.id}).\n")
-    if batch is None:
-        leads = [
-            LeadInput(check.fields, check.phones, check.row)
-            for check in prepared.checks
-            if check.ok
-        ]
-        batch = outbox.enqueue(
-            profile,
-            target,
-            leads,
-            allow_duplicates=args.allow_duplicates,
-            source=f"send {Path(args.file).name}",
-            key=prepared.key,
+    elif queued.skipped and not args.json:
+        err.write(
+            f"{len(queued.skipped)} rows were delivered to this campaign before and are not "
+            "sent again (--resend sends them).\n"
         )
     outcome = SendResult([], batch)
+
+    def results() -> list[RowResult]:
+        return collect(prepared, outbox, batch, profile=profile, target=target)
+
     if outbox.counts(batch_id=batch.id).open == 0:
-        outcome.results = collect(prepared, outbox, batch)
+        outcome.results = results()
         return outcome
 
     loop = asyncio.get_running_loop()
@@ -564,14 +608,32 @@ async def _send(
     interrupted = asyncio.Event()
     dispatcher = desk.make_dispatcher(profile, client, args.max_concurrency)
     progress = None if args.json else Progress(err, batch.total)
+    told_busy = False
+
+    def look() -> None:
+        """The batch's leads as the queue records them, whoever sends them."""
+        counts = outbox.counts(batch_id=batch.id)
+        if counts[State.QUEUED] + counts[State.SENDING] == 0:
+            done.set()  # the rest (if any) is held in the app: nothing more to send
+        if progress is not None:
+            progress.update(counts.as_dict(), None)
 
     def on_event(event: Event) -> None:
+        nonlocal told_busy
         if isinstance(event, BatchFinished) and event.batch_id == batch.id:
             done.set()
         elif isinstance(event, SetupStopped) and event.batch_id == batch.id:
             outcome.setup = f"{event.sentence} {event.fix}"
             done.set()
         elif isinstance(event, QueueFigures):
+            if event.busy_with and not told_busy:
+                told_busy = True
+                # stderr, with --json too: who has the queue is worth knowing
+                err.write(
+                    f"The queue of {profile!r} is being sent by {event.busy_with}: it "
+                    "delivers these leads; waiting for them (and taking over if it "
+                    "ends).\n"
+                )
             if event.needs_attention:
                 outcome.attention = event.paused_reason or "The PBX refused the settings."
                 if event.fix:
@@ -585,6 +647,13 @@ async def _send(
 
     dispatcher.subscribe(on_event)
 
+    async def watch() -> None:
+        """While another process sends the queue, this one hears no answers: it looks."""
+        while not done.is_set():
+            await asyncio.sleep(0.5)
+            if dispatcher.busy_with is not None:
+                look()
+
     def on_signal(*_: object) -> None:
         loop.call_soon_threadsafe(interrupted.set)
         loop.call_soon_threadsafe(done.set)
@@ -595,14 +664,16 @@ async def _send(
             continue
         with contextlib.suppress(ValueError, OSError):  # not the main thread
             previous_handlers[signum] = signal.signal(signum, on_signal)
-    runner = asyncio.ensure_future(dispatcher.run())
+    runner = asyncio.ensure_future(dispatcher.run(wait_for_lock=True))
+    watcher = asyncio.ensure_future(watch())
     try:
         waiter = asyncio.ensure_future(done.wait())
         await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if runner.done():
-            runner.result()  # OutboxBusy or a bug: raise it
+            runner.result()  # a bug: raise it
     finally:
+        watcher.cancel()
         await dispatcher.stop(grace=2.0)
         with contextlib.suppress(BaseException):
             await runner
@@ -612,7 +683,7 @@ async def _send(
             progress.update(outbox.counts(batch_id=batch.id).as_dict(), None)
             progress.close()
     outcome.interrupted = interrupted.is_set()
-    outcome.results = collect(prepared, outbox, batch)
+    outcome.results = results()
     return outcome
 
 
@@ -679,14 +750,7 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             results = collect(prepared, None, None)
             return _report(out, results, started, None, args, interrupted=False)
         assert client is not None  # a real run has a key, or _api_key raised
-        try:
-            outcome = await _send(args, prepared, desk, adhoc.name, client, err)
-        except OutboxBusy as exc:
-            err.write(f"{exc}\n")
-            outbox = desk.outbox
-            results = collect(prepared, outbox, outbox.find_open_batch(adhoc.name, prepared.key))
-            _report(out, results, started, None, args, interrupted=True)
-            return EXIT_INTERRUPTED
+        outcome = await _send(args, prepared, desk, adhoc.name, client, err)
         if outcome.attention:
             err.write(f"Needs attention: {outcome.attention} The leads stay queued.\n")
         if outcome.setup:
@@ -737,6 +801,7 @@ def main(argv: list[str]) -> int:
         return EXIT_CONFIG
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    outbox_module.PROGRAM = "'noojee-desk send'"  # who holds a queue, as others are told
     try:
         return asyncio.run(_run(args, out, err))
     except UsageError as exc:

@@ -113,6 +113,7 @@ def test_send_reports_every_row_and_agrees_with_the_pbx(
     assert summary == {
         "rows": 5,
         "delivered": 2,
+        "skipped": 0,
         "rejected": 1,
         "invalid": 2,
         "held": 0,
@@ -470,3 +471,181 @@ def test_an_unusable_server_address_exits_2_with_a_message(
         assert message in err
         assert "Traceback" not in err + out
         assert "pass" not in err.replace("password", "")
+
+
+# -- exactly once across runs, one sender per queue -----------------------------------------------
+
+
+def test_an_edited_file_sends_only_the_rows_not_delivered_and_resend_sends_again(
+    tmp_path: Path, pbx: SimThread, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(tmp_path / "leads.csv", ROWS)
+    argv = [str(path), "--server", pbx.url, *TARGET_ARGS, "--json"]
+    code, _out, _err = run(argv, capsys)
+    assert len(pbx.state()["leads"]) == 2
+    fixed = list(ROWS)
+    fixed[1] = "Bob Ray,0412000002,Sydney"  # the row without a phone, fixed
+    write_csv(path, fixed)
+    code, out, _err = run(argv, capsys)
+    rows, summary = json_lines(out)
+    assert [(r["row"], r["status"]) for r in rows] == [
+        (1, "skipped"),
+        (2, "delivered"),
+        (3, "rejected"),  # 104 again: rejected is not delivered
+        (4, "invalid"),
+        (5, "skipped"),
+    ]
+    today = time.strftime("%Y-%m-%d")
+    assert rows[0]["message"].startswith(f"Already delivered on {today} ")
+    assert summary["skipped"] == 2
+    assert summary["delivered"] == 1
+    assert code == send.EXIT_SOME_NOT_DELIVERED  # the 104 and the invalid row
+    leads = pbx.state()["leads"]
+    assert len(leads) == 3
+    assert len({lead["external_id"] for lead in leads}) == 3
+    # --resend: every valid row again, as new leads; the PBX refuses known phones (105) ...
+    code, out, _err = run([*argv, "--resend"], capsys)
+    rows, summary = json_lines(out)
+    assert [(r["row"], r["status"], r["code"]) for r in rows if r["status"] != "invalid"] == [
+        (1, "rejected", 105),
+        (2, "rejected", 105),
+        (3, "rejected", 104),
+        (5, "rejected", 105),
+    ]
+    # ... unless duplicates are allowed too.
+    code, out, _err = run([*argv, "--resend", "--allow-duplicates"], capsys)
+    _rows, summary = json_lines(out)
+    assert summary["delivered"] == 3
+    assert summary["skipped"] == 0
+    assert len(pbx.state()["leads"]) == 6
+
+
+def _send_argv(path: Path, url: str, *extra: str) -> list[str]:
+    argv = [sys.executable, "-m", "noojee_desk", "send", str(path), "--server", url]
+    return [*argv, *TARGET_ARGS, "--json", *extra]
+
+
+def test_two_sends_of_the_same_file_started_together_queue_it_once(tmp_path: Path) -> None:
+    rows = [f"P{i},0413{i:06d},Town" for i in range(2000)]
+    path = write_csv(tmp_path / "leads.csv", rows)
+    home = tmp_path / "home"
+    env = dict(os.environ, NOOJEE_DESK_HOME=str(home), NOOJEE_API_KEY="demo-key")
+    with SimThread(capacity=16, min_service=0.0, jitter=0.0) as sim:
+        argv = _send_argv(path, sim.url, "--retry-scale", "0.05")
+        procs = [
+            subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)
+        ]
+        outputs = [proc.communicate(timeout=240) for proc in procs]
+        leads = sim.state(include_leads=True)["leads"]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == send.EXIT_OK, err.decode()
+        _rows, summary = json_lines(out.decode())
+        assert summary["delivered"] == 2000, summary
+    assert len(leads) == 2000
+    with Outbox(resolve(home).outbox) as box:
+        assert len(box.batches()) == 1
+        assert box.count() == 2000
+
+
+HOLDER = """
+import asyncio, signal, sys
+from noojee_desk.core.delivery import outbox
+from noojee_desk.core.delivery.api import NoojeeClient
+from noojee_desk.core.delivery.dispatcher import Dispatcher, LeadChanged
+from noojee_desk.core.delivery.policy import RetryTiming
+
+async def main():
+    outbox.PROGRAM = "the test's window"
+    box = outbox.Outbox(sys.argv[1])
+    client = NoojeeClient(sys.argv[2], "demo-key")
+    dispatcher = Dispatcher(box, client, "P", timing=RetryTiming(probe_base=0.05, probe_cap=0.1))
+    def on_event(event):
+        if isinstance(event, LeadChanged) and event.state.value == "delivered":
+            print("delivered", event.lead_id, flush=True)
+    dispatcher.subscribe(on_event)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(dispatcher.stop()))
+    task = asyncio.ensure_future(dispatcher.run())
+    await asyncio.sleep(0.2)
+    print("holding", flush=True)
+    await task
+    await client.aclose()
+
+asyncio.run(main())
+"""
+
+
+def _holder(home: Path, url: str) -> subprocess.Popen[str]:
+    outbox = resolve(home).ensure().outbox
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(outbox), url], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_send_hands_its_leads_to_the_process_that_has_the_queue(tmp_path: Path) -> None:
+    """The app (here a headless process with the queue's dispatcher) delivers what `send`
+    queues within seconds; `send` waits and reports every row."""
+    rows = [f"P{i},0413{i:06d},Town" for i in range(20)]
+    path = write_csv(tmp_path / "leads.csv", rows)
+    home = tmp_path / "home"
+    env = dict(os.environ, NOOJEE_DESK_HOME=str(home), NOOJEE_API_KEY="demo-key")
+    with SimThread(capacity=4, min_service=0.0, jitter=0.0) as sim:
+        holder = _holder(home, sim.url)
+        try:
+            started = time.monotonic()
+            done = subprocess.run(
+                _send_argv(path, sim.url, "--profile", "P"),
+                env=env,
+                capture_output=True,
+                timeout=60,
+            )
+            took = time.monotonic() - started
+        finally:
+            holder.terminate()
+            sent_by_holder, _ = holder.communicate(timeout=20)
+        leads = sim.state()["leads"]
+    assert done.returncode == send.EXIT_OK, done.stderr.decode()
+    rows_out, summary = json_lines(done.stdout.decode())
+    assert [r["status"] for r in rows_out] == ["delivered"] * 20
+    assert summary["delivered"] == 20
+    assert took < 30
+    assert len(leads) == 20
+    assert sent_by_holder.count("delivered") == 20  # the holder sent them, not `send`
+
+
+def test_send_takes_over_when_the_queue_holder_ends(tmp_path: Path) -> None:
+    """The holder cannot reach the PBX; once it is gone, `send` sends the leads itself."""
+    rows = [f"P{i},0413{i:06d},Town" for i in range(10)]
+    path = write_csv(tmp_path / "leads.csv", rows)
+    home = tmp_path / "home"
+    env = dict(os.environ, NOOJEE_DESK_HOME=str(home), NOOJEE_API_KEY="demo-key")
+    with SimThread(capacity=4, min_service=0.0, jitter=0.0) as sim:
+        holder = _holder(home, "http://127.0.0.1:9")  # refused: it never delivers
+        sender = subprocess.Popen(
+            _send_argv(path, sim.url, "--profile", "P", "--retry-scale", "0.05"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            with Outbox(resolve(home).outbox) as box:
+                deadline = time.monotonic() + 30
+                while box.count() < 10:
+                    assert time.monotonic() < deadline, "send never queued its leads"
+                    time.sleep(0.1)
+            time.sleep(1.0)
+            assert sender.poll() is None  # waiting for the holder
+        finally:
+            holder.kill()
+            holder.wait()
+        out, err = sender.communicate(timeout=60)
+        leads = sim.state()["leads"]
+    assert sender.returncode == send.EXIT_OK, err.decode()
+    assert "is being sent by the test's window (pid " in err.decode()
+    _rows, summary = json_lines(out.decode())
+    assert summary["delivered"] == 10
+    assert len(leads) == 10

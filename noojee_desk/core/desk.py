@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import httpx
 
 from noojee_desk.core.delivery.api import ApiError, ConfigError, NoojeeClient
-from noojee_desk.core.delivery.dispatcher import Dispatcher, Event
-from noojee_desk.core.delivery.outbox import BatchInfo, LeadInput, Outbox, OutboxBusy, Target
+from noojee_desk.core.delivery.dispatcher import Dispatcher, Event, QueueFigures
+from noojee_desk.core.delivery.outbox import BatchInfo, LeadInput, Outbox, Target
 from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_from_pbx, layout_key
 from noojee_desk.core.leads.validate import ValidationSettings, Validator
@@ -303,10 +303,6 @@ class Desk:
         """Receive the events of whichever profile's dispatcher is running."""
         self._listeners.append(listener)
 
-    def _forward(self, event: Event) -> None:
-        for listener in list(self._listeners):
-            listener(event)
-
     def make_dispatcher(
         self, profile: str, client: NoojeeClient, max_concurrency: int | None = None
     ) -> Dispatcher:
@@ -326,15 +322,22 @@ class Desk:
         self.dispatcher = dispatcher
         self._dispatch_task = asyncio.ensure_future(self._run_dispatcher(dispatcher))
 
+    def _forward(self, event: Event) -> None:
+        if isinstance(event, QueueFigures):
+            self.queue_problem = (
+                f"This connection's queue is being sent by {event.busy_with}; it sends the "
+                "leads queued here too, and this window takes over when it ends."
+                if event.busy_with
+                else ""
+            )
+        for listener in list(self._listeners):
+            listener(event)
+
     async def _run_dispatcher(self, dispatcher: Dispatcher) -> None:
         try:
-            await dispatcher.run()
-        except OutboxBusy:
-            self.queue_problem = (
-                "Another Noojee Desk window on this computer is already sending this "
-                "connection's queue; leads queued here are sent by that window."
-            )
-            log.warning("%s", self.queue_problem)
+            # Another process holding the queue sends what is queued here (it looks every
+            # half second); this one takes over by itself when that one ends.
+            await dispatcher.run(wait_for_lock=True)
         except Exception:
             log.exception("the dispatcher stopped")
             self.queue_problem = "Sending stopped after an unexpected error; see the log file."

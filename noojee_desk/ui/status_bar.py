@@ -24,6 +24,8 @@ def connection_text(figures: QueueFigures, server: str) -> str:
     """The connection's state in a sales person's words, from the dispatcher's figures."""
     if figures.needs_attention:
         return f"⚠ Needs attention: {figures.paused_reason}"
+    if figures.busy_with:
+        return f"● Sent by {figures.busy_with} — this window takes over when it ends"
     if figures.paused_reason:
         return f"⏸ Paused — {server}"
     if figures.server_state == "offline":

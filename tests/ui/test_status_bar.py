@@ -37,6 +37,14 @@ def test_connection_text_for_each_state() -> None:
     )
 
 
+def test_connection_text_says_who_sends_the_queue_instead() -> None:
+    other = dataclasses.replace(FIGURES, busy_with="'noojee-desk send' (pid 42, since 10:02:00)")
+    assert connection_text(other, "Office") == (
+        "● Sent by 'noojee-desk send' (pid 42, since 10:02:00) — this window takes over when "
+        "it ends"
+    )
+
+
 def test_counts_text_leaves_out_empty_states() -> None:
     assert counts_text({}) == "Queue empty"
     assert counts_text({"queued": 0, "delivered": 0}) == "Queue empty"

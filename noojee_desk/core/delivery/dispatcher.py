@@ -36,6 +36,7 @@ from noojee_desk.core.delivery.outbox import (
     Lead,
     LeadQuery,
     Outbox,
+    OutboxBusy,
     ProfileLock,
     State,
     Transition,
@@ -115,6 +116,7 @@ class QueueFigures:
     counts: dict[str, int]
     fix: str = ""  # what to do, when paused because the queue needs attention
     needs_attention: bool = False
+    busy_with: str = ""  # who sends this queue instead, while this process waits to take over
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,10 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()  # sends, until their answer is recorded
         self._writer: OutboxWriter | None = None
         self.setup = SetupWatch()
+        #: Who sends this queue instead while ``run(wait_for_lock=True)`` waits for its lock.
+        self.busy_with: str | None = None
+        self.lock_retry = 1.5  # seconds between tries to take the lock over
+        self.poll_interval = 0.5  # seconds between looks for leads other processes queue
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -297,6 +303,7 @@ class Dispatcher:
             counts=counts.as_dict(),
             fix="" if pause is None else pause.fix,
             needs_attention=pause is not None and pause.blocked,
+            busy_with=self.busy_with or "",
         )
 
     def _emit_figures(self, *, force: bool = False) -> None:
@@ -402,17 +409,27 @@ class Dispatcher:
     def running(self) -> bool:
         return self._running is not None and not self._running.done()
 
-    async def run(self) -> None:
-        """Send until ``stop()``. Raises ``OutboxBusy`` when another process sends this queue."""
+    async def run(self, *, wait_for_lock: bool = False) -> None:
+        """Send until ``stop()``. Raises ``OutboxBusy`` when another process sends this queue,
+        or, with ``wait_for_lock``, says so in its figures (``busy_with``) and tries again every
+        ``lock_retry`` seconds until it gets the queue or is stopped."""
         if self.running:
             raise RuntimeError("this dispatcher is already running")
-        lock = self.outbox.lock_profile(self.profile)
-        lock.acquire()
+        self._running = asyncio.get_running_loop().create_future()
+        try:
+            lock = await self._take_lock(wait_for_lock)
+        except BaseException:
+            self._stopping = False
+            self._running.set_result(None)
+            raise
+        if lock is None:  # stopped while waiting
+            self._stopping = False
+            self._running.set_result(None)
+            return
         self._lock = lock
         # Claims and answers are committed (and synced to disk) on a thread of their own, so a
         # slow disk never stalls the loop the UI shares with this dispatcher.
         self._writer = OutboxWriter(self.outbox.path, clock=self._clock)
-        self._running = asyncio.get_running_loop().create_future()
         self._stats.started = self._mono()
         try:
             self._emit_leads(
@@ -445,6 +462,30 @@ class Dispatcher:
                     self._stopping = False  # may run again
                     self._running.set_result(None)
 
+    async def _take_lock(self, wait: bool) -> ProfileLock | None:
+        """The profile's lock; with ``wait``, once its holder ends (None: stopped meanwhile)."""
+        lock = self.outbox.lock_profile(self.profile)
+        while not self._stopping:
+            try:
+                lock.acquire()
+            except OutboxBusy as exc:
+                if not wait:
+                    raise
+                if self.busy_with is None:
+                    log.warning("%s Taking over when it ends.", exc)
+                self.busy_with = exc.holder or "another Noojee Desk process"
+                self._figures_dirty = True
+                self._emit_figures(force=True)
+                self._wake.clear()
+                await self._wait(self.lock_retry, poll=False)
+                continue
+            if self.busy_with is not None:
+                log.info("took over sending the queue of %r", self.profile)
+                self.busy_with = None
+                self._figures_dirty = True
+            return lock
+        return None
+
     async def stop(self, grace: float = 5.0) -> None:
         """Stop sending; wait up to ``grace`` s for calls in flight, then re-queue the rest.
 
@@ -456,17 +497,58 @@ class Dispatcher:
         if self._running is not None and not self._running.done():
             await asyncio.shield(self._running)
 
-    async def _wait(self, delay: float | None) -> None:
+    async def _wait(self, delay: float | None, *, poll: bool = True) -> None:
+        """Until woken or ``delay`` s passed. With ``poll``, every ``poll_interval`` s a look
+        whether another process committed (SQLite's ``data_version``, a cheap read of this
+        connection's own state) queued leads that are due before ``delay`` is up."""
         if self._wake.is_set():
             return
         waiter = asyncio.ensure_future(self._wake.wait())
-        if delay is None:
-            await waiter
-            return
-        sleeper = asyncio.ensure_future(self._sleep(max(0.0, delay)))
-        _done, pending = await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
+        try:
+            deadline = None if delay is None else self._mono() + max(0.0, delay)
+            seen = self._data_version() if poll else None
+            while True:
+                left = None if deadline is None else max(0.0, deadline - self._mono())
+                if left is None and seen is None:
+                    await waiter
+                    return
+                step = self.poll_interval if left is None else left
+                if seen is not None:
+                    step = min(step, self.poll_interval)
+                sleeper = asyncio.ensure_future(self._sleep(step))  # yields even when 0
+                try:
+                    await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                if waiter.done() or (deadline is not None and self._mono() >= deadline):
+                    return
+                if seen is not None:
+                    now_seen = self._data_version()
+                    if now_seen != seen:
+                        seen = now_seen
+                        if self._due_from_elsewhere(deadline):
+                            return
+        finally:
+            waiter.cancel()
+
+    def _data_version(self) -> int | None:
+        try:
+            return int(self.outbox.data_version())
+        except sqlite3.Error:
+            return None
+
+    def _due_from_elsewhere(self, deadline: float | None) -> bool:
+        """After another connection's commit: is a queued lead due before we would wake?"""
+        if self._pause is not None or self.breaker.is_open or self.limiter.available <= 0:
+            return False
+        try:
+            due = self.outbox.earliest_due(self.profile)
+        except sqlite3.Error:
+            return False
+        if due is None:
+            return False
+        wait = due - self._clock()
+        return deadline is None or wait < deadline - self._mono()
 
     def _next_wake(self) -> float | None:
         """Seconds until something is due: a lead, a probe, figures to send, an expiry check."""

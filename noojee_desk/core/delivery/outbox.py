@@ -21,8 +21,11 @@ from noojee_desk.core.files import private_file, private_folder, private_opener
 from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _CHUNK = 500  # ids per SQL "IN (...)" list
+
+#: How this process names itself in a profile's lock file ("the app", "'send'"); set by each.
+PROGRAM = ""
 
 
 class State(StrEnum):
@@ -54,7 +57,13 @@ class OutboxDamaged(OutboxError):
 
 
 class OutboxBusy(OutboxError):
-    """Another Noojee Desk process is already sending this profile's queue."""
+    """Another Noojee Desk process is already sending this profile's queue.
+
+    ``holder`` says which one, as far as its lock file tells ("" when it does not)."""
+
+    def __init__(self, message: str, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,25 @@ class BatchInfo:
     key: str | None = None
     first_lead_id: int | None = None
     last_lead_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An earlier delivery of the same content to the same target."""
+
+    lead_id: int
+    external_id: str
+    delivered_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What ``queue_once`` did: queued a ``new`` batch (leaving out ``skipped`` rows, by their
+    index in the input), or found the input's ``open`` or ``finished`` batch and queued nothing."""
+
+    batch: BatchInfo
+    how: str  # "new" | "open" | "finished"
+    skipped: dict[int, Delivered] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +290,16 @@ CREATE TABLE lead_phones (
 CREATE INDEX lead_phones_phone ON lead_phones(phone);
 """
 
+# Each lead's content key (see ``content_key``): a rerun of an edited file, or a re-paste, finds
+# the rows already delivered to the same target. Leads queued before this are keyed here too.
+_SCHEMA_V2 = """
+ALTER TABLE leads ADD COLUMN content_key TEXT;
+UPDATE leads SET content_key = nd_content_key(fields);
+CREATE INDEX leads_content ON leads(profile, content_key);
+"""
+
 #: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 
 _LEAD_COLUMNS = (
     "id, batch_id, row_no, profile, template_id, campaign_id, allocation_id, allow_duplicates, "
@@ -271,6 +307,22 @@ _LEAD_COLUMNS = (
     "unknown_outcome, last_code, last_message, sentence, fix, first_attempt_at, last_attempt_at, "
     "delivered_at, created_at, updated_at, budget_from"
 )
+
+
+def content_key(fields: dict[str, str]) -> str:
+    """The normalised content of one lead: the same for the same fields in any order, with
+    surrounding and repeated spaces and empty fields ignored (the external id is no content)."""
+    items = sorted(
+        (k, " ".join(v.split()))
+        for k, v in fields.items()
+        if k != EXTERNAL_ID_FIELD and v and not v.isspace()
+    )
+    encoded = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def _content_key_of_json(text: str) -> str:
+    return content_key(_fields(text))
 
 
 def _fields(text: str) -> dict[str, str]:
@@ -373,6 +425,7 @@ class Outbox:
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"The queue file {self.path} cannot be opened: {exc}") from exc
         try:
+            self._db.create_function("nd_content_key", 1, _content_key_of_json, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -454,11 +507,64 @@ class Outbox:
         """Queue ``leads`` as one batch, in one transaction; they are due at once.
 
         Each lead gets a generated external id unless its fields carry a non-empty
-        ``njExternalLeadId``. ``key`` (optional) identifies the input, so that an interrupted
-        ``send`` of the same file can resume its batch instead of queueing it again.
+        ``njExternalLeadId``. ``key`` (optional) identifies the input; ``queue_once`` uses it
+        to resume a batch instead of queueing it again.
         About 1.3 s per 100,000 leads here: run big batches in an executor thread.
         """
-        now = self._clock()
+        prepared, phones = self._prepare(leads)
+        with self._write() as db:
+            return self._insert_batch(
+                db, profile, target, prepared, phones, allow_duplicates, source, key
+            )
+
+    def queue_once(
+        self,
+        profile: str,
+        target: Target,
+        leads: Sequence[LeadInput],
+        *,
+        allow_duplicates: bool,
+        source: str,
+        key: str | None = None,
+        skip_delivered: bool = True,
+        reuse_finished: bool = True,
+    ) -> Enqueued:
+        """Queue ``leads`` unless they are queued already, as one atomic step.
+
+        In one write transaction (so two processes queueing the same input at once queue it
+        once): the newest batch with ``key`` that still has open leads is resumed as it is; with
+        ``reuse_finished``, a finished one with ``key`` and ``target`` is given back too (the
+        caller decides what to retry). Otherwise the leads are queued as a new batch, leaving out
+        (with ``skip_delivered``) those whose content was delivered to ``target`` before; they
+        are in ``Enqueued.skipped`` by their index in ``leads``.
+        """
+        prepared, phones = self._prepare(leads)
+        keys = [content_key(_fields(body)) for _row, body, _ext, _gen in prepared]
+        with self._write() as db:
+            if key is not None:
+                found = self._batch_by_key(db, profile, key, target, reuse_finished)
+                if found is not None:
+                    batch, is_open = found
+                    return Enqueued(batch, "open" if is_open else "finished")
+            skipped: dict[int, Delivered] = {}
+            if skip_delivered:
+                done = self._delivered(db, profile, target, keys)
+                skipped = {i: done[k] for i, k in enumerate(keys) if k in done}
+            if skipped:
+                keep = [i for i in range(len(prepared)) if i not in skipped]
+                renumber = {old: new for new, old in enumerate(keep)}
+                prepared = [prepared[i] for i in keep]
+                keys = [keys[i] for i in keep]
+                phones = [(p, renumber[i]) for p, i in phones if i in renumber]
+            batch = self._insert_batch(
+                db, profile, target, prepared, phones, allow_duplicates, source, key, keys
+            )
+        return Enqueued(batch, "new", skipped)
+
+    @staticmethod
+    def _prepare(
+        leads: Sequence[LeadInput],
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
         encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         generated = iter(new_external_ids(len(leads)))
         prepared: list[tuple[Any, ...]] = []
@@ -474,53 +580,121 @@ class Outbox:
             prepared.append((lead.row, encode(body), external_id, 0 if given else 1))
             if lead.phones:
                 phones.extend((p, index) for p in lead.phones)
-        with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO batches (profile, template_id, campaign_id, allocation_id, "
-                "allow_duplicates, source, batch_key, total, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    profile,
-                    target.template_id,
-                    target.campaign_id,
-                    target.allocation_id,
-                    int(allow_duplicates),
-                    source,
-                    key,
-                    len(prepared),
-                    now,
-                ),
-            )
-            batch_id = int(cursor.lastrowid or 0)
-            last = db.execute("SELECT COALESCE(MAX(id), 0) FROM leads").fetchone()[0]
-            first_id = last + 1
-            common = (
-                batch_id,
+        return prepared, phones
+
+    def _batch_by_key(
+        self,
+        db: sqlite3.Connection,
+        profile: str,
+        key: str,
+        target: Target,
+        reuse_finished: bool,
+    ) -> tuple[BatchInfo, bool] | None:
+        """The newest open batch with ``key`` (True), else the newest finished one (False)."""
+        row = db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches b WHERE profile = ? AND batch_key = ? "
+            "AND EXISTS (SELECT 1 FROM leads WHERE batch_id = b.id "
+            "AND state IN ('queued', 'sending', 'held')) ORDER BY id DESC LIMIT 1",
+            (profile, key),
+        ).fetchone()
+        if row is not None:
+            return _batch(row), True
+        if not reuse_finished:
+            return None
+        row = db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE profile = ? AND batch_key = ? "
+            "AND template_id = ? AND campaign_id = ? AND allocation_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (profile, key, target.template_id, target.campaign_id, target.allocation_id),
+        ).fetchone()
+        return None if row is None else (_batch(row), False)
+
+    def _delivered(
+        self, db: sqlite3.Connection, profile: str, target: Target, keys: Iterable[str]
+    ) -> dict[str, Delivered]:
+        wanted = list(set(keys))
+        found: dict[str, Delivered] = {}
+        for chunk in _chunks(wanted):  # type: ignore[arg-type]
+            marks = ",".join("?" * len(chunk))
+            for ckey, lead_id, external_id, when in db.execute(
+                "SELECT content_key, id, external_id, delivered_at FROM leads "
+                f"WHERE profile = ? AND content_key IN ({marks}) AND state = 'delivered' "
+                "AND template_id = ? AND campaign_id = ? AND allocation_id = ? "
+                "ORDER BY delivered_at DESC",
+                (profile, *chunk, target.template_id, target.campaign_id, target.allocation_id),
+            ):
+                found[ckey] = Delivered(lead_id, external_id, when)  # the earliest one wins
+        return found
+
+    def delivered_matches(
+        self, profile: str, target: Target, fields: Iterable[dict[str, str]]
+    ) -> list[Delivered | None]:
+        """For each lead's fields: its earlier delivery to ``target`` by content, or None."""
+        keys = [content_key(f) for f in fields]
+        done = self._delivered(self._db, profile, target, keys)
+        return [done.get(k) for k in keys]
+
+    def _insert_batch(
+        self,
+        db: sqlite3.Connection,
+        profile: str,
+        target: Target,
+        prepared: list[tuple[Any, ...]],
+        phones: list[tuple[str, int]],
+        allow_duplicates: bool,
+        source: str,
+        key: str | None,
+        keys: list[str] | None = None,
+    ) -> BatchInfo:
+        now = self._clock()
+        if keys is None:
+            keys = [content_key(_fields(body)) for _row, body, _ext, _gen in prepared]
+        cursor = db.execute(
+            "INSERT INTO batches (profile, template_id, campaign_id, allocation_id, "
+            "allow_duplicates, source, batch_key, total, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
                 profile,
                 target.template_id,
                 target.campaign_id,
                 target.allocation_id,
                 int(allow_duplicates),
-            )
-            db.executemany(
-                "INSERT INTO leads (id, batch_id, profile, template_id, campaign_id, "
-                "allocation_id, allow_duplicates, row_no, fields, external_id, "
-                "external_id_generated, state, next_attempt_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (
-                    (first_id + i, *common, row, body, ext, gen, now, now, now)
-                    for i, (row, body, ext, gen) in enumerate(prepared)
-                ),
-            )
-            db.executemany(
-                "INSERT INTO lead_phones (phone, lead_id) VALUES (?, ?)",
-                ((phone, first_id + i) for phone, i in phones),
-            )
-            last_id = first_id + len(prepared) - 1 if prepared else None
-            db.execute(
-                "UPDATE batches SET first_lead_id = ?, last_lead_id = ? WHERE id = ?",
-                (first_id if prepared else None, last_id, batch_id),
-            )
+                source,
+                key,
+                len(prepared),
+                now,
+            ),
+        )
+        batch_id = int(cursor.lastrowid or 0)
+        last = db.execute("SELECT COALESCE(MAX(id), 0) FROM leads").fetchone()[0]
+        first_id = last + 1
+        common = (
+            batch_id,
+            profile,
+            target.template_id,
+            target.campaign_id,
+            target.allocation_id,
+            int(allow_duplicates),
+        )
+        db.executemany(
+            "INSERT INTO leads (id, batch_id, profile, template_id, campaign_id, "
+            "allocation_id, allow_duplicates, row_no, fields, external_id, "
+            "external_id_generated, state, next_attempt_at, created_at, updated_at, content_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            (
+                (first_id + i, *common, row, body, ext, gen, now, now, now, keys[i])
+                for i, (row, body, ext, gen) in enumerate(prepared)
+            ),
+        )
+        db.executemany(
+            "INSERT INTO lead_phones (phone, lead_id) VALUES (?, ?)",
+            ((phone, first_id + i) for phone, i in phones),
+        )
+        last_id = first_id + len(prepared) - 1 if prepared else None
+        db.execute(
+            "UPDATE batches SET first_lead_id = ?, last_lead_id = ? WHERE id = ?",
+            (first_id if prepared else None, last_id, batch_id),
+        )
         return BatchInfo(
             id=batch_id,
             profile=profile,
@@ -654,6 +828,10 @@ class Outbox:
                 (message, now, profile, started_before),
             ).fetchall()
         return [_lead(r) for r in rows]
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the file (a cheap read: no I/O)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def earliest_due(self, profile: str) -> float | None:
         """When the next queued lead of ``profile`` is due (None when nothing is queued)."""
@@ -850,15 +1028,8 @@ class Outbox:
 
     def find_open_batch(self, profile: str, key: str) -> BatchInfo | None:
         """The newest batch with ``key`` that still has leads queued, sending or held."""
-        for row in self._db.execute(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE profile = ? AND batch_key = ? "
-            "ORDER BY id DESC",
-            (profile, key),
-        ):
-            batch = _batch(row)
-            if self.counts(batch_id=batch.id).open:
-                return batch
-        return None
+        found = self._batch_by_key(self._db, profile, key, Target(0, 0, 0), False)
+        return None if found is None else found[0]
 
     def recent_phones(
         self, e164s: Iterable[str], days: int = 30, *, now: float | None = None
@@ -915,7 +1086,10 @@ class ProfileLock:
         self._file: IO[bytes] | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise OutboxBusy at once."""
+        """Take the lock or raise OutboxBusy at once (saying who holds it).
+
+        The holder writes who it is (pid, program, since when) after the first byte, the one
+        that is locked on Windows, so that whoever finds the lock taken can say who holds it."""
         if self._file is not None:
             return
         handle = open(self.path, "a+b", opener=private_opener)  # noqa: SIM115 - held while locked
@@ -931,11 +1105,42 @@ class ProfileLock:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             handle.close()
+            holder = self.holder()
+            who = f" ({holder})" if holder else ""
             raise OutboxBusy(
-                f"Another Noojee Desk window or 'send' command is already sending the queue of "
-                f"'{self.profile}'; it will send these leads too."
+                f"Another Noojee Desk window or 'send' command{who} is already sending the "
+                f"queue of '{self.profile}'.",
+                holder,
             ) from exc
         self._file = handle
+        with contextlib.suppress(OSError):
+            about = {
+                "pid": os.getpid(),
+                "program": PROGRAM or Path(sys.argv[0]).name or "python",
+                "since": time.time(),
+            }
+            handle.seek(0)
+            handle.truncate(0)
+            handle.write(b"\n" + json.dumps(about).encode("utf-8") + b"\n")
+            handle.flush()
+
+    def holder(self) -> str:
+        """Who holds the lock, as its lock file says: "'send' (pid 4242, since 10:02)"."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(1)
+                about = json.loads(handle.read(4096).decode("utf-8", "replace"))
+        except (OSError, ValueError):
+            return ""
+        if not isinstance(about, dict):
+            return ""
+        parts = []
+        if about.get("pid"):
+            parts.append(f"pid {about['pid']}")
+        if isinstance(about.get("since"), (int, float)):
+            parts.append("since " + time.strftime("%H:%M:%S", time.localtime(about["since"])))
+        program = str(about.get("program") or "a Noojee Desk process")
+        return f"{program} ({', '.join(parts)})" if parts else program
 
     def release(self) -> None:
         if self._file is None:

@@ -510,3 +510,62 @@ async def test_a_cancel_or_hold_asked_for_while_sending_survives_a_stop(
     await h.dispatcher.stop(grace=0)
     await h.task
     assert h.outbox.get(lead.id).state is state  # not queued, to be sent at the next start
+
+
+# -- one sender per profile ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_leads_another_process_queues_are_sent_within_a_second(
+    make: Callable[..., Harness],
+) -> None:
+    """The queue's holder is idle (no wake-up due); another connection, as another process
+    would, queues leads without telling it: it sees the commit and sends them."""
+    h = make(FakeClient())
+    h.start()
+    await h.until(lambda: h.dispatcher.running)
+    await asyncio.sleep(0.1)  # idle: waiting with nothing due
+    with Outbox(h.outbox.path) as elsewhere:
+        batch = elsewhere.enqueue("p", TARGET, leads(3), allow_duplicates=False, source="other")
+    queued_at = time.monotonic()
+    await h.until(lambda: h.finished(batch.id), within=5.0)
+    assert time.monotonic() - queued_at < 1.5
+    assert h.states() == {"delivered": 3}
+
+
+@pytest.mark.asyncio
+async def test_a_busy_queue_says_who_has_it_and_is_taken_over_when_it_ends(
+    make: Callable[..., Harness],
+) -> None:
+    holder = make(FakeClient()).outbox.lock_profile("p")
+    holder.acquire()
+    h = make(FakeClient())
+    h.dispatcher.lock_retry = 0.1
+    task = asyncio.ensure_future(h.dispatcher.run(wait_for_lock=True))
+    h.task = task
+    await h.until(lambda: any(isinstance(e, QueueFigures) and e.busy_with for e in h.events))
+    assert h.dispatcher.busy_with
+    assert "pid" in h.dispatcher.busy_with
+    assert h.dispatcher.running
+    batch = h.enqueue(leads(2))
+    await asyncio.sleep(0.3)
+    assert h.states() == {"queued": 2}  # not sent while another has the queue
+    holder.release()
+    await h.until(lambda: h.finished(batch))
+    assert h.dispatcher.busy_with is None
+    assert h.states() == {"delivered": 2}
+
+
+@pytest.mark.asyncio
+async def test_stopping_while_waiting_for_the_queue_returns_at_once(outbox: Outbox) -> None:
+    with outbox.lock_profile("p"):
+        dispatcher = Dispatcher(outbox, FakeClient(), "p")
+        task = asyncio.ensure_future(dispatcher.run(wait_for_lock=True))
+        await asyncio.sleep(0.1)
+        assert dispatcher.running
+        assert dispatcher.busy_with
+        started = time.monotonic()
+        await dispatcher.stop()
+        await asyncio.wait_for(task, 1.0)
+        assert time.monotonic() - started < 0.5
+        assert not dispatcher.running

@@ -13,6 +13,7 @@ import pytest
 
 from noojee_desk.core.delivery.outbox import (
     EXTERNAL_ID_FIELD,
+    MIGRATIONS,
     SCHEMA_VERSION,
     Attempt,
     LeadInput,
@@ -24,6 +25,7 @@ from noojee_desk.core.delivery.outbox import (
     State,
     Target,
     Transition,
+    content_key,
     new_external_ids,
 )
 from noojee_desk.core.paths import resolve
@@ -353,7 +355,7 @@ def test_one_sender_per_profile(outbox: Outbox) -> None:
     first = outbox.lock_profile("p")
     first.acquire()
     try:
-        with pytest.raises(OutboxBusy, match="already sending"):
+        with pytest.raises(OutboxBusy, match="is already sending"):
             outbox.lock_profile("p").acquire()
         with outbox.lock_profile("other"):
             pass
@@ -389,3 +391,130 @@ def test_a_killed_process_loses_nothing_it_reported(tmp_path: Path) -> None:
         assert box.count() == 2000
         assert box.counts("p")[State.SENDING] == 5
         assert box.recover_interrupted("p") == [1, 2, 3, 4, 5]
+
+
+# -- exactly once across runs -------------------------------------------------------------------
+
+
+def test_the_same_content_has_the_same_key_whatever_the_order_and_spaces() -> None:
+    one = content_key({"Name": "Ann  Lee", "FirstPhone": "0412000001", "City": ""})
+    assert one == content_key({"FirstPhone": " 0412000001", "Name": "Ann Lee"})
+    assert one == content_key(
+        {"Name": "Ann Lee", "FirstPhone": "0412000001", EXTERNAL_ID_FIELD: "x"}
+    )
+    assert one != content_key({"Name": "Ann Lee", "FirstPhone": "0412000002"})
+    assert one != content_key({"Name": "Ann Lee", "City": "0412000001"})
+
+
+def test_queue_once_resumes_an_open_batch_and_gives_back_a_finished_one(
+    outbox: Outbox, clock: Clock
+) -> None:
+    first = outbox.queue_once(
+        "p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="a", key="k"
+    )
+    assert first.how == "new"
+    assert first.batch.total == 2
+    again = outbox.queue_once(
+        "p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="a", key="k"
+    )
+    assert (again.how, again.batch.id) == ("open", first.batch.id)
+    assert outbox.find_open_batch("p", "k") == again.batch
+    assert outbox.count() == 2
+    for item in outbox.leads():
+        deliver(outbox, item.id, clock.now)
+    assert outbox.find_open_batch("p", "k") is None
+    done = outbox.queue_once(
+        "p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="a", key="k"
+    )
+    assert (done.how, done.batch.id) == ("finished", first.batch.id)
+    other = Target(3, 42, 102)
+    elsewhere = outbox.queue_once(
+        "p", other, [lead(1)], allow_duplicates=False, source="a", key="k"
+    )
+    assert elsewhere.how == "new"
+    assert not elsewhere.skipped
+    assert outbox.count() == 3
+
+
+def test_rows_delivered_before_are_left_out_of_a_new_batch(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue("p", TARGET, [lead(1), lead(2), lead(3)], allow_duplicates=False, source="a")
+    for item in outbox.leads()[:2]:
+        deliver(outbox, item.id, clock.now - 86400)
+    edited = [lead(1), lead(2, City="Perth"), lead(3), lead(4)]
+    queued = outbox.queue_once("p", TARGET, edited, allow_duplicates=False, source="b", key="k2")
+    assert queued.how == "new"
+    assert sorted(queued.skipped) == [0]  # row 2 was edited, row 3 never delivered
+    assert queued.skipped[0].delivered_at == clock.now - 86400
+    assert queued.skipped[0].external_id == outbox.leads()[0].external_id
+    rows = [item.row for item in outbox.leads(LeadQuery(batch_id=queued.batch.id))]
+    assert rows == [3, 4, 5]
+    assert queued.batch.total == 3
+    assert outbox.queued_phones(["+61400000001", "+61400000004"]) == {"+61400000004": 6}
+    matches = outbox.delivered_matches("p", TARGET, [lead(1).fields, lead(3).fields])
+    assert matches[0] is not None
+    assert matches[1] is None
+    assert outbox.delivered_matches("other", TARGET, [lead(1).fields]) == [None]
+    everything = outbox.queue_once(
+        "p", TARGET, edited, allow_duplicates=True, source="c", key="k3", skip_delivered=False
+    )
+    assert everything.batch.total == 4
+    assert not everything.skipped
+
+
+def test_a_queue_file_of_schema_1_is_migrated_and_its_deliveries_known(tmp_path: Path) -> None:
+    """A file as the previous release wrote it: the content of its leads is keyed on opening."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute(
+        "INSERT INTO batches (profile, template_id, campaign_id, allocation_id, "
+        "allow_duplicates, source, total, created_at) VALUES ('p', 3, 42, 101, 0, 'x', 1, 5)"
+    )
+    body = '{"Name":"Person 1","FirstPhone":"0400000001"}'
+    db.execute(
+        "INSERT INTO leads (batch_id, profile, template_id, campaign_id, allocation_id, "
+        "allow_duplicates, fields, external_id, external_id_generated, state, next_attempt_at, "
+        f"delivered_at, created_at, updated_at) VALUES (1, 'p', 3, 42, 101, 0, '{body}', "
+        "'nd-old', 1, 'delivered', 5, 7, 5, 7)"
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Outbox(path) as box:
+        assert box.schema_version == SCHEMA_VERSION == 2
+        queued = box.queue_once("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="y")
+        assert sorted(queued.skipped) == [0]
+        assert queued.skipped[0].external_id == "nd-old"
+        plan = box._db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM leads WHERE profile = 'p' AND content_key = 'x'"
+        ).fetchall()
+        assert "leads_content" in str(plan)
+
+
+def test_the_busy_message_says_who_holds_the_queue(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from noojee_desk.core.delivery import outbox
+        outbox.PROGRAM = "'noojee-desk send'"
+        box = outbox.Outbox({str(path)!r})
+        lock = box.lock_profile("p")
+        lock.acquire()
+        print("held", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "held"
+        with Outbox(path) as box, pytest.raises(OutboxBusy) as caught:
+            box.lock_profile("p").acquire()
+        assert f"'noojee-desk send' (pid {proc.pid}, since " in str(caught.value)
+        assert caught.value.holder.startswith("'noojee-desk send' (pid ")
+    finally:
+        proc.kill()
+        proc.wait()
+    with Outbox(path) as box, box.lock_profile("p") as lock:
+        assert lock.held  # the holder's death freed it
