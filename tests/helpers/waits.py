@@ -60,8 +60,9 @@ async def until(
         if seen:
             return
         result = condition()
-        if inspect.iscoroutine(result):
-            result.close()  # an async condition is awaited in the loop below instead
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # an async condition is awaited in the loop below instead
             poke.set()
         elif result:
             seen = True
