@@ -30,6 +30,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import waits  # noqa: E402  (the tests' waits, found through the line above)
+
 TARGET_ARGS = ["--template", "3", "--campaign", "42", "--allocation", "101"]
 
 
@@ -88,12 +92,9 @@ class Sim:
         httpx.post(f"{self.url}/__sim/{route}", json=payload, timeout=30).raise_for_status()
 
 
-def wait_until(condition: Callable[[], bool], limit: float = 300.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the run did not get there in time")
-        time.sleep(0.05)
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Block until ``condition()`` holds: the tests' wait, five minutes, every 50 ms."""
+    waits.wait_until(condition, limit=300.0, what="the run to get there", every=0.05)
 
 
 def make_file(path: Path, count: int) -> dict[int, str]:

@@ -24,6 +24,7 @@ from noojee_desk import APP_ID, APP_NAME, __version__
 from noojee_desk.core import logs, paths
 from noojee_desk.core.bulk import gc_paused
 from noojee_desk.core.delivery.outbox import OutboxDamaged, OutboxError
+from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.desk import DemoFactory, Desk
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.profiles.secrets import KeyStore
@@ -144,11 +145,19 @@ def demo_layouts() -> dict[int, FieldLayout]:
     }
 
 
-def build_desk(home: str | None, *, demo: DemoFactory | None) -> Desk:
+def build_desk(
+    home: str | None, *, demo: DemoFactory | None, timing: RetryTiming | None = None
+) -> Desk:
+    """The desk on ``home``; ``timing`` replaces the default retry waits (tests shorten them)."""
     where = paths.resolve(home).ensure()
     logs.setup(where.log_file)
     desk = Desk(
-        where, SettingsStore(where.settings), KeyStore(), demo=demo, demo_layouts=demo_layouts()
+        where,
+        SettingsStore(where.settings),
+        KeyStore(),
+        demo=demo,
+        demo_layouts=demo_layouts(),
+        timing=timing,
     )
     desk.open_outbox()  # a damaged or locked queue file is reported before the window shows
     return desk

@@ -41,6 +41,8 @@ def main() -> int:
         use_dark_palette(app)
 
     async def shoot() -> None:
+        from PySide6.QtWidgets import QLineEdit
+
         from noojee_desk.core.delivery.outbox import LeadInput, Target
         from noojee_desk.sim.data import SAMPLE_LEADS
         from noojee_desk.ui.main_window import MainWindow
@@ -74,9 +76,9 @@ def main() -> int:
         leads = [LeadInput(c.fields, c.phones, i + 1) for i, c in enumerate(checks) if c.ok]
         await window.enqueue(target, leads, False, "Web enquiries.xlsx")
         form = window.form
-        form._inputs["Name"].setText("Chris Taylor")
-        form._inputs["City"].setText("Fitzroy")
-        form._inputs["FirstPhone"].setText("0491 570 159")
+        form.findChild(QLineEdit, "field_Name").setText("Chris Taylor")
+        form.findChild(QLineEdit, "field_City").setText("Fitzroy")
+        form.findChild(QLineEdit, "field_FirstPhone").setText("0491 570 159")
         for _ in range(60):
             await settle(0.1)
             if window.queue_model.rowCount() and not desk.outbox.counts("Demo").open:

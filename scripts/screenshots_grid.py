@@ -91,7 +91,7 @@ def main() -> int:
         mime = QMimeData()
         mime.setText("".join("\t".join(row) + "\r\n" for row in [HEADER, *ROWS]))
         QApplication.clipboard().setMimeData(mime)
-        window._paste()
+        window.act_paste.trigger()  # File ▸ Paste leads
         for _ in range(400):  # the first check also loads the phone number tables
             await settle(0.05)
             if grid.model.total() and not grid.checking and not grid.busy:

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+from helpers.waits import wait_until
 
 from noojee_desk import send
 from noojee_desk.core.delivery.outbox import LeadQuery, Outbox, State
@@ -314,10 +314,11 @@ def test_ctrl_c_leaves_unsent_leads_queued_and_exits_3(tmp_path: Path) -> None:
         argv = [sys.executable, "-m", "noojee_desk", "send", str(path), "--server", sim.url]
         argv += [*TARGET_ARGS, "--json"]
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while len(sim.state(include_leads=False)["queue_waits"]) < 3:
-            assert time.monotonic() < deadline, "the sending never started"
-            time.sleep(0.02)
+        wait_until(
+            lambda: len(sim.state(include_leads=False)["queue_waits"]) >= 3,
+            limit=20,
+            what="the sending to start",
+        )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == send.EXIT_INTERRUPTED, err

@@ -117,6 +117,11 @@ class Desk:
         return self.settings.active
 
     @property
+    def demo(self) -> DemoFactory | None:
+        """What demo mode connects to (None: no demo mode); the app's is a ``DemoPbx``."""
+        return self._demo
+
+    @property
     def timing(self) -> RetryTiming | None:
         """The retry waits every dispatcher of this desk uses (None: the defaults)."""
         return self._timing

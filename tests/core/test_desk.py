@@ -7,28 +7,20 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.desks import make_core_desk
+from helpers.waits import until
 
-from noojee_desk.core import paths
 from noojee_desk.core.delivery.outbox import Attempt, LeadInput, State, Target, Transition
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, field_spec
-from noojee_desk.core.profiles.secrets import KeyStore
-from noojee_desk.core.profiles.settings import Profile, SettingsStore
-from noojee_desk.sim.data import DEMO_API_KEY
+from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.sim.emulator import Emulator
+
+LAYOUTS = {3: FieldLayout((field_spec("Name"), field_spec("FirstPhone", phone=True)))}
 
 
 def make_desk(home: Path) -> Desk:
-    where = paths.resolve(home).ensure()
-    emulator = Emulator(min_service=0.0, jitter=0.0)
-    layouts = {3: FieldLayout((field_spec("Name"), field_spec("FirstPhone", phone=True)))}
-    return Desk(
-        where,
-        SettingsStore(where.settings),
-        KeyStore(),
-        demo=lambda: (emulator.transport(), DEMO_API_KEY),
-        demo_layouts=layouts,
-    )
+    return make_core_desk(home, emulator=Emulator(min_service=0.0, jitter=0.0), layouts=LAYOUTS)
 
 
 @pytest.mark.asyncio
@@ -44,10 +36,7 @@ async def test_demo_profile_queues_and_delivers(tmp_path: Path) -> None:
         allow_duplicates=False,
         source="test",
     )
-    deadline = time.monotonic() + 10
-    while desk.outbox.counts(batch_id=batch.id)[State.DELIVERED] != 1:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await until(lambda: desk.outbox.counts(batch_id=batch.id)[State.DELIVERED] == 1, limit=10)
     assert desk.layout_for(3).names == ("Name", "FirstPhone")
     assert desk.has_layout(3)
     assert not desk.has_layout(7)

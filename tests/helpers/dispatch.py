@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import Callable
 
+from helpers import waits
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import BatchFinished, Dispatcher, Event
@@ -110,20 +111,8 @@ class Harness:
         self.task = asyncio.ensure_future(self.dispatcher.run())
 
     async def until(self, condition: Callable[[], bool], within: float = 10.0) -> None:
-        """Wait (on events, not sleeps) until ``condition()`` holds."""
-        if condition():
-            return
-        reached = asyncio.Event()
-
-        def check(_: Event) -> None:
-            if condition():
-                reached.set()
-
-        unsubscribe = self.dispatcher.subscribe(check)
-        try:
-            await asyncio.wait_for(reached.wait(), within)
-        finally:
-            unsubscribe()
+        """Wait (on the dispatcher's events, not sleeps) until ``condition()`` holds."""
+        await waits.until(condition, limit=within, every=None, subscribe=self.dispatcher.subscribe)
 
     def states(self) -> dict[str, int]:
         return {k: v for k, v in self.outbox.counts("p").as_dict().items() if v}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -67,20 +66,6 @@ def home_lead(phone: str = "0370101234", **extra: str) -> dict[str, str]:
 @pytest.fixture
 def lead() -> Callable[..., dict[str, str]]:
     return home_lead
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``condition`` (synchronously) until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or condition}")
-        time.sleep(0.01)
-
-
-@pytest.fixture
-def poll() -> Callable[..., None]:
-    return wait_until
 
 
 @pytest.fixture

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import httpx
 import pytest
+from helpers.waits import until
 
 from noojee_desk.sim.emulator import Emulator
 
 pytestmark = pytest.mark.asyncio
-
-
-async def until(condition: Callable[[], bool], limit: float = 5.0) -> None:
-    """Poll ``condition`` on the event loop until true; fail after ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {condition}")
-        await asyncio.sleep(0.005)
 
 
 def _phone(i: int) -> str:

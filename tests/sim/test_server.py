@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 
 import h11
 import httpx
 import pytest
 import pytest_asyncio
+from helpers.waits import until, wait_until
 
 from noojee_desk.sim.emulator import API_PREFIX, Emulator
 from noojee_desk.sim.server import SimServer, SimThread, is_loopback
@@ -66,14 +66,6 @@ async def server():
     yield sim
     await sim.close()
     await emulator.aclose()
-
-
-async def _until(condition, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not await condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {condition}")
-        await asyncio.sleep(0.01)
 
 
 async def _refused(url: str) -> bool:
@@ -186,11 +178,11 @@ async def test_down_closes_the_port_until_it_is_up_again(server) -> None:
     async with httpx.AsyncClient(base_url=url) as client:
         assert (await client.post(INSERT, json=LEAD)).json()["code"] == 0
         server.emulator.set_down(True)
-        await _until(lambda: _refused(url))
+        await until(lambda: _refused(url))
         with pytest.raises(httpx.ConnectError):
             await client.get("/__sim/state")
         server.emulator.set_down(False)
-        await _until(lambda: _not(_refused(url)))
+        await until(lambda: _not(_refused(url)))
         assert (await client.post(INSERT, json=LEAD)).json()["code"] == 105
 
 
@@ -201,8 +193,8 @@ async def test_down_for_a_while_through_the_control_route(server) -> None:
         response = await client.post("/__sim/faults", json={"down_seconds": 0.3})
         assert response.status_code == 200
         assert response.json()["faults"]["down"] is True
-        await _until(lambda: _refused(url))
-        await _until(lambda: _not(_refused(url)))
+        await until(lambda: _refused(url))
+        await until(lambda: _not(_refused(url)))
         state = (await client.get("/__sim/state")).json()
         assert state["faults"]["down"] is False
 
@@ -223,7 +215,7 @@ def test_only_loopback_unless_asked() -> None:
     assert not is_loopback("pbx.example.com")
 
 
-def test_sim_thread(poll) -> None:
+def test_sim_thread() -> None:
     with SimThread(min_service=0.01, jitter=0.0) as sim:
         assert sim.url.startswith("http://127.0.0.1:")
         with httpx.Client(base_url=sim.url) as client:
@@ -247,8 +239,8 @@ def test_sim_thread(poll) -> None:
         sim.start_server()
         assert sim.url == url
         sim.set_down(True, seconds=0.2)
-        poll(lambda: not sim.listening(), what="the port to close")
-        poll(lambda: sim.listening(), what="the port to reopen")
+        wait_until(lambda: not sim.listening(), what="the port to close")
+        wait_until(lambda: sim.listening(), what="the port to reopen")
         with httpx.Client(base_url=url) as client:
             assert client.get("/__sim/state").json()["lead_count"] == 1
     assert sim.emulator.state()["lead_count"] == 1

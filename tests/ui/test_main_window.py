@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from helpers.desks import demo_emulator, make_desk
+from helpers.waits import until
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-from noojee_desk.app import build_desk, demo_factory
 from noojee_desk.core import paths
-from noojee_desk.core.delivery.dispatcher import RetryTiming
 from noojee_desk.core.delivery.outbox import LeadInput, State, Target
-from noojee_desk.core.desk import Desk
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.sim.data import DEMO_API_KEY
@@ -28,30 +26,10 @@ from noojee_desk.ui.banner import BannerReason
 from noojee_desk.ui.main_window import MainWindow
 from noojee_desk.ui.queue.model import COL_STATUS
 
-FAST = RetryTiming(
-    soon=(0.05, 0.1), backoff_base=0.1, backoff_cap=0.5, backoff_floor=0.05, unknown_base=0.05,
-    breaker_after=2, probe_base=0.1, probe_cap=0.5,
-)  # fmt: skip
-
-
-async def until(predicate: Callable[[], object], limit: float = 20.0, what: str = "") -> None:
-    """Let the loop run until ``predicate()`` holds (fails the test after ``limit`` seconds)."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
-
 
 def states(window: MainWindow) -> list[str]:
     model = window.queue_model
     return [model.index(r, COL_STATUS).data() for r in range(model.rowCount())]
-
-
-def make_desk(home: Path, *, demo: bool = True) -> Desk:
-    desk = build_desk(str(home), demo=demo_factory() if demo else None)
-    desk._timing = FAST  # short waits so recovery happens within the test
-    return desk
 
 
 @pytest_asyncio.fixture
@@ -69,12 +47,25 @@ async def close_window(win: MainWindow) -> None:
     win.deleteLater()
 
 
+def field(window: MainWindow, name: str) -> QLineEdit:
+    """The form's box for the field ``name``."""
+    box = window.form.findChild(QLineEdit, f"field_{name}")
+    assert box is not None, f"the form has no field {name}"
+    return box
+
+
+def note(window: MainWindow, name: str) -> QLabel:
+    """The note under the form's box for the field ``name``."""
+    label = window.form.findChild(QLabel, f"note_{name}")
+    assert label is not None, f"the form has no note for {name}"
+    return label
+
+
 async def type_lead(qtbot: QtBot, window: MainWindow, name: str, phone: str) -> None:
-    form = window.form
-    qtbot.keyClicks(form._inputs["Name"], name)
-    qtbot.keyClicks(form._inputs["FirstPhone"], phone)
+    qtbot.keyClicks(field(window, "Name"), name)
+    qtbot.keyClicks(field(window, "FirstPhone"), phone)
     qtbot.keyClick(
-        form._inputs["FirstPhone"], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
+        field(window, "FirstPhone"), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
     )
 
 
@@ -104,20 +95,15 @@ async def test_demo_pick_type_ctrl_enter_delivered(window: MainWindow, qtbot: Qt
 
     await type_lead(qtbot, window, "Jane Smith", "03 7010 1234")
     await until(lambda: states(window) == ["Delivered"], what="the lead delivered")
-    form = window.form
-    assert form._inputs["Name"].text() == ""  # the form cleared for the next lead
-    assert window.focusWidget() is form._inputs["Name"]  # focus back on the first field
+    assert field(window, "Name").text() == ""  # the form cleared for the next lead
+    assert window.focusWidget() is field(window, "Name")  # focus back on the first field
     assert pickers.target() == Target(3, 44, 111)  # the pickers stay
-    emulator = demo_factory_emulator(window)
+    emulator = demo_emulator(window.desk)
     leads = emulator.leads()
     assert len(leads) == 1
     assert leads[0]["campaign_id"] == 44
     assert leads[0]["fields"]["FirstPhone"] == "0370101234"
     await until(lambda: window.status_bar.counts_text == "Delivered 1", what="status bar counts")
-
-
-def demo_factory_emulator(window: MainWindow):
-    return window.desk._demo.emulator  # type: ignore[union-attr]
 
 
 @pytest.mark.asyncio
@@ -127,7 +113,7 @@ async def test_invalid_lead_is_not_queued(window: MainWindow, qtbot: QtBot) -> N
     await type_lead(qtbot, window, "No Phone", "")
     assert window.queue_model.rowCount() == 0
     assert "problem" in window.form.summary.text()
-    assert window.form._notes["FirstPhone"].isVisibleTo(window.form)
+    assert note(window, "FirstPhone").isVisibleTo(window.form)
 
 
 @pytest.mark.asyncio
@@ -142,7 +128,7 @@ async def test_rejected_duplicate_resent_with_allow_duplicates(
     summary = window.form.summary.text()
     assert "again" in summary  # warned: delivered recently; a second Ctrl+Enter queues it
     qtbot.keyClick(
-        window.form._inputs["FirstPhone"], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
+        field(window, "FirstPhone"), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
     )
     await until(lambda: states(window) == ["Delivered", "Rejected"], what="105")
     view = window.queue_view
@@ -150,7 +136,7 @@ async def test_rejected_duplicate_resent_with_allow_duplicates(
     assert view.act_resend.isEnabled()
     view.act_resend.trigger()
     await until(lambda: states(window) == ["Delivered", "Delivered"], what="resent")
-    assert len(demo_factory_emulator(window).leads()) == 2
+    assert len(demo_emulator(window.desk).leads()) == 2
     # Still selected, now delivered: nothing left to resend or cancel.
     assert view.table.selectionModel().isRowSelected(1)
     assert not view.act_resend.isEnabled()
@@ -179,7 +165,7 @@ async def test_a_held_lead_is_not_sent_until_retried(window: MainWindow, qtbot: 
     await until(lambda: states(window) == ["On hold", "Delivered"], what="B delivered")
     await until(lambda: window.status_bar.counts_text == "Delivered 1 · On hold 1")
     await asyncio.sleep(0.3)  # a dispatcher that would send A has had its chance
-    emulator = demo_factory_emulator(window)
+    emulator = demo_emulator(window.desk)
     assert [lead["fields"]["Name"] for lead in emulator.leads()] == ["B"]
     assert window.desk.outbox.counts("Demo")[State.HELD] == 1
 

@@ -456,6 +456,16 @@ class Outbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """The write transaction every change here runs in, for SQL of one's own: committed on
+        leaving, rolled back on an error (a failed COMMIT included)."""
+        return self._write()
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the connection is inside a transaction (between calls it never should be)."""
+        return self._db.in_transaction
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One durable write transaction (BEGIN IMMEDIATE takes the write lock up front)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import waits
 
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, QueueFigures
@@ -105,13 +106,6 @@ def sim_factory(tmp_path: Path) -> Iterator[Callable[..., SimProcess]]:
         sim.stop()
 
 
-def wait_until(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def make_file(path: Path, count: int) -> dict[int, str]:
     """A CSV of ``count`` rows; returns what each data row must become (status or code)."""
     expected: dict[int, str] = {}
@@ -190,9 +184,9 @@ def test_failures_drops_an_import_and_an_outage(
         text=True,
     )
     try:
-        wait_until(lambda: sim.lead_count() >= 60, "the first leads")
+        waits.wait_until(lambda: sim.lead_count() >= 60, limit=60, what="the first leads")
         sim.post("faults", {"import_seconds": 0.4})  # a manual import on the PBX
-        wait_until(lambda: sim.lead_count() >= 150, "leads after the import")
+        waits.wait_until(lambda: sim.lead_count() >= 150, limit=60, what="leads after the import")
         sim.kill()  # a real outage: the process dies, its state file stays
         time.sleep(0.5)  # the PBX stays down for a while
         sim.start()  # same port, same leads
@@ -224,7 +218,7 @@ def test_the_sender_killed_mid_batch_then_started_again(
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: sim.lead_count() >= 40, "the first leads")
+        waits.wait_until(lambda: sim.lead_count() >= 40, limit=60, what="the first leads")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -268,13 +262,8 @@ async def test_a_key_changed_mid_run_pauses_then_resumes(
         dispatcher.subscribe(on_event)
 
         async def until(condition: Callable[[], bool]) -> None:
-            reached = asyncio.Event()
-            unsubscribe = dispatcher.subscribe(lambda _: condition() and reached.set())
-            try:
-                if not condition():
-                    await asyncio.wait_for(reached.wait(), 60)
-            finally:
-                unsubscribe()
+            """Looked at on each of the dispatcher's events."""
+            await waits.until(condition, limit=60, every=None, subscribe=dispatcher.subscribe)
 
         runner = asyncio.ensure_future(dispatcher.run())
         try:

@@ -113,17 +113,20 @@ def test_a_locked_file_is_busy_not_damaged(tmp_path: Path) -> None:
 
 def test_a_failed_commit_leaves_no_transaction_behind(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite3") as outbox:
-        db = outbox._db
-        db.execute("CREATE TABLE probe (x INTEGER PRIMARY KEY)")
-        db.execute(
-            "CREATE TABLE later (x INTEGER REFERENCES probe(x) DEFERRABLE INITIALLY DEFERRED)"
-        )
-        with pytest.raises(sqlite3.IntegrityError), outbox._write() as write:
+        with outbox.transaction() as write:
+            write.execute("CREATE TABLE probe (x INTEGER PRIMARY KEY)")
+            write.execute(
+                "CREATE TABLE later (x INTEGER REFERENCES probe(x) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        with pytest.raises(sqlite3.IntegrityError), outbox.transaction() as write:
             write.execute("INSERT INTO later VALUES (7)")  # fails only at COMMIT
-        assert not db.in_transaction
-        with outbox._write() as write:  # the next write works
+        assert not outbox.in_transaction
+        with outbox.transaction() as write:  # the next write works
             write.execute("INSERT INTO probe VALUES (1)")
-        assert db.execute("SELECT COUNT(*) FROM probe").fetchone() == (1,)
+        assert not outbox.in_transaction
+        with outbox.transaction() as read:
+            assert read.execute("SELECT COUNT(*) FROM probe").fetchone() == (1,)
+            assert read.execute("SELECT COUNT(*) FROM later").fetchone() == (0,)
 
 
 def test_reopening_keeps_everything(tmp_path: Path) -> None:

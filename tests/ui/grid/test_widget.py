@@ -6,14 +6,14 @@ import asyncio
 import csv
 import gc
 import html
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import openpyxl
 import pytest
-from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QUrl, SignalInstance
+from helpers.desks import demo_emulator, make_desk
+from helpers.waits import next_signal, until
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton, QStyleOptionViewItem
 from pytestqt.modeltest import ModelTester
@@ -79,43 +79,6 @@ def excel_clipboard(rows: Sequence[Sequence[str]]) -> QMimeData:
     mime.setHtml(f"<html><body><table>{body}</table></body></html>")
     mime.setText("".join("\t".join(row) + "\r\n" for row in rows))
     return mime
-
-
-async def next_signal(signal: SignalInstance, limit: float = 30.0) -> tuple[Any, ...]:
-    """Wait for the next emission of ``signal`` on the running (qasync) loop."""
-    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-
-    def fire(*args: Any) -> None:
-        if not future.done():
-            future.set_result(args)
-
-    signal.connect(fire)
-    try:
-        return await asyncio.wait_for(future, limit)
-    finally:
-        signal.disconnect(fire)
-
-
-async def until(
-    predicate: Callable[[], bool], *signals: SignalInstance, limit: float = 30.0
-) -> None:
-    """Wait until ``predicate`` holds: looked at whenever one of ``signals`` fires, and at
-    least every 50 ms (a state may also change without a signal), up to ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError("timed out waiting")
-        if not signals:
-            await asyncio.sleep(min(0.05, remaining))
-            continue
-        waiters = [asyncio.ensure_future(next_signal(s, remaining)) for s in signals]
-        _done, pending = await asyncio.wait(
-            waiters, timeout=min(0.05, remaining), return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def settled(grid: BatchGrid) -> None:
@@ -628,16 +591,14 @@ async def test_copy_puts_the_selection_on_the_clipboard(qtbot: QtBot, grid: Batc
 @pytest.mark.asyncio
 async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: Path) -> None:
     """The whole way: Ctrl+V in the window, map, fix, undo/redo, queue, watch the queue view."""
-    from noojee_desk.app import build_desk, demo_factory
     from noojee_desk.core.delivery.dispatcher import RetryTiming
     from noojee_desk.ui.main_window import MainWindow
     from noojee_desk.ui.queue.model import COL_STATUS
 
-    factory = demo_factory()
-    emulator = factory.emulator  # type: ignore[attr-defined]
+    timing = RetryTiming(soon=(0.05, 0.1), backoff_base=0.1, backoff_cap=0.5)
+    desk = make_desk(tmp_path / "home", timing=timing)
+    emulator = demo_emulator(desk)
     emulator.set_faults(capacity=16, min_service=0.002, jitter=0.0)
-    desk = build_desk(str(tmp_path / "home"), demo=factory)
-    desk._timing = RetryTiming(soon=(0.05, 0.1), backoff_base=0.1, backoff_cap=0.5)
     window = MainWindow(desk)
     qtbot.addWidget(window)
     window.resize(1280, 900)
@@ -650,7 +611,7 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
         rows = [HEADER, *lead_rows(500)]
         QApplication.clipboard().setMimeData(excel_clipboard(rows))
         loaded = asyncio.ensure_future(next_signal(grid.loaded))
-        window._paste()  # Edit ▸ Paste leads
+        window.act_paste.trigger()  # File ▸ Paste leads
         await loaded
         await settled(grid)
         assert window.entry_tabs.currentWidget() is grid
