@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from noojee_desk import APP_NAME, __version__
+from noojee_desk.core.pbx import DEFAULT_TIMEZONE
 
 #: A lead the built-in PBX accepts; the number is from a range reserved for fiction.
 SELF_TEST_PHONE = "0491 570 313"
@@ -175,7 +176,7 @@ def lead_libraries(work: Path) -> Check:
     if not phonenumbers.is_valid_number(number) or e164 != "+61491570313":
         return Check("lead libraries", False, f"phone number metadata is wrong ({e164})")
     try:
-        zone = ZoneInfo("Australia/Sydney")
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         return Check(
             "lead libraries",

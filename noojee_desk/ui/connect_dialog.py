@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from noojee_desk.core.delivery.api import ConfigError, normalise_base_url
 from noojee_desk.core.desk import Desk
+from noojee_desk.core.pbx import DEFAULT_TIMEZONE
 from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.theme import style
@@ -75,7 +76,7 @@ class ConnectDialog(QDialog):
         self.ca.setAccessibleName("CA certificate file")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_ca)
-        self.timezone = QLineEdit(profile.timezone if profile else "Australia/Sydney")
+        self.timezone = QLineEdit(profile.timezone if profile else DEFAULT_TIMEZONE)
         self.timezone.setObjectName("contactTimezone")
         self.timezone.setAccessibleName("Contact hours time zone")
         self.session_only = QCheckBox("Keep the key for this session only (do not store it)")
@@ -148,7 +149,7 @@ class ConnectDialog(QDialog):
             name=self.name.text().strip(),
             server_url=self.url.text().strip(),
             ca_bundle=self.ca.text().strip(),
-            timezone=self.timezone.text().strip() or "Australia/Sydney",
+            timezone=self.timezone.text().strip() or DEFAULT_TIMEZONE,
             strict_ranges=self.strict_ranges.isChecked(),
         )
         if base is not None and base.server_url == profile.server_url:

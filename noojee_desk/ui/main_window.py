@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -28,6 +29,7 @@ from noojee_desk import APP_NAME, __version__
 from noojee_desk.core.delivery import export
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
+    Dispatcher,
     Event,
     LeadChanged,
     LeadsReloaded,
@@ -39,7 +41,7 @@ from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
 from noojee_desk.core.leads.layouts import FieldLayout
 from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.text_tables import to_tsv
-from noojee_desk.core.pbx import EXTERNAL_ID_FIELD
+from noojee_desk.core.pbx import DEFAULT_TIMEZONE, EXTERNAL_ID_FIELD
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui.banner import Banner, BannerReason
 from noojee_desk.ui.connect_dialog import ConnectDialog
@@ -110,11 +112,11 @@ class MainWindow(QMainWindow):
         self.queue_model = QueueModel(self._target_names)
         self.queue_view = QueueView(self.queue_model)
         self.queue_view.pause_toggled.connect(self._pause_toggled)
-        self.queue_view.retry_requested.connect(lambda ids: self._control("retry", ids))
-        self.queue_view.hold_requested.connect(lambda ids: self._control("hold", ids))
-        self.queue_view.cancel_requested.connect(lambda ids: self._control("cancel", ids))
+        self.queue_view.retry_requested.connect(lambda ids: self._control(Dispatcher.retry, ids))
+        self.queue_view.hold_requested.connect(lambda ids: self._control(Dispatcher.hold, ids))
+        self.queue_view.cancel_requested.connect(lambda ids: self._control(Dispatcher.cancel, ids))
         self.queue_view.resend_requested.connect(
-            lambda ids: self._control("resend_with_duplicates", ids)
+            lambda ids: self._control(Dispatcher.resend_with_duplicates, ids)
         )
         self.queue_view.details_requested.connect(self._show_details)
         self.queue_view.export_requested.connect(self.export_results)
@@ -489,7 +491,7 @@ class MainWindow(QMainWindow):
         self._layout_template = template_id
         self._layout, self._layout_ready = layout, True
         profile = self.desk.profile
-        timezone = profile.timezone if profile is not None else "Australia/Sydney"
+        timezone = profile.timezone if profile is not None else DEFAULT_TIMEZONE
         self.form.set_layout(
             layout, self.desk.validator(layout), timezone, other_phones=self.desk.queued_phones
         )
@@ -782,13 +784,13 @@ class MainWindow(QMainWindow):
         if dispatcher is not None:
             self._pause_toggled(dispatcher.paused_reason is None)
 
-    def _control(self, name: str, ids: list[int]) -> None:
+    def _control(self, control: Callable[[Dispatcher, list[int]], int], ids: list[int]) -> None:
         dispatcher = self.desk.dispatcher
         if dispatcher is None or not ids:
             if not ids:
                 self.status_bar.showMessage("Select leads in the queue first.", 4000)
             return
-        changed = getattr(dispatcher, name)(ids)
+        changed = control(dispatcher, ids)
         self.status_bar.showMessage(f"{changed:,} lead(s) changed.", 4000)
 
     def _show_details(self, lead_id: int) -> None:

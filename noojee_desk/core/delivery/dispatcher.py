@@ -341,10 +341,6 @@ class Dispatcher:
             self._pause = None
         self._changed()
 
-    def set_max_concurrency(self, value: int) -> None:
-        self.limiter.set_max(value)
-        self._changed()
-
     def wake(self) -> None:
         """Look for due leads now (call after an enqueue)."""
         self._changed()

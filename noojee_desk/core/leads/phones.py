@@ -10,7 +10,6 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 from phonenumbers import phonenumberutil as _pnu
 
-PhoneFormat = Literal["national", "e164", "international"]
 PHONE_FORMATS: tuple[str, ...] = ("national", "e164", "international")
 DEFAULT_REGION = "AU"
 

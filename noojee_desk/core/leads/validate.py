@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 from noojee_desk.core import pbx
@@ -163,7 +164,18 @@ def clean_text(raw: str) -> str:
 
 # --- the validator -------------------------------------------------------------------------------
 
-_PHONE, _CALLBACK, _PRIORITY, _EXTERNAL_ID, _TEXT, _UNKNOWN = range(6)
+
+class _Check(Enum):
+    """How a field's value is checked."""
+
+    PHONE = "phone"
+    CALLBACK = "callback"
+    PRIORITY = "priority"
+    EXTERNAL_ID = "external_id"
+    TEXT = "text"
+    UNKNOWN = "unknown"  # not a field of the template: checked as text, and said so
+
+
 _PRIORITY_TEXT = re.compile(r"\+?(\d{1,6})(?:[.,]0+)?")
 _PRIORITY_DECIMAL = re.compile(r"\+?\d{1,6}[.,]\d+")
 
@@ -187,14 +199,14 @@ class Validator:
             self.settings.region, self.settings.phone_format, self.settings.strict_ranges
         )
         self._zone = zone(self.settings.timezone)
-        self._kinds: dict[str, tuple[int, int]] = {}
+        self._kinds: dict[str, tuple[_Check, int]] = {}
         for spec in layout.fields:
-            self._kinds[spec.name] = (_PHONE if spec.phone else _TEXT, spec.max_length)
+            self._kinds[spec.name] = (_Check.PHONE if spec.phone else _Check.TEXT, spec.max_length)
         system_kinds = {
-            "njExternalLeadId": _EXTERNAL_ID,
-            "njCallBackDate": _CALLBACK,
-            "njPriority": _PRIORITY,
-            "njContactHours": _TEXT,
+            "njExternalLeadId": _Check.EXTERNAL_ID,
+            "njCallBackDate": _Check.CALLBACK,
+            "njPriority": _Check.PRIORITY,
+            "njContactHours": _Check.TEXT,
         }
         for name in SYSTEM_FIELDS:
             self._kinds.setdefault(name, (system_kinds[name], self.settings.max_length))
@@ -278,18 +290,18 @@ class Validator:
         raw_columns = _columns(rows, names)
         for name, raw_column in zip(names, raw_columns, strict=True):
             column = _clean_column(raw_column)
-            kind, max_length = self._kinds.get(name, (_UNKNOWN, self.settings.max_length))
+            kind, max_length = self._kinds.get(name, (_Check.UNKNOWN, self.settings.max_length))
             if "<" in "".join(column):
                 for i, value in enumerate(column):
                     if value[:1] == "<" and value.upper() == NO_CHANGE:
                         add(first_row + i, _no_change(first_row + i, name, value))
                         column[i] = ""
-            if kind == _PHONE:
+            if kind is _Check.PHONE:
                 numbers = self._check_phones(name, column, first_row, add, bad_phones)
                 number_columns.append((name, numbers))
-            elif kind == _CALLBACK:
+            elif kind is _Check.CALLBACK:
                 self._check_callbacks(name, column, first_row, now, add)
-            elif kind == _PRIORITY:
+            elif kind is _Check.PRIORITY:
                 for i, value in enumerate(column):
                     if value:
                         found: list[Problem] = []
@@ -297,7 +309,7 @@ class Validator:
                         for problem in found:
                             add(first_row + i, problem)
             else:
-                if kind == _UNKNOWN:
+                if kind is _Check.UNKNOWN:
                     for i in [i for i, v in enumerate(column) if v]:
                         add(first_row + i, _unknown_field(first_row + i, name))
                 if column and max(map(len, column)) > max_length:
