@@ -335,18 +335,23 @@ class NoojeeClient:
                 outcome = _past_deadline(self._deadline, sent=sent)
             else:
                 outcome = self._failure(exc, sent=sent)
-            outcome = _with_latency(outcome, time.monotonic() - started)
+            outcome = _with_latency(self._scrub(outcome), time.monotonic() - started)
             log.info("%s %s: %s", verb, method, outcome.describe())
             return outcome, None
         self._reached = True
         answer = _Answer(response.status_code, response.headers, data, complete)
-        outcome, parsed = _classify(answer)
+        outcome, parsed = _classify(answer, self._api_key)
         if not complete and 200 <= answer.status < 300:
-            outcome = _too_long(limit, answer, sent=sent)
+            outcome = _too_long(limit, answer, self._api_key, sent=sent)
             log.warning("%s %s: %s", verb, method, outcome.describe())
-        outcome = _with_latency(outcome, time.monotonic() - started)
+        outcome = _with_latency(self._scrub(outcome), time.monotonic() - started)
         log.debug("%s %s -> HTTP %s %s", verb, method, response.status_code, outcome.kind.value)
         return outcome, parsed
+
+    def _scrub(self, outcome: Outcome) -> Outcome:
+        """The outcome with this key masked in every form, wherever the server echoed it."""
+        message = redact_text(outcome.message, self._api_key)
+        return outcome if message == outcome.message else replace(outcome, message=message)
 
     def _failure(self, exc: BaseException, *, sent: bool) -> Outcome:
         detail = redact_text(f"{type(exc).__name__}: {exc}", self._api_key)
@@ -494,9 +499,9 @@ def _size(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
 
 
-def _too_long(limit: int, answer: _Answer, *, sent: bool) -> Outcome:
+def _too_long(limit: int, answer: _Answer, key: str, *, sent: bool) -> Outcome:
     """A 2xx answer that went on past the size limit: not read to its end, never trusted."""
-    message = redact_text(_server_words(answer))
+    message = _server_words(answer, key)
     if sent:
         return Outcome(
             Kind.UNKNOWN,
@@ -572,13 +577,22 @@ def _looks_like_html(response: _Answer) -> bool:
     return "html" in kind or head.startswith((b"<!doctype", b"<html", b"<head", b"<body"))
 
 
-def _server_words(response: _Answer) -> str:
-    """A short excerpt of a non-JSON answer for the log and the detail view."""
+def _server_words(response: _Answer, key: str) -> str:
+    """A short excerpt of a non-JSON answer for the log and the detail view, the key masked
+    before it is cut (a cut must not leave half a key)."""
     text = response.text.strip() if response.content else ""
     if _looks_like_html(response):
         title = re.search(r"(?is)<title[^>]*>(.*?)</title>", text)
         text = title.group(1).strip() if title else re.sub(r"(?s)<[^>]+>", " ", text)
-    return " ".join(text.split())[:200]
+    return redact_text(" ".join(text.split()[:400]), key)[:200]
+
+
+def _short_json(value: object) -> str:
+    """A message that is no text, written as JSON (never failing on depth or odd numbers)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        return ""
 
 
 def _code_of(parsed: Any) -> int | None:
@@ -593,7 +607,7 @@ def _code_of(parsed: Any) -> int | None:
     return code
 
 
-def _classify(response: _Answer) -> tuple[Outcome, Any]:
+def _classify(response: _Answer, key: str) -> tuple[Outcome, Any]:
     """Map one HTTP answer to an Outcome (and the parsed JSON body when there is one).
 
     A body cut at the size limit is never parsed: its start may look like a whole answer."""
@@ -606,9 +620,11 @@ def _classify(response: _Answer) -> tuple[Outcome, Any]:
             parsed = None
     code = _code_of(parsed)
     if isinstance(parsed, dict):
-        message = redact_text(str(parsed.get("message", ""))[:MAX_MESSAGE])
+        text = parsed.get("message", "")
+        text = text if isinstance(text, str) else _short_json(text)
+        message = redact_text(text, key)[:MAX_MESSAGE]
     else:
-        message = redact_text(_server_words(response))
+        message = _server_words(response, key)
 
     if status in (401, 403):
         return Outcome(
