@@ -388,3 +388,32 @@ def test_bad_settings_do_not_break_the_validator() -> None:
     check = validator.validate_rows([{"FirstPhone": "+61 412 345 678"}])[0]
     assert check.ok
     assert check.fields["FirstPhone"] == "+61412345678"
+
+
+def test_field_names_are_cleaned_like_values_and_can_be_stored(tmp_path) -> None:
+    from noojee_desk.core.delivery.outbox import LeadInput, Outbox, Target
+
+    check = _one(
+        {
+            "Na\ud800me": "Jane",
+            "FirstPhone": "0383218199",
+            "\u200b": "invisible",
+            "City\x00": "Perth",
+            "City": "",
+        }
+    )
+    assert check.fields == {"Name": "Jane", "FirstPhone": "0383218199", "City": "Perth"}
+    assert all(name.isprintable() for name in check.fields)
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    try:
+        box.enqueue(
+            "p",
+            Target(3, 42, 101),
+            [LeadInput(check.fields, check.phones, check.row)],
+            allow_duplicates=False,
+            source="paste",
+        )
+        (lead,) = box.leads()
+    finally:
+        box.close()
+    assert lead.fields == check.fields
