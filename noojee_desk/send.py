@@ -362,7 +362,7 @@ def prepare(
 # -- the key -------------------------------------------------------------------------------------
 
 
-async def _api_key(profile: str | None) -> str:
+async def _api_key(profile: str | None, server: str) -> str:
     key = os.environ.get(KEY_ENV, "").strip()
     if key:
         return key
@@ -374,12 +374,13 @@ async def _api_key(profile: str | None) -> str:
     from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
 
     try:
-        stored = await KeyStore().get(profile)
+        stored = await KeyStore().get(profile, server=server)
     except KeyringUnavailable as exc:
         raise UsageError(f"{exc} Or set the {KEY_ENV} environment variable.") from exc
     if not stored:
         raise UsageError(
-            f"The keyring holds no API key for the connection {profile!r}: save it in the app, "
+            f"The keyring holds no API key for the connection {profile!r} at {server} (a key is "
+            "used only for the server address it was saved for): save it in the app, "
             f"or set the {KEY_ENV} environment variable."
         )
     return stored
@@ -709,7 +710,7 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if args.dry_run:
             key = os.environ.get(KEY_ENV, "").strip()  # a dry run asks the PBX only when it can
         else:
-            key = await _api_key(args.profile)
+            key = await _api_key(args.profile, args.server)
         if key:
             try:
                 client = desk.make_client(adhoc, key)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import openpyxl
 import pytest
@@ -651,3 +654,59 @@ def test_send_takes_over_when_the_queue_holder_ends(tmp_path: Path) -> None:
     _rows, summary = json_lines(out.decode())
     assert summary["delivered"] == 10
     assert len(leads) == 10
+
+
+class _EchoingPbx(http.server.BaseHTTPRequestHandler):
+    """Refuses every lead (code 104) quoting the key in plain, URL-encoded and JSON forms."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._answer(404, {"code": 404, "message": "no such call"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        key = parse_qs(urlsplit(self.path).query)["apiKey"][0]
+        message = (
+            f"refused {self.path} for {key} next=%26apiKey%3D{quote(key, safe='')} "
+            + json.dumps({"apiKey": key})
+        )
+        self._answer(200, {"code": 104, "message": message})
+
+
+def test_a_key_the_server_echoes_never_reaches_sends_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "Send+Echo/Key=77"
+    monkeypatch.setenv(send.KEY_ENV, secret)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoingPbx)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        path = write_csv(tmp_path / "leads.csv", [ROWS[0]])
+        for extra in (["--json"], []):
+            code, out, err = run([str(path), "--server", url, *TARGET_ARGS, *extra], capsys)
+            assert code == send.EXIT_SOME_NOT_DELIVERED, err
+            assert "104" in out
+            for form in (secret, quote(secret, safe=""), "Send+Echo", "Key=77", "Key%3D77"):
+                assert form not in out + err
+        with Outbox(resolve().outbox) as box:
+            (lead,) = box.leads(LeadQuery())
+        assert lead.state is State.REJECTED
+        assert "refused" in lead.last_message
+        assert "Send+Echo" not in lead.last_message
+        assert quote(secret, safe="") not in lead.last_message
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.paths import Paths
 from noojee_desk.core.profiles import choices
-from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
+from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore, same_address
 from noojee_desk.core.profiles.settings import (
     DEMO_PROFILE,
     Profile,
@@ -176,7 +177,7 @@ class Desk:
         key: str | None = None
         if not profile.demo:
             try:
-                key = await self.keys.get(name)
+                key = await self.keys.get(name, server=profile.server_url)
             except KeyringUnavailable as exc:
                 return Opened(profile, None, str(exc), needs_key=True)
             if not key:
@@ -199,15 +200,23 @@ class Desk:
     async def save_profile(self, profile: Profile, key: str | None, *, session_only: bool) -> str:
         """Store ``profile`` (and its key in the keyring unless session-only); '' or a warning."""
         warning = ""
+        server = profile.server_url
         if key:
             if session_only:
-                self.keys.set_for_session(profile.name, key)
+                self.keys.set_for_session(profile.name, key, server)
             else:
                 try:
-                    await self.keys.set(profile.name, key)
+                    await self.keys.set(profile.name, key, server)
                 except KeyringUnavailable as exc:
-                    self.keys.set_for_session(profile.name, key)
+                    self.keys.set_for_session(profile.name, key, server)
                     warning = str(exc)
+        else:
+            before = self.settings.profile(profile.name)
+            if before is not None and not same_address(before.server_url, server):
+                # A new address with the key left empty: the old key must not go to the new host.
+                with contextlib.suppress(KeyringUnavailable):
+                    await self.keys.delete(profile.name)
+                warning = "The server address changed: enter the API key for the new address."
         self.settings.upsert(profile)
         self.settings.active_profile = profile.name
         problem = self.save_settings()

@@ -1,11 +1,60 @@
-"""Keep the API key out of every URL and text that is logged, shown, raised or exported."""
+"""Keep the API key out of every URL and text that is logged, shown, raised, stored or exported.
+
+A server, proxy or sign-in page may echo the key back in other clothes: plainly, URL-encoded
+(``%26apiKey%3D...``, or the key's own ``%2B``/``%2F``), JSON-escaped (``"apiKey": "..."``) or
+as HTML. Each form is masked: the ``apiKey`` parameter wherever it appears, and the value of
+every key in use (``add_secret``) in any of those forms.
+"""
 
 from __future__ import annotations
 
+import html
+import json
 import re
+from functools import lru_cache
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
-_KEY_PARAM = re.compile(r"(?i)(apikey=)[^&#\s'\"<>]*")
+#: ``apiKey=v``, ``apiKey%3Dv`` (and ``%253D``), ``"apiKey": "v"``, ``'api_key': 'v'``,
+#: ``apikey: v``.
+_KEY_PARAM = re.compile(
+    r"""(?ix)
+    (api[_-]?key
+      (?: = | %(?:25)*3d | ["']?\s*[:=]\s*["']? | \\"\s*:\s*\\" )
+    )
+    ( (?: (?!%(?:25)*26) [^&#\s'"<>,;}\\] | \\[^"] )* )
+    """
+)
+#: Secrets shorter than this are not searched for (they would mask ordinary words).
+MIN_SECRET = 6
+
+_secrets: set[str] = set()
+
+
+def add_secret(secret: str | None) -> None:
+    """Mask ``secret`` (in every form) in all text redacted from now on, in this process."""
+    if secret and len(secret.strip()) >= MIN_SECRET:
+        _secrets.add(secret.strip())
+
+
+def forms(secret: str) -> set[str]:
+    """The ways ``secret`` may be written back: plain, URL-encoded (once or twice, ``+`` for
+    spaces or not), JSON-escaped and HTML-escaped."""
+    found = {secret, html.escape(secret), json.dumps(secret)[1:-1]}
+    found.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    for once in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
+        found.update({once, quote(once, safe=""), json.dumps(once)[1:-1]})
+    return {form for form in found if form}
+
+
+@lru_cache(maxsize=64)
+def _pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    every = {form for secret in secrets for form in forms(secret)}
+    if not every:
+        return None
+    # Longest first, so a longer encoding is masked whole rather than its plain part alone.
+    alternatives = sorted(every, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
 
 
 def redact_url(url: object) -> str:
@@ -14,9 +63,8 @@ def redact_url(url: object) -> str:
 
 
 def redact_text(text: object, *secrets: str | None) -> str:
-    """``text`` with apiKey parameters masked and every given secret value replaced."""
+    """``text`` with apiKey parameters masked and every given or added secret replaced."""
     result = redact_url(text)
-    for secret in secrets:
-        if secret:
-            result = result.replace(secret, MASK)
-    return result
+    wanted = frozenset(s.strip() for s in (*secrets, *_secrets) if s and s.strip())
+    pattern = _pattern(wanted) if wanted else None
+    return pattern.sub(MASK, result) if pattern is not None else result

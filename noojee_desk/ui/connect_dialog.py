@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from noojee_desk.core.delivery.api import ConfigError, normalise_base_url
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.pbx import DEFAULT_TIMEZONE
+from noojee_desk.core.profiles.secrets import same_address
 from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.theme import style
@@ -199,11 +200,15 @@ class ConnectDialog(QDialog):
         return ""
 
     async def _key(self) -> str | None:
+        """The typed key, else the stored one, but only for the address it was saved for."""
         typed = self.key.text().strip()
         if typed or self._editing is None:
             return typed or None
+        server = self._profile().server_url
+        if not same_address(self._editing.server_url, server):
+            return None  # a new address: the stored key must not go to another host
         try:
-            return await self._desk.keys.get(self._editing.name)
+            return await self._desk.keys.get(self._editing.name, server=server)
         except Exception:  # the keyring is unavailable: ask for the key
             return None
 
@@ -253,6 +258,11 @@ class ConnectDialog(QDialog):
         key = self.key.text().strip() or None
         if not problem and key is None and self._editing is None:
             problem = "Enter the API key."
+        moved = self._editing is not None and not same_address(
+            self._editing.server_url, self._profile().server_url
+        )
+        if not problem and key is None and moved:
+            problem = "The server address changed: enter the API key for the new address."
         if problem:
             self._say(f"{note} {problem}".strip(), False)
             return

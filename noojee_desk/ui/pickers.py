@@ -161,7 +161,7 @@ class PickerBar(QWidget):
 
     def _show(self, loaded: choices.Loaded) -> None:
         if loaded.error is None:
-            self.notice.clear()
+            self.notice.setText(f"ⓘ {loaded.note}" if loaded.note else "")
             self.retry.hide()
             return
         when = (

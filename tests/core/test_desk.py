@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from helpers.desks import make_core_desk
+from helpers.memory_keyring import MemoryKeyring
 from helpers.waits import until
 
 from noojee_desk.core.delivery.outbox import Attempt, LeadInput, State, Target, Transition
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, field_spec
+from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.sim.emulator import Emulator
 
@@ -77,4 +79,41 @@ async def test_a_profile_without_a_key_asks_for_one(tmp_path: Path) -> None:
     assert opened.client is None
     assert opened.needs_key
     assert desk.dispatcher is None
+    await desk.close()
+
+
+@pytest.mark.asyncio
+async def test_a_new_address_with_the_key_left_empty_asks_for_the_key_again(
+    tmp_path: Path,
+) -> None:
+    desk = make_desk(tmp_path)
+    desk.keys = KeyStore(service="t", backend=MemoryKeyring())
+    profile = Profile("P", server_url="https://pbx.example.com")
+    assert await desk.save_profile(profile, "the-real-key", session_only=False) == ""
+    opened = await desk.open("P")
+    assert opened.client is not None
+    assert opened.client.base_url.startswith("https://pbx.example.com/")
+
+    moved = Profile("P", server_url="https://evil.example")
+    warning = await desk.save_profile(moved, None, session_only=False)
+    assert "enter the API key" in warning
+    opened = await desk.open("P")
+    assert opened.client is None
+    assert opened.needs_key
+    assert await desk.keys.get("P") is None  # the old key is gone, not carried over
+    await desk.close()
+
+
+@pytest.mark.asyncio
+async def test_a_key_given_for_one_address_is_not_used_for_another(tmp_path: Path) -> None:
+    desk = make_desk(tmp_path)
+    desk.keys = KeyStore(service="t", backend=MemoryKeyring())
+    await desk.save_profile(
+        Profile("P", server_url="https://pbx.example.com"), "k-for-pbx", session_only=True
+    )
+    # The address changed in the settings file behind the app's back.
+    desk.settings.upsert(Profile("P", server_url="https://evil.example"))
+    opened = await desk.open("P")
+    assert opened.client is None
+    assert opened.needs_key
     await desk.close()

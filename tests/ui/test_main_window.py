@@ -430,3 +430,32 @@ async def test_export_csv_and_xlsx_and_copy_failed_rows(window: MainWindow, tmp_
     assert lines[0].split("\t")[0] == "Name"
     assert len(lines) == 2
     assert "0299999999" in lines[1]
+
+
+@pytest.mark.asyncio
+async def test_editing_the_address_asks_for_the_key_again(tmp_path: Path, qtbot: QtBot) -> None:
+    """The stored key never goes to a new address: Test and Save both ask for it."""
+    from helpers.memory_keyring import MemoryKeyring
+
+    key = f"key-{uuid.uuid4().hex}"
+    with SimThread(api_key=key, min_service=0.01, jitter=0.0) as sim:
+        desk = make_desk(tmp_path / "home", demo=False)
+        desk.keys = KeyStore(service="t", backend=MemoryKeyring())
+        await desk.save_profile(Profile("Prod", server_url=sim.url), key, session_only=False)
+        win = MainWindow(desk)
+        win.show()
+        try:
+            await win.start()
+            await until(lambda: desk.client is not None, what="connected")
+            win.edit_connection()
+            dialog = win.connect_dialog
+            dialog.url.setText(sim.url.replace("127.0.0.1", "localhost"))
+            qtbot.mouseClick(dialog.test, Qt.MouseButton.LeftButton)
+            await until(lambda: "Enter the API key" in dialog.status.text(), what="asked")
+            dialog.buttons.accepted.emit()
+            await until(lambda: "address changed" in dialog.status.text(), what="refused")
+            assert dialog.isVisible()
+            assert await desk.keys.get("Prod", server=sim.url) == key
+            dialog.reject()
+        finally:
+            await close_window(win)

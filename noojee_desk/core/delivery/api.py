@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ipaddress
 import json
@@ -35,6 +36,16 @@ LIST_READ_TIMEOUT = 30.0
 MAX_RETRY_AFTER = 15 * 60.0
 #: The longest server message kept with a lead (the rest is cut).
 MAX_MESSAGE = 500
+#: The whole of one call (connect, send, wait, read), past the PBX's one-minute queue.
+CALL_DEADLINE = 120.0
+#: The most of an insert's answer that is read (a real one is a few hundred bytes).
+MAX_INSERT_ANSWER = 64 * 1024
+#: The most of a list's answer that is read (thousands of entries fit well within it).
+MAX_LIST_ANSWER = 8 * 1024 * 1024
+#: At most this many templates, campaigns or allocations are kept from one list.
+MAX_CHOICES = 5_000
+#: Ids are whole numbers that JSON, SQLite and Qt all hold exactly.
+MAX_ID = 2**53
 
 
 class ConfigError(ValueError):
@@ -70,6 +81,12 @@ class Choice:
 
     id: int
     name: str
+
+
+class Choices(list[Choice]):
+    """A list call's answer; ``note`` says when it was cut at ``MAX_CHOICES``."""
+
+    note: str = ""
 
 
 def _is_loopback(host: str) -> bool:
@@ -185,6 +202,7 @@ class NoojeeClient:
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         list_timeout: float = LIST_READ_TIMEOUT,
+        deadline: float = CALL_DEADLINE,
         max_connections: int = 64,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
@@ -198,6 +216,7 @@ class NoojeeClient:
             connect=connect_timeout, read=read_timeout, write=30.0, pool=None
         )
         self._list_timeout = list_timeout
+        self._deadline = deadline
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=_KeyTransport(transport, self._api_key),
@@ -221,13 +240,13 @@ class NoojeeClient:
 
     # -- list calls --------------------------------------------------------------------------
 
-    async def list_templates(self) -> list[Choice]:
+    async def list_templates(self) -> Choices:
         return await self._list("getCampaignTemplateList", {})
 
-    async def list_campaigns(self, template_id: int) -> list[Choice]:
+    async def list_campaigns(self, template_id: int) -> Choices:
         return await self._list("getCampaignList", {"fTemplateId": str(template_id)})
 
-    async def list_allocations(self, campaign_id: int) -> list[Choice]:
+    async def list_allocations(self, campaign_id: int) -> Choices:
         return await self._list("getAllocationList", {"fCampaignId": str(campaign_id)})
 
     async def template_fields(self, template_id: int) -> list[FieldDefn] | None:
@@ -251,7 +270,7 @@ class NoojeeClient:
     def _lists(self) -> httpx.Timeout:
         return httpx.Timeout(self._timeout.connect, read=self._list_timeout, write=30.0)
 
-    async def _list(self, method: str, params: dict[str, str]) -> list[Choice]:
+    async def _list(self, method: str, params: dict[str, str]) -> Choices:
         outcome, body = await self._call("GET", method, params, None, read_timeout=self._lists)
         if outcome.kind is not Kind.DELIVERED:
             raise ApiError(outcome)
@@ -263,14 +282,23 @@ class NoojeeClient:
                     sentence="The server's answer has no list in it; is this a Noojee PBX?",
                 )
             )
-        choices = []
+        choices = Choices()
         for entity in entities:
             if not isinstance(entity, dict):
                 continue
-            try:
-                choices.append(Choice(int(entity["id"]), str(entity.get("name") or entity["id"])))
-            except (KeyError, TypeError, ValueError):
+            number = _id_of(entity.get("id"))
+            if number is None:
                 continue
+            if len(choices) == MAX_CHOICES:
+                choices.note = (
+                    f"The server offered more than {MAX_CHOICES:,} entries; "
+                    f"only the first {MAX_CHOICES:,} are shown."
+                )
+                log.warning("%s: %s", method, choices.note)
+                break
+            name = entity.get("name")
+            text = " ".join(str(name).split())[:MAX_FIELD_TEXT] if isinstance(name, str) else ""
+            choices.append(Choice(number, text or str(number)))
         return choices
 
     # -- insert ------------------------------------------------------------------------------
@@ -307,31 +335,53 @@ class NoojeeClient:
         *,
         read_timeout: httpx.Timeout | None = None,
     ) -> tuple[Outcome, Any]:
+        """One request, read as a stream of at most a set size, within ``CALL_DEADLINE``."""
         started = time.monotonic()
+        sent = body is not None
         content = None
         headers = {}
         if body is not None:
             content = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=UTF-8"
+        limit = MAX_INSERT_ANSWER if sent else MAX_LIST_ANSWER
+        deadline = asyncio.timeout(self._deadline)
         try:
-            response = await self._http.request(
-                verb,
-                method,
-                params=params,
-                content=content,
-                headers=headers,
-                timeout=read_timeout if read_timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            async with deadline:
+                request = self._http.build_request(
+                    verb,
+                    method,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    timeout=read_timeout if read_timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+                response = await self._http.send(request, stream=True)
+                try:
+                    data, complete = await _read_at_most(response, limit)
+                finally:
+                    await response.aclose()
         except Exception as exc:  # every failure becomes an Outcome
-            outcome = self._failure(exc, sent=body is not None)
-            outcome = _with_latency(outcome, time.monotonic() - started)
+            if deadline.expired():
+                outcome = _past_deadline(self._deadline, sent=sent)
+            else:
+                outcome = self._failure(exc, sent=sent)
+            outcome = _with_latency(self._scrub(outcome), time.monotonic() - started)
             log.info("%s %s: %s", verb, method, outcome.describe())
             return outcome, None
         self._reached = True
-        outcome, parsed = _classify(response)
-        outcome = _with_latency(outcome, time.monotonic() - started)
+        answer = _Answer(response.status_code, response.headers, data, complete)
+        outcome, parsed = _classify(answer, self._api_key)
+        if not complete and 200 <= answer.status < 300:
+            outcome = _too_long(limit, answer, self._api_key, sent=sent)
+            log.warning("%s %s: %s", verb, method, outcome.describe())
+        outcome = _with_latency(self._scrub(outcome), time.monotonic() - started)
         log.debug("%s %s -> HTTP %s %s", verb, method, response.status_code, outcome.kind.value)
         return outcome, parsed
+
+    def _scrub(self, outcome: Outcome) -> Outcome:
+        """The outcome with this key masked in every form, wherever the server echoed it."""
+        message = redact_text(outcome.message, self._api_key)
+        return outcome if message == outcome.message else replace(outcome, message=message)
 
     def _failure(self, exc: BaseException, *, sent: bool) -> Outcome:
         detail = redact_text(f"{type(exc).__name__}: {exc}", self._api_key)
@@ -449,6 +499,96 @@ def _with_latency(outcome: Outcome, latency: float) -> Outcome:
     return replace(outcome, latency=latency)
 
 
+def _id_of(value: object) -> int | None:
+    """A template, campaign or allocation id: a whole number from 0 to ``MAX_ID``, else None."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 16 else None
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        return None
+    return value
+
+
+_CHARSET = re.compile(r"(?i)charset=[\"']?([\w.:-]{1,40})")
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What came back: the status, the headers and at most the size limit of the body."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    complete: bool = True  # False when the body went on past the size limit
+
+    @property
+    def text(self) -> str:
+        found = _CHARSET.search(self.headers.get("content-type", ""))
+        try:
+            return self.content.decode(found.group(1) if found else "utf-8", errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """The (decoded) body up to ``limit`` bytes, and whether that was all of it."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], False
+    return b"".join(chunks), True
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+
+
+def _too_long(limit: int, answer: _Answer, key: str, *, sent: bool) -> Outcome:
+    """A 2xx answer that went on past the size limit: not read to its end, never trusted."""
+    message = _server_words(answer, key)
+    if sent:
+        return Outcome(
+            Kind.UNKNOWN,
+            http_status=answer.status,
+            message=message,
+            sentence=f"The PBX's answer was longer than {_size(limit)} and was not read to its "
+            "end; the lead may or may not have been added.",
+            fix="Nothing to do: it is retried safely with the same lead id.",
+        )
+    return Outcome(
+        Kind.RETRY_LATER,
+        retry_reason=RetryReason.SERVER_ERROR,
+        http_status=answer.status,
+        message=message,
+        sentence=f"The server's answer was longer than {_size(limit)} and was not read to "
+        "its end (a proxy or a page may be in the way).",
+        fix="Try again later; check the server address if it persists.",
+    )
+
+
+def _past_deadline(deadline: float, *, sent: bool) -> Outcome:
+    """No whole answer within the call's deadline (a server that trickles or never ends)."""
+    took = f"{deadline:g} seconds"
+    if sent:
+        return Outcome(
+            Kind.UNKNOWN,
+            sentence=f"The PBX did not finish answering within {took}; the lead may or may "
+            "not have been added.",
+            fix="Nothing to do: it is retried safely with the same lead id.",
+        )
+    return Outcome(
+        Kind.RETRY_LATER,
+        retry_reason=RetryReason.SERVER_ERROR,
+        sentence=f"The server did not finish answering within {took}.",
+        fix="Try again later; check the server address if it persists.",
+    )
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = exc
@@ -490,19 +630,28 @@ def _is_name_error(exc: BaseException) -> bool:
     return False
 
 
-def _looks_like_html(response: httpx.Response) -> bool:
+def _looks_like_html(response: _Answer) -> bool:
     kind = response.headers.get("content-type", "").lower()
     head = response.content[:200].lstrip().lower()
     return "html" in kind or head.startswith((b"<!doctype", b"<html", b"<head", b"<body"))
 
 
-def _server_words(response: httpx.Response) -> str:
-    """A short excerpt of a non-JSON answer for the log and the detail view."""
+def _server_words(response: _Answer, key: str) -> str:
+    """A short excerpt of a non-JSON answer for the log and the detail view, the key masked
+    before it is cut (a cut must not leave half a key)."""
     text = response.text.strip() if response.content else ""
     if _looks_like_html(response):
         title = re.search(r"(?is)<title[^>]*>(.*?)</title>", text)
         text = title.group(1).strip() if title else re.sub(r"(?s)<[^>]+>", " ", text)
-    return " ".join(text.split())[:200]
+    return redact_text(" ".join(text.split()[:400]), key)[:200]
+
+
+def _short_json(value: object) -> str:
+    """A message that is no text, written as JSON (never failing on depth or odd numbers)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        return ""
 
 
 def _code_of(parsed: Any) -> int | None:
@@ -517,18 +666,24 @@ def _code_of(parsed: Any) -> int | None:
     return code
 
 
-def _classify(response: httpx.Response) -> tuple[Outcome, Any]:
-    """Map one HTTP answer to an Outcome (and the parsed JSON body when there is one)."""
-    status = response.status_code
-    try:
-        parsed: Any = response.json()
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        parsed = None
+def _classify(response: _Answer, key: str) -> tuple[Outcome, Any]:
+    """Map one HTTP answer to an Outcome (and the parsed JSON body when there is one).
+
+    A body cut at the size limit is never parsed: its start may look like a whole answer."""
+    status = response.status
+    parsed: Any = None
+    if response.complete:
+        try:
+            parsed = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            parsed = None
     code = _code_of(parsed)
     if isinstance(parsed, dict):
-        message = redact_text(str(parsed.get("message", ""))[:MAX_MESSAGE])
+        text = parsed.get("message", "")
+        text = text if isinstance(text, str) else _short_json(text)
+        message = redact_text(text, key)[:MAX_MESSAGE]
     else:
-        message = redact_text(_server_words(response))
+        message = _server_words(response, key)
 
     if status in (401, 403):
         return Outcome(
@@ -623,7 +778,7 @@ def _classify(response: httpx.Response) -> tuple[Outcome, Any]:
     ), parsed
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: _Answer) -> float | None:
     """The server's ``Retry-After`` in seconds (a number or an HTTP date), at most
     ``MAX_RETRY_AFTER``; None when there is none or it makes no sense (not a number, infinite,
     zero or negative, in the past)."""

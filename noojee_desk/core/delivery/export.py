@@ -60,7 +60,7 @@ def _row(lead: Lead, fields: list[str]) -> list[str]:
         "" if lead.last_code is None else str(lead.last_code),
         redact_text(lead.last_message),
         redact_text(lead.sentence),
-        lead.fix,
+        redact_text(lead.fix),
         str(lead.attempts),
         _when(lead.first_attempt_at),
         _when(lead.last_attempt_at),
@@ -100,7 +100,7 @@ def write_csv(
 
     def write(stream: IO[str]) -> int:
         writer = csv.writer(stream)
-        writer.writerow(header)
+        writer.writerow([_safe_for_spreadsheet(name) for name in header])  # names come from files
         count = 0
         for row in body:
             writer.writerow([_safe_for_spreadsheet(v) for v in row])

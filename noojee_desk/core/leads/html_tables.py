@@ -184,7 +184,13 @@ def _cell_text(pieces: list[tuple[str, bool]]) -> str:
             line_start = False
     if out and out[-1] == "\n":
         out.pop()  # a line break that ends a cell shows nothing (LibreOffice writes <td><br></td>)
-    return "".join(out).replace("\u00a0", " ")
+    return _visible("".join(out))
+
+
+def _visible(text: str) -> str:
+    """Non-breaking spaces as spaces; a lone one is how Excel writes an empty cell that has a
+    border or a format (``<td class=xl65>&nbsp;</td>``): empty."""
+    return "" if text == "\u00a0" else text.replace("\u00a0", " ")
 
 
 def _exact_number(excel_number: str | None, sheets_value: str | None) -> str | None:
@@ -202,6 +208,8 @@ def _exact_number(excel_number: str | None, sheets_value: str | None) -> str | N
         except ValueError:
             pass
     for value in candidates:
+        if isinstance(value, str) and "e" in value.lower():
+            continue  # the value itself in scientific notation: its digits are gone too
         try:
             number = float(str(value))
         except (TypeError, ValueError):
@@ -301,7 +309,7 @@ def _quick_html_rows(text: str) -> list[list[str]] | None:
         special = bool(attributes) and _has_special_attribute(attributes)
         if not parser.spans and not special and "<" not in content and "&" not in content:
             # The common cell: plain text.
-            text_value = space_runs(" ", content).strip(" ").replace("\u00a0", " ")
+            text_value = _visible(space_runs(" ", content).strip(" "))
             if not scientific(text_value):
                 row.append(text_value)
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from noojee_desk.core.bulk import paused_gc
 from noojee_desk.core.leads.html_tables import parse_html
@@ -15,6 +15,12 @@ from noojee_desk.core.leads.text_tables import (
     parse_delimited,
     sniff_delimiter,
 )
+
+#: The most columns a sheet's table may have (a lead file has tens): cells further right end
+#: the read with a message rather than a table as wide as the sheet.
+MAX_COLUMNS = 1_000
+#: The most cells (rows times the widest row) a sheet's table may have.
+MAX_CELLS = 5_000_000
 
 _XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xltx", ".xltm"})
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -41,7 +47,7 @@ def read_file(path: str | Path, sheet: str | None = None) -> Table:
     except OSError as exc:
         return _problem_table(f"{file.name} could not be opened: {exc.strerror or exc}.")
     except Exception as exc:
-        return _problem_table(f"{file.name} could not be read: {exc}.")
+        return _problem_table(f"{file.name} could not be read: {_reason(exc)}.")
     try:
         text, encoding = decode_text(data)
         if text.lstrip()[:1] == "<" and "<table" in text[:100000].lower():
@@ -54,7 +60,15 @@ def read_file(path: str | Path, sheet: str | None = None) -> Table:
         table.encoding = encoding
         return table.without_blank_rows()
     except Exception as exc:
-        return _problem_table(f"{file.name} could not be read: {exc}.")
+        return _problem_table(f"{file.name} could not be read: {_reason(exc)}.")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a read failed, in words, also for errors that carry none (MemoryError)."""
+    if isinstance(exc, MemoryError):
+        return "it is too big to read in the memory this computer has free"
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 _SAVE_AS = "Open it in your spreadsheet and save it as .xlsx or .csv, then import that file."
@@ -104,6 +118,51 @@ def read_xlsx(path: str | Path, sheet: str | None = None) -> Table:
         return _problem_table(f"{file.name} could not be opened: {exc.strerror or exc}.")
 
 
+class _TooBig(Exception):
+    """The sheet's cells reach past ``MAX_COLUMNS`` or ``MAX_CELLS``; the message says how."""
+
+
+def _column_name(number: int) -> str:
+    name = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _sheet_rows(worksheet: Any, name: str) -> list[list[str]]:
+    """The sheet's rows by the cells that exist: empty rows skipped, each row without its empty
+    cells at the end; raises _TooBig past the caps (memory stays in proportion to the cells)."""
+    rows: list[list[str]] = []
+    widest = 0
+    for values in worksheet.iter_rows(values_only=True):
+        end = len(values)
+        while end and (values[end - 1] is None or values[end - 1] == ""):
+            end -= 1
+        if not end:
+            continue  # a missing or empty row (blank rows are dropped anyway)
+        row = [cell_text(v) for v in values[:end]]
+        while row and not row[-1].strip():
+            row.pop()
+        if not row:
+            continue
+        if len(row) > MAX_COLUMNS:
+            raise _TooBig(
+                f"{name} is too big to import: it has a cell in column {_column_name(len(row))} "
+                f"({len(row):,} columns across); at most {MAX_COLUMNS:,} columns can be read. "
+                "Delete the far-away cells (or copy only the leads to a new sheet) and try again."
+            )
+        widest = max(widest, len(row))
+        rows.append(row)
+        if len(rows) * widest > MAX_CELLS:
+            raise _TooBig(
+                f"{name} is too big to import: more than {MAX_CELLS:,} cells "
+                f"({len(rows):,} rows of up to {widest:,} columns so far). "
+                "Split it into smaller files and import them one by one."
+            )
+    return rows
+
+
 def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
     import openpyxl  # imported here: it is only needed for spreadsheet files
 
@@ -111,7 +170,7 @@ def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
         workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:
         return _problem_table(
-            f"{name} could not be read as an Excel workbook ({type(exc).__name__}: {exc}).",
+            f"{name} could not be read as an Excel workbook ({_reason(exc)}).",
             _SAVE_AS,
         )
     try:
@@ -126,13 +185,13 @@ def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
             worksheet = workbook.worksheets[0]
         if hasattr(worksheet, "reset_dimensions"):
             worksheet.reset_dimensions()  # the stored size is often wrong; read every cell
-        rows = [[cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+        rows = _sheet_rows(worksheet, name)
+    except _TooBig as exc:
+        return _problem_table(str(exc))
     except Exception as exc:
-        return _problem_table(f"{name} could not be read: {exc}.")
+        return _problem_table(f"{name} could not be read: {_reason(exc)}.")
     finally:
         workbook.close()
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        rows.pop()
     table = _finish(rows, [], "xlsx")
     table.problems = []  # rows of different lengths are normal in a sheet
     return table.without_blank_rows()

@@ -288,6 +288,8 @@ class Validator:
         number_columns: list[tuple[str, list[str | None]]] = []
         bad_phones: dict[int, list[tuple[str, str, str | None, str]]] = {}
         raw_columns = _columns(rows, names)
+        if not "".join(map(str, names)).isprintable():
+            names, raw_columns = _clean_names(names, raw_columns)
         for name, raw_column in zip(names, raw_columns, strict=True):
             column = _clean_column(raw_column)
             kind, max_length = self._kinds.get(name, (_Check.UNKNOWN, self.settings.max_length))
@@ -543,6 +545,24 @@ def _columns(rows: Sequence[Mapping[str, str]], names: list[str]) -> list[Sequen
         return list(zip(*map(operator.itemgetter(*names), rows), strict=True))
     except KeyError:  # rows with different fields
         return [[row.get(name, "") for row in rows] for name in names]
+
+
+def _clean_names(
+    names: list[str], columns: list[Sequence[str]]
+) -> tuple[list[str], list[Sequence[str]]]:
+    """Field names cleaned as values are (a lone surrogate or a control character in a heading
+    cannot be stored or sent); a name left empty drops its column, and two names that clean to
+    the same one are one field (the first value that is not empty)."""
+    merged: dict[str, list[str]] = {}
+    for name, column in zip(names, columns, strict=True):
+        key = clean_text(str(name))
+        if not key:
+            continue
+        if key in merged:
+            merged[key] = [old or new for old, new in zip(merged[key], column, strict=True)]
+        else:
+            merged[key] = list(column)
+    return list(merged), list(merged.values())
 
 
 def _clean_column(values: Sequence[str]) -> list[str]:

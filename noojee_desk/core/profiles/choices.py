@@ -21,6 +21,7 @@ class Loaded:
     current: bool
     fetched_at: float
     error: Outcome | None = None
+    note: str = ""  # set when the server's list was cut (too many entries)
 
     @property
     def error_text(self) -> str:
@@ -69,4 +70,4 @@ async def load(
         )
     now = time.time()
     _store(profile, level, parent, CachedList([(c.id, c.name) for c in items], now))
-    return Loaded(items, current=True, fetched_at=now)
+    return Loaded(items, current=True, fetched_at=now, note=getattr(items, "note", ""))

@@ -1,4 +1,8 @@
-"""API keys in the OS keyring (one entry per profile), off the event loop; session-only fallback."""
+"""API keys in the OS keyring (one entry per profile), off the event loop; session-only fallback.
+
+Each key is bound to the server address it was saved for (a second entry holds the address):
+asked for another address, the store has no key, so a key never travels to a host it was not
+given for."""
 
 from __future__ import annotations
 
@@ -12,11 +16,27 @@ import keyring
 import keyring.errors
 
 from noojee_desk import APP_ID
+from noojee_desk.core.delivery.api import ConfigError, normalise_base_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SERVICE = APP_ID
+
+
+def address_of(server_url: str) -> str:
+    """The server address a key is bound to, in one spelling for every way of typing it."""
+    try:
+        base = normalise_base_url(server_url)
+    except ConfigError:
+        base = (server_url or "").strip()
+    scheme, _, rest = base.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}{slash}{path}"
+
+
+def same_address(one: str, other: str) -> bool:
+    return address_of(one) == address_of(other)
 
 
 class KeyringUnavailable(Exception):
@@ -36,8 +56,10 @@ class KeyStore:
 
     def __init__(self, service: str = SERVICE, backend: Any | None = None) -> None:
         self.service = service
+        self.address_service = f"{service}.address"  # the address each key was saved for
         self._backend = backend
-        self._session: dict[str, str] = {}  # keys the user chose to keep in memory only
+        # Keys the user chose to keep in memory only, with the address each was given for.
+        self._session: dict[str, tuple[str, str | None]] = {}
 
     def _keyring(self) -> Any:
         return self._backend if self._backend is not None else keyring.get_keyring()
@@ -59,28 +81,62 @@ class KeyStore:
         name = self.backend_name().lower()
         return not any(bad in name for bad in ("fail", "null", "plaintext"))
 
-    async def get(self, profile: str) -> str | None:
+    async def get(self, profile: str, server: str | None = None) -> str | None:
+        """The key of ``profile``; with ``server``, only when it was saved for that address
+        (None otherwise: the key is asked for again). A key saved before keys were bound to an
+        address is taken as bound to the address it is first asked for."""
         if profile in self._session:
-            return self._session[profile]
-        return await self._run(lambda: self._keyring().get_password(self.service, profile))
+            key, bound = self._session[profile]
+            if server is not None and bound is not None and not same_address(bound, server):
+                log.warning("the key of %r was given for another server address", profile)
+                return None
+            return key
 
-    async def set(self, profile: str, key: str) -> None:
+        def read() -> str | None:
+            backend = self._keyring()
+            key = backend.get_password(self.service, profile)
+            if key is None or server is None:
+                return key
+            bound = backend.get_password(self.address_service, profile)
+            if bound is None:
+                backend.set_password(self.address_service, profile, address_of(server))
+                return key
+            if not same_address(bound, server):
+                log.warning("the stored key of %r was saved for another server address", profile)
+                return None
+            return key
+
+        return await self._run(read)
+
+    async def set(self, profile: str, key: str, server: str | None = None) -> None:
+        """Store the key of ``profile``, bound to ``server`` when given."""
         self._session.pop(profile, None)
-        await self._run(lambda: self._keyring().set_password(self.service, profile, key))
+
+        def write() -> None:
+            backend = self._keyring()
+            backend.set_password(self.service, profile, key)
+            if server is not None:
+                backend.set_password(self.address_service, profile, address_of(server))
+            else:
+                with contextlib.suppress(keyring.errors.PasswordDeleteError):
+                    backend.delete_password(self.address_service, profile)
+
+        await self._run(write)
 
     async def delete(self, profile: str) -> None:
         """Forget the key of ``profile`` (in memory and in the keyring); no error if absent."""
         self._session.pop(profile, None)
 
         def remove() -> None:
-            with contextlib.suppress(keyring.errors.PasswordDeleteError):
-                self._keyring().delete_password(self.service, profile)
+            for service in (self.service, self.address_service):
+                with contextlib.suppress(keyring.errors.PasswordDeleteError):
+                    self._keyring().delete_password(service, profile)
 
         await self._run(remove)
 
-    def set_for_session(self, profile: str, key: str) -> None:
+    def set_for_session(self, profile: str, key: str, server: str | None = None) -> None:
         """Keep the key in memory until the app quits; nothing is written anywhere."""
-        self._session[profile] = key
+        self._session[profile] = (key, server)
 
     def is_session_only(self, profile: str) -> bool:
         return profile in self._session

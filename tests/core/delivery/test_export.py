@@ -151,3 +151,25 @@ def test_a_failed_export_leaves_no_half_file(
     assert written
     assert path.read_text() == "the previous export"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".results")] == []
+
+
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("http://x")', "@SUM(A1)", "+cmd|' /C calc'!A0", "-2+3"]
+)
+def test_csv_header_cells_are_neutralised_like_data_cells(tmp_path: Path, name: str) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    try:
+        box.enqueue(
+            "p",
+            TARGET,
+            [LeadInput({name: "x", "FirstPhone": "0412000001"}, row=1)],
+            allow_duplicates=False,
+            source="paste",
+        )
+        path = tmp_path / "results.csv"
+        export.write_csv(box, path)
+    finally:
+        box.close()
+    header = next(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert header[0] == "'" + name
+    assert header[1] == "FirstPhone"

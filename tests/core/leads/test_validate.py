@@ -414,3 +414,32 @@ def test_numbers_outside_known_ranges_warn_unless_the_profile_blocks_them() -> N
     # The rule is stored with the other checking rules.
     assert ValidationSettings.from_dict(strict_settings.to_dict()) == strict_settings
     assert ValidationSettings.from_dict({"strict_ranges": "yes"}).strict_ranges is False
+
+
+def test_field_names_are_cleaned_like_values_and_can_be_stored(tmp_path) -> None:
+    from noojee_desk.core.delivery.outbox import LeadInput, Outbox, Target
+
+    check = _one(
+        {
+            "Na\ud800me": "Jane",
+            "FirstPhone": "0383218199",
+            "\u200b": "invisible",
+            "City\x00": "Perth",
+            "City": "",
+        }
+    )
+    assert check.fields == {"Name": "Jane", "FirstPhone": "0383218199", "City": "Perth"}
+    assert all(name.isprintable() for name in check.fields)
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    try:
+        box.enqueue(
+            "p",
+            Target(3, 42, 101),
+            [LeadInput(check.fields, check.phones, check.row)],
+            allow_duplicates=False,
+            source="paste",
+        )
+        (lead,) = box.leads()
+    finally:
+        box.close()
+    assert lead.fields == check.fields

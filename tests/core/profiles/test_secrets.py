@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from helpers.memory_keyring import MemoryKeyring
 from keyring.backends.fail import Keyring as FailKeyring
 
 from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
@@ -36,3 +37,34 @@ async def test_no_backend_says_so_and_offers_session_only() -> None:
     store.set_for_session("Prod", "k")
     assert store.is_session_only("Prod")
     assert await store.get("Prod") == "k"
+
+
+@pytest.mark.asyncio
+async def test_a_stored_key_is_bound_to_the_address_it_was_saved_for() -> None:
+    backend = MemoryKeyring()
+    store = KeyStore(service="t", backend=backend)
+    await store.set("Prod", "s3cret-key", "https://pbx.example.com")
+    assert await store.get("Prod", server="https://PBX.example.com/") == "s3cret-key"
+    assert await store.get("Prod", server="pbx.example.com") == "s3cret-key"
+    assert await store.get("Prod", server="https://evil.example") is None
+    assert await store.get("Prod", server="https://pbx.example.com.evil.example") is None
+    assert "s3cret-key" not in backend.entries[("t.address", "Prod")]  # only the address
+    await store.delete("Prod")
+    assert backend.entries == {}
+
+
+@pytest.mark.asyncio
+async def test_a_key_saved_before_binding_is_bound_where_it_is_first_used() -> None:
+    backend = MemoryKeyring()
+    backend.set_password("t", "Prod", "old-key")
+    store = KeyStore(service="t", backend=backend)
+    assert await store.get("Prod", server="https://pbx.example.com") == "old-key"
+    assert await store.get("Prod", server="https://other.example") is None
+
+
+@pytest.mark.asyncio
+async def test_a_session_key_is_bound_too() -> None:
+    store = KeyStore(backend=FailKeyring())
+    store.set_for_session("Prod", "k-session", "https://pbx.example.com")
+    assert await store.get("Prod", server="https://pbx.example.com") == "k-session"
+    assert await store.get("Prod", server="https://evil.example") is None

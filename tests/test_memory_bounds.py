@@ -1,0 +1,280 @@
+"""What a server or a file can make us hold: run in a child process limited to 1.5 GB of address
+space, an answer that never ends and a workbook with cells at its two far corners each end with
+a clear message, well within the limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from noojee_desk.core.leads import spreadsheets
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="address-space limits are set the Linux way"
+)
+
+LIMIT = 1536 * 1024 * 1024
+ROOT = Path(__file__).resolve().parent.parent
+
+PRELUDE = f"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({LIMIT}, {LIMIT}))
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+"""
+
+
+def _limited_argv(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", PRELUDE + textwrap.dedent(code), *args]
+
+
+def _env() -> dict[str, str]:
+    # Few malloc arenas: each thread's arena reserves address space it never uses.
+    return dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONPATH=str(ROOT))
+
+
+def run_limited(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a child process under the address-space limit."""
+    argv = _limited_argv(code, *args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def limited_process(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        _limited_argv(code, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+
+
+class EndlessServer:
+    """An HTTP server on 127.0.0.1 whose every answer streams forever; counts what it sent."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.sent = 0
+        self.posts = 0  # insert calls answered
+        self.port = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            first = await reader.readline()
+            if first.startswith(b"POST"):
+                self.posts += 1
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b'{"code": 0, "message": "' + b"x" * 65536
+            framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+            while True:
+                writer.write(framed)
+                self.sent += len(chunk)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self.loop.run_forever()
+        server.close()
+
+    def __enter__(self) -> EndlessServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def endless() -> Iterator[EndlessServer]:
+    with EndlessServer() as server:
+        yield server
+
+
+def test_an_endless_answer_ends_the_call_with_a_clear_outcome_in_bounded_memory(
+    endless: EndlessServer,
+) -> None:
+    result = run_limited(
+        """
+        import asyncio, json
+        from noojee_desk.core.delivery.api import NoojeeClient, ApiError
+
+        async def main():
+            async with NoojeeClient(sys.argv[1], "endless-key") as client:
+                outcome = await client.insert_lead(3, 42, 101, {"FirstPhone": "0412000001"})
+                try:
+                    await client.list_templates()
+                    listed = "no error"
+                except ApiError as exc:
+                    listed = exc.outcome.kind.value + ": " + exc.outcome.sentence
+            return outcome, listed
+
+        outcome, listed = asyncio.run(main())
+        print(json.dumps({"kind": outcome.kind.value, "sentence": outcome.sentence,
+                          "listed": listed, "peak": peak_mb()}))
+        """,
+        f"http://127.0.0.1:{endless.port}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["kind"] == "unknown"
+    assert "longer than 64 KB" in found["sentence"]
+    assert found["listed"].startswith("retry_later: ")
+    assert "longer than 8 MB" in found["listed"]
+    assert found["peak"] < 400, found
+
+
+def test_send_against_an_endless_answer_reports_and_stays_small(
+    endless: EndlessServer, tmp_path: Path
+) -> None:
+    """``send`` retries a lead whose answer may have landed; stopped with Ctrl+C, it reports
+    the row with the reason, and it never held more than a few answers' limits."""
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Name,FirstPhone\nAnn,0412000001\n", encoding="utf-8")
+    code = """
+        import os
+        from noojee_desk import send
+        os.environ[send.KEY_ENV] = "endless-key"
+        code = send.main(sys.argv[1:])
+        print("PEAK", peak_mb())
+        print("EXIT", code)
+        """
+    argv = [str(leads), "--server", f"http://127.0.0.1:{endless.port}", "--json"]
+    argv += ["--template", "3", "--campaign", "42", "--allocation", "101"]
+    argv += ["--data-dir", str(tmp_path / "data"), "--retry-scale", "0.01"]
+    proc = limited_process(code, *argv)
+    try:
+        deadline = time.monotonic() + 90
+        while endless.posts < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "send never retried"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = out.strip().splitlines()
+    assert lines[-1:] == ["EXIT 3"], out[-2000:] + err[-3000:]
+    peak = int(lines[-2].split()[1])
+    assert peak < 500, peak
+    rows = [json.loads(line) for line in lines[:-2] if line.startswith("{")]
+    (row,) = [r for r in rows if "row" in r]
+    assert row["status"] == "pending", row
+    assert "longer than 64 KB" in row["message"], row
+    assert "endless-key" not in out + err
+
+
+def _far_cells(path: Path) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["A1"] = "Name"
+    sheet["XFD1048576"] = "far away"
+    book.save(path)
+    return path
+
+
+def test_the_far_cell_workbook_is_refused_clearly_in_bounded_memory(tmp_path: Path) -> None:
+    path = _far_cells(tmp_path / "far.xlsx")
+    assert path.stat().st_size < 20_000
+    result = run_limited(
+        """
+        import json
+        from noojee_desk.core.leads.spreadsheets import read_file
+        table = read_file(sys.argv[1])
+        print(json.dumps({"rows": len(table.rows),
+                          "problems": [p.message for p in table.problems],
+                          "peak": peak_mb()}))
+        """,
+        str(path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["rows"] == 0
+    (message,) = found["problems"]
+    assert "too big" in message
+    assert "XFD" in message
+    assert f"{spreadsheets.MAX_COLUMNS:,}" in message
+    assert found["peak"] < 400, found
+
+
+def test_a_sheet_within_the_column_cap_but_past_the_cell_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = openpyxl.Workbook()
+    for row in range(1, 60):
+        book.active.append([f"r{row}c{col}" for col in range(1, 11)])
+    book.save(tmp_path / "wide.xlsx")
+    monkeypatch.setattr(spreadsheets, "MAX_CELLS", 500)
+    table = spreadsheets.read_file(tmp_path / "wide.xlsx")
+    assert table.rows == []
+    (problem,) = table.problems
+    assert "too big" in problem.message
+    assert "500" in problem.message
+
+
+def test_trailing_empty_cells_and_rows_are_trimmed(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Name", "FirstPhone"])
+    sheet.append(["Ann", "0412000001"])
+    sheet["Z200"] = ""
+    sheet["C2"] = "   "
+    sheet["AB5000"] = None
+    sheet.cell(9000, 900).value = " "
+    book.save(tmp_path / "trailing.xlsx")
+    table = spreadsheets.read_file(tmp_path / "trailing.xlsx")
+    assert table.rows == [["Name", "FirstPhone"], ["Ann", "0412000001"]]
+    assert table.problems == []
+
+
+def test_every_could_not_be_read_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["Name"])
+    book.save(tmp_path / "ok.xlsx")
+    (tmp_path / "ok.csv").write_text("Name\nAnn\n", encoding="utf-8")
+
+    def no_memory(*_args: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(spreadsheets, "_sheet_rows", no_memory)
+    monkeypatch.setattr(spreadsheets, "decode_text", no_memory)
+    for name in ("ok.xlsx", "ok.csv"):
+        (problem,) = spreadsheets.read_file(tmp_path / name).problems
+        assert "could not be read: it is too big" in problem.message
+        assert not problem.message.endswith(": .")
+
+    def empty_error(*_args: object) -> object:
+        raise ValueError
+
+    monkeypatch.setattr(spreadsheets, "decode_text", empty_error)
+    (problem,) = spreadsheets.read_file(tmp_path / "ok.csv").problems
+    assert problem.message.endswith("could not be read: ValueError.")
