@@ -511,8 +511,8 @@ def _scaled(timing: RetryTiming, factor: float) -> RetryTiming:
     changes: dict[str, Any] = {}
     for item in fields(timing):
         value = getattr(timing, item.name)
-        if item.name == "soon":
-            changes["soon"] = (value[0] * factor, value[1] * factor)
+        if isinstance(value, tuple):  # a range: (low, high)
+            changes[item.name] = tuple(v * factor for v in value)
         elif isinstance(value, float):
             changes[item.name] = value * factor
     return replace(timing, **changes)

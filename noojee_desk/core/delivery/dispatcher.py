@@ -8,8 +8,12 @@ How it works, in short:
 - Every answer goes through ``POLICY``, one table that says what each kind of answer means for the
   lead and for the queue. The new state is committed before anyone hears of it.
 - A queue-wide circuit breaker: after ``RetryTiming.breaker_after`` server failures in a row (or
-  one refused connection) the queue stops sending and sends one probe lead at a time, with
-  exponential backoff and full jitter between probes, until the server answers again.
+  one refused connection) the queue stops sending and probes, one probe at a time, until the
+  server answers again. While nothing answers the probe is a cheap list call (``Client.probe``)
+  at a bounded interval (about every 10 to 13 s after a short ramp), so sending resumes within
+  seconds of the PBX's return however long it was down; while the PBX answers with errors (a
+  manual import's 103s) the probe is the next lead, spaced by backoff up to 30 s. When the
+  breaker closes, the leads that waited out the trouble are due at once.
 - A ``blocked`` answer (key rejected, wrong address, TLS) pauses the queue with "needs attention";
   its leads stay queued and none is marked failed.
 - Events (``LeadChanged``, ``QueueFigures`` at most ``figures_interval`` apart, ``BatchFinished``)
@@ -41,7 +45,14 @@ from noojee_desk.core.delivery.outbox import (
     Transition,
 )
 from noojee_desk.core.delivery.outcome import Kind, Outcome
-from noojee_desk.core.delivery.policy import Breaker, RetryTiming, Step, rule_for, wait_for
+from noojee_desk.core.delivery.policy import (
+    Breaker,
+    BreakerMode,
+    RetryTiming,
+    Step,
+    rule_for,
+    wait_for,
+)
 from noojee_desk.core.delivery.setup import SetupStopped, SetupWatch
 from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.core.redact import redact_text
@@ -64,6 +75,10 @@ class Client(Protocol):
         *,
         allow_duplicates: bool = False,
     ) -> Outcome: ...
+
+    async def probe(self) -> Outcome:
+        """One cheap call (a list) that tells whether the PBX answers; never raises."""
+        ...
 
 
 # -- events --------------------------------------------------------------------------------------
@@ -204,6 +219,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()  # sends, until their answer is recorded
         self._writer: OutboxWriter | None = None
         self.setup = SetupWatch()
+        self.probes = 0  # list calls sent while the PBX did not answer
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -476,7 +492,9 @@ class Dispatcher:
         if self._pause is None:
             now = self._clock()
             if self.breaker.is_open:
-                candidates.append(self.breaker.probe_at - now)
+                # No probe while one runs (its end wakes us), nor while nothing is queued.
+                if not self.breaker.probing and self.outbox.earliest_due(self.profile) is not None:
+                    candidates.append(self.breaker.probe_at - now)
                 candidates.append(self._next_expire - now)
             elif self.limiter.available > 0:
                 due = self.outbox.earliest_due(self.profile)
@@ -498,7 +516,13 @@ class Dispatcher:
             free = min(free, 1 - len(self._in_flight))
         if free <= 0:
             return
-        leads = await self._writer.call("claim_due", self.profile, free, now)
+        if allowance is not None and self.breaker.mode is BreakerMode.DOWN:
+            if self.outbox.earliest_due(self.profile) is not None:  # something to send
+                self._start_probe()
+            return
+        # A probe while the PBX answers with errors is the next lead in line, whatever its wait.
+        due_by = float("inf") if allowance is not None else None
+        leads = await self._writer.call("claim_due", self.profile, free, now, due_by=due_by)
         for lead in leads:
             probe = allowance is not None
             if probe:
@@ -511,6 +535,44 @@ class Dispatcher:
             self._tasks.add(flight.task)
             flight.task.add_done_callback(self._tasks.discard)
         self._emit_leads(leads)
+
+    def _start_probe(self) -> None:
+        self.breaker.probing = True
+        task = asyncio.ensure_future(self._probe())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _probe(self) -> None:
+        """Ask the PBX something cheap: when it answers, the breaker closes."""
+        try:
+            outcome = await self._client.probe()
+        except asyncio.CancelledError:
+            self.breaker.probe_ended()
+            raise
+        except Exception as exc:  # the client never raises; count it as no answer
+            log.exception("the probe failed unexpectedly")
+            outcome = Outcome(Kind.UNKNOWN, message=redact_text(f"{type(exc).__name__}: {exc}"))
+        self.probes += 1
+        now = self._clock()
+        try:
+            if outcome.no_answer:
+                self.breaker.trouble(now, outcome.retry_reason, probe=True, no_answer=True)
+            elif outcome.kind is Kind.RETRY_LATER:  # it answers, with errors: probe with a lead
+                self.breaker.trouble(now, outcome.retry_reason, probe=True, no_answer=False)
+            else:  # it answers (a refused key or address shows on the next lead)
+                log.info("the PBX answers again: sending resumes")
+                self._recovered(now)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+        self._figures_dirty = True
+        self._wake.set()
+
+    def _recovered(self, now: float) -> None:
+        """The breaker closes; leads that waited out the trouble are due now."""
+        since = self.breaker.streak_from
+        self.breaker.answered()
+        if since is not None:
+            self._emit_leads(self.outbox.bring_forward(self.profile, since, now))
 
     async def _send(self, flight: _InFlight) -> None:
         lead = flight.lead
@@ -572,11 +634,16 @@ class Dispatcher:
         else:
             self.limiter.dropped(flight.ticket)
         if rule.server_trouble:
-            self.breaker.trouble(now, outcome.retry_reason, probe=flight.probe)
+            self.breaker.trouble(
+                now, outcome.retry_reason, probe=flight.probe, no_answer=outcome.no_answer
+            )
             if self.breaker.is_open and self._next_expire <= now:
                 self._next_expire = now
         elif rule.step is not Step.BLOCK:
-            self.breaker.answered()
+            if self.breaker.is_open:
+                self._recovered(now)
+            else:
+                self.breaker.answered()
         elif flight.probe:
             self.breaker.probe_ended()
         # What it means for the lead.

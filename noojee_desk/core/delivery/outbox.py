@@ -551,15 +551,19 @@ class Outbox:
             ).fetchall()
         return sorted(r[0] for r in rows)
 
-    def claim_due(self, profile: str, limit: int, now: float | None = None) -> list[Lead]:
+    def claim_due(
+        self, profile: str, limit: int, now: float | None = None, *, due_by: float | None = None
+    ) -> list[Lead]:
         """Up to ``limit`` queued leads due by ``now``, oldest due first, marked ``sending``.
 
-        The mark is committed before this returns, so a crash during the call that follows
-        leaves the lead recoverable as "outcome unknown".
+        ``due_by`` (default ``now``) takes leads due by then instead: the breaker's probe is the
+        next lead in line, whatever its own wait. The mark is committed before this returns, so
+        a crash during the call that follows leaves the lead recoverable as "outcome unknown".
         """
         if limit <= 0:
             return []
         now = self._clock() if now is None else now
+        due = now if due_by is None else due_by
         with self._write() as db:
             rows = db.execute(
                 "UPDATE leads SET state = 'sending', updated_at = ?, "
@@ -568,7 +572,7 @@ class Outbox:
                 "WHERE id IN (SELECT id FROM leads WHERE profile = ? AND state = 'queued' "
                 "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
                 f"RETURNING {_LEAD_COLUMNS}",
-                (now, now, now, profile, now, limit),
+                (now, now, now, profile, due, limit),
             ).fetchall()
         leads = [_lead(r) for r in rows]
         leads.sort(key=lambda lead: (lead.next_attempt_at, lead.id))
@@ -652,6 +656,18 @@ class Outbox:
                 "WHERE profile = ? AND state = 'queued' AND attempts > 0 "
                 f"AND budget_from IS NOT NULL AND budget_from < ? RETURNING {_LEAD_COLUMNS}",
                 (message, now, profile, started_before),
+            ).fetchall()
+        return [_lead(r) for r in rows]
+
+    def bring_forward(self, profile: str, tried_since: float, now: float) -> list[Lead]:
+        """Queued leads last tried at or after ``tried_since`` and waiting past ``now`` are due
+        at ``now`` (the PBX is back: their waits were for the outage, not for them)."""
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE leads SET next_attempt_at = ?, updated_at = ? "
+                "WHERE profile = ? AND state = 'queued' AND next_attempt_at > ? "
+                f"AND last_attempt_at >= ? RETURNING {_LEAD_COLUMNS}",
+                (now, now, profile, now, tried_since),
             ).fetchall()
         return [_lead(r) for r in rows]
 
