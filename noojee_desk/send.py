@@ -63,10 +63,12 @@ EXIT_INTERRUPTED = 3
 #: The batch was stopped: its first answers were the same set-up mistake (fields, mapping).
 EXIT_SETUP = 4
 
-STATUSES = ("delivered", "rejected", "invalid", "failed", "held", "pending")
+#: "duplicate": a 105 after an attempt whose answer was lost: perhaps its own earlier attempt.
+STATUSES = ("delivered", "rejected", "duplicate", "invalid", "failed", "held", "pending")
 _STATUS_OF = {
     State.DELIVERED: "delivered",
     State.REJECTED: "rejected",
+    State.DUPLICATE: "duplicate",
     State.FAILED: "failed",
     State.CANCELLED: "failed",
     State.QUEUED: "pending",
@@ -445,7 +447,7 @@ class Progress:
         done = sum(counts.get(s.value, 0) for s in FINAL_STATES)
         fraction = min(1.0, done / self.total)
         parts = [f"{done}/{self.total} done"]
-        for state in ("delivered", "rejected", "failed"):
+        for state in ("delivered", "rejected", "duplicate", "failed"):
             if counts.get(state):
                 parts.append(f"{counts[state]} {state}")
         if figures is not None:
@@ -479,7 +481,7 @@ def _print_readable(
     counts = ", ".join(f"{summary[s]} {s}" for s in STATUSES if summary[s])
     verb = "Checked" if dry_run else "Done"
     out.write(f"{verb}: {summary['rows']} rows in {summary['seconds']:.1f} s: {counts}.\n")
-    problems = [r for r in results if r.status in ("rejected", "invalid", "failed")]
+    problems = [r for r in results if r.status in ("rejected", "duplicate", "invalid", "failed")]
     for result in problems[:20]:
         code = f" [{result.code}]" if result.code is not None else ""
         out.write(f"  row {result.row}: {result.status}{code}: {result.message}\n")
@@ -718,7 +720,7 @@ def _report(
     out.flush()
     if summary["pending"] and not args.dry_run:
         return EXIT_INTERRUPTED if interrupted else EXIT_SOME_NOT_DELIVERED
-    if summary["rejected"] or summary["invalid"] or summary["failed"]:
+    if summary["rejected"] or summary["duplicate"] or summary["invalid"] or summary["failed"]:
         return EXIT_SOME_NOT_DELIVERED
     return EXIT_OK
 

@@ -342,3 +342,24 @@ def test_send_knows_phone_headings_as_the_app_does(
     )
     assert code == send.EXIT_OK, err
     assert "Checked: 1 rows" in out
+
+
+def test_a_duplicate_after_a_lost_answer_is_reported_apart() -> None:
+    from noojee_desk.core.delivery.outbox import Lead, State, Target
+    from noojee_desk.send import STATUSES, _lead_result, _summary
+
+    lead = Lead(
+        1, 1, 7, "p", Target(3, 42, 101), False, {}, "nd-x", True, State.DUPLICATE, 2, 0.0,
+        True, 105, "DUPLICATE", "A lead with this phone number is in the campaign; it may be "
+        "this lead's own earlier attempt (whose answer was lost) or another lead.", "", None,
+        None, None, 0.0, 0.0,
+    )  # fmt: skip
+    result = _lead_result(lead)
+    assert result.status == "duplicate"
+    assert result.code == 105
+    assert "earlier attempt" in result.message
+    summary = _summary([result], 1.0, None)
+    assert "duplicate" in STATUSES
+    assert summary["duplicate"] == 1
+    assert summary["delivered"] == 0
+    assert summary["rejected"] == 0

@@ -651,12 +651,18 @@ class Dispatcher:
         code = outcome.code
         message = outcome.message
         sentence, fix = outcome.sentence, outcome.fix
-        if step is Step.REJECT and lead.unknown_outcome and code in codes.DELIVERED_IF_RETRIED:
+        duplicate = False
+        ours = lead.unknown_outcome or lead.external_id_generated
+        if step is Step.REJECT and code in codes.DELIVERED_IF_RETRIED and ours:
+            # Our generated ids are used by no other lead: a 112 can only mean it landed.
             step = Step.DELIVER
             sentence = (
                 "The lead was added to the campaign (an earlier attempt had reached the PBX)."
             )
             fix = ""
+        elif step is Step.REJECT and lead.unknown_outcome and code in codes.DUPLICATE_IF_RETRIED:
+            duplicate = True
+            sentence, fix = codes.DUPLICATE_SENTENCE, codes.DUPLICATE_FIX
         cancel = lead.id in self._cancel_requested
         self._cancel_requested.discard(lead.id)
         hold = lead.id in self._hold_requested
@@ -670,7 +676,11 @@ class Dispatcher:
             )
         elif step is Step.REJECT:
             transition = Transition(
-                State.REJECTED, code=code, message=message, sentence=sentence, fix=fix
+                State.DUPLICATE if duplicate else State.REJECTED,
+                code=code,
+                message=message,
+                sentence=sentence,
+                fix=fix,
             )
         elif step is Step.BLOCK:
             transition = Transition(

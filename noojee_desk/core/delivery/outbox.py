@@ -21,7 +21,7 @@ from noojee_desk.core.files import private_file, private_folder, private_opener
 from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _CHUNK = 500  # ids per SQL "IN (...)" list
 
 
@@ -30,6 +30,8 @@ class State(StrEnum):
 
     ``held`` means parked by the user (it is not sent until retried). A queue that needs attention
     (key rejected, wrong address, TLS) is paused as a whole instead: its leads stay ``queued``.
+    ``duplicate`` is final: a 105 (the phone is already in the campaign) after an attempt whose
+    outcome is unknown; that may be this lead's own earlier attempt, or another lead's.
     """
 
     QUEUED = "queued"
@@ -39,9 +41,12 @@ class State(StrEnum):
     FAILED = "failed"
     HELD = "held"
     CANCELLED = "cancelled"
+    DUPLICATE = "duplicate"
 
 
-FINAL_STATES = frozenset({State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED})
+FINAL_STATES = frozenset(
+    {State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED, State.DUPLICATE}
+)
 OPEN_STATES = frozenset({State.QUEUED, State.SENDING, State.HELD})
 
 
@@ -262,8 +267,15 @@ CREATE TABLE lead_phones (
 CREATE INDEX lead_phones_phone ON lead_phones(phone);
 """
 
+#: Version 2: leads may be in the ``duplicate`` state. The state column has no CHECK constraint,
+#: so nothing changes on disk; the version goes up so that an older Noojee Desk, which cannot
+#: read that state, refuses the file with a clear message instead of failing on the lead.
+_V2_DUPLICATE_STATE = """
+UPDATE leads SET state = state WHERE 0
+"""
+
 #: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _V2_DUPLICATE_STATE)
 
 _LEAD_COLUMNS = (
     "id, batch_id, row_no, profile, template_id, campaign_id, allocation_id, allow_duplicates, "
@@ -733,7 +745,8 @@ class Outbox:
     def requeue(
         self, lead_ids: Iterable[int], *, allow_duplicates: bool | None = None
     ) -> list[Lead]:
-        """Failed, rejected, cancelled or held leads are queued again, due now, new budget.
+        """Failed, rejected, cancelled, held or duplicate leads are queued again, due now, with
+        a new budget.
 
         The external id stays the same, so a lead that may have landed is never added twice.
         """
@@ -745,17 +758,18 @@ class Outbox:
             params = (*params, int(allow_duplicates))
         return self._move(
             lead_ids,
-            (State.FAILED, State.REJECTED, State.CANCELLED, State.HELD),
+            (State.FAILED, State.REJECTED, State.CANCELLED, State.HELD, State.DUPLICATE),
             sets,
             params,
         )
 
     def requeue_duplicates(self, lead_ids: Iterable[int]) -> list[Lead]:
-        """Leads rejected as duplicates (105) are queued again with allow-duplicates."""
+        """Leads rejected as duplicates (105, also those in ``duplicate``) are queued again
+        with allow-duplicates."""
         now = self._clock()
         return self._move(
             lead_ids,
-            (State.REJECTED,),
+            (State.REJECTED, State.DUPLICATE),
             "state = 'queued', allow_duplicates = 1, next_attempt_at = ?, budget_from = NULL, "
             "updated_at = ?",
             (now, now),
