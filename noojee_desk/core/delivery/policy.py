@@ -30,7 +30,7 @@ class Rule:
     wait: Wait = Wait.NONE
     shrink_limit: bool = False  # the server's queue overflowed: send fewer at once
     server_trouble: bool = False  # counts toward opening the circuit breaker
-    maybe_landed: bool = False  # the lead may be in: a later 112/105 means delivered
+    maybe_landed: bool = False  # the lead may be in: a later 112 means delivered, 105 duplicate
     why: str = ""
 
 
@@ -95,7 +95,7 @@ def policy_table() -> str:
         if rule.step is Step.BLOCK:
             queue.append("paused: needs attention")
         if rule.maybe_landed:
-            queue.append("a later 112/105 means delivered")
+            queue.append("a later 112 means delivered, a later 105 'duplicate'")
         cells = (
             rule.why,
             kind.value,
