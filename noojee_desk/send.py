@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from noojee_desk.core.delivery.outbox import (
     OutboxError,
     State,
     Target,
+    storage_problem,
 )
 from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.delivery.setup import SetupStopped
@@ -62,6 +64,8 @@ EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 3
 #: The batch was stopped: its first answers were the same set-up mistake (fields, mapping).
 EXIT_SETUP = 4
+#: The queue file cannot be used (damaged, disk full, read-only, I/O error).
+EXIT_STORAGE = 5
 
 #: "duplicate": a 105 after an attempt whose answer was lost: perhaps its own earlier attempt.
 STATUSES = ("delivered", "rejected", "duplicate", "invalid", "failed", "held", "pending")
@@ -150,9 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
             "that was delivered is never sent twice."
         ),
         epilog=(
-            "exit status: 0 all delivered; 1 some rejected, invalid or failed; "
+            "exit status: 0 all delivered; 1 some rejected, duplicate, invalid or failed; "
             "2 usage or configuration error; 3 interrupted with leads still queued; "
-            "4 stopped after the same set-up mistake (fields or mapping), the rest held"
+            "4 stopped after the same set-up mistake (fields or mapping), the rest held; "
+            "5 the queue file cannot be used (damaged, disk full, read-only)"
         ),
     )
     parser.add_argument("file", metavar="FILE", help=".csv, .tsv, .txt or .xlsx, header row first")
@@ -666,11 +671,8 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
         recent = None
         if not args.dry_run or paths.outbox.exists():
-            try:
-                paths.ensure()
-                desk.open_outbox()
-            except OutboxError as exc:
-                raise UsageError(str(exc)) from exc
+            paths.ensure()
+            desk.open_outbox()  # an OutboxError is reported by main()
             recent = desk.recent_phones
         prepared = prepare(args, server, settings, recent)
         if not args.json:
@@ -746,6 +748,17 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         err.write("Interrupted; unsent leads stay queued.\n")
         return EXIT_INTERRUPTED
+    except (sqlite3.Error, OutboxError) as exc:
+        # The queue file: damaged, full, read-only, an I/O error. A clear line, never a traceback.
+        try:
+            path: Path | str = resolve(args.data_dir).outbox
+        except Exception:
+            path = ""
+        problem = storage_problem(exc, path)
+        err.write(
+            f"noojee-desk send: {' '.join(p for p in (problem.sentence, problem.fix) if p)}\n"
+        )
+        return EXIT_STORAGE
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
@@ -43,6 +43,8 @@ from noojee_desk.core.delivery.outbox import (
     ProfileLock,
     State,
     Transition,
+    is_locked,
+    storage_problem,
 )
 from noojee_desk.core.delivery.outcome import Kind, Outcome
 from noojee_desk.core.delivery.policy import (
@@ -522,7 +524,7 @@ class Dispatcher:
             return
         # A probe while the PBX answers with errors is the next lead in line, whatever its wait.
         due_by = float("inf") if allowance is not None else None
-        leads = await self._writer.call("claim_due", self.profile, free, now, due_by=due_by)
+        leads = await self._write("claim_due", self.profile, free, now, due_by=due_by)
         for lead in leads:
             probe = allowance is not None
             if probe:
@@ -611,13 +613,29 @@ class Dispatcher:
             log.exception("recording the answer for lead %s failed", lead.id)
         self._wake.set()
 
+    async def _write(self, name: str, *args: object, **kwargs: object) -> Any:
+        """``Outbox.<name>`` on the writer thread; while another writer holds the file (SQLite's
+        "database is locked" after ``busy_timeout``), waited out and tried again with backoff:
+        an answer is never dropped for it, and the queue is not paused."""
+        delay = 0.25
+        while True:
+            assert self._writer is not None
+            try:
+                return await self._writer.call(name, *args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc) or self._stopping:
+                    raise
+                log.warning("the queue file is locked by another writer; trying again")
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     def _storage_failed(self, exc: sqlite3.Error) -> None:
-        log.error("the queue file cannot be written: %s", exc)
-        self._pause = _Pause(
-            f"The queue file cannot be written ({exc}).",
-            "Free some disk space or check the data folder's permissions, then resume.",
-            blocked=True,
-        )
+        problem = storage_problem(exc, self.outbox.path)
+        if problem.locked:  # another writer: the next round tries again, nothing to say
+            log.warning("the queue file is locked by another writer: %s", exc)
+            return
+        log.error("the queue file cannot be used: %s", exc)
+        self._pause = _Pause(problem.sentence, f"{problem.fix} Then resume.", blocked=True)
         self._figures_dirty = True
 
     async def _settle(self, flight: _InFlight, outcome: Outcome, started: float) -> None:
@@ -743,7 +761,7 @@ class Dispatcher:
             http_status=outcome.http_status,
         )
         if self._writer is not None:
-            updated = await self._writer.call("record", attempt, transition)
+            updated = await self._write("record", attempt, transition)
         else:  # not running (a settle after stop): commit here
             updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])

@@ -62,6 +62,69 @@ class OutboxBusy(OutboxError):
     """Another Noojee Desk process is already sending this profile's queue."""
 
 
+#: An empty queue file younger than this is being created by another opener, not damaged.
+_NEW_FILE_GRACE = 10.0
+#: The tables a queue file has; a SQLite file without them is someone else's database.
+_OUR_TABLES = frozenset({"batches", "leads", "attempts", "lead_phones"})
+
+
+def is_locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "busy": another writer holds the file for now."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageProblem:
+    """What a SQLite error on the queue file means, in a person's words."""
+
+    sentence: str
+    fix: str
+    damaged: bool = False  # set the file aside and start with an empty queue
+    locked: bool = False  # another writer: wait and try again, nothing is wrong
+
+
+def storage_problem(exc: BaseException, path: os.PathLike[str] | str = "") -> StorageProblem:
+    """The meaning of ``exc`` (a ``sqlite3.Error`` or an ``OutboxError``) for the queue file."""
+    where = f" {path}" if path else ""
+    if isinstance(exc, OutboxDamaged):
+        return StorageProblem(str(exc), "", damaged=True)
+    if isinstance(exc, OutboxError):
+        return StorageProblem(str(exc), "")
+    text = str(exc).lower()
+    if is_locked(exc):
+        return StorageProblem(
+            f"Another program is writing to the queue file{where} right now.",
+            "Nothing to do: it is tried again when the other write ends.",
+            locked=True,
+        )
+    if "full" in text:
+        return StorageProblem(
+            f"The disk holding the queue file{where} is full.",
+            "Free some disk space, then try again; nothing was half-queued.",
+        )
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return StorageProblem(
+            f"The queue file{where} cannot be written (it or its folder is read-only).",
+            "Check the data folder's permissions, then try again.",
+        )
+    if "i/o" in text or ("disk" in text and "image" not in text):
+        return StorageProblem(
+            f"The disk reported an error while using the queue file{where} ({exc}).",
+            "Check the disk (or network drive) the data folder is on, then try again.",
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return StorageProblem(
+            f"The queue file{where} is damaged ({exc}).",
+            "Move it aside to start with an empty queue; support can try to recover it.",
+            damaged=True,
+        )
+    return StorageProblem(
+        f"The queue file{where} cannot be used ({exc}).",
+        "Check the data folder, then try again; if this persists, contact support.",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """The three ids every insert names."""
@@ -376,6 +439,15 @@ class Outbox:
     ) -> None:
         self.path = Path(path)
         self._clock = clock
+        # A file that is not there, or empty and only just made (by another opener that is
+        # creating the tables this moment), is a new queue; any other must hold one.
+        try:
+            made = self.path.stat()
+            new = made.st_size == 0 and time.time() - made.st_mtime < _NEW_FILE_GRACE
+        except FileNotFoundError:
+            new = True
+        except OSError:
+            new = False
         try:
             private_folder(self.path.parent)
             private_file(self.path)  # the -wal and -shm files SQLite makes take its mode
@@ -385,6 +457,7 @@ class Outbox:
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"The queue file {self.path} cannot be opened: {exc}") from exc
         try:
+            self._check_ours(new)  # first: the pragmas below would write to an empty file
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -429,6 +502,32 @@ class Outbox:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
             raise
+
+    def _check_ours(self, new: bool) -> None:
+        """A file that was there before must be a queue: an empty (0-byte) file or another
+        program's SQLite database is damaged, never opened as an empty queue."""
+
+        def look() -> tuple[int, set[str]]:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            return int(version), {row[0] for row in rows}
+
+        version, tables = look()
+        if version == 0 and not tables:
+            if new:
+                return  # a new queue
+            empty = True
+            with contextlib.suppress(OSError):
+                empty = self.path.stat().st_size == 0
+            if not empty:  # another opener may be creating the tables: wait for its commit
+                with self._write():
+                    version, tables = look()
+        if version == 0 or not tables >= _OUR_TABLES:
+            what = "is empty" if not tables else "is not a Noojee Desk queue"
+            raise OutboxDamaged(
+                f"The queue file {self.path} {what} (its leads may have been lost). Move it "
+                "aside to start with an empty queue; support can try to recover it."
+            )
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
