@@ -73,6 +73,9 @@ class FirstCall:
         await asyncio.sleep(0.1)
         return Outcome(Kind.DELIVERED, code=0, message="OK", latency=0.1)
 
+    async def probe(self) -> Outcome:
+        return Outcome(Kind.DELIVERED, code=0, message="OK")
+
 
 async def restart(path: str) -> dict[str, float]:
     started = time.perf_counter()

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from noojee_desk.core.delivery.outbox import (
     OutboxError,
     State,
     Target,
+    storage_problem,
 )
 from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.delivery.setup import SetupStopped
@@ -63,12 +65,16 @@ EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 3
 #: The batch was stopped: its first answers were the same set-up mistake (fields, mapping).
 EXIT_SETUP = 4
+#: The queue file cannot be used (damaged, disk full, read-only, I/O error).
+EXIT_STORAGE = 5
 
-#: "skipped": the same row (by its content) was delivered to the same campaign before.
-STATUSES = ("delivered", "skipped", "rejected", "invalid", "failed", "held", "pending")
+#: "skipped": the same row (by its content) was delivered to the same campaign before;
+#: "duplicate": a 105 after an attempt whose answer was lost: perhaps its own earlier attempt.
+STATUSES = ("delivered", "skipped", "rejected", "duplicate", "invalid", "failed", "held", "pending")
 _STATUS_OF = {
     State.DELIVERED: "delivered",
     State.REJECTED: "rejected",
+    State.DUPLICATE: "duplicate",
     State.FAILED: "failed",
     State.CANCELLED: "failed",
     State.QUEUED: "pending",
@@ -150,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
             "that was delivered is never sent twice."
         ),
         epilog=(
-            "exit status: 0 all delivered; 1 some rejected, invalid or failed; "
+            "exit status: 0 all delivered; 1 some rejected, duplicate, invalid or failed; "
             "2 usage or configuration error; 3 interrupted with leads still queued; "
-            "4 stopped after the same set-up mistake (fields or mapping), the rest held. "
+            "4 stopped after the same set-up mistake (fields or mapping), the rest held; "
+            "5 the queue file cannot be used (damaged, disk full, read-only). "
             "Rows whose content was delivered to the same campaign before (an edited file run "
             "again) are skipped and reported 'already delivered on <date>'; --resend sends "
             "them again. One process at a time sends a connection's queue: when the app or "
@@ -484,7 +491,7 @@ class Progress:
         done = sum(counts.get(s.value, 0) for s in FINAL_STATES)
         fraction = min(1.0, done / self.total)
         parts = [f"{done}/{self.total} done"]
-        for state in ("delivered", "rejected", "failed"):
+        for state in ("delivered", "rejected", "duplicate", "failed"):
             if counts.get(state):
                 parts.append(f"{counts[state]} {state}")
         if figures is not None:
@@ -518,7 +525,9 @@ def _print_readable(
     counts = ", ".join(f"{summary[s]} {s}" for s in STATUSES if summary[s])
     verb = "Checked" if dry_run else "Done"
     out.write(f"{verb}: {summary['rows']} rows in {summary['seconds']:.1f} s: {counts}.\n")
-    problems = [r for r in results if r.status in ("rejected", "invalid", "failed", "skipped")]
+    problems = [
+        r for r in results if r.status in ("rejected", "duplicate", "invalid", "failed", "skipped")
+    ]
     for result in problems[:20]:
         code = f" [{result.code}]" if result.code is not None else ""
         out.write(f"  row {result.row}: {result.status}{code}: {result.message}\n")
@@ -550,8 +559,8 @@ def _scaled(timing: RetryTiming, factor: float) -> RetryTiming:
     changes: dict[str, Any] = {}
     for item in fields(timing):
         value = getattr(timing, item.name)
-        if item.name == "soon":
-            changes["soon"] = (value[0] * factor, value[1] * factor)
+        if isinstance(value, tuple):  # a range: (low, high)
+            changes[item.name] = tuple(v * factor for v in value)
         elif isinstance(value, float):
             changes[item.name] = value * factor
     return replace(timing, **changes)
@@ -737,11 +746,8 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
         recent = None
         if not args.dry_run or paths.outbox.exists():
-            try:
-                paths.ensure()
-                desk.open_outbox()
-            except OutboxError as exc:
-                raise UsageError(str(exc)) from exc
+            paths.ensure()
+            desk.open_outbox()  # an OutboxError is reported by main()
             recent = desk.recent_phones
         prepared = prepare(args, server, settings, recent)
         if not args.json:
@@ -784,7 +790,7 @@ def _report(
     out.flush()
     if summary["pending"] and not args.dry_run:
         return EXIT_INTERRUPTED if interrupted else EXIT_SOME_NOT_DELIVERED
-    if summary["rejected"] or summary["invalid"] or summary["failed"]:
+    if summary["rejected"] or summary["duplicate"] or summary["invalid"] or summary["failed"]:
         return EXIT_SOME_NOT_DELIVERED
     return EXIT_OK
 
@@ -811,6 +817,17 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         err.write("Interrupted; unsent leads stay queued.\n")
         return EXIT_INTERRUPTED
+    except (sqlite3.Error, OutboxError) as exc:
+        # The queue file: damaged, full, read-only, an I/O error. A clear line, never a traceback.
+        try:
+            path: Path | str = resolve(args.data_dir).outbox
+        except Exception:
+            path = ""
+        problem = storage_problem(exc, path)
+        err.write(
+            f"noojee-desk send: {' '.join(p for p in (problem.sentence, problem.fix) if p)}\n"
+        )
+        return EXIT_STORAGE
 
 
 if __name__ == "__main__":

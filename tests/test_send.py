@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -119,6 +120,7 @@ def test_send_reports_every_row_and_agrees_with_the_pbx(
         "delivered": 2,
         "skipped": 0,
         "rejected": 1,
+        "duplicate": 0,
         "invalid": 2,
         "held": 0,
         "failed": 0,
@@ -710,3 +712,101 @@ def test_a_key_the_server_echoes_never_reaches_sends_output(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_duplicate_after_a_lost_answer_is_reported_apart() -> None:
+    from noojee_desk.core.delivery.outbox import Lead, State, Target
+    from noojee_desk.send import STATUSES, _lead_result, _summary
+
+    lead = Lead(
+        1, 1, 7, "p", Target(3, 42, 101), False, {}, "nd-x", True, State.DUPLICATE, 2, 0.0,
+        True, 105, "DUPLICATE", "A lead with this phone number is in the campaign; it may be "
+        "this lead's own earlier attempt (whose answer was lost) or another lead.", "", None,
+        None, None, 0.0, 0.0,
+    )  # fmt: skip
+    result = _lead_result(lead)
+    assert result.status == "duplicate"
+    assert result.code == 105
+    assert "earlier attempt" in result.message
+    summary = _summary([result], 1.0, None)
+    assert "duplicate" in STATUSES
+    assert summary["duplicate"] == 1
+    assert summary["delivered"] == 0
+    assert summary["rejected"] == 0
+
+
+def _send_process(home: Path, path: Path, url: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NOOJEE_DESK_HOME=str(home), NOOJEE_API_KEY="demo-key")
+    argv = [sys.executable, "-m", "noojee_desk", "send", str(path), "--server", url]
+    return subprocess.run(
+        [*argv, *TARGET_ARGS, "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_random_bytes_inside_the_queue_file_end_send_with_a_message_not_a_traceback(
+    tmp_path: Path, pbx: SimThread
+) -> None:
+    home = tmp_path / "home"
+    path = write_csv(tmp_path / "leads.csv", [f"P{i},0413{i:06d},Town" for i in range(300)])
+    first = _send_process(home, path, pbx.url)
+    assert first.returncode == send.EXIT_OK, first.stderr
+    queue = resolve(home).outbox
+    data = bytearray(queue.read_bytes())
+    assert len(data) > 8192
+    rng = random.Random(4)
+    for offset in range(4096, len(data), 1024):  # every page after the first, in places
+        data[offset : offset + 200] = bytes(rng.randrange(256) for _ in range(200))
+    queue.write_bytes(bytes(data))
+    for wal in (queue.with_name(queue.name + "-wal"), queue.with_name(queue.name + "-shm")):
+        wal.unlink(missing_ok=True)
+    again = _send_process(home, path, pbx.url)
+    assert "Traceback" not in again.stderr, again.stderr
+    assert again.returncode in (send.EXIT_STORAGE, send.EXIT_CONFIG), again.stderr
+    assert "damaged" in again.stderr or "not a Noojee Desk queue" in again.stderr, again.stderr
+
+
+def test_an_empty_queue_file_is_damaged_not_an_empty_queue(tmp_path: Path, pbx: SimThread) -> None:
+    home = tmp_path / "home"
+    path = write_csv(tmp_path / "leads.csv", ["Ann Lee,0413000001,Town"])
+    queue = resolve(home).outbox
+    queue.parent.mkdir(parents=True, exist_ok=True)
+    queue.write_bytes(b"")
+    os.utime(queue, (time.time() - 3600, time.time() - 3600))  # there since an hour ago
+    result = _send_process(home, path, pbx.url)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == send.EXIT_STORAGE, result.stderr
+    assert "is empty" in result.stderr
+    assert queue.stat().st_size == 0  # left as it was, for support
+    assert pbx.state()["leads"] == []
+
+
+def test_a_full_disk_at_enqueue_queues_nothing_and_says_so(
+    tmp_path: Path,
+    pbx: SimThread,
+    key: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from noojee_desk.core.desk import Desk
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("NOOJEE_DESK_HOME", str(home))
+    opened = Desk.open_outbox
+
+    def tiny_disk(self: Desk) -> Outbox:
+        box = opened(self)
+        pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+        box._db.execute(f"PRAGMA max_page_count = {pages + 2}")  # room for almost nothing
+        return box
+
+    monkeypatch.setattr(Desk, "open_outbox", tiny_disk)
+    rows = [f"Person {i} {'x' * 200},0413{i:06d},Town" for i in range(2000)]
+    path = write_csv(tmp_path / "leads.csv", rows)
+    code, _out, err = run([str(path), "--server", pbx.url, *TARGET_ARGS], capsys)
+    assert code == send.EXIT_STORAGE, err
+    assert "full" in err
+    assert "Traceback" not in err
+    with Outbox(resolve(home).outbox) as box:
+        assert box.batches() == []  # nothing half-queued
+        assert box.count() == 0
+    assert pbx.state()["leads"] == []

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QDateTime, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimer, QTimeZone, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,9 +26,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from noojee_desk.core.leads.dates import default_callback, earliest_callback
 from noojee_desk.core.leads.layouts import FieldLayout
 from noojee_desk.core.leads.validate import LeadCheck, Problem, Validator
 from noojee_desk.ui.theme import style
+
+
+def _wall(value: datetime) -> QDateTime:
+    """A wall-clock time for the callback editor (held as UTC, shown as it is)."""
+    return QDateTime(
+        QDate(value.year, value.month, value.day), QTime(value.hour, value.minute), QTimeZone.utc()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +79,14 @@ class LeadForm(QWidget):
         self.callback.setCalendarPopup(True)
         self.callback.setDisplayFormat("ddd d MMM yyyy  h:mm ap")
         self.callback.setEnabled(False)
+        # The editor holds the PBX zone's wall-clock time as is (UTC: no DST gaps of the PC's
+        # own zone); ``clock`` is the instant now (tests set it).
+        self.callback.setTimeZone(QTimeZone.utc())
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.callback_zone = QLabel()
         self.callback_zone.setObjectName("callbackZone")
         self.callback_on.toggled.connect(self.callback.setEnabled)
+        self.callback_on.toggled.connect(self._callback_toggled)
         self.callback_on.toggled.connect(self._schedule_check)
         self.callback.dateTimeChanged.connect(self._schedule_check)
         self.priority = QSpinBox()
@@ -199,16 +213,24 @@ class LeadForm(QWidget):
             self._notes[spec.name] = note
         try:
             zone = ZoneInfo(timezone)
-            now = QDateTime.currentDateTime()
             self.callback_zone.setText(f"{timezone} time")
             self.callback.setToolTip(f"Sent in the PBX's contact-hours zone ({zone.key})")
         except (ValueError, KeyError, OSError):
-            now = QDateTime.currentDateTime()
             self.callback_zone.setText(timezone)
-        if not self.callback_on.isChecked():
-            self.callback.setDateTime(now.addSecs(3600))
+        self._offer_callback()
         self._fix_tab_order()
         self._check_live()
+
+    def _offer_callback(self, *, fresh: bool = False) -> None:
+        """Now + 1 h on the PBX's clock (its zone, never the PC's), unless one is chosen."""
+        now = self.clock()
+        self.callback.setMinimumDateTime(_wall(earliest_callback(self._timezone, now)))
+        if fresh or not self.callback_on.isChecked():
+            self.callback.setDateTime(_wall(default_callback(self._timezone, now)))
+
+    def _callback_toggled(self, on: bool) -> None:
+        if on:  # offered afresh: the form may have stood open for hours
+            self._offer_callback(fresh=True)
 
     def set_target_ready(self, ready: bool) -> None:
         self._target_ready = ready

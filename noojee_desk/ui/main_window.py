@@ -756,7 +756,7 @@ class MainWindow(QMainWindow):
         counts = event.counts
         batch = self.desk.outbox.batch(event.batch_id)
         source = batch.source if batch is not None else "Batch"
-        problems = counts.get("rejected", 0) + counts.get("failed", 0)
+        problems = counts.get("rejected", 0) + counts.get("duplicate", 0) + counts.get("failed", 0)
         text = f"{source}: {counts.get('delivered', 0):,} of {sum(counts.values()):,} delivered"
         text += f", {problems:,} need a person." if problems else "."
         self.status_bar.showMessage(text, 10000)

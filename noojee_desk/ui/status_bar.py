@@ -15,6 +15,7 @@ COUNTS = (
     ("sending", "Sending"),
     ("delivered", "Delivered"),
     ("rejected", "Rejected"),
+    ("duplicate", "Duplicate, maybe delivered"),
     ("failed", "Failed"),
     ("held", "On hold"),
 )

@@ -24,6 +24,8 @@ FAST = RetryTiming(
     breaker_after=3,
     probe_base=0.05,
     probe_cap=0.1,
+    down_probe_first=0.01,
+    down_probe_every=(0.03, 0.05),
     expire_every=0.05,
 )
 
@@ -58,6 +60,23 @@ class FakeClient:
         self.max_running = 0
         self.gate: asyncio.Event | None = None  # when set, calls wait for it
         self.delay = 0.002
+        #: What a probe (a list call) answers; by default: no answer when the next insert would
+        #: get none, else the list.
+        self.probe_answer: Callable[[], Outcome] | None = None
+        self.probes: list[Outcome] = []
+
+    async def probe(self) -> Outcome:
+        await asyncio.sleep(self.delay)
+        if self.probe_answer is not None:
+            outcome = self.probe_answer()
+        else:
+            try:
+                would = self.answer(len(self.calls) + 1, {"Name": "", "FirstPhone": ""}, False)
+            except Exception:
+                would = OK
+            outcome = would if would.no_answer else OK
+        self.probes.append(outcome)
+        return outcome
 
     async def insert_lead(
         self,

@@ -32,6 +32,8 @@ CONNECT_TIMEOUT = 10.0
 #: The server queues a call for up to a minute before answering 109: wait well past that.
 READ_TIMEOUT = 90.0
 LIST_READ_TIMEOUT = 30.0
+#: A probe of a PBX that does not answer gives up after this long (connect, then read).
+PROBE_TIMEOUT = 5.0
 #: The longest wait a server's ``Retry-After`` may ask for; longer hints are cut to this.
 MAX_RETRY_AFTER = 15 * 60.0
 #: The longest server message kept with a lead (the rest is cut).
@@ -248,6 +250,19 @@ class NoojeeClient:
 
     async def list_allocations(self, campaign_id: int) -> Choices:
         return await self._list("getAllocationList", {"fCampaignId": str(campaign_id)})
+
+    async def probe(self) -> Outcome:
+        """Whether the PBX answers: the template list, the cheapest call there is, with short
+        timeouts. Returns the Outcome (``no_answer`` when nothing came back); never raises."""
+        timeout = httpx.Timeout(
+            min(self._timeout.connect or PROBE_TIMEOUT, PROBE_TIMEOUT),
+            read=PROBE_TIMEOUT,
+            write=PROBE_TIMEOUT,
+        )
+        outcome, _ = await self._call(
+            "GET", "getCampaignTemplateList", {}, None, read_timeout=timeout
+        )
+        return outcome
 
     async def template_fields(self, template_id: int) -> list[FieldDefn] | None:
         """The template's fields from ``getFieldDefn``, else ``getFieldList``; None when this

@@ -142,7 +142,19 @@ CODES: dict[int, Code] = {
 }
 
 #: On a retry after an attempt whose outcome is unknown, these codes mean "the first one landed".
-DELIVERED_IF_RETRIED = frozenset({DUPLICATE, DUPLICATE_EXTERNAL_ID})
+DELIVERED_IF_RETRIED = frozenset({DUPLICATE_EXTERNAL_ID})
+#: After an unknown outcome, a 105 may be this lead's own first attempt or another lead with
+#: the same phone: the lead ends ``duplicate``, neither delivered nor rejected.
+DUPLICATE_IF_RETRIED = frozenset({DUPLICATE})
+
+DUPLICATE_SENTENCE = (
+    "A lead with this phone number is in the campaign; it may be this lead's own earlier "
+    "attempt (whose answer was lost) or another lead."
+)
+DUPLICATE_FIX = (
+    "Look the number up on the PBX: if this lead is there, nothing to do; if not, resend it "
+    "with 'Allow duplicates'."
+)
 
 
 #: Listed in the PBX's current code table with a meaning that is not public.

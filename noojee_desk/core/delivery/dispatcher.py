@@ -8,8 +8,12 @@ How it works, in short:
 - Every answer goes through ``POLICY``, one table that says what each kind of answer means for the
   lead and for the queue. The new state is committed before anyone hears of it.
 - A queue-wide circuit breaker: after ``RetryTiming.breaker_after`` server failures in a row (or
-  one refused connection) the queue stops sending and sends one probe lead at a time, with
-  exponential backoff and full jitter between probes, until the server answers again.
+  one refused connection) the queue stops sending and probes, one probe at a time, until the
+  server answers again. While nothing answers the probe is a cheap list call (``Client.probe``)
+  at a bounded interval (about every 10 to 13 s after a short ramp), so sending resumes within
+  seconds of the PBX's return however long it was down; while the PBX answers with errors (a
+  manual import's 103s) the probe is the next lead, spaced by backoff up to 30 s. When the
+  breaker closes, the leads that waited out the trouble are due at once.
 - A ``blocked`` answer (key rejected, wrong address, TLS) pauses the queue with "needs attention";
   its leads stay queued and none is marked failed.
 - Events (``LeadChanged``, ``QueueFigures`` at most ``figures_interval`` apart, ``BatchFinished``)
@@ -26,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
@@ -40,9 +44,18 @@ from noojee_desk.core.delivery.outbox import (
     ProfileLock,
     State,
     Transition,
+    is_locked,
+    storage_problem,
 )
 from noojee_desk.core.delivery.outcome import Kind, Outcome
-from noojee_desk.core.delivery.policy import Breaker, RetryTiming, Step, rule_for, wait_for
+from noojee_desk.core.delivery.policy import (
+    Breaker,
+    BreakerMode,
+    RetryTiming,
+    Step,
+    rule_for,
+    wait_for,
+)
 from noojee_desk.core.delivery.setup import SetupStopped, SetupWatch
 from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.core.redact import redact_text
@@ -65,6 +78,10 @@ class Client(Protocol):
         *,
         allow_duplicates: bool = False,
     ) -> Outcome: ...
+
+    async def probe(self) -> Outcome:
+        """One cheap call (a list) that tells whether the PBX answers; never raises."""
+        ...
 
 
 # -- events --------------------------------------------------------------------------------------
@@ -210,6 +227,7 @@ class Dispatcher:
         self.busy_with: str | None = None
         self.lock_retry = 1.5  # seconds between tries to take the lock over
         self.poll_interval = 0.5  # seconds between looks for leads other processes queue
+        self.probes = 0  # list calls sent while the PBX did not answer
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -554,7 +572,9 @@ class Dispatcher:
         if self._pause is None:
             now = self._clock()
             if self.breaker.is_open:
-                candidates.append(self.breaker.probe_at - now)
+                # No probe while one runs (its end wakes us), nor while nothing is queued.
+                if not self.breaker.probing and self.outbox.earliest_due(self.profile) is not None:
+                    candidates.append(self.breaker.probe_at - now)
                 candidates.append(self._next_expire - now)
             elif self.limiter.available > 0:
                 due = self.outbox.earliest_due(self.profile)
@@ -576,7 +596,13 @@ class Dispatcher:
             free = min(free, 1 - len(self._in_flight))
         if free <= 0:
             return
-        leads = await self._writer.call("claim_due", self.profile, free, now)
+        if allowance is not None and self.breaker.mode is BreakerMode.DOWN:
+            if self.outbox.earliest_due(self.profile) is not None:  # something to send
+                self._start_probe()
+            return
+        # A probe while the PBX answers with errors is the next lead in line, whatever its wait.
+        due_by = float("inf") if allowance is not None else None
+        leads = await self._write("claim_due", self.profile, free, now, due_by=due_by)
         for lead in leads:
             probe = allowance is not None
             if probe:
@@ -589,6 +615,44 @@ class Dispatcher:
             self._tasks.add(flight.task)
             flight.task.add_done_callback(self._tasks.discard)
         self._emit_leads(leads)
+
+    def _start_probe(self) -> None:
+        self.breaker.probing = True
+        task = asyncio.ensure_future(self._probe())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _probe(self) -> None:
+        """Ask the PBX something cheap: when it answers, the breaker closes."""
+        try:
+            outcome = await self._client.probe()
+        except asyncio.CancelledError:
+            self.breaker.probe_ended()
+            raise
+        except Exception as exc:  # the client never raises; count it as no answer
+            log.exception("the probe failed unexpectedly")
+            outcome = Outcome(Kind.UNKNOWN, message=redact_text(f"{type(exc).__name__}: {exc}"))
+        self.probes += 1
+        now = self._clock()
+        try:
+            if outcome.no_answer:
+                self.breaker.trouble(now, outcome.retry_reason, probe=True, no_answer=True)
+            elif outcome.kind is Kind.RETRY_LATER:  # it answers, with errors: probe with a lead
+                self.breaker.trouble(now, outcome.retry_reason, probe=True, no_answer=False)
+            else:  # it answers (a refused key or address shows on the next lead)
+                log.info("the PBX answers again: sending resumes")
+                self._recovered(now)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+        self._figures_dirty = True
+        self._wake.set()
+
+    def _recovered(self, now: float) -> None:
+        """The breaker closes; leads that waited out the trouble are due now."""
+        since = self.breaker.streak_from
+        self.breaker.answered()
+        if since is not None:
+            self._emit_leads(self.outbox.bring_forward(self.profile, since, now))
 
     async def _send(self, flight: _InFlight) -> None:
         lead = flight.lead
@@ -627,13 +691,29 @@ class Dispatcher:
             log.exception("recording the answer for lead %s failed", lead.id)
         self._wake.set()
 
+    async def _write(self, name: str, *args: object, **kwargs: object) -> Any:
+        """``Outbox.<name>`` on the writer thread; while another writer holds the file (SQLite's
+        "database is locked" after ``busy_timeout``), waited out and tried again with backoff:
+        an answer is never dropped for it, and the queue is not paused."""
+        delay = 0.25
+        while True:
+            assert self._writer is not None
+            try:
+                return await self._writer.call(name, *args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc) or self._stopping:
+                    raise
+                log.warning("the queue file is locked by another writer; trying again")
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     def _storage_failed(self, exc: sqlite3.Error) -> None:
-        log.error("the queue file cannot be written: %s", exc)
-        self._pause = _Pause(
-            f"The queue file cannot be written ({exc}).",
-            "Free some disk space or check the data folder's permissions, then resume.",
-            blocked=True,
-        )
+        problem = storage_problem(exc, self.outbox.path)
+        if problem.locked:  # another writer: the next round tries again, nothing to say
+            log.warning("the queue file is locked by another writer: %s", exc)
+            return
+        log.error("the queue file cannot be used: %s", exc)
+        self._pause = _Pause(problem.sentence, f"{problem.fix} Then resume.", blocked=True)
         self._figures_dirty = True
 
     async def _settle(self, flight: _InFlight, outcome: Outcome, started: float) -> None:
@@ -650,11 +730,16 @@ class Dispatcher:
         else:
             self.limiter.dropped(flight.ticket)
         if rule.server_trouble:
-            self.breaker.trouble(now, outcome.retry_reason, probe=flight.probe)
+            self.breaker.trouble(
+                now, outcome.retry_reason, probe=flight.probe, no_answer=outcome.no_answer
+            )
             if self.breaker.is_open and self._next_expire <= now:
                 self._next_expire = now
         elif rule.step is not Step.BLOCK:
-            self.breaker.answered()
+            if self.breaker.is_open:
+                self._recovered(now)
+            else:
+                self.breaker.answered()
         elif flight.probe:
             self.breaker.probe_ended()
         # What it means for the lead.
@@ -662,12 +747,18 @@ class Dispatcher:
         code = outcome.code
         message = outcome.message
         sentence, fix = outcome.sentence, outcome.fix
-        if step is Step.REJECT and lead.unknown_outcome and code in codes.DELIVERED_IF_RETRIED:
+        duplicate = False
+        ours = lead.unknown_outcome or lead.external_id_generated
+        if step is Step.REJECT and code in codes.DELIVERED_IF_RETRIED and ours:
+            # Our generated ids are used by no other lead: a 112 can only mean it landed.
             step = Step.DELIVER
             sentence = (
                 "The lead was added to the campaign (an earlier attempt had reached the PBX)."
             )
             fix = ""
+        elif step is Step.REJECT and lead.unknown_outcome and code in codes.DUPLICATE_IF_RETRIED:
+            duplicate = True
+            sentence, fix = codes.DUPLICATE_SENTENCE, codes.DUPLICATE_FIX
         cancel = lead.id in self._cancel_requested
         self._cancel_requested.discard(lead.id)
         hold = lead.id in self._hold_requested
@@ -681,7 +772,11 @@ class Dispatcher:
             )
         elif step is Step.REJECT:
             transition = Transition(
-                State.REJECTED, code=code, message=message, sentence=sentence, fix=fix
+                State.DUPLICATE if duplicate else State.REJECTED,
+                code=code,
+                message=message,
+                sentence=sentence,
+                fix=fix,
             )
         elif step is Step.BLOCK:
             transition = Transition(
@@ -747,7 +842,7 @@ class Dispatcher:
         if self.setup.answer(lead, outcome):
             self._stop_batch(lead.batch_id)
         if self._writer is not None:
-            updated = await self._writer.call("record", attempt, transition)
+            updated = await self._write("record", attempt, transition)
         else:  # not running (a settle after stop): commit here
             updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])

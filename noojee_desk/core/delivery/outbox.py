@@ -21,7 +21,7 @@ from noojee_desk.core.files import private_file, private_folder, private_opener
 from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _CHUNK = 500  # ids per SQL "IN (...)" list
 
 #: How this process names itself in a profile's lock file ("the app", "'send'"); set by each.
@@ -33,6 +33,8 @@ class State(StrEnum):
 
     ``held`` means parked by the user (it is not sent until retried). A queue that needs attention
     (key rejected, wrong address, TLS) is paused as a whole instead: its leads stay ``queued``.
+    ``duplicate`` is final: a 105 (the phone is already in the campaign) after an attempt whose
+    outcome is unknown; that may be this lead's own earlier attempt, or another lead's.
     """
 
     QUEUED = "queued"
@@ -42,9 +44,12 @@ class State(StrEnum):
     FAILED = "failed"
     HELD = "held"
     CANCELLED = "cancelled"
+    DUPLICATE = "duplicate"
 
 
-FINAL_STATES = frozenset({State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED})
+FINAL_STATES = frozenset(
+    {State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED, State.DUPLICATE}
+)
 OPEN_STATES = frozenset({State.QUEUED, State.SENDING, State.HELD})
 
 
@@ -64,6 +69,69 @@ class OutboxBusy(OutboxError):
     def __init__(self, message: str, holder: str = "") -> None:
         super().__init__(message)
         self.holder = holder
+
+
+#: An empty queue file younger than this is being created by another opener, not damaged.
+_NEW_FILE_GRACE = 10.0
+#: The tables a queue file has; a SQLite file without them is someone else's database.
+_OUR_TABLES = frozenset({"batches", "leads", "attempts", "lead_phones"})
+
+
+def is_locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "busy": another writer holds the file for now."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageProblem:
+    """What a SQLite error on the queue file means, in a person's words."""
+
+    sentence: str
+    fix: str
+    damaged: bool = False  # set the file aside and start with an empty queue
+    locked: bool = False  # another writer: wait and try again, nothing is wrong
+
+
+def storage_problem(exc: BaseException, path: os.PathLike[str] | str = "") -> StorageProblem:
+    """The meaning of ``exc`` (a ``sqlite3.Error`` or an ``OutboxError``) for the queue file."""
+    where = f" {path}" if path else ""
+    if isinstance(exc, OutboxDamaged):
+        return StorageProblem(str(exc), "", damaged=True)
+    if isinstance(exc, OutboxError):
+        return StorageProblem(str(exc), "")
+    text = str(exc).lower()
+    if is_locked(exc):
+        return StorageProblem(
+            f"Another program is writing to the queue file{where} right now.",
+            "Nothing to do: it is tried again when the other write ends.",
+            locked=True,
+        )
+    if "full" in text:
+        return StorageProblem(
+            f"The disk holding the queue file{where} is full.",
+            "Free some disk space, then try again; nothing was half-queued.",
+        )
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return StorageProblem(
+            f"The queue file{where} cannot be written (it or its folder is read-only).",
+            "Check the data folder's permissions, then try again.",
+        )
+    if "i/o" in text or ("disk" in text and "image" not in text):
+        return StorageProblem(
+            f"The disk reported an error while using the queue file{where} ({exc}).",
+            "Check the disk (or network drive) the data folder is on, then try again.",
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return StorageProblem(
+            f"The queue file{where} is damaged ({exc}).",
+            "Move it aside to start with an empty queue; support can try to recover it.",
+            damaged=True,
+        )
+    return StorageProblem(
+        f"The queue file{where} cannot be used ({exc}).",
+        "Check the data folder, then try again; if this persists, contact support.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +367,16 @@ CREATE INDEX leads_content ON leads(profile, content_key);
 """
 
 #: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+
+#: Version 3: leads may be in the ``duplicate`` state. The state column has no CHECK constraint,
+#: so nothing changes on disk; the version goes up so that an older Noojee Desk, which cannot
+#: read that state, refuses the file with a clear message instead of failing on the lead.
+_V3_DUPLICATE_STATE = """
+UPDATE leads SET state = state WHERE 0
+"""
+
+#: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _V3_DUPLICATE_STATE)
 
 _LEAD_COLUMNS = (
     "id, batch_id, row_no, profile, template_id, campaign_id, allocation_id, allow_duplicates, "
@@ -416,6 +493,15 @@ class Outbox:
     ) -> None:
         self.path = Path(path)
         self._clock = clock
+        # A file that is not there, or empty and only just made (by another opener that is
+        # creating the tables this moment), is a new queue; any other must hold one.
+        try:
+            made = self.path.stat()
+            new = made.st_size == 0 and time.time() - made.st_mtime < _NEW_FILE_GRACE
+        except FileNotFoundError:
+            new = True
+        except OSError:
+            new = False
         try:
             private_folder(self.path.parent)
             private_file(self.path)  # the -wal and -shm files SQLite makes take its mode
@@ -425,6 +511,7 @@ class Outbox:
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"The queue file {self.path} cannot be opened: {exc}") from exc
         try:
+            self._check_ours(new)  # first: the pragmas below would write to an empty file
             self._db.create_function("nd_content_key", 1, _content_key_of_json, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -480,6 +567,32 @@ class Outbox:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
             raise
+
+    def _check_ours(self, new: bool) -> None:
+        """A file that was there before must be a queue: an empty (0-byte) file or another
+        program's SQLite database is damaged, never opened as an empty queue."""
+
+        def look() -> tuple[int, set[str]]:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            return int(version), {row[0] for row in rows}
+
+        version, tables = look()
+        if version == 0 and not tables:
+            if new:
+                return  # a new queue
+            empty = True
+            with contextlib.suppress(OSError):
+                empty = self.path.stat().st_size == 0
+            if not empty:  # another opener may be creating the tables: wait for its commit
+                with self._write():
+                    version, tables = look()
+        if version == 0 or not tables >= _OUR_TABLES:
+            what = "is empty" if not tables else "is not a Noojee Desk queue"
+            raise OutboxDamaged(
+                f"The queue file {self.path} {what} (its leads may have been lost). Move it "
+                "aside to start with an empty queue; support can try to recover it."
+            )
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -735,15 +848,19 @@ class Outbox:
             ).fetchall()
         return sorted(r[0] for r in rows)
 
-    def claim_due(self, profile: str, limit: int, now: float | None = None) -> list[Lead]:
+    def claim_due(
+        self, profile: str, limit: int, now: float | None = None, *, due_by: float | None = None
+    ) -> list[Lead]:
         """Up to ``limit`` queued leads due by ``now``, oldest due first, marked ``sending``.
 
-        The mark is committed before this returns, so a crash during the call that follows
-        leaves the lead recoverable as "outcome unknown".
+        ``due_by`` (default ``now``) takes leads due by then instead: the breaker's probe is the
+        next lead in line, whatever its own wait. The mark is committed before this returns, so
+        a crash during the call that follows leaves the lead recoverable as "outcome unknown".
         """
         if limit <= 0:
             return []
         now = self._clock() if now is None else now
+        due = now if due_by is None else due_by
         with self._write() as db:
             rows = db.execute(
                 "UPDATE leads SET state = 'sending', updated_at = ?, "
@@ -752,7 +869,7 @@ class Outbox:
                 "WHERE id IN (SELECT id FROM leads WHERE profile = ? AND state = 'queued' "
                 "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
                 f"RETURNING {_LEAD_COLUMNS}",
-                (now, now, now, profile, now, limit),
+                (now, now, now, profile, due, limit),
             ).fetchall()
         leads = [_lead(r) for r in rows]
         leads.sort(key=lambda lead: (lead.next_attempt_at, lead.id))
@@ -843,6 +960,18 @@ class Outbox:
         """Changes whenever another connection commits to the file (a cheap read: no I/O)."""
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
+    def bring_forward(self, profile: str, tried_since: float, now: float) -> list[Lead]:
+        """Queued leads last tried at or after ``tried_since`` and waiting past ``now`` are due
+        at ``now`` (the PBX is back: their waits were for the outage, not for them)."""
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE leads SET next_attempt_at = ?, updated_at = ? "
+                "WHERE profile = ? AND state = 'queued' AND next_attempt_at > ? "
+                f"AND last_attempt_at >= ? RETURNING {_LEAD_COLUMNS}",
+                (now, now, profile, now, tried_since),
+            ).fetchall()
+        return [_lead(r) for r in rows]
+
     def earliest_due(self, profile: str) -> float | None:
         """When the next queued lead of ``profile`` is due (None when nothing is queued)."""
         row = self._db.execute(
@@ -905,7 +1034,8 @@ class Outbox:
     def requeue(
         self, lead_ids: Iterable[int], *, allow_duplicates: bool | None = None
     ) -> list[Lead]:
-        """Failed, rejected, cancelled or held leads are queued again, due now, new budget.
+        """Failed, rejected, cancelled, held or duplicate leads are queued again, due now, with
+        a new budget.
 
         The external id stays the same, so a lead that may have landed is never added twice.
         """
@@ -917,17 +1047,18 @@ class Outbox:
             params = (*params, int(allow_duplicates))
         return self._move(
             lead_ids,
-            (State.FAILED, State.REJECTED, State.CANCELLED, State.HELD),
+            (State.FAILED, State.REJECTED, State.CANCELLED, State.HELD, State.DUPLICATE),
             sets,
             params,
         )
 
     def requeue_duplicates(self, lead_ids: Iterable[int]) -> list[Lead]:
-        """Leads rejected as duplicates (105) are queued again with allow-duplicates."""
+        """Leads rejected as duplicates (105, also those in ``duplicate``) are queued again
+        with allow-duplicates."""
         now = self._clock()
         return self._move(
             lead_ids,
-            (State.REJECTED,),
+            (State.REJECTED, State.DUPLICATE),
             "state = 'queued', allow_duplicates = 1, next_attempt_at = ?, budget_from = NULL, "
             "updated_at = ?",
             (now, now),

@@ -44,6 +44,14 @@ class Outcome:
     http_status: int | None = None
     latency: float = 0.0  # seconds from sending the request to the answer (or the failure)
 
+    @property
+    def no_answer(self) -> bool:
+        """Nothing came back from the PBX: refused, unreachable, reset, timed out, or the proxy
+        in front of it says it is down. (A code or an HTTP error means the PBX answers.)"""
+        if self.retry_reason in (RetryReason.OFFLINE, RetryReason.MAINTENANCE):
+            return True
+        return self.kind is Kind.UNKNOWN and self.http_status is None and self.code is None
+
     def describe(self) -> str:
         """One line for a person: our sentence, then the server's own words when they add any."""
         text = self.sentence or self.message or self.kind.value

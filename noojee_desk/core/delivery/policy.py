@@ -30,7 +30,7 @@ class Rule:
     wait: Wait = Wait.NONE
     shrink_limit: bool = False  # the server's queue overflowed: send fewer at once
     server_trouble: bool = False  # counts toward opening the circuit breaker
-    maybe_landed: bool = False  # the lead may be in: a later 112/105 means delivered
+    maybe_landed: bool = False  # the lead may be in: a later 112 means delivered, 105 duplicate
     why: str = ""
 
 
@@ -95,7 +95,7 @@ def policy_table() -> str:
         if rule.step is Step.BLOCK:
             queue.append("paused: needs attention")
         if rule.maybe_landed:
-            queue.append("a later 112/105 means delivered")
+            queue.append("a later 112 means delivered, a later 105 'duplicate'")
         cells = (
             rule.why,
             kind.value,
@@ -118,8 +118,16 @@ class RetryTiming:
     backoff_floor: float = 1.0
     unknown_base: float = 1.0
     breaker_after: int = 5  # server failures in a row that open the breaker
+    # The PBX answers with errors (103s of a manual import): one lead at a time as the probe,
+    # spaced from probe_base doubling to probe_cap, so the end of an import is noticed within
+    # probe_cap while the leads themselves back off for minutes as Noojee advises.
     probe_base: float = 2.0
-    probe_cap: float = 300.0
+    probe_cap: float = 30.0
+    # The PBX does not answer at all (refused, unreachable, reset): a cheap list call as the
+    # probe, first after down_probe_first doubling, then every down_probe_every (a range, for
+    # jitter): sending resumes within its upper end of the PBX's return, however long the outage.
+    down_probe_first: float = 1.0
+    down_probe_every: tuple[float, float] = (10.0, 13.0)
     expire_every: float = 60.0  # how often leads stuck behind an open breaker are checked
 
 
@@ -145,34 +153,68 @@ def wait_for(
     return 0.0
 
 
+class BreakerMode(Enum):
+    DOWN = "down"  # nothing answers: probe with a cheap list call at a bounded interval
+    FAILING = "failing"  # the PBX answers with errors (an import): probe with one lead
+
+
 class Breaker:
-    """Closed: send freely. Open: one probe at a time, spaced by exponential backoff with jitter."""
+    """Closed: send freely. Open: one probe at a time until the server answers again.
+
+    Opened by ``breaker_after`` server failures in a row, or at once by a refused connection.
+    While nothing answers (``BreakerMode.DOWN``) the probe is a list call, spaced 1, 2, 4, 8 s
+    then ``down_probe_every``: the PBX's return is noticed within seconds whatever the outage's
+    length, at about five probes a minute. While the PBX answers with errors
+    (``BreakerMode.FAILING``) the probe is a lead, spaced by backoff up to ``probe_cap``."""
 
     def __init__(self, timing: RetryTiming, rng: random.Random) -> None:
         self._timing = timing
         self._rng = rng
         self.failures = 0  # server failures in a row
+        self.streak_from: float | None = None  # when the first of them came
         self.is_open = False
+        self.mode = BreakerMode.DOWN
         self.probe_at = 0.0
         self.probing = False
-        self._openings = 0  # probes failed since the breaker opened
+        self._openings = 0  # probes failed since the breaker opened (or changed mode)
 
-    def trouble(self, now: float, reason: RetryReason | None, *, probe: bool) -> None:
+    def trouble(
+        self,
+        now: float,
+        reason: RetryReason | None,
+        *,
+        probe: bool,
+        no_answer: bool | None = None,
+    ) -> None:
+        """A server failure; ``no_answer``: nothing came back (defaults to ``reason`` being
+        OFFLINE or MAINTENANCE)."""
+        if no_answer is None:
+            no_answer = reason in (RetryReason.OFFLINE, RetryReason.MAINTENANCE)
+        mode = BreakerMode.DOWN if no_answer else BreakerMode.FAILING
+        if self.failures == 0 or self.streak_from is None:
+            self.streak_from = now
         self.failures += 1
         if probe:
             self.probing = False
         if self.is_open:
+            if mode is not self.mode and (probe or mode is BreakerMode.FAILING):
+                self.mode = mode  # it answers now, or stopped answering: probe the other way
+                self._openings = 0
+                if not probe and not self.probing:
+                    self._schedule(now)
             if probe:
                 self._schedule(now)
             return
         if self.failures >= self._timing.breaker_after or reason is RetryReason.OFFLINE:
             self.is_open = True
+            self.mode = mode
             self._openings = 0
             self._schedule(now)
 
     def answered(self) -> None:
         """The server answered with a code: it is up (a probe, if one ran, is over)."""
         self.failures = 0
+        self.streak_from = None
         self.is_open = False
         self.probing = False
         self._openings = 0
@@ -180,10 +222,21 @@ class Breaker:
     def probe_ended(self) -> None:
         self.probing = False
 
+    def gap(self) -> float:
+        """Seconds from the end of the last probe to the next one."""
+        t = self._timing
+        n = self._openings
+        if self.mode is BreakerMode.DOWN:
+            ramp = t.down_probe_first * 2**n
+            if ramp < t.down_probe_every[0]:
+                return ramp * self._rng.uniform(0.75, 1.0)
+            return self._rng.uniform(*t.down_probe_every)
+        window = min(t.probe_cap, t.probe_base * 2**n)
+        return max(t.probe_base / 2, self._rng.uniform(window / 2, window))
+
     def _schedule(self, now: float) -> None:
-        window = min(self._timing.probe_cap, self._timing.probe_base * 2**self._openings)
+        self.probe_at = now + self.gap()
         self._openings += 1
-        self.probe_at = now + max(self._timing.probe_base / 2, self._rng.uniform(0, window))
 
     def allowance(self, now: float) -> int | None:
         """None: no restriction; else how many more calls may start now (0 or 1)."""

@@ -88,6 +88,34 @@ def zone(name: str | None) -> tzinfo:
     return UTC
 
 
+def _aware(now: datetime | None) -> datetime:
+    current = now if now is not None else datetime.now(UTC)
+    return current.replace(tzinfo=UTC) if current.tzinfo is None else current
+
+
+def wall_clock(tz: str | tzinfo, now: datetime | None = None) -> datetime:
+    """The time on the wall in ``tz`` at ``now`` (default: this instant), naive, to the minute.
+
+    Never the PC's own zone: a desk on UTC sending to a Sydney PBX reads Sydney's clock."""
+    zone_info = tz if isinstance(tz, tzinfo) else zone(tz)
+    return _aware(now).astimezone(zone_info).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def default_callback(tz: str | tzinfo, now: datetime | None = None) -> datetime:
+    """The callback a form offers: one real hour from ``now``, as wall-clock time in ``tz``
+    (across a daylight-saving change the wall clock moves by 0 or 2 hours)."""
+    zone_info = tz if isinstance(tz, tzinfo) else zone(tz)
+    later = _aware(now).astimezone(UTC) + timedelta(hours=1)
+    return later.astimezone(zone_info).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def earliest_callback(tz: str | tzinfo, now: datetime | None = None) -> datetime:
+    """The earliest callback a form takes: the start of today in ``tz`` (earlier in the day is
+    allowed, with the "in the past" warning; an earlier day is a typing mistake)."""
+    today = wall_clock(tz, now)
+    return today.replace(hour=0, minute=0)
+
+
 def _two_digit_year(year: int) -> int:
     return 2000 + year if year < 100 else year
 

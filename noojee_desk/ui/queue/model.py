@@ -30,6 +30,7 @@ STATE_TONES = {
     State.FAILED: "error",
     State.HELD: "warning",
     State.CANCELLED: "muted",
+    State.DUPLICATE: "warning",
 }
 LeadRole = Qt.ItemDataRole.UserRole + 1
 StateRole = Qt.ItemDataRole.UserRole + 2
@@ -60,6 +61,7 @@ def status_text(lead: Lead, paused_reason: str = "") -> str:
         State.FAILED: "Failed (gave up)",
         State.HELD: "On hold",
         State.CANCELLED: "Cancelled",
+        State.DUPLICATE: "Duplicate (maybe its own earlier try)",
     }[lead.state]
 
 
@@ -221,8 +223,9 @@ FILTERS: dict[str, frozenset[State] | None] = {
     "Waiting to send": frozenset({State.QUEUED, State.SENDING, State.HELD}),
     "Delivered": frozenset({State.DELIVERED}),
     "Rejected": frozenset({State.REJECTED}),
+    "Duplicate, maybe delivered": frozenset({State.DUPLICATE}),
     "Failed or cancelled": frozenset({State.FAILED, State.CANCELLED}),
-    "Needs a person": frozenset({State.REJECTED, State.FAILED, State.HELD}),
+    "Needs a person": frozenset({State.REJECTED, State.DUPLICATE, State.FAILED, State.HELD}),
 }
 
 

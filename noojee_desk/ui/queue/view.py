@@ -76,7 +76,7 @@ class BatchProgress(QWidget):
             bar.setRange(0, max(1, counts.total))
             bar.setValue(done)
             bar.setAccessibleName(f"Batch {batch.source} progress")
-            problems = counts[State.REJECTED] + counts[State.FAILED]
+            problems = counts[State.REJECTED] + counts[State.DUPLICATE] + counts[State.FAILED]
             extra = f", {problems} need a person" if problems else ""
             label.setText(
                 f"{batch.source} ({clock_text(batch.created_at)}): "
@@ -301,7 +301,10 @@ class QueueView(QWidget):
         leads = self.selected_leads()
         states = {lead.state for lead in leads}
         self.act_retry.setEnabled(
-            bool(states & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD})
+            bool(
+                states
+                & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.DUPLICATE}
+            )
         )
         self.act_cancel.setEnabled(bool(states & {State.QUEUED, State.HELD}))
         self.act_hold.setEnabled(State.QUEUED in states)

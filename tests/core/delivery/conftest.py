@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from helpers.dispatch import FakeClient, Harness
+from helpers.simproc import sim_factory  # noqa: F401 - the emulator process fixture
 
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.outbox import Outbox

@@ -114,20 +114,72 @@ async def test_rejections_are_final_with_sentence_and_fix(make: Callable[..., Ha
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("code", [105, 112])
-async def test_a_duplicate_after_an_unknown_outcome_means_delivered(
-    make: Callable[..., Harness], code: int
+async def test_a_112_after_an_unknown_outcome_means_delivered(
+    make: Callable[..., Harness],
 ) -> None:
-    h = make(FakeClient(lambda n, f, a: UNKNOWN if n == 1 else rejected(code)))
+    h = make(FakeClient(lambda n, f, a: UNKNOWN if n == 1 else rejected(112)))
     batch = h.enqueue(leads(1))
     h.start()
     await h.until(lambda: h.finished(batch))
     (lead,) = h.outbox.leads()
     assert lead.state is State.DELIVERED
-    assert lead.last_code == code
+    assert lead.last_code == 112
     assert lead.attempts == 2
     first, second = h.client.calls  # type: ignore[union-attr]
     assert first[0]["njExternalLeadId"] == second[0]["njExternalLeadId"]
+
+
+@pytest.mark.asyncio
+async def test_a_112_for_a_generated_id_is_delivered_even_on_the_first_answer(
+    make: Callable[..., Harness],
+) -> None:
+    """A queue file that lost its -wal after a crash: the lead is on the PBX, the queue does
+    not know it was sent. Our generated ids belong to no other lead: 112 means it landed."""
+    h = make(FakeClient(lambda n, f, a: rejected(112)))
+    batch = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    (lead,) = h.outbox.leads()
+    assert lead.external_id_generated
+    assert not lead.unknown_outcome
+    assert lead.state is State.DELIVERED
+    assert lead.attempts == 1
+
+
+@pytest.mark.asyncio
+async def test_a_112_for_an_id_the_user_gave_is_a_rejection(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(FakeClient(lambda n, f, a: rejected(112)))
+    given = LeadInput({"Name": "A", "FirstPhone": "0412345678", "njExternalLeadId": "CRM-7"})
+    batch = h.enqueue([given])
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    (lead,) = h.outbox.leads()
+    assert not lead.external_id_generated
+    assert lead.state is State.REJECTED
+
+
+@pytest.mark.asyncio
+async def test_a_105_after_an_unknown_outcome_is_a_duplicate_never_delivered(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(FakeClient(lambda n, f, a: UNKNOWN if n == 1 else rejected(105)))
+    batch = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    (lead,) = h.outbox.leads()
+    assert lead.state is State.DUPLICATE
+    assert lead.last_code == 105
+    assert "earlier attempt" in lead.sentence
+    assert h.states() == {"duplicate": 1}
+    assert h.outbox.counts("p")[State.DELIVERED] == 0
+    finished = [e for e in h.events if isinstance(e, BatchFinished)]
+    assert finished[-1].counts["duplicate"] == 1
+    # It can still be sent as a real second lead for the number.
+    h.client.answer = lambda n, f, a: OK if a else rejected(105)  # type: ignore[union-attr]
+    assert h.dispatcher.resend_with_duplicates([lead.id]) == 1
+    await h.until(lambda: h.states() == {"delivered": 1})
 
 
 @pytest.mark.asyncio
@@ -187,7 +239,8 @@ async def test_the_breaker_sends_one_probe_at_a_time_while_down(
     await h.until(lambda: h.dispatcher.breaker.is_open)
     assert h.dispatcher.server_state() == "offline"
     before = len(client.calls)
-    await h.until(lambda: len(client.calls) >= before + 3)
+    await h.until(lambda: len(client.probes) >= 3)  # list calls while nothing answers
+    assert len(client.calls) == before  # no lead is spent on a PBX that does not answer
     assert client.max_running == 1  # the limit never grew while nothing answered
     assert h.dispatcher.figures().next_retry_at is not None
     up.set()

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from helpers import waits
+from helpers.simproc import SimProcess
 
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, QueueFigures
@@ -29,81 +29,6 @@ from noojee_desk.core.delivery.policy import RetryTiming
 
 TARGET_ARGS = ["--template", "3", "--campaign", "42", "--allocation", "101"]
 FAST_RETRIES = "0.05"  # every retry wait of `send` times this
-
-
-class SimProcess:
-    """The standalone emulator (``noojee-desk sim``) as a child process that can be killed."""
-
-    def __init__(self, state: Path, *args: str) -> None:
-        self.state_file = state
-        self.args = list(args)
-        self.port = 0
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        argv = [sys.executable, "-m", "noojee_desk", "sim", "--port", str(self.port)]
-        argv += ["--state", str(self.state_file), *self.args]
-        deadline = time.monotonic() + 15
-        while True:
-            self.proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-            )
-            assert self.proc.stdout is not None
-            line = self.proc.stdout.readline()
-            if line.startswith("listening on "):
-                break
-            self.proc.wait()
-            # The port of the killed process can take a moment to be free again.
-            assert time.monotonic() < deadline, "the emulator did not start"
-            time.sleep(0.1)
-        self.port = int(line.rsplit(":", 1)[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def state(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/__sim/state", timeout=10).json()
-
-    def post(self, route: str, payload: dict[str, Any]) -> None:
-        httpx.post(f"{self.url}/__sim/{route}", json=payload, timeout=10).raise_for_status()
-
-    def lead_count(self) -> int:
-        try:
-            return int(
-                httpx.get(f"{self.url}/__sim/state?leads=0", timeout=10).json()["lead_count"]
-            )
-        except httpx.HTTPError:
-            return -1
-
-
-@pytest.fixture
-def sim_factory(tmp_path: Path) -> Iterator[Callable[..., SimProcess]]:
-    made: list[SimProcess] = []
-
-    def make(*args: str) -> SimProcess:
-        sim = SimProcess(tmp_path / f"pbx-{len(made)}.json", *args)
-        sim.start()
-        made.append(sim)
-        return sim
-
-    yield make
-    for sim in made:
-        sim.stop()
 
 
 def make_file(path: Path, count: int) -> dict[int, str]:

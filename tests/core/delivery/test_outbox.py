@@ -129,6 +129,41 @@ def test_a_failed_commit_leaves_no_transaction_behind(tmp_path: Path) -> None:
             assert read.execute("SELECT COUNT(*) FROM later").fetchone() == (0,)
 
 
+def test_a_file_of_schema_1_opens_migrated_and_keeps_its_leads(tmp_path: Path) -> None:
+    """A queue file the previous version made (schema 1, leads queued): it opens as schema 2,
+    keeps its leads, and takes the new ``duplicate`` state."""
+    path = tmp_path / "o.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO batches (id, profile, template_id, campaign_id, allocation_id, "
+        "allow_duplicates, source, total, first_lead_id, last_lead_id, created_at) "
+        "VALUES (1, 'p', 3, 42, 101, 0, 'x', 1, 1, 1, 0)"
+    )
+    db.execute(
+        "INSERT INTO leads (id, batch_id, profile, template_id, campaign_id, allocation_id, "
+        "allow_duplicates, fields, external_id, external_id_generated, state, "
+        "next_attempt_at, unknown_outcome, created_at, updated_at) VALUES "
+        "(1, 1, 'p', 3, 42, 101, 0, '{\"Name\": \"A\"}', 'nd-x', 1, 'queued', 0, 1, 0, 0)"
+    )
+    db.close()
+    with Outbox(path) as box:
+        assert box.schema_version == SCHEMA_VERSION == 3
+        (claimed,) = box.claim_due("p", 1)
+        assert claimed.fields == {"Name": "A"}
+        assert claimed.unknown_outcome
+        box.record(
+            Attempt(claimed.id, 1.0, 1.0, "rejected", 105, "DUPLICATE", 0.1),
+            Transition(State.DUPLICATE, code=105),
+        )
+        assert box.counts("p")[State.DUPLICATE] == 1
+    with Outbox(path) as box:
+        assert box.get(1).state is State.DUPLICATE  # type: ignore[union-attr]
+
+
 def test_reopening_keeps_everything(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     with Outbox(path) as box:
@@ -484,7 +519,7 @@ def test_a_queue_file_of_schema_1_is_migrated_and_its_deliveries_known(tmp_path:
     db.commit()
     db.close()
     with Outbox(path) as box:
-        assert box.schema_version == SCHEMA_VERSION == 2
+        assert box.schema_version == SCHEMA_VERSION == 3
         queued = box.queue_once("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="y")
         assert sorted(queued.skipped) == [0]
         assert queued.skipped[0].external_id == "nd-old"

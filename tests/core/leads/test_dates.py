@@ -118,3 +118,66 @@ def test_any_text_gives_a_value_or_a_reason(raw: str, day_first: bool) -> None:
         assert issue.severity == "error"
     if sent is not None:
         assert datetime.strptime(sent, "%Y/%m/%d %H:%M")
+
+
+# -- the PBX's clock: the form's default and earliest callback ------------------------------------
+
+from noojee_desk.core.leads.dates import default_callback, earliest_callback, wall_clock  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("tz", "instant", "wall", "offered"),
+    [
+        # Sydney, the night summer time starts (4 Oct 2026, 02:00 AEST -> 03:00 AEDT).
+        ("Australia/Sydney", "2026-10-03T15:30Z", "2026-10-04 01:30", "2026-10-04 03:30"),
+        # Sydney, the night it ends (5 Apr 2026, 03:00 AEDT -> 02:00 AEST).
+        ("Australia/Sydney", "2026-04-04T15:30Z", "2026-04-05 02:30", "2026-04-05 02:30"),
+        ("Australia/Sydney", "2026-12-01T22:01Z", "2026-12-02 09:01", "2026-12-02 10:01"),
+        # Brisbane has no summer time: the same instants, an hour on the wall each.
+        ("Australia/Brisbane", "2026-10-03T15:30Z", "2026-10-04 01:30", "2026-10-04 02:30"),
+        ("Australia/Brisbane", "2026-04-04T15:30Z", "2026-04-05 01:30", "2026-04-05 02:30"),
+    ],
+)
+def test_the_default_callback_is_an_hour_on_the_pbx_clock(
+    tz: str, instant: str, wall: str, offered: str
+) -> None:
+    now = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    assert wall_clock(tz, now).strftime("%Y-%m-%d %H:%M") == wall
+    assert default_callback(tz, now).strftime("%Y-%m-%d %H:%M") == offered
+    assert earliest_callback(tz, now).strftime("%Y-%m-%d %H:%M") == wall[:10] + " 00:00"
+    # What it offers is never "in the past" on that clock.
+    _value, issue = parse_callback(
+        default_callback(tz, now).strftime("%Y-%m-%d %H:%M"), True, tz, now
+    )
+    assert issue is None
+
+
+@pytest.mark.parametrize("pc_zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_the_pc_zone_changes_nothing(pc_zone: str) -> None:
+    """The PC on another zone (TZ and tzset in a fresh process): Sydney's clock still."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, time\n"
+        "from datetime import UTC, datetime, timedelta\n"
+        "from zoneinfo import ZoneInfo\n"
+        "time.tzset()\n"
+        "from noojee_desk.core.leads.dates import default_callback\n"
+        "before = datetime.now(UTC)\n"
+        "offered = default_callback('Australia/Sydney')\n"
+        "print(json.dumps([time.strftime('%z'), offered.isoformat(), before.isoformat()]))\n"
+    )
+    env = dict(os.environ, TZ=pc_zone)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    offset, offered, before = json.loads(done.stdout)
+    if pc_zone == "Asia/Kolkata":
+        assert offset == "+0530"  # the process really ran in that zone
+    sydney = datetime.fromisoformat(before).astimezone(zone("Australia/Sydney"))
+    expected = (sydney + timedelta(hours=1)).replace(tzinfo=None, second=0, microsecond=0)
+    assert abs(datetime.fromisoformat(offered) - expected) <= timedelta(minutes=1)

@@ -130,3 +130,21 @@ def test_the_filter_gives_a_view_each_cell_in_one_call(tmp_path: Path, qapp: QAp
         delegate.initStyleOption(option, proxy.index(0, column))  # asks multiData
         assert option.text == text
         assert option.displayAlignment & alignment  # nothing carried over from the cell before
+
+
+def test_a_duplicate_has_its_own_words_tone_and_filter() -> None:
+    from dataclasses import replace
+
+    from noojee_desk.core.delivery.outbox import Lead
+    from noojee_desk.ui.queue.model import STATE_TONES
+
+    base = Lead(
+        1, 1, 1, "Demo", TARGET, False, {}, "nd-x", True, State.DUPLICATE, 2, 0.0, True,
+        105, "DUPLICATE", "", "", None, None, None, 0.0, 0.0,
+    )  # fmt: skip
+    assert status_text(base) == "Duplicate (maybe its own earlier try)"
+    assert status_text(replace(base, state=State.DELIVERED)) == "Delivered"
+    assert STATE_TONES[State.DUPLICATE] == "warning"
+    assert FILTERS["Duplicate, maybe delivered"] == frozenset({State.DUPLICATE})
+    assert State.DUPLICATE not in (FILTERS["Delivered"] or set())
+    assert State.DUPLICATE in (FILTERS["Needs a person"] or set())
