@@ -26,6 +26,7 @@ from noojee_desk.core.bulk import gc_paused
 from noojee_desk.core.delivery.outbox import OutboxDamaged, OutboxError
 from noojee_desk.core.desk import DemoFactory, Desk
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
+from noojee_desk.core.profiles import managed as managed_settings
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import SettingsStore
 
@@ -138,8 +139,14 @@ def demo_layouts() -> dict[int, FieldLayout]:
 def build_desk(home: str | None, *, demo: DemoFactory | None) -> Desk:
     where = paths.resolve(home).ensure()
     logs.setup(where.log_file)
+    managed = managed_settings.load()
     desk = Desk(
-        where, SettingsStore(where.settings), KeyStore(), demo=demo, demo_layouts=demo_layouts()
+        where,
+        SettingsStore(where.settings, managed.managed),
+        KeyStore(),
+        demo=demo,
+        demo_layouts=demo_layouts(),
+        managed=managed,
     )
     desk.open_outbox()  # a damaged or locked queue file is reported before the window shows
     return desk
