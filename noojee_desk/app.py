@@ -153,7 +153,11 @@ def build_desk(home: str | None, *, demo: DemoFactory | None) -> Desk:
 
 
 async def run_window(
-    desk: Desk, *, start_demo: bool, on_shown: Callable[[float], None] | None = None
+    desk: Desk,
+    *,
+    start_demo: bool,
+    on_shown: Callable[[float], None] | None = None,
+    import_connection: str | None = None,
 ) -> int:
     """Show the window and live until the application quits."""
     from noojee_desk.ui.main_window import MainWindow
@@ -172,6 +176,8 @@ async def run_window(
         if os.environ.get("NOOJEE_DESK_QUIT_AFTER_SHOW"):
             QTimer.singleShot(0, window.close)
     await window.start(demo=start_demo)
+    if import_connection:
+        window.import_connection_file(import_connection)  # --import-connection, a double-click
     await quitting.wait()
     await window.shutdown()
     return 0
@@ -220,6 +226,13 @@ def run_app(args: argparse.Namespace) -> int:
             print(f"window shown after {seconds:.3f} s", flush=True)  # noqa: T201
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        code = runner.run(run_window(desk, start_demo=args.demo, on_shown=shown))
+        code = runner.run(
+            run_window(
+                desk,
+                start_demo=args.demo,
+                on_shown=shown,
+                import_connection=getattr(args, "import_connection", None),
+            )
+        )
     del collector
     return code

@@ -22,6 +22,10 @@ class RedactingFilter(logging.Filter):
         if secret:
             self._secrets.add(secret)
 
+    def known_secrets(self) -> tuple[str, ...]:
+        """The values masked besides apiKey parameters (for texts that are not log records)."""
+        return tuple(self._secrets)
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact_text(record.getMessage(), *self._secrets)
         record.args = None

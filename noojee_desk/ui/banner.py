@@ -28,6 +28,7 @@ class BannerReason(Enum):
     EXPORT_FAILED = "export failed"  # the results could not be written
     TASK_FAILED = "task failed"  # something the window started failed unexpectedly
     LAYOUT_UNKNOWN = "layout unknown"  # the PBX does not tell a template's fields
+    MANAGED_DAMAGED = "managed settings damaged"  # the administrator's file is ignored
 
     @property
     def kind(self) -> str:
