@@ -317,3 +317,24 @@ async def test_about_shows_the_managed_file_and_diagnostics_hold_no_key(
         assert "Head office: empty" in text
     finally:
         await close_window(win)
+
+
+@pytest.mark.asyncio
+async def test_import_connection_on_the_command_line_opens_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noojee_desk import app
+
+    args, _ = cli.build_parser().parse_known_args(["--import-connection", "office.noojee"])
+    assert args.import_connection == "office.noojee"
+    opened: list[str] = []
+
+    def record(self: MainWindow, path: str) -> None:
+        opened.append(path)
+        self.close()  # as the person closing the window: run_window ends
+
+    monkeypatch.setattr(MainWindow, "import_connection_file", record)
+    desk = new_desk(tmp_path / "home")
+    code = await app.run_window(desk, start_demo=False, import_connection="office.noojee")
+    assert code == 0
+    assert opened == ["office.noojee"]

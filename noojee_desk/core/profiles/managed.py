@@ -340,13 +340,19 @@ def from_dict(raw: dict[str, Any]) -> Managed:
         raise ConnectionRefused(
             f"locked names {', '.join(map(repr, strange[:5]))}; it may lock {can}"
         )
+    checking = _checking(raw.get("checking", {}))
+    unset = sorted(k for k in locked if k in CHECKING_RULES and k not in checking)
+    if unset:
+        raise ConnectionRefused(
+            f"locked names {', '.join(map(repr, unset))}, which checking does not set"
+        )
     allow_demo = raw.get("allow_demo", True)
     if not isinstance(allow_demo, bool):
         raise ConnectionRefused("allow_demo is not true or false")
     return Managed(
         connections,
         active,
-        _checking(raw.get("checking", {})),
+        checking,
         frozenset(locked),
         allow_demo,
     )

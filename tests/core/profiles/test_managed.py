@@ -208,6 +208,7 @@ def test_without_a_managed_file_nothing_changes(tmp_path: Path) -> None:
         ({"checking": {"phone_format": "morse"}}, "phone_format"),
         ({"checking": {"strict_ranges": "yes"}}, "strict_ranges"),
         ({"locked": ["everything"]}, "may lock"),
+        ({"locked": ["region"]}, "which checking does not set"),
         ({"allow_demo": "no"}, "allow_demo"),
         ({"alow_demo": False}, "alow_demo"),
         ({"active_connection": "Nowhere"}, "active_connection"),
