@@ -170,6 +170,11 @@ async def run_window(
     app.aboutToQuit.connect(quitting.set)  # logout or a platform quit: best effort
     window = MainWindow(desk)
     window.closed.connect(quitting.set)
+    from noojee_desk.ui.connection_file import FileOpenWatcher
+
+    finder = FileOpenWatcher(window)  # a double-clicked .noojee file on macOS
+    finder.opened.connect(window.import_connection_file)
+    app.installEventFilter(finder)
     window.show()
     if on_shown is not None:
         on_shown(time.perf_counter() - STARTED)
@@ -179,6 +184,7 @@ async def run_window(
     if import_connection:
         window.import_connection_file(import_connection)  # --import-connection, a double-click
     await quitting.wait()
+    app.removeEventFilter(finder)
     await window.shutdown()
     return 0
 

@@ -310,6 +310,18 @@ def test_info_plist_template_renders_with_the_version(build: types.ModuleType) -
     assert info["NSHighResolutionCapable"] is True
 
 
+def test_info_plist_declares_connection_files(build: types.ModuleType) -> None:
+    from noojee_desk.core.profiles.connection_file import SUFFIX
+
+    text = (PACKAGING / "macos" / "Info.plist").read_text(encoding="utf-8")
+    info = plistlib.loads(Template(text).substitute(VERSION="1.0.0", MIN_MACOS="12.0").encode())
+    (kind,) = info["UTExportedTypeDeclarations"]
+    assert kind["UTTypeTagSpecification"]["public.filename-extension"] == [SUFFIX.lstrip(".")]
+    (document,) = info["CFBundleDocumentTypes"]
+    assert document["LSItemContentTypes"] == [kind["UTTypeIdentifier"]]
+    assert kind["UTTypeIdentifier"].startswith(build.BUNDLE_ID)
+
+
 def test_entitlements_are_a_valid_plist() -> None:
     with (PACKAGING / "macos" / "entitlements.plist").open("rb") as handle:
         entitlements = plistlib.load(handle)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, Signal
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -194,3 +195,19 @@ def export_dialog(
     dialog.fileSelected.connect(write)
     dialog.open()
     return dialog
+
+
+class FileOpenWatcher(QObject):
+    """A .noojee file opened from the Finder (macOS sends the app a FileOpen event): ``opened``.
+
+    Installed on the application; every other event passes on untouched."""
+
+    opened = Signal(str)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+            path = event.file()
+            if path and Path(path).suffix.lower() == connection_file.SUFFIX:
+                self.opened.emit(path)
+                return True
+        return super().eventFilter(watched, event)

@@ -338,3 +338,27 @@ async def test_import_connection_on_the_command_line_opens_the_file(
     code = await app.run_window(desk, start_demo=False, import_connection="office.noojee")
     assert code == 0
     assert opened == ["office.noojee"]
+
+
+@pytest.mark.asyncio
+async def test_a_file_opened_from_the_finder_reaches_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtGui import QFileOpenEvent
+
+    from noojee_desk import app
+
+    opened: list[str] = []
+
+    def record(self: MainWindow, path: str) -> None:
+        opened.append(path)
+
+    async def open_then_close(self: MainWindow, *, demo: bool = False) -> None:
+        QApplication.sendEvent(QApplication.instance(), QFileOpenEvent(str(tmp_path / "a.txt")))
+        QApplication.sendEvent(QApplication.instance(), QFileOpenEvent(str(tmp_path / "o.noojee")))
+        self.close()
+
+    monkeypatch.setattr(MainWindow, "import_connection_file", record)
+    monkeypatch.setattr(MainWindow, "start", open_then_close)
+    assert await app.run_window(new_desk(tmp_path / "home"), start_demo=False) == 0
+    assert opened == [str(tmp_path / "o.noojee")]  # other files are not connection files
