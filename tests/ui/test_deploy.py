@@ -12,6 +12,7 @@ from typing import Any
 
 import certifi
 import pytest
+import shiboken6
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -102,6 +103,14 @@ async def close_window(win: MainWindow) -> None:
     await win.shutdown()
     win.close()
     win.deleteLater()
+
+
+def delete_windows() -> None:
+    """The windows app.run_window made (it leaves them to the process's end) go now, so no
+    later test finds them among the top-level widgets."""
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, MainWindow):
+            shiboken6.delete(widget)
 
 
 @pytest.mark.asyncio
@@ -336,6 +345,7 @@ async def test_import_connection_on_the_command_line_opens_the_file(
     monkeypatch.setattr(MainWindow, "import_connection_file", record)
     desk = new_desk(tmp_path / "home")
     code = await app.run_window(desk, start_demo=False, import_connection="office.noojee")
+    delete_windows()
     assert code == 0
     assert opened == ["office.noojee"]
 
@@ -360,5 +370,7 @@ async def test_a_file_opened_from_the_finder_reaches_the_window(
 
     monkeypatch.setattr(MainWindow, "import_connection_file", record)
     monkeypatch.setattr(MainWindow, "start", open_then_close)
-    assert await app.run_window(new_desk(tmp_path / "home"), start_demo=False) == 0
+    code = await app.run_window(new_desk(tmp_path / "home"), start_demo=False)
+    delete_windows()
+    assert code == 0
     assert opened == [str(tmp_path / "o.noojee")]  # other files are not connection files
