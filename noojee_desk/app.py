@@ -27,6 +27,7 @@ from noojee_desk.core.delivery.outbox import OutboxDamaged, OutboxError
 from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.desk import DemoFactory, Desk
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
+from noojee_desk.core.profiles import managed as managed_settings
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import SettingsStore
 
@@ -151,13 +152,15 @@ def build_desk(
     """The desk on ``home``; ``timing`` replaces the default retry waits (tests shorten them)."""
     where = paths.resolve(home).ensure()
     logs.setup(where.log_file)
+    managed = managed_settings.load()
     desk = Desk(
         where,
-        SettingsStore(where.settings),
+        SettingsStore(where.settings, managed.managed),
         KeyStore(),
         demo=demo,
         demo_layouts=demo_layouts(),
         timing=timing,
+        managed=managed,
     )
     desk.open_outbox()  # a damaged or locked queue file is reported before the window shows
     return desk
@@ -169,6 +172,7 @@ async def run_window(
     start_demo: bool,
     on_shown: Callable[[float], None] | None = None,
     instance: SingleInstance | None = None,
+    import_connection: str | None = None,
 ) -> int:
     """Show the window and live until the application quits (``instance``: a later launch on
     the same data folder brings it forward)."""
@@ -182,6 +186,11 @@ async def run_window(
     app.aboutToQuit.connect(quitting.set)  # logout or a platform quit: best effort
     window = MainWindow(desk)
     window.closed.connect(quitting.set)
+    from noojee_desk.ui.connection_file import FileOpenWatcher
+
+    finder = FileOpenWatcher(window)  # a double-clicked .noojee file on macOS
+    finder.opened.connect(window.import_connection_file)
+    app.installEventFilter(finder)
     window.show()
     if instance is not None:
 
@@ -198,7 +207,10 @@ async def run_window(
         if os.environ.get("NOOJEE_DESK_QUIT_AFTER_SHOW"):
             QTimer.singleShot(0, window.close)
     await window.start(demo=start_demo)
+    if import_connection:
+        window.import_connection_file(import_connection)  # --import-connection, a double-click
     await quitting.wait()
+    app.removeEventFilter(finder)
     await window.shutdown()
     return 0
 
@@ -268,7 +280,15 @@ def run_app(args: argparse.Namespace) -> int:
             print(f"window shown after {seconds:.3f} s", flush=True)  # noqa: T201
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        code = runner.run(run_window(desk, start_demo=args.demo, on_shown=shown, instance=instance))
+        code = runner.run(
+            run_window(
+                desk,
+                start_demo=args.demo,
+                on_shown=shown,
+                instance=instance,
+                import_connection=getattr(args, "import_connection", None),
+            )
+        )
     del collector
     instance.release()
     return code

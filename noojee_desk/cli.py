@@ -16,11 +16,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--data-dir", help="keep settings, queue and logs below this folder")
     parser.add_argument("--demo", action="store_true", help="start in demo mode (built-in PBX)")
+    parser.add_argument(
+        "--import-connection",
+        metavar="FILE",
+        help="add the connection in a .noojee file (shows it, then asks only for its key)",
+    )
     parser.add_argument("--self-test", action="store_true", help="check this installation and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("sim", help="serve the PBX emulator on 127.0.0.1", add_help=False)
     sub.add_parser("send", help="validate and send a CSV/TSV/XLSX file of leads", add_help=False)
     return parser
+
+
+def demo_allowed() -> bool:
+    """Whether the managed settings (if any, and readable) allow demo mode."""
+    from noojee_desk.core.profiles import managed
+
+    return managed.load().rules.allow_demo
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         return send_main(rest)
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    if args.demo and not demo_allowed():
+        from noojee_desk.core.desk import DEMO_OFF
+
+        print(f"noojee-desk: {DEMO_OFF} Start it without --demo.", file=sys.stderr)
+        return 2
     from noojee_desk.app import run_app
 
     return run_app(args)

@@ -53,6 +53,7 @@ from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping, detect_
 from noojee_desk.core.leads.spreadsheets import read_file
 from noojee_desk.core.leads.validate import LeadCheck, ValidationSettings, Validator
 from noojee_desk.core.paths import resolve
+from noojee_desk.core.profiles import managed as managed_settings
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile, SettingsStore
 from noojee_desk.core.redact import redact_text
@@ -704,9 +705,12 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     except api.ConfigError as exc:
         raise UsageError(str(exc)) from exc
     paths = resolve(args.data_dir)
-    store = SettingsStore(paths.settings)
+    managed = managed_settings.load()  # the checking rules an administrator set, if any
+    if managed.problem:
+        print(managed.problem, file=err)
+    store = SettingsStore(paths.settings, managed.managed)
     timing = _scaled(RetryTiming(), args.retry_scale)
-    desk = Desk(paths, store, KeyStore(), timing=timing)
+    desk = Desk(paths, store, KeyStore(), timing=timing, managed=managed)
     if store.load_warning and not store.read_only:  # damaged or unreadable: rules unknown
         raise UsageError(
             f"{store.load_warning} Nothing was sent; check the settings, then run again."

@@ -3,7 +3,8 @@
     python packaging/build.py [--linux | --windows | --macos] [--measure N] [--skip-build]
 
 Linux: a .tar.gz with a .desktop file; Windows: an Inno Setup installer; macOS: a signed .app in a
-.dmg (notarised when the notary variables are set). Nothing is wrapped when the self-test fails.
+.dmg, and beside it a .pkg that installs it to /Applications (for MDM: Jamf, Intune, Kandji),
+both notarised when the notary variables are set. Nothing is wrapped when the self-test fails.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ def artifact_name(target: str, version: str, arch: str) -> str:
     if target == "macos":
         return f"{NAME}-{version}-macos-{arch}.dmg"
     return f"{NAME}-{version}-linux-{arch}.tar.gz"
+
+
+def pkg_name(version: str, arch: str) -> str:
+    """The macOS installer package beside the .dmg, for MDM deployment."""
+    return f"{NAME}-{version}-macos-{arch}.pkg"
 
 
 def bundle_dir() -> Path:
@@ -418,6 +424,47 @@ def macos_identity() -> str | None:
     return os.environ.get("MACOS_SIGN_IDENTITY") or None
 
 
+def macos_installer_identity() -> str | None:
+    """A "Developer ID Installer" identity: a .pkg is signed with it, not the app's identity."""
+    return os.environ.get("MACOS_INSTALLER_IDENTITY") or None
+
+
+def pkg_commands(app: Path, version: str, component: Path, out: Path) -> list[list[str | Path]]:
+    """pkgbuild (the .app to /Applications) then productbuild (the archive MDM installs)."""
+    sign = macos_installer_identity()
+    signing: list[str | Path] = ["--sign", sign, "--timestamp"] if sign else []
+    return [
+        [
+            "pkgbuild",
+            "--component",
+            app,
+            "--install-location",
+            "/Applications",
+            "--identifier",
+            BUNDLE_ID,
+            "--version",
+            version,
+            component,
+        ],
+        ["productbuild", "--package", component, *signing, out],
+    ]
+
+
+def wrap_macos_pkg(version: str) -> Path:
+    say("macOS: a .pkg for MDM beside the .dmg")
+    out = DIST / pkg_name(version, machine())
+    out.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="noojee-desk-pkg-") as tmp:
+        for cmd in pkg_commands(app_bundle(), version, Path(tmp) / "component.pkg", out):
+            run(cmd)
+    if macos_installer_identity():
+        notarise(out)
+    else:
+        print("    unsigned .pkg: set MACOS_INSTALLER_IDENTITY to sign it for MDM", flush=True)
+    checksum(out)
+    return out
+
+
 def check_info_plist(version: str) -> None:
     with (app_bundle() / "Contents" / "Info.plist").open("rb") as handle:
         info = plistlib.load(handle)
@@ -508,6 +555,7 @@ def wrap_macos(version: str) -> Path:
         notarise(out)
     else:
         print("    ad hoc signature: set MACOS_SIGN_IDENTITY to sign for distribution", flush=True)
+    wrap_macos_pkg(version)
     return out
 
 

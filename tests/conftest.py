@@ -25,6 +25,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """Every test gets its own NOOJEE_DESK_HOME, so nothing touches a real installation."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("NOOJEE_DESK_HOME", str(home))
+    # No machine-wide managed settings leak in (/etc/xdg on Linux): a test puts its own there.
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path_factory.mktemp("site-config")))
     return home
 
 

@@ -310,6 +310,18 @@ def test_info_plist_template_renders_with_the_version(build: types.ModuleType) -
     assert info["NSHighResolutionCapable"] is True
 
 
+def test_info_plist_declares_connection_files(build: types.ModuleType) -> None:
+    from noojee_desk.core.profiles.connection_file import SUFFIX
+
+    text = (PACKAGING / "macos" / "Info.plist").read_text(encoding="utf-8")
+    info = plistlib.loads(Template(text).substitute(VERSION="1.0.0", MIN_MACOS="12.0").encode())
+    (kind,) = info["UTExportedTypeDeclarations"]
+    assert kind["UTTypeTagSpecification"]["public.filename-extension"] == [SUFFIX.lstrip(".")]
+    (document,) = info["CFBundleDocumentTypes"]
+    assert document["LSItemContentTypes"] == [kind["UTTypeIdentifier"]]
+    assert kind["UTTypeIdentifier"].startswith(build.BUNDLE_ID)
+
+
 def test_entitlements_are_a_valid_plist() -> None:
     with (PACKAGING / "macos" / "entitlements.plist").open("rb") as handle:
         entitlements = plistlib.load(handle)
@@ -356,8 +368,100 @@ def test_inno_script_has_a_start_menu_entry_and_never_touches_user_data() -> Non
     assert sections["InstallDelete"] == ['Type: filesandordirs; Name: "{app}\\_internal"']
     assert "UninstallDelete" not in sections
     text = (PACKAGING / "windows" / "noojee-desk.iss").read_text(encoding="utf-8")
-    assert "{localappdata}" not in text.lower()
     assert "{userappdata}" not in text.lower()
+    # The user's folder is named once: in the uninstall step that runs only when asked.
+    assert text.lower().count("{localappdata}") == 1
+    step = iss_code_block(text, "procedure CurUninstallStepChanged")
+    assert "(CurUninstallStep = usPostUninstall) and RemoveUserData()" in step
+    assert "{localappdata}\\noojee-desk" in step
+
+
+def iss_code_block(text: str, header: str) -> str:
+    """One function or procedure of the [Code] section, from its header to its last ``end;``."""
+    start = text.index(header)
+    end = text.index("\nend;", start)
+    return text[start : end + 5]
+
+
+def test_inno_script_takes_the_silent_switches_and_a_per_machine_choice() -> None:
+    sections = iss_sections()
+    setup = dict(line.split("=", 1) for line in sections["Setup"])
+    assert set(setup["PrivilegesRequiredOverridesAllowed"].split()) == {"commandline", "dialog"}
+    assert setup["DefaultDirName"] == "{autopf}\\{#AppName}"  # Program Files per machine
+    assert all("skipifsilent" in line for line in sections["Run"] if "postinstall" in line)
+    code = "\n".join(sections["Code"])
+    # /SUPPRESSMSGBOXES silences only suppressible boxes; the one MsgBox is never asked silently.
+    assert code.count("SuppressibleMsgBox(") == 2
+    assert code.count("MsgBox(") - code.count("SuppressibleMsgBox(") == 1
+    asks = iss_code_block("\n".join(sections["Code"]), "function RemoveUserData")
+    assert asks.index("UninstallSilent()") < asks.index("MsgBox(")
+    deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "/VERYSILENT /SUPPRESSMSGBOXES /NORESTART /ALLUSERS" in deploy
+    assert "/CURRENTUSER" in deploy
+    assert "/REMOVEUSERDATA" in deploy
+
+
+def test_inno_script_puts_a_managed_settings_file_in_place() -> None:
+    from noojee_desk.core.profiles.managed import MANAGED_NAME
+
+    text = (PACKAGING / "windows" / "noojee-desk.iss").read_text(encoding="utf-8")
+    code = "\n".join(iss_sections()["Code"])
+    assert "ExpandConstant('{param:MANAGED|}')" in code
+    # platformdirs' site config folder on Windows: %ProgramData%\<app name>.
+    assert f"ManagedFolder = '{{commonappdata}}\\{noojee_desk.APP_NAME}';" in code
+    copy = iss_code_block(text, "procedure CurStepChanged")
+    assert "ssPostInstall" in copy
+    assert f"'\\{MANAGED_NAME}'" in copy
+    check = iss_code_block(text, "function InitializeSetup")
+    assert "IsAdminInstallMode()" in check  # every user reads it: per machine only
+    assert "FileExists(ManagedSource())" in check
+
+
+def test_inno_script_registers_connection_files() -> None:
+    from noojee_desk.core.profiles.connection_file import SUFFIX
+
+    sections = iss_sections()
+    setup = dict(line.split("=", 1) for line in sections["Setup"])
+    assert setup["ChangesAssociations"] == "yes"
+    registry = sections["Registry"]
+    assert any(f'Subkey: "Software\\Classes\\{SUFFIX}"' in line for line in registry)
+    command = next(line for line in registry if "shell\\open\\command" in line)
+    assert 'ValueData: """{app}\\{#AppExe}"" --import-connection ""%1"""' in command
+    assert all(line.startswith("Root: HKA;") for line in registry)  # HKLM or HKCU as installed
+    assert any("uninsdeletekey" in line for line in registry)
+
+
+def test_macos_build_makes_a_pkg_beside_the_dmg(build: types.ModuleType, tmp_path: Path) -> None:
+    app, component, out = tmp_path / "Noojee Desk.app", tmp_path / "c.pkg", tmp_path / "o.pkg"
+    first, second = build.pkg_commands(app, "1.2.3", component, out)
+    assert first[0] == "pkgbuild"
+    assert first[first.index("--component") + 1] == app
+    assert first[first.index("--install-location") + 1] == "/Applications"
+    assert first[first.index("--identifier") + 1] == build.BUNDLE_ID
+    assert first[-1] == component
+    assert second == ["productbuild", "--package", component, out]
+    assert build.pkg_name("1.2.3", "arm64") == "noojee-desk-1.2.3-macos-arm64.pkg"
+    source = (PACKAGING / "build.py").read_text(encoding="utf-8")
+    wrap = source[source.index("def wrap_macos(") : source.index("def checksum(")]
+    assert "wrap_macos_pkg(version)" in wrap
+
+
+def test_macos_pkg_is_signed_with_the_installer_identity(
+    build: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MACOS_INSTALLER_IDENTITY", "Developer ID Installer: Noojee (T)")
+    _, second = build.pkg_commands(tmp_path / "a.app", "1.2.3", tmp_path / "c", tmp_path / "o")
+    assert second[second.index("--sign") + 1] == "Developer ID Installer: Noojee (T)"
+
+
+def test_release_workflow_checks_the_pkg_and_a_silent_windows_install() -> None:
+    text = (ROOT / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
+    assert "pkgutil --expand" in text
+    assert "noojee-desk-*-macos-*.pkg" in text
+    assert "'/VERYSILENT','/SUPPRESSMSGBOXES','/NORESTART'" in text
+    assert "--import-connection" in text
+    assert "the uninstaller removed the user's data" in text
+    assert "packaging/dist/noojee-desk-*" in text  # the upload takes the .pkg with the rest
 
 
 def test_windows_wrap_passes_the_version_and_folders_to_inno_setup(

@@ -20,6 +20,7 @@ from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.paths import Paths
 from noojee_desk.core.profiles import choices
+from noojee_desk.core.profiles.managed import ManagedLoad
 from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore, same_address
 from noojee_desk.core.profiles.settings import (
     DEMO_PROFILE,
@@ -38,6 +39,7 @@ BIG_BATCH = 200
 DemoFactory = Callable[[], tuple[httpx.AsyncBaseTransport, str]]
 
 DEMO_URL = "http://127.0.0.1"
+DEMO_OFF = "Demo mode is turned off on this computer by your administrator."
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +99,13 @@ class Desk:
         demo: DemoFactory | None = None,
         demo_layouts: dict[int, FieldLayout] | None = None,
         timing: RetryTiming | None = None,
+        managed: ManagedLoad | None = None,
     ) -> None:
         self.paths = paths
         self.store = store
+        #: The machine-wide settings in use (or why a managed file is ignored); the store layers
+        #: the user's settings over ``managed.managed``.
+        self.managed = managed or ManagedLoad(store.managed)
         self.keys = keys
         self._demo = demo
         self._demo_layouts = demo_layouts or {}
@@ -147,7 +153,18 @@ class Desk:
             return str(exc)
         return None
 
+    @property
+    def demo_allowed(self) -> bool:
+        """Whether demo mode may be used (an administrator can turn it off)."""
+        return self.managed.rules.allow_demo
+
+    def is_locked(self, setting: str, connection: str | None = None) -> bool:
+        """Whether the managed settings lock ``setting`` (a checking rule or a connection's)."""
+        return self.managed.rules.is_locked(setting, connection)
+
     def ensure_demo_profile(self) -> Profile:
+        if not self.demo_allowed:
+            raise ConfigError(DEMO_OFF)
         profile = self.settings.profile(DEMO_PROFILE)
         if profile is None:
             profile = Profile(DEMO_PROFILE, server_url=DEMO_URL, demo=True)
@@ -157,6 +174,8 @@ class Desk:
     def make_client(self, profile: Profile, key: str | None) -> NoojeeClient:
         """A client for ``profile``; raises ConfigError with a clear message when it cannot work."""
         if profile.demo:
+            if not self.demo_allowed:
+                raise ConfigError(DEMO_OFF)
             if self._demo is None:
                 raise ConfigError("Demo mode is not available in this build.")
             transport, demo_key = self._demo()
@@ -202,6 +221,7 @@ class Desk:
         warning = ""
         server = profile.server_url
         if key:
+            REDACTOR.add_secret(key)
             if session_only:
                 self.keys.set_for_session(profile.name, key, server)
             else:

@@ -24,6 +24,10 @@ class RedactingFilter(logging.Filter):
             self._secrets.add(secret)
             add_secret(secret)
 
+    def known_secrets(self) -> tuple[str, ...]:
+        """The values masked besides apiKey parameters (for texts that are not log records)."""
+        return tuple(self._secrets)
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact_text(record.getMessage(), *self._secrets)
         record.args = None

@@ -30,6 +30,7 @@ class BannerReason(Enum):
     FIELDS_NOTE = "fields note"  # what a person should know about the template's fields
     FIELDS_NEED_LOOK = "fields need a look"  # phone fields guessed from names, not confirmed
     SETUP_STOPPED = "set-up stopped"  # a batch held: its first answers were one set-up mistake
+    MANAGED_DAMAGED = "managed settings damaged"  # the administrator's file is ignored
 
     @property
     def kind(self) -> str:

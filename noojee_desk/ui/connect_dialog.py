@@ -77,6 +77,7 @@ class ConnectDialog(QDialog):
         self.ca.setAccessibleName("CA certificate file")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_ca)
+        self.browse = browse
         self.timezone = QLineEdit(profile.timezone if profile else DEFAULT_TIMEZONE)
         self.timezone.setObjectName("contactTimezone")
         self.timezone.setAccessibleName("Contact hours time zone")

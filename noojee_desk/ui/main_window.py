@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk import APP_NAME, __version__
+from noojee_desk import APP_NAME
 from noojee_desk.core.delivery import export
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
@@ -43,11 +43,14 @@ from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.pbx import DEFAULT_TIMEZONE, EXTERNAL_ID_FIELD
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
+from noojee_desk.ui import connection_file as connection_ui
+from noojee_desk.ui.about import AboutDialog
 from noojee_desk.ui.banner import Banner, BannerReason
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.grid import BatchGrid
 from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
+from noojee_desk.ui.managed_ui import lock_connection_fields
 from noojee_desk.ui.pickers import PickerBar
 from noojee_desk.ui.queue.model import QueueModel
 from noojee_desk.ui.queue.view import LeadDetails, PauseAction, QueueView
@@ -59,7 +62,8 @@ log = logging.getLogger(__name__)
 
 #: Problems of the profile that was open: a profile that opens fine takes them down. A damaged
 #: settings file stays said: it was found at start, whichever profile opens next.
-_PROFILE_PROBLEMS = tuple(r for r in BannerReason if r is not BannerReason.SETTINGS_DAMAGED)
+_AT_START = (BannerReason.SETTINGS_DAMAGED, BannerReason.MANAGED_DAMAGED)
+_PROFILE_PROBLEMS = tuple(r for r in BannerReason if r not in _AT_START)
 
 
 class MainWindow(QMainWindow):
@@ -225,6 +229,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_export_csv)
         file_menu.addAction(self.act_export_xlsx)
         file_menu.addSeparator()
+        self._add_connection_file_actions(file_menu)
+        file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         edit = menu.addMenu("&Edit")
         edit.addAction(self.grid.undo_action)
@@ -242,6 +248,7 @@ class MainWindow(QMainWindow):
     # -- start, profiles ---------------------------------------------------------------------
 
     async def start(self, *, demo: bool = False) -> None:
+        self._apply_managed()
         if self.desk.store.load_warning:
             self.problem_banner.say(BannerReason.SETTINGS_DAMAGED, self.desk.store.load_warning)
         if demo:
@@ -346,6 +353,7 @@ class MainWindow(QMainWindow):
 
     def _open_dialog(self, profile) -> None:
         dialog = ConnectDialog(self.desk, self.tasks, profile, self)
+        lock_connection_fields(dialog, self.desk, profile)
         dialog.saved.connect(self._connection_saved)
         dialog.open()
         self.connect_dialog = dialog
@@ -376,13 +384,9 @@ class MainWindow(QMainWindow):
         await self.open_profile(name)
 
     def about(self) -> None:
-        p = self.desk.paths
-        QMessageBox.about(
-            self,
-            f"About {APP_NAME}",
-            f"<b>{APP_NAME}</b> {__version__}<br>Puts leads into Noojee PBX dialler campaigns."
-            f"<br><br>Data: {p.data}<br>Settings: {p.config}<br>Logs: {p.logs}",
-        )
+        dialog = AboutDialog(self.desk, self.tasks, self)
+        self.about_dialog = dialog
+        dialog.open()
 
     def _task_failed(self, text: str) -> None:
         self.problem_banner.say(BannerReason.TASK_FAILED, text)
@@ -390,13 +394,62 @@ class MainWindow(QMainWindow):
     # -- files dropped anywhere on the window go to the grid ------------------------------
 
     def dragEnterEvent(self, event) -> None:
-        if self.stack.currentWidget() is self.work and event.mimeData().hasUrls():
+        mime = event.mimeData()
+        on_work = self.stack.currentWidget() is self.work and mime.hasUrls()
+        if on_work or connection_ui.dropped_connection_file(mime) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        if self.stack.currentWidget() is self.work and self.grid.handle_drop(event.mimeData()):
+        dropped = connection_ui.dropped_connection_file(event.mimeData())
+        if dropped is not None:
+            self.import_connection_file(dropped)
+            event.acceptProposedAction()
+        elif self.stack.currentWidget() is self.work and self.grid.handle_drop(event.mimeData()):
             self.entry_tabs.setCurrentWidget(self.grid)
             event.acceptProposedAction()
+
+    # -- managed settings and connection files ------------------------------------------
+
+    def _apply_managed(self) -> None:
+        """What the administrator's settings change in the window (demo off, a damaged file)."""
+        allowed = self.desk.demo_allowed
+        self.welcome.set_demo_allowed(allowed)
+        self.act_demo.setVisible(allowed)
+        if self.desk.managed.problem:
+            self.problem_banner.say(BannerReason.MANAGED_DAMAGED, self.desk.managed.problem)
+
+    def _add_connection_file_actions(self, menu) -> None:
+        self.act_export_connection = QAction("Export &connection…", self)
+        self.act_export_connection.setObjectName("actExportConnection")
+        self.act_export_connection.triggered.connect(self.export_connection)
+        self.act_import_connection = QAction("&Add connection from file…", self)
+        self.act_import_connection.setObjectName("actImportConnection")
+        self.act_import_connection.triggered.connect(self.choose_connection_file)
+        menu.addAction(self.act_import_connection)
+        menu.addAction(self.act_export_connection)
+
+    def export_connection(self) -> None:
+        profile = self.desk.profile
+        if profile is None or profile.demo:
+            self.status_bar.showMessage("Open a connection to a PBX first.", 4000)
+            return
+        self.export_connection_dialog = connection_ui.export_dialog(
+            self, profile, self.status_bar.showMessage
+        )
+
+    def choose_connection_file(self) -> None:
+        self.import_file_dialog = connection_ui.open_dialog(self, self.import_connection_file)
+
+    def import_connection_file(self, path: str) -> None:
+        """Show what a connection file holds and ask for the key; refuse a bad file clearly."""
+        dialog = connection_ui.import_dialog(self.desk, self.tasks, path, self)
+        if isinstance(dialog, QMessageBox):
+            self.import_refused_box = dialog
+            dialog.open()
+            return
+        dialog.saved.connect(self._connection_saved)
+        self.import_dialog = dialog
+        dialog.open()
 
     # -- template, layout, entry ------------------------------------------------------------
 

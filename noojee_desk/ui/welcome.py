@@ -40,7 +40,7 @@ class WelcomePage(QWidget):
         self.connect_button.clicked.connect(self.connect_requested)
         self.demo_button.clicked.connect(self.demo_requested)
 
-        hint = QLabel(
+        self.hint = hint = QLabel(
             "You need the server address and an API key. The key is kept in this computer's "
             "password store, never in a file."
         )
@@ -72,3 +72,7 @@ class WelcomePage(QWidget):
         layout.addStretch(2)
         layout.addLayout(row)
         layout.addStretch(3)
+
+    def set_demo_allowed(self, allowed: bool) -> None:
+        """An administrator may turn the demo off: then it is not offered."""
+        self.demo_button.setVisible(allowed)

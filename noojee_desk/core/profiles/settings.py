@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -31,6 +31,9 @@ import phonenumbers
 from noojee_desk.core.files import atomic_write
 from noojee_desk.core.leads.dates import DEFAULT_TIMEZONE
 from noojee_desk.core.leads.phones import PHONE_FORMATS
+
+if TYPE_CHECKING:
+    from noojee_desk.core.profiles.managed import Managed
 
 log = logging.getLogger(__name__)
 
@@ -439,29 +442,44 @@ class SettingsStore:
     """Loads and saves ``settings.json`` atomically; a damaged file is kept aside, never lost.
 
     ``read_only`` is set when the file was written by a newer version: it is then never saved.
+    ``managed``: the machine-wide settings the file layers over (see core/profiles/managed.py);
+    the locked ones win over what the file says, and are put back before every save.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, managed: Managed | None = None) -> None:
         self.path = path
+        self.managed = managed
         self.load_warning: str | None = None  # set when the file was damaged, unread or newer
         self.set_aside: Path | None = None  # where a damaged file was kept
         self.read_only = False
 
     def load(self) -> Settings:
+        """The user's settings over the managed ones (when there are)."""
+        settings = self._load()
+        if self.managed is not None:
+            self.managed.enforce(settings)
+        return settings
+
+    def _layered(self, raw: dict[str, Any], *, strict: bool = True) -> Settings:
+        if self.managed is not None:
+            raw = self.managed.layer(raw)
+        return from_dict(raw, strict=strict)
+
+    def _load(self) -> Settings:
         self.load_warning, self.set_aside, self.read_only = None, None, False
         try:
             with open(self.path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
-            return Settings()
+            return self._layered({})
         except OSError as exc:
             self.load_warning = f"The settings file could not be read ({exc}); defaults are used."
-            return Settings()
+            return self._layered({})
         try:
             raw, version = parse(data)
             if version > SCHEMA_VERSION:
                 return self._newer(raw, version)
-            return from_dict(raw)
+            return self._layered(raw)
         except (ValueError, TypeError, RecursionError) as exc:
             return self._damaged(exc)
 
@@ -476,10 +494,10 @@ class SettingsStore:
         )
         log.warning(self.load_warning)
         try:
-            return from_dict(raw, strict=False)
+            return self._layered(raw, strict=False)
         except Exception:  # never set a newer version's file aside
             log.exception("settings of a newer version could not be read; defaults are used")
-            return Settings()
+            return self._layered({})
 
     def _damaged(self, exc: BaseException) -> Settings:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -496,12 +514,14 @@ class SettingsStore:
             "default settings are used; your queued leads are not affected."
         )
         log.warning(self.load_warning)
-        return Settings()
+        return self._layered({})
 
     def save(self, settings: Settings) -> None:
         if self.read_only:
             log.info("settings not saved: the file was written by a newer Noojee Desk")
             return
+        if self.managed is not None:
+            self.managed.enforce(settings)
         data = asdict(settings)
         data["version"] = SCHEMA_VERSION
         payload = _encode(data)
