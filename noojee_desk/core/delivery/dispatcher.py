@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
@@ -61,6 +61,7 @@ from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.core.redact import redact_text
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: More leads than this changed by one control: one ``LeadsReloaded`` instead of an event each.
 BULK_EVENT_THRESHOLD = 200
@@ -602,7 +603,7 @@ class Dispatcher:
             return
         # A probe while the PBX answers with errors is the next lead in line, whatever its wait.
         due_by = float("inf") if allowance is not None else None
-        leads = await self._write("claim_due", self.profile, free, now, due_by=due_by)
+        leads = await self._write(lambda w: w.claim_due(self.profile, free, now, due_by=due_by))
         for lead in leads:
             probe = allowance is not None
             if probe:
@@ -691,15 +692,15 @@ class Dispatcher:
             log.exception("recording the answer for lead %s failed", lead.id)
         self._wake.set()
 
-    async def _write(self, name: str, *args: object, **kwargs: object) -> Any:
-        """``Outbox.<name>`` on the writer thread; while another writer holds the file (SQLite's
-        "database is locked" after ``busy_timeout``), waited out and tried again with backoff:
-        an answer is never dropped for it, and the queue is not paused."""
+    async def _write(self, write: Callable[[OutboxWriter], Awaitable[T]]) -> T:
+        """``write(writer)``; while another writer holds the file (SQLite's "database is locked"
+        after ``busy_timeout``), waited out and tried again with backoff: an answer is never
+        dropped for it, and the queue is not paused."""
         delay = 0.25
         while True:
             assert self._writer is not None
             try:
-                return await self._writer.call(name, *args, **kwargs)
+                return await write(self._writer)
             except sqlite3.OperationalError as exc:
                 if not is_locked(exc) or self._stopping:
                     raise
@@ -842,7 +843,7 @@ class Dispatcher:
         if self.setup.answer(lead, outcome):
             self._stop_batch(lead.batch_id)
         if self._writer is not None:
-            updated = await self._write("record", attempt, transition)
+            updated = await self._write(lambda w: w.record(attempt, transition))
         else:  # not running (a settle after stop): commit here
             updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.thread import BrokenThreadPool
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.outbox import Attempt, Lead, Outbox, Transition
 
 T = TypeVar("T")
 
@@ -37,15 +37,25 @@ class OutboxWriter:
     def _open(self) -> None:
         self._local.outbox = Outbox(self._path, clock=self._clock)
 
-    def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return getattr(self._local.outbox, name)(*args, **kwargs)
+    def _run(self, work: Callable[[Outbox], T]) -> T:
+        return work(self._local.outbox)
 
-    async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """``Outbox.<name>(*args, **kwargs)`` on the writer thread."""
+    async def run(self, work: Callable[[Outbox], T]) -> T:
+        """``work(outbox)`` on the writer thread, with the writer's own connection."""
         if self._closed:
             raise RuntimeError("the outbox writer is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._call, name, args, kwargs))
+        return await loop.run_in_executor(self._executor, partial(self._run, work))
+
+    async def claim_due(
+        self, profile: str, limit: int, now: float, *, due_by: float | None = None
+    ) -> list[Lead]:
+        """``Outbox.claim_due`` on the writer thread."""
+        return await self.run(lambda box: box.claim_due(profile, limit, now, due_by=due_by))
+
+    async def record(self, attempt: Attempt, transition: Transition) -> Lead:
+        """``Outbox.record`` on the writer thread."""
+        return await self.run(lambda box: box.record(attempt, transition))
 
     def close(self) -> None:
         """Finish the calls already asked for, then close the connection and the thread."""

@@ -24,12 +24,11 @@ async def test_writes_run_on_the_writer_thread_and_are_seen_by_readers(tmp_path:
     )  # fmt: skip
     writer = OutboxWriter(path, clock=time.time)
     try:
-        claimed = await writer.call("claim_due", "P", 5)
+        claimed = await writer.claim_due("P", 5, time.time())
         assert [lead.state for lead in claimed] == [State.SENDING]
         assert reader.counts("P")[State.SENDING] == 1  # the reader sees the commit at once
         lead = claimed[0]
-        updated = await writer.call(
-            "record",
+        updated = await writer.record(
             Attempt(lead.id, 1.0, 1.2, "delivered", 0, "OK", 0.2),
             Transition(State.DELIVERED, code=0),
         )
@@ -64,7 +63,7 @@ async def test_a_slow_commit_does_not_stall_the_loop(
 
     task = asyncio.ensure_future(ticker())
     try:
-        assert await writer.call("counts", "P") == "done"
+        assert await writer.run(lambda box: box.counts("P")) == "done"
     finally:
         task.cancel()
         writer.close()
@@ -77,8 +76,8 @@ async def test_a_slow_commit_does_not_stall_the_loop(
 @pytest.mark.asyncio
 async def test_closed_writer_refuses_calls(tmp_path: Path) -> None:
     writer = OutboxWriter(tmp_path / "outbox.sqlite3", clock=time.time)
-    await writer.call("counts", "P")
+    await writer.run(lambda box: box.counts("P"))
     writer.close()
     writer.close()
     with pytest.raises(RuntimeError, match="closed"):
-        await writer.call("counts", "P")
+        await writer.run(lambda box: box.counts("P"))
