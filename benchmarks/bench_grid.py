@@ -315,7 +315,8 @@ async def one_run(args: argparse.Namespace, payload: dict[str, str], run: int) -
 
     from noojee_desk.core.delivery.api import NoojeeClient
     from noojee_desk.core.delivery.dispatcher import Dispatcher, LeadChanged
-    from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, State, Target
+    from noojee_desk.core.delivery.outbox import Outbox
+    from noojee_desk.core.delivery.records import LeadInput, LeadQuery, State, Target
     from noojee_desk.core.leads.layouts import FieldLayout, field_spec
     from noojee_desk.core.leads.validate import ValidationSettings, Validator
     from noojee_desk.sim.data import DEMO_API_KEY, TEMPLATES

@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from noojee_desk.core.delivery.dispatcher import Dispatcher  # noqa: E402
-from noojee_desk.core.delivery.outbox import LeadInput, Outbox, Target  # noqa: E402
+from noojee_desk.core.delivery.outbox import Outbox  # noqa: E402
 from noojee_desk.core.delivery.outcome import Kind, Outcome  # noqa: E402
+from noojee_desk.core.delivery.records import LeadInput, Target  # noqa: E402
 
 PROFILE = "bench"
 

@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from noojee_desk.core.delivery.api import NoojeeClient  # noqa: E402
 from noojee_desk.core.delivery.dispatcher import BatchFinished, Dispatcher, LeadChanged  # noqa: E402
-from noojee_desk.core.delivery.outbox import LeadInput, Outbox, State, Target  # noqa: E402
+from noojee_desk.core.delivery.outbox import Outbox  # noqa: E402
+from noojee_desk.core.delivery.records import LeadInput, State, Target  # noqa: E402
 from noojee_desk.sim.data import DEMO_API_KEY  # noqa: E402
 
 MIN_SERVICE = 0.1

@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from noojee_desk.core.delivery.api import NoojeeClient  # noqa: E402
 from noojee_desk.core.delivery.dispatcher import BatchFinished, Dispatcher  # noqa: E402
-from noojee_desk.core.delivery.outbox import LeadInput, Outbox, Target  # noqa: E402
+from noojee_desk.core.delivery.outbox import Outbox  # noqa: E402
+from noojee_desk.core.delivery.records import LeadInput, Target  # noqa: E402
 from noojee_desk.sim.data import DEMO_API_KEY  # noqa: E402
 
 MIN_SERVICE = 0.1

@@ -30,7 +30,7 @@ import qasync  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 
 from noojee_desk.app import build_desk, make_app  # noqa: E402
-from noojee_desk.core.delivery.outbox import LeadInput, State, Target  # noqa: E402
+from noojee_desk.core.delivery.records import LeadInput, State, Target  # noqa: E402
 from noojee_desk.core.profiles.settings import Profile  # noqa: E402
 from noojee_desk.sim.data import DEMO_API_KEY  # noqa: E402
 from noojee_desk.sim.server import SimThread  # noqa: E402

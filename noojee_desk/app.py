@@ -23,8 +23,8 @@ from PySide6.QtWidgets import QApplication
 from noojee_desk import APP_ID, APP_NAME, __version__
 from noojee_desk.core import logs, paths
 from noojee_desk.core.bulk import gc_paused
-from noojee_desk.core.delivery.outbox import OutboxDamaged, OutboxError
 from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.records import OutboxDamaged, OutboxError
 from noojee_desk.core.desk import DemoFactory, Desk
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.profiles import managed as managed_settings
@@ -262,9 +262,9 @@ def run_app(args: argparse.Namespace) -> int:
     if instance is None:
         print(f"{APP_NAME} is already open on this data folder; that window was brought forward.")  # noqa: T201
         return 0
-    from noojee_desk.core.delivery import outbox
+    from noojee_desk.core.delivery import locks
 
-    outbox.PROGRAM = "the Noojee Desk window"  # who holds a queue, as others are told
+    locks.PROGRAM = "the Noojee Desk window"  # who holds a queue, as others are told
     collector = MainThreadCollector(app)
     desk = open_desk_or_explain(args.data_dir)
     if desk is None:

@@ -257,7 +257,8 @@ def _self_test_fields() -> dict[str, str]:
 async def _send_through_dispatcher(path: Path, client: Any, limit: float) -> tuple[str, str]:
     """Queue the lead in a real outbox file and let the real dispatcher deliver it."""
     from noojee_desk.core.delivery.dispatcher import Dispatcher
-    from noojee_desk.core.delivery.outbox import FINAL_STATES, LeadInput, Outbox, State, Target
+    from noojee_desk.core.delivery.outbox import Outbox
+    from noojee_desk.core.delivery.records import FINAL_STATES, LeadInput, State, Target
 
     outbox = Outbox(path)
     try:

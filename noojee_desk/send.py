@@ -17,27 +17,26 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
-from noojee_desk.core.delivery import api
-from noojee_desk.core.delivery import outbox as outbox_module
+from noojee_desk.core.delivery import api, locks
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
     Event,
     QueueFigures,
 )
-from noojee_desk.core.delivery.outbox import (
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.records import (
     FINAL_STATES,
     BatchInfo,
     Delivered,
     Lead,
     LeadInput,
     LeadQuery,
-    Outbox,
     OutboxError,
     State,
     Target,
     storage_problem,
 )
-from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.delivery.setup import SetupStopped
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.layouts import (
@@ -812,7 +811,7 @@ def main(argv: list[str]) -> int:
         return EXIT_CONFIG
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    outbox_module.PROGRAM = "'noojee-desk send'"  # who holds a queue, as others are told
+    locks.PROGRAM = "'noojee-desk send'"  # who holds a queue, as others are told
     try:
         return asyncio.run(_run(args, out, err))
     except UsageError as exc:

@@ -43,7 +43,7 @@ def main() -> int:
     async def shoot() -> None:
         from PySide6.QtWidgets import QLineEdit
 
-        from noojee_desk.core.delivery.outbox import LeadInput, Target
+        from noojee_desk.core.delivery.records import LeadInput, Target
         from noojee_desk.sim.data import SAMPLE_LEADS
         from noojee_desk.ui.main_window import MainWindow
 
@@ -113,7 +113,7 @@ async def fields_screens(window, settle) -> None:
     """Template 15's fields read from the built-in PBX, its phone field to check; then a batch
     for template 18 with the number in the field the dialler does not call, held after five
     refusals (102)."""
-    from noojee_desk.core.delivery.outbox import Target
+    from noojee_desk.core.delivery.records import Target
     from noojee_desk.core.leads.table import Table
     from noojee_desk.ui.banner import BannerReason
 

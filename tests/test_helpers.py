@@ -14,8 +14,8 @@ import pytest
 from helpers import waits
 from helpers.desks import FAST, demo_emulator, make_core_desk, make_desk
 
-from noojee_desk.core.delivery.outbox import LeadInput, Target
 from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.records import LeadInput, Target
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.sim.emulator import Emulator
 

@@ -21,7 +21,8 @@ import pytest
 from helpers.waits import wait_until
 
 from noojee_desk import send
-from noojee_desk.core.delivery.outbox import LeadQuery, Outbox, State
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import LeadQuery, State
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.layouts import FieldLayout
 from noojee_desk.core.leads.paste import GridRow, check_rows
@@ -557,13 +558,13 @@ def test_two_sends_of_the_same_file_started_together_queue_it_once(tmp_path: Pat
 
 HOLDER = """
 import asyncio, signal, sys
-from noojee_desk.core.delivery import outbox
+from noojee_desk.core.delivery import locks, outbox
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, LeadChanged
 from noojee_desk.core.delivery.policy import RetryTiming
 
 async def main():
-    outbox.PROGRAM = "the test's window"
+    locks.PROGRAM = "the test's window"
     box = outbox.Outbox(sys.argv[1])
     client = NoojeeClient(sys.argv[2], "demo-key")
     dispatcher = Dispatcher(box, client, "P", timing=RetryTiming(probe_base=0.05, probe_cap=0.1))
@@ -715,7 +716,7 @@ def test_a_key_the_server_echoes_never_reaches_sends_output(
 
 
 def test_a_duplicate_after_a_lost_answer_is_reported_apart() -> None:
-    from noojee_desk.core.delivery.outbox import Lead, State, Target
+    from noojee_desk.core.delivery.records import Lead, State, Target
     from noojee_desk.send import STATUSES, _lead_result, _summary
 
     lead = Lead(

@@ -13,8 +13,9 @@ import httpx
 
 from noojee_desk.core.delivery.api import ApiError, ConfigError, NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, Event, QueueFigures
-from noojee_desk.core.delivery.outbox import BatchInfo, LeadInput, Outbox, Target
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.records import BatchInfo, LeadInput, Target
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_from_pbx, layout_key
 from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR

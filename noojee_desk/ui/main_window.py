@@ -35,7 +35,8 @@ from noojee_desk.core.delivery.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.delivery.outbox import Lead, LeadInput, LeadQuery, Outbox, State, Target
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import Lead, LeadInput, LeadQuery, State, Target
 from noojee_desk.core.delivery.setup import SetupStopped
 from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
 from noojee_desk.core.leads.layouts import FieldLayout

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from noojee_desk.core.delivery.api import Choice
-from noojee_desk.core.delivery.outbox import Target
+from noojee_desk.core.delivery.records import Target
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.profiles import choices
 from noojee_desk.core.profiles.settings import Profile

@@ -11,7 +11,7 @@ from helpers.desks import make_core_desk
 from helpers.memory_keyring import MemoryKeyring
 from helpers.waits import until
 
-from noojee_desk.core.delivery.outbox import Attempt, LeadInput, State, Target, Transition
+from noojee_desk.core.delivery.records import Attempt, LeadInput, State, Target, Transition
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, field_spec
 from noojee_desk.core.profiles.secrets import KeyStore

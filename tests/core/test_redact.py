@@ -17,7 +17,8 @@ from helpers.dispatch import Harness, leads
 from noojee_desk.core import redact
 from noojee_desk.core.delivery import export
 from noojee_desk.core.delivery.api import NoojeeClient
-from noojee_desk.core.delivery.outbox import Outbox, State
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import State
 from noojee_desk.core.redact import MASK, redact_text, redact_url
 
 #: A key with characters that change when URL-encoded or JSON-escaped.

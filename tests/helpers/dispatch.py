@@ -10,9 +10,10 @@ from helpers import waits
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import BatchFinished, Dispatcher, Event
-from noojee_desk.core.delivery.outbox import LeadInput, Outbox, Target
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.outcome import BlockReason, Kind, Outcome, RetryReason
 from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.records import LeadInput, Target
 
 TARGET = Target(3, 42, 101)
 FAST = RetryTiming(

@@ -14,9 +14,10 @@ from pathlib import Path
 from helpers.dispatch import FAILING, OFFLINE, OK, TARGET, FakeClient, leads
 from helpers.vtime import run
 from noojee_desk.core.delivery.dispatcher import Dispatcher
-from noojee_desk.core.delivery.outbox import Outbox, State
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.outcome import Outcome
 from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.records import State
 
 
 @dataclass

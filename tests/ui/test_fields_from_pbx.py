@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from noojee_desk.app import build_desk, demo_factory, demo_layouts
 from noojee_desk.core.delivery.dispatcher import RetryTiming
-from noojee_desk.core.delivery.outbox import LeadQuery, State, Target
+from noojee_desk.core.delivery.records import LeadQuery, State, Target
 from noojee_desk.core.desk import Desk, LearntLayout
 from noojee_desk.core.leads.layouts import FieldLayout, Origin, layout_key
 from noojee_desk.core.profiles.settings import Profile

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPus
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core import paths
-from noojee_desk.core.delivery.outbox import LeadInput, State, Target
+from noojee_desk.core.delivery.records import LeadInput, State, Target
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile
 from noojee_desk.sim.data import DEMO_API_KEY

@@ -34,19 +34,8 @@ from typing import Protocol, TypeVar
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
-from noojee_desk.core.delivery.outbox import (
-    FINAL_STATES,
-    Attempt,
-    Lead,
-    LeadQuery,
-    Outbox,
-    OutboxBusy,
-    ProfileLock,
-    State,
-    Transition,
-    is_locked,
-    storage_problem,
-)
+from noojee_desk.core.delivery.locks import ProfileLock
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.outcome import Kind, Outcome
 from noojee_desk.core.delivery.policy import (
     Breaker,
@@ -55,6 +44,17 @@ from noojee_desk.core.delivery.policy import (
     Step,
     rule_for,
     wait_for,
+)
+from noojee_desk.core.delivery.records import (
+    FINAL_STATES,
+    Attempt,
+    Lead,
+    LeadQuery,
+    OutboxBusy,
+    State,
+    Transition,
+    is_locked,
+    storage_problem,
 )
 from noojee_desk.core.delivery.setup import SetupStopped, SetupWatch
 from noojee_desk.core.delivery.writer import OutboxWriter

@@ -10,8 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from noojee_desk.core.delivery.outbox import EXTERNAL_ID_FIELD, Lead, LeadQuery, Outbox
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import Lead, LeadQuery
 from noojee_desk.core.files import atomic_write
+from noojee_desk.core.pbx import EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
 
 #: The result columns, after the lead's own fields.

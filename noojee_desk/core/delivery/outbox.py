@@ -7,470 +7,52 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import Any, Self
 
-from noojee_desk.core.files import private_file, private_folder, private_opener
+from noojee_desk.core.delivery.locks import ProfileLock
+from noojee_desk.core.delivery.records import (
+    Attempt,
+    BatchInfo,
+    Counts,
+    Delivered,
+    Enqueued,
+    Lead,
+    LeadInput,
+    LeadQuery,
+    OutboxDamaged,
+    OutboxError,
+    State,
+    Target,
+    Transition,
+    new_external_ids,
+)
+from noojee_desk.core.delivery.schema import (
+    BATCH_COLUMNS,
+    LEAD_COLUMNS,
+    MIGRATIONS,
+    OUR_TABLES,
+    ago,
+    batch_of,
+    chunks,
+    content_key,
+    content_key_of_json,
+    fields_of,
+    lead_of,
+)
+from noojee_desk.core.files import private_file, private_folder
 from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
 
-SCHEMA_VERSION = 3
-_CHUNK = 500  # ids per SQL "IN (...)" list
-
-#: How this process names itself in a profile's lock file ("the app", "'send'"); set by each.
-PROGRAM = ""
-
-
-class State(StrEnum):
-    """Where a lead is.
-
-    ``held`` means parked by the user (it is not sent until retried). A queue that needs attention
-    (key rejected, wrong address, TLS) is paused as a whole instead: its leads stay ``queued``.
-    ``duplicate`` is final: a 105 (the phone is already in the campaign) after an attempt whose
-    outcome is unknown; that may be this lead's own earlier attempt, or another lead's.
-    """
-
-    QUEUED = "queued"
-    SENDING = "sending"
-    DELIVERED = "delivered"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    HELD = "held"
-    CANCELLED = "cancelled"
-    DUPLICATE = "duplicate"
-
-
-FINAL_STATES = frozenset(
-    {State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED, State.DUPLICATE}
-)
-OPEN_STATES = frozenset({State.QUEUED, State.SENDING, State.HELD})
-
-
-class OutboxError(Exception):
-    """The outbox file cannot be used; the message says why and what to do."""
-
-
-class OutboxDamaged(OutboxError):
-    """The file is damaged or not a queue at all: setting it aside and starting empty helps."""
-
-
-class OutboxBusy(OutboxError):
-    """Another Noojee Desk process is already sending this profile's queue.
-
-    ``holder`` says which one, as far as its lock file tells ("" when it does not)."""
-
-    def __init__(self, message: str, holder: str = "") -> None:
-        super().__init__(message)
-        self.holder = holder
-
-
 #: An empty queue file younger than this is being created by another opener, not damaged.
 _NEW_FILE_GRACE = 10.0
-#: The tables a queue file has; a SQLite file without them is someone else's database.
-_OUR_TABLES = frozenset({"batches", "leads", "attempts", "lead_phones"})
 
 
-def is_locked(exc: BaseException) -> bool:
-    """SQLite's "database is locked" / "busy": another writer holds the file for now."""
-    text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
-@dataclass(frozen=True, slots=True)
-class StorageProblem:
-    """What a SQLite error on the queue file means, in a person's words."""
-
-    sentence: str
-    fix: str
-    damaged: bool = False  # set the file aside and start with an empty queue
-    locked: bool = False  # another writer: wait and try again, nothing is wrong
-
-
-def storage_problem(exc: BaseException, path: os.PathLike[str] | str = "") -> StorageProblem:
-    """The meaning of ``exc`` (a ``sqlite3.Error`` or an ``OutboxError``) for the queue file."""
-    where = f" {path}" if path else ""
-    if isinstance(exc, OutboxDamaged):
-        return StorageProblem(str(exc), "", damaged=True)
-    if isinstance(exc, OutboxError):
-        return StorageProblem(str(exc), "")
-    text = str(exc).lower()
-    if is_locked(exc):
-        return StorageProblem(
-            f"Another program is writing to the queue file{where} right now.",
-            "Nothing to do: it is tried again when the other write ends.",
-            locked=True,
-        )
-    if "full" in text:
-        return StorageProblem(
-            f"The disk holding the queue file{where} is full.",
-            "Free some disk space, then try again; nothing was half-queued.",
-        )
-    if "readonly" in text or "read-only" in text or "permission" in text:
-        return StorageProblem(
-            f"The queue file{where} cannot be written (it or its folder is read-only).",
-            "Check the data folder's permissions, then try again.",
-        )
-    if "i/o" in text or ("disk" in text and "image" not in text):
-        return StorageProblem(
-            f"The disk reported an error while using the queue file{where} ({exc}).",
-            "Check the disk (or network drive) the data folder is on, then try again.",
-        )
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return StorageProblem(
-            f"The queue file{where} is damaged ({exc}).",
-            "Move it aside to start with an empty queue; support can try to recover it.",
-            damaged=True,
-        )
-    return StorageProblem(
-        f"The queue file{where} cannot be used ({exc}).",
-        "Check the data folder, then try again; if this persists, contact support.",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The three ids every insert names."""
-
-    template_id: int
-    campaign_id: int
-    allocation_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class LeadInput:
-    """One lead to queue: the fields to send (already validated), its E.164 phones, its row."""
-
-    fields: dict[str, str]
-    phones: frozenset[str] = frozenset()
-    row: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchInfo:
-    """One enqueue: a pasted grid, a file, or a single lead from the form."""
-
-    id: int
-    profile: str
-    target: Target
-    allow_duplicates: bool
-    source: str
-    created_at: float
-    total: int
-    key: str | None = None
-    first_lead_id: int | None = None
-    last_lead_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """An earlier delivery of the same content to the same target."""
-
-    lead_id: int
-    external_id: str
-    delivered_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Enqueued:
-    """What ``queue_once`` did: queued a ``new`` batch (leaving out ``skipped`` rows, by their
-    index in the input), or found the input's ``open`` or ``finished`` batch and queued nothing."""
-
-    batch: BatchInfo
-    how: str  # "new" | "open" | "finished"
-    skipped: dict[int, Delivered] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Lead:
-    """One lead as stored; everything the queue view shows."""
-
-    id: int
-    batch_id: int
-    row: int | None
-    profile: str
-    target: Target
-    allow_duplicates: bool
-    fields: dict[str, str]
-    external_id: str
-    external_id_generated: bool
-    state: State
-    attempts: int
-    next_attempt_at: float
-    unknown_outcome: bool  # an earlier attempt may have landed: 112/105 then means delivered
-    last_code: int | None
-    last_message: str
-    sentence: str
-    fix: str
-    first_attempt_at: float | None
-    last_attempt_at: float | None
-    delivered_at: float | None
-    created_at: float
-    updated_at: float
-    budget_from: float | None = None  # when the retry budget started (first attempt or re-queue)
-
-    def fields_to_send(self) -> dict[str, str]:
-        """The body of the insert call: the fields plus the external id."""
-        body = dict(self.fields)
-        body[EXTERNAL_ID_FIELD] = self.external_id
-        return body
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One call for one lead, as logged."""
-
-    lead_id: int
-    started_at: float
-    finished_at: float
-    outcome: str  # an outcome kind ("delivered", "rejected", "retry_later", "unknown", "blocked")
-    code: int | None
-    message: str
-    latency: float
-    http_status: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """What the dispatcher decided after an attempt; written with the attempt in one commit."""
-
-    state: State
-    next_attempt_at: float | None = None
-    unknown_outcome: bool | None = None  # None: keep
-    code: int | None = None
-    message: str = ""
-    sentence: str = ""
-    fix: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LeadQuery:
-    """A filter for the queue view: by profile, batch, states and a free-text search."""
-
-    profile: str | None = None
-    batch_id: int | None = None
-    states: frozenset[State] | None = None
-    search: str = ""
-    lead_ids: Sequence[int] | None = None
-
-
-@dataclass(slots=True)
-class Counts:
-    """Leads per state."""
-
-    by_state: dict[State, int] = field(default_factory=lambda: dict.fromkeys(State, 0))
-
-    def __getitem__(self, state: State) -> int:
-        return self.by_state.get(state, 0)
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_state.values())
-
-    @property
-    def open(self) -> int:
-        return sum(self.by_state[s] for s in OPEN_STATES)
-
-    def as_dict(self) -> dict[str, int]:
-        return {s.value: n for s, n in self.by_state.items()}
-
-
-_B32 = b"abcdefghijklmnopqrstuvwxyz234567"
-_TO_B32 = bytes(_B32[b & 31] for b in range(256))  # 256 is a multiple of 32: stays uniform
-
-
-def new_external_ids(count: int) -> list[str]:
-    """``count`` ids of ``nd-`` and 16 base32 characters (80 random bits each, short enough
-    to read out on the phone)."""
-    raw = secrets.token_bytes(16 * count).translate(_TO_B32).decode("ascii")
-    return ["nd-" + raw[i : i + 16] for i in range(0, 16 * count, 16)]
-
-
-# -- schema --------------------------------------------------------------------------------------
-
-_SCHEMA_V1 = """
-CREATE TABLE batches (
-    id INTEGER PRIMARY KEY,
-    profile TEXT NOT NULL,
-    template_id INTEGER NOT NULL,
-    campaign_id INTEGER NOT NULL,
-    allocation_id INTEGER NOT NULL,
-    allow_duplicates INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    batch_key TEXT,
-    total INTEGER NOT NULL,
-    first_lead_id INTEGER,
-    last_lead_id INTEGER,
-    created_at REAL NOT NULL
-);
-CREATE INDEX batches_key ON batches(profile, batch_key);
-CREATE TABLE leads (
-    id INTEGER PRIMARY KEY,
-    batch_id INTEGER NOT NULL REFERENCES batches(id),
-    row_no INTEGER,
-    profile TEXT NOT NULL,
-    template_id INTEGER NOT NULL,
-    campaign_id INTEGER NOT NULL,
-    allocation_id INTEGER NOT NULL,
-    allow_duplicates INTEGER NOT NULL,
-    fields TEXT NOT NULL,
-    external_id TEXT NOT NULL,
-    external_id_generated INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    unknown_outcome INTEGER NOT NULL DEFAULT 0,
-    last_code INTEGER,
-    last_message TEXT NOT NULL DEFAULT '',
-    sentence TEXT NOT NULL DEFAULT '',
-    fix TEXT NOT NULL DEFAULT '',
-    budget_from REAL,
-    first_attempt_at REAL,
-    last_attempt_at REAL,
-    delivered_at REAL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX leads_due ON leads(profile, state, next_attempt_at);
-CREATE INDEX leads_batch ON leads(batch_id, state);
-CREATE TABLE attempts (
-    id INTEGER PRIMARY KEY,
-    lead_id INTEGER NOT NULL REFERENCES leads(id),
-    started_at REAL NOT NULL,
-    finished_at REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    code INTEGER,
-    message TEXT NOT NULL DEFAULT '',
-    latency REAL NOT NULL DEFAULT 0,
-    http_status INTEGER
-);
-CREATE INDEX attempts_lead ON attempts(lead_id);
-CREATE TABLE lead_phones (
-    phone TEXT NOT NULL,
-    lead_id INTEGER NOT NULL REFERENCES leads(id)
-);
-CREATE INDEX lead_phones_phone ON lead_phones(phone);
-"""
-
-# Each lead's content key (see ``content_key``): a rerun of an edited file, or a re-paste, finds
-# the rows already delivered to the same target. Leads queued before this are keyed here too.
-_SCHEMA_V2 = """
-ALTER TABLE leads ADD COLUMN content_key TEXT;
-UPDATE leads SET content_key = nd_content_key(fields);
-CREATE INDEX leads_content ON leads(profile, content_key);
-"""
-
-#: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
-
-#: Version 3: leads may be in the ``duplicate`` state. The state column has no CHECK constraint,
-#: so nothing changes on disk; the version goes up so that an older Noojee Desk, which cannot
-#: read that state, refuses the file with a clear message instead of failing on the lead.
-_V3_DUPLICATE_STATE = """
-UPDATE leads SET state = state WHERE 0
-"""
-
-#: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _V3_DUPLICATE_STATE)
-
-_LEAD_COLUMNS = (
-    "id, batch_id, row_no, profile, template_id, campaign_id, allocation_id, allow_duplicates, "
-    "fields, external_id, external_id_generated, state, attempts, next_attempt_at, "
-    "unknown_outcome, last_code, last_message, sentence, fix, first_attempt_at, last_attempt_at, "
-    "delivered_at, created_at, updated_at, budget_from"
-)
-
-
-def content_key(fields: dict[str, str]) -> str:
-    """The normalised content of one lead: the same for the same fields in any order, with
-    surrounding and repeated spaces and empty fields ignored (the external id is no content)."""
-    items = sorted(
-        (k, " ".join(v.split()))
-        for k, v in fields.items()
-        if k != EXTERNAL_ID_FIELD and v and not v.isspace()
-    )
-    encoded = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()[:32]
-
-
-def _content_key_of_json(text: str) -> str:
-    return content_key(_fields(text))
-
-
-def _fields(text: str) -> dict[str, str]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
-def _lead(r: sqlite3.Row | tuple[Any, ...]) -> Lead:
-    return Lead(
-        id=r[0],
-        batch_id=r[1],
-        row=r[2],
-        profile=r[3],
-        target=Target(r[4], r[5], r[6]),
-        allow_duplicates=bool(r[7]),
-        fields=_fields(r[8]),
-        external_id=r[9],
-        external_id_generated=bool(r[10]),
-        state=State(r[11]),
-        attempts=r[12],
-        next_attempt_at=r[13],
-        unknown_outcome=bool(r[14]),
-        last_code=r[15],
-        last_message=r[16],
-        sentence=r[17],
-        fix=r[18],
-        first_attempt_at=r[19],
-        last_attempt_at=r[20],
-        delivered_at=r[21],
-        created_at=r[22],
-        updated_at=r[23],
-        budget_from=r[24],
-    )
-
-
-def _batch(r: tuple[Any, ...]) -> BatchInfo:
-    return BatchInfo(
-        id=r[0],
-        profile=r[1],
-        target=Target(r[2], r[3], r[4]),
-        allow_duplicates=bool(r[5]),
-        source=r[6],
-        key=r[7],
-        total=r[8],
-        first_lead_id=r[9],
-        last_lead_id=r[10],
-        created_at=r[11],
-    )
-
-
-_BATCH_COLUMNS = (
-    "id, profile, template_id, campaign_id, allocation_id, allow_duplicates, source, batch_key, "
-    "total, first_lead_id, last_lead_id, created_at"
-)
-
-
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
-def _ago(seconds: float) -> str:
-    days = int(max(0.0, seconds) // 86400)
-    if days == 0:
-        return "delivered today"
-    if days == 1:
-        return "delivered yesterday"
-    return f"delivered {days} days ago"
+#: The query of every lead (a frozen query, so one shared default is safe).
+EVERY_LEAD = LeadQuery()
 
 
 class Outbox:
@@ -512,7 +94,7 @@ class Outbox:
             raise OutboxError(f"The queue file {self.path} cannot be opened: {exc}") from exc
         try:
             self._check_ours(new)  # first: the pragmas below would write to an empty file
-            self._db.create_function("nd_content_key", 1, _content_key_of_json, deterministic=True)
+            self._db.create_function("nd_content_key", 1, content_key_of_json, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -587,7 +169,7 @@ class Outbox:
             if not empty:  # another opener may be creating the tables: wait for its commit
                 with self._write():
                     version, tables = look()
-        if version == 0 or not tables >= _OUR_TABLES:
+        if version == 0 or not tables >= OUR_TABLES:
             what = "is empty" if not tables else "is not a Noojee Desk queue"
             raise OutboxDamaged(
                 f"The queue file {self.path} {what} (its leads may have been lost). Move it "
@@ -662,7 +244,7 @@ class Outbox:
         are in ``Enqueued.skipped`` by their index in ``leads``.
         """
         prepared, phones = self._prepare(leads)
-        keys = [content_key(_fields(body)) for _row, body, _ext, _gen in prepared]
+        keys = [content_key(fields_of(body)) for _row, body, _ext, _gen in prepared]
         with self._write() as db:
             if key is not None:
                 found = self._batch_by_key(db, profile, key, target, reuse_finished)
@@ -715,29 +297,29 @@ class Outbox:
     ) -> tuple[BatchInfo, bool] | None:
         """The newest open batch with ``key`` (True), else the newest finished one (False)."""
         row = db.execute(
-            f"SELECT {_BATCH_COLUMNS} FROM batches b WHERE profile = ? AND batch_key = ? "
+            f"SELECT {BATCH_COLUMNS} FROM batches b WHERE profile = ? AND batch_key = ? "
             "AND EXISTS (SELECT 1 FROM leads WHERE batch_id = b.id "
             "AND state IN ('queued', 'sending', 'held')) ORDER BY id DESC LIMIT 1",
             (profile, key),
         ).fetchone()
         if row is not None:
-            return _batch(row), True
+            return batch_of(row), True
         if not reuse_finished:
             return None
         row = db.execute(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE profile = ? AND batch_key = ? "
+            f"SELECT {BATCH_COLUMNS} FROM batches WHERE profile = ? AND batch_key = ? "
             "AND template_id = ? AND campaign_id = ? AND allocation_id = ? "
             "ORDER BY id DESC LIMIT 1",
             (profile, key, target.template_id, target.campaign_id, target.allocation_id),
         ).fetchone()
-        return None if row is None else (_batch(row), False)
+        return None if row is None else (batch_of(row), False)
 
     def _delivered(
         self, db: sqlite3.Connection, profile: str, target: Target, keys: Iterable[str]
     ) -> dict[str, Delivered]:
         wanted = list(set(keys))
         found: dict[str, Delivered] = {}
-        for chunk in _chunks(wanted):  # type: ignore[arg-type]
+        for chunk in chunks(wanted):  # type: ignore[arg-type]
             marks = ",".join("?" * len(chunk))
             for ckey, lead_id, external_id, when in db.execute(
                 "SELECT content_key, id, external_id, delivered_at FROM leads "
@@ -771,7 +353,7 @@ class Outbox:
     ) -> BatchInfo:
         now = self._clock()
         if keys is None:
-            keys = [content_key(_fields(body)) for _row, body, _ext, _gen in prepared]
+            keys = [content_key(fields_of(body)) for _row, body, _ext, _gen in prepared]
         cursor = db.execute(
             "INSERT INTO batches (profile, template_id, campaign_id, allocation_id, "
             "allow_duplicates, source, batch_key, total, created_at) "
@@ -868,10 +450,10 @@ class Outbox:
                 "first_attempt_at = COALESCE(first_attempt_at, ?) "
                 "WHERE id IN (SELECT id FROM leads WHERE profile = ? AND state = 'queued' "
                 "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
-                f"RETURNING {_LEAD_COLUMNS}",
+                f"RETURNING {LEAD_COLUMNS}",
                 (now, now, now, profile, due, limit),
             ).fetchall()
-        leads = [_lead(r) for r in rows]
+        leads = [lead_of(r) for r in rows]
         leads.sort(key=lambda lead: (lead.next_attempt_at, lead.id))
         return leads
 
@@ -902,7 +484,7 @@ class Outbox:
                 "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, "
                 "budget_from = COALESCE(budget_from, ?), "
                 "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, "
-                f"updated_at = ? WHERE id = ? RETURNING {_LEAD_COLUMNS}",
+                f"updated_at = ? WHERE id = ? RETURNING {LEAD_COLUMNS}",
                 (
                     t.state.value,
                     t.next_attempt_at,
@@ -922,7 +504,7 @@ class Outbox:
             ).fetchone()
             if row is None:
                 raise KeyError(attempt.lead_id)
-        return _lead(row)
+        return lead_of(row)
 
     def release(
         self, lead_ids: Sequence[int], *, unknown_outcome: bool, now: float | None = None
@@ -931,14 +513,14 @@ class Outbox:
         now = self._clock() if now is None else now
         found: list[Lead] = []
         with self._write() as db:
-            for chunk in _chunks(list(lead_ids)):
+            for chunk in chunks(list(lead_ids)):
                 marks = ",".join("?" * len(chunk))
                 found.extend(
-                    _lead(r)
+                    lead_of(r)
                     for r in db.execute(
                         "UPDATE leads SET state = 'queued', next_attempt_at = ?, "
                         "unknown_outcome = MAX(unknown_outcome, ?), updated_at = ? "
-                        f"WHERE id IN ({marks}) AND state = 'sending' RETURNING {_LEAD_COLUMNS}",
+                        f"WHERE id IN ({marks}) AND state = 'sending' RETURNING {LEAD_COLUMNS}",
                         (now, int(unknown_outcome), now, *chunk),
                     )
                 )
@@ -951,10 +533,10 @@ class Outbox:
             rows = db.execute(
                 "UPDATE leads SET state = 'failed', sentence = ?, updated_at = ? "
                 "WHERE profile = ? AND state = 'queued' AND attempts > 0 "
-                f"AND budget_from IS NOT NULL AND budget_from < ? RETURNING {_LEAD_COLUMNS}",
+                f"AND budget_from IS NOT NULL AND budget_from < ? RETURNING {LEAD_COLUMNS}",
                 (message, now, profile, started_before),
             ).fetchall()
-        return [_lead(r) for r in rows]
+        return [lead_of(r) for r in rows]
 
     def data_version(self) -> int:
         """Changes whenever another connection commits to the file (a cheap read: no I/O)."""
@@ -967,10 +549,10 @@ class Outbox:
             rows = db.execute(
                 "UPDATE leads SET next_attempt_at = ?, updated_at = ? "
                 "WHERE profile = ? AND state = 'queued' AND next_attempt_at > ? "
-                f"AND last_attempt_at >= ? RETURNING {_LEAD_COLUMNS}",
+                f"AND last_attempt_at >= ? RETURNING {LEAD_COLUMNS}",
                 (now, now, profile, now, tried_since),
             ).fetchall()
-        return [_lead(r) for r in rows]
+        return [lead_of(r) for r in rows]
 
     def earliest_due(self, profile: str) -> float | None:
         """When the next queued lead of ``profile`` is due (None when nothing is queued)."""
@@ -1003,14 +585,14 @@ class Outbox:
         states = [s.value for s in from_states]
         found: list[Lead] = []
         with self._write() as db:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 smarks = ",".join("?" * len(states))
                 found.extend(
-                    _lead(r)
+                    lead_of(r)
                     for r in db.execute(
                         f"UPDATE leads SET {sets} WHERE id IN ({marks}) "
-                        f"AND state IN ({smarks}) {extra_where} RETURNING {_LEAD_COLUMNS}",
+                        f"AND state IN ({smarks}) {extra_where} RETURNING {LEAD_COLUMNS}",
                         (*params, *chunk, *states),
                     )
                 )
@@ -1095,41 +677,41 @@ class Outbox:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def leads(
-        self, query: LeadQuery = LeadQuery(), *, offset: int = 0, limit: int | None = None
+        self, query: LeadQuery = EVERY_LEAD, *, offset: int = 0, limit: int | None = None
     ) -> list[Lead]:
         """Leads matching ``query`` in queue order (by id); a page when ``limit`` is given."""
         where, params = self._where(query)
-        sql = f"SELECT {_LEAD_COLUMNS} FROM leads{where} ORDER BY id"
+        sql = f"SELECT {LEAD_COLUMNS} FROM leads{where} ORDER BY id"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params += [limit, offset]
-        return [_lead(r) for r in self._db.execute(sql, params)]
+        return [lead_of(r) for r in self._db.execute(sql, params)]
 
-    def iter_leads(self, query: LeadQuery = LeadQuery(), *, page: int = 2000) -> Iterator[Lead]:
+    def iter_leads(self, query: LeadQuery = EVERY_LEAD, *, page: int = 2000) -> Iterator[Lead]:
         """All leads matching ``query``, read page by page (for exports)."""
         after = 0
         where, params = self._where(query)
         glue = " AND " if where else " WHERE "
         while True:
             rows = self._db.execute(
-                f"SELECT {_LEAD_COLUMNS} FROM leads{where}{glue}id > ? ORDER BY id LIMIT ?",
+                f"SELECT {LEAD_COLUMNS} FROM leads{where}{glue}id > ? ORDER BY id LIMIT ?",
                 [*params, after, page],
             ).fetchall()
             if not rows:
                 return
             for r in rows:
-                yield _lead(r)
+                yield lead_of(r)
             after = rows[-1][0]
 
-    def count(self, query: LeadQuery = LeadQuery()) -> int:
+    def count(self, query: LeadQuery = EVERY_LEAD) -> int:
         where, params = self._where(query)
         return int(self._db.execute(f"SELECT COUNT(*) FROM leads{where}", params).fetchone()[0])
 
     def get(self, lead_id: int) -> Lead | None:
         row = self._db.execute(
-            f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = ?", (lead_id,)
+            f"SELECT {LEAD_COLUMNS} FROM leads WHERE id = ?", (lead_id,)
         ).fetchone()
-        return None if row is None else _lead(row)
+        return None if row is None else lead_of(row)
 
     def counts(self, profile: str | None = None, batch_id: int | None = None) -> Counts:
         """Leads per state, for a profile, a batch, or everything."""
@@ -1154,18 +736,18 @@ class Outbox:
 
     def batch(self, batch_id: int) -> BatchInfo | None:
         row = self._db.execute(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
+            f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
         ).fetchone()
-        return None if row is None else _batch(row)
+        return None if row is None else batch_of(row)
 
     def batches(self, profile: str | None = None, *, limit: int = -1) -> list[BatchInfo]:
         """Batches, newest first (the newest ``limit`` only, when it is given)."""
         where, params = ("", ()) if profile is None else (" WHERE profile = ?", (profile,))
         rows = self._db.execute(
-            f"SELECT {_BATCH_COLUMNS} FROM batches{where} ORDER BY id DESC LIMIT ?",
+            f"SELECT {BATCH_COLUMNS} FROM batches{where} ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
-        return [_batch(r) for r in rows]
+        return [batch_of(r) for r in rows]
 
     def find_open_batch(self, profile: str, key: str) -> BatchInfo | None:
         """The newest batch with ``key`` that still has leads queued, sending or held."""
@@ -1183,7 +765,7 @@ class Outbox:
         since = now - days * 86400
         wanted = list({p for p in e164s if p})  # unsorted: sorting 100,000 holds the GIL
         found: dict[str, str] = {}
-        for chunk in _chunks(wanted):  # type: ignore[arg-type]
+        for chunk in chunks(wanted):  # type: ignore[arg-type]
             marks = ",".join("?" * len(chunk))
             for phone, when in self._db.execute(
                 "SELECT p.phone, MAX(l.delivered_at) FROM lead_phones p "
@@ -1192,14 +774,14 @@ class Outbox:
                 "GROUP BY p.phone",
                 (*chunk, since),
             ):
-                found[phone] = _ago(now - when)
+                found[phone] = ago(now - when)
         return found
 
     def queued_phones(self, e164s: Iterable[str]) -> dict[str, int]:
         """Numbers among ``e164s`` that belong to a lead still queued, sending or held."""
         wanted = list({p for p in e164s if p})  # unsorted: sorting 100,000 holds the GIL
         found: dict[str, int] = {}
-        for chunk in _chunks(wanted):  # type: ignore[arg-type]
+        for chunk in chunks(wanted):  # type: ignore[arg-type]
             marks = ",".join("?" * len(chunk))
             for phone, lead_id in self._db.execute(
                 "SELECT p.phone, MIN(l.id) FROM lead_phones p JOIN leads l ON l.id = p.lead_id "
@@ -1216,98 +798,3 @@ class Outbox:
         """An OS lock that only one process at a time holds for ``profile``'s queue."""
         digest = hashlib.sha1(profile.encode("utf-8")).hexdigest()[:12]
         return ProfileLock(self.path.with_name(f"{self.path.name}.{digest}.lock"), profile)
-
-
-class ProfileLock:
-    """A lock file held while a dispatcher sends a profile's queue; freed when the process dies."""
-
-    def __init__(self, path: Path, profile: str) -> None:
-        self.path = path
-        self.profile = profile
-        self._file: IO[bytes] | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise OutboxBusy at once (saying who holds it).
-
-        The holder writes who it is (pid, program, since when) after the first byte, the one
-        that is locked on Windows, so that whoever finds the lock taken can say who holds it."""
-        if self._file is not None:
-            return
-        handle = open(self.path, "a+b", opener=private_opener)  # noqa: SIM115 - held while locked
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            holder = self.holder()
-            who = f" ({holder})" if holder else ""
-            raise OutboxBusy(
-                f"Another Noojee Desk window or 'send' command{who} is already sending the "
-                f"queue of '{self.profile}'.",
-                holder,
-            ) from exc
-        self._file = handle
-        with contextlib.suppress(OSError):
-            about = {
-                "pid": os.getpid(),
-                "program": PROGRAM or Path(sys.argv[0]).name or "python",
-                "since": time.time(),
-            }
-            handle.seek(0)
-            handle.truncate(0)
-            handle.write(b"\n" + json.dumps(about).encode("utf-8") + b"\n")
-            handle.flush()
-
-    def holder(self) -> str:
-        """Who holds the lock, as its lock file says: "'send' (pid 4242, since 10:02)"."""
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(1)
-                about = json.loads(handle.read(4096).decode("utf-8", "replace"))
-        except (OSError, ValueError):
-            return ""
-        if not isinstance(about, dict):
-            return ""
-        parts = []
-        if about.get("pid"):
-            parts.append(f"pid {about['pid']}")
-        if isinstance(about.get("since"), (int, float)):
-            parts.append("since " + time.strftime("%H:%M:%S", time.localtime(about["since"])))
-        program = str(about.get("program") or "a Noojee Desk process")
-        return f"{program} ({', '.join(parts)})" if parts else program
-
-    def release(self) -> None:
-        if self._file is None:
-            return
-        handle, self._file = self._file, None
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                handle.seek(0)
-                with contextlib.suppress(OSError):
-                    msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        finally:
-            handle.close()
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
-
-    def __enter__(self) -> Self:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 from noojee_desk.core.delivery import codes
-from noojee_desk.core.delivery.outbox import Lead
 from noojee_desk.core.delivery.outcome import Kind, Outcome
+from noojee_desk.core.delivery.records import Lead
 
 #: Same set-up refusals, with no delivery in between, that stop a batch.
 STOP_AFTER = 5

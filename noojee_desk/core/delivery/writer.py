@@ -12,7 +12,8 @@ from concurrent.futures.thread import BrokenThreadPool
 from functools import partial
 from typing import TypeVar
 
-from noojee_desk.core.delivery.outbox import Attempt, Lead, Outbox, Transition
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import Attempt, Lead, Transition
 
 T = TypeVar("T")
 

@@ -34,7 +34,7 @@ def is_lead_file(path: str | PurePath) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class GridLead:
-    """A valid grid row ready to queue; reads like ``outbox.LeadInput`` plus the grid's row id."""
+    """A valid grid row ready to queue; reads like ``records.LeadInput`` plus the grid's row id."""
 
     row_id: int
     fields: dict[str, str]

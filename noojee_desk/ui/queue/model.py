@@ -14,7 +14,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush
 
-from noojee_desk.core.delivery.outbox import Lead, State
+from noojee_desk.core.delivery.records import Lead, State
 from noojee_desk.core.leads.layouts import is_phone_name
 from noojee_desk.ui.itemdata import AnyIndex, fill_roles
 from noojee_desk.ui.theme import qcolor

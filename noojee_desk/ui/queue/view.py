@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from noojee_desk.core.delivery.dispatcher import QueueFigures
-from noojee_desk.core.delivery.outbox import Attempt, BatchInfo, Counts, Lead, State
+from noojee_desk.core.delivery.records import Attempt, BatchInfo, Counts, Lead, State
 from noojee_desk.core.pbx import DUPLICATE
 from noojee_desk.ui.queue.model import (
     COL_DETAILS,

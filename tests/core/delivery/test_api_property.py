@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from noojee_desk.core.delivery import api
 from noojee_desk.core.delivery.api import ApiError, Choice, NoojeeClient
-from noojee_desk.core.delivery.outbox import Outbox, State
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.outcome import Kind, Outcome
+from noojee_desk.core.delivery.records import State
 
 KEY = "pr0p-KEY-v4lue"
 

@@ -32,9 +32,10 @@ from noojee_desk.core.delivery.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, OutboxBusy, State
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.outcome import Kind, Outcome
 from noojee_desk.core.delivery.policy import POLICY, Step, rule_for
+from noojee_desk.core.delivery.records import LeadInput, LeadQuery, OutboxBusy, State
 from noojee_desk.core.delivery.writer import OutboxWriter
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.sim.server import SimServer

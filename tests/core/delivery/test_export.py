@@ -11,11 +11,11 @@ import openpyxl
 import pytest
 
 from noojee_desk.core.delivery import export
-from noojee_desk.core.delivery.outbox import (
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import (
     Attempt,
     LeadInput,
     LeadQuery,
-    Outbox,
     State,
     Target,
     Transition,

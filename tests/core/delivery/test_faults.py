@@ -24,8 +24,9 @@ from helpers.simproc import SimProcess
 
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, QueueFigures
-from noojee_desk.core.delivery.outbox import LeadInput, Outbox, State, Target
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.policy import RetryTiming
+from noojee_desk.core.delivery.records import LeadInput, State, Target
 
 TARGET_ARGS = ["--template", "3", "--campaign", "42", "--allocation", "101"]
 FAST_RETRIES = "0.05"  # every retry wait of `send` times this

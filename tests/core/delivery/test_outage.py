@@ -19,9 +19,10 @@ from helpers.vtime import run
 
 from noojee_desk.core.delivery.api import NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher
-from noojee_desk.core.delivery.outbox import Outbox, State, Target
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.outcome import Kind, Outcome, RetryReason
 from noojee_desk.core.delivery.policy import Breaker, BreakerMode, RetryTiming
+from noojee_desk.core.delivery.records import State, Target
 
 
 @pytest.mark.parametrize("outage", [30.0, 180.0, 600.0, 1800.0])

@@ -11,24 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from noojee_desk.core.delivery.outbox import (
-    EXTERNAL_ID_FIELD,
-    MIGRATIONS,
-    SCHEMA_VERSION,
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import (
     Attempt,
     LeadInput,
     LeadQuery,
-    Outbox,
     OutboxBusy,
     OutboxDamaged,
     OutboxError,
     State,
     Target,
     Transition,
-    content_key,
     new_external_ids,
 )
+from noojee_desk.core.delivery.schema import MIGRATIONS, SCHEMA_VERSION, content_key
 from noojee_desk.core.paths import resolve
+from noojee_desk.core.pbx import EXTERNAL_ID_FIELD
 
 TARGET = Target(3, 42, 101)
 
@@ -534,8 +532,8 @@ def test_the_busy_message_says_who_holds_the_queue(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import time
-        from noojee_desk.core.delivery import outbox
-        outbox.PROGRAM = "'noojee-desk send'"
+        from noojee_desk.core.delivery import locks, outbox
+        locks.PROGRAM = "'noojee-desk send'"
         box = outbox.Outbox({str(path)!r})
         lock = box.lock_profile("p")
         lock.acquire()

@@ -9,8 +9,8 @@ from helpers.dispatch import FakeClient, Harness, leads, rejected
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.api import NoojeeClient
-from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, State, Target
 from noojee_desk.core.delivery.outcome import Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.records import LeadInput, LeadQuery, State, Target
 from noojee_desk.core.delivery.setup import STOP_AFTER, SetupStopped, mistake_of
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.sim.server import SimServer

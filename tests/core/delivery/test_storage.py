@@ -17,7 +17,8 @@ from helpers.dispatch import FakeClient, Harness, leads
 
 from noojee_desk.core.delivery import writer
 from noojee_desk.core.delivery.dispatcher import QueueFigures
-from noojee_desk.core.delivery.outbox import Outbox, OutboxDamaged, storage_problem
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import OutboxDamaged, storage_problem
 
 
 def _aged(path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from noojee_desk.core.delivery.outbox import Attempt, LeadInput, Outbox, State, Target, Transition
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import Attempt, LeadInput, State, Target, Transition
 from noojee_desk.core.delivery.writer import OutboxWriter
 
 

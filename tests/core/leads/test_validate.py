@@ -417,7 +417,8 @@ def test_numbers_outside_known_ranges_warn_unless_the_profile_blocks_them() -> N
 
 
 def test_field_names_are_cleaned_like_values_and_can_be_stored(tmp_path) -> None:
-    from noojee_desk.core.delivery.outbox import LeadInput, Outbox, Target
+    from noojee_desk.core.delivery.outbox import Outbox
+    from noojee_desk.core.delivery.records import LeadInput, Target
 
     check = _one(
         {

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QApplication, QStyledItemDelegate, QStyleOptionVie
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from noojee_desk.core.delivery.outbox import LeadInput, Outbox, State, Target, Transition
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import LeadInput, State, Target, Transition
 from noojee_desk.ui.queue.model import (
     COL_DETAILS,
     COL_ID,
@@ -61,7 +62,7 @@ def test_model_passes_the_model_tester_and_follows_updates(
 
 
 def outbox_query(ids: list[int]):
-    from noojee_desk.core.delivery.outbox import LeadQuery
+    from noojee_desk.core.delivery.records import LeadQuery
 
     return LeadQuery(lead_ids=ids)
 
@@ -70,7 +71,7 @@ def test_filter_by_state_and_search(tmp_path: Path, qtbot: QtBot) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     fill(outbox, 4)
     lead = outbox.claim_due("Demo", 1)[0]
-    from noojee_desk.core.delivery.outbox import Attempt
+    from noojee_desk.core.delivery.records import Attempt
 
     outbox.record(
         Attempt(lead.id, 1.0, 1.1, "rejected", 104, "DNC", 0.1),
@@ -95,7 +96,7 @@ def test_filter_by_state_and_search(tmp_path: Path, qtbot: QtBot) -> None:
 def test_status_words() -> None:
     from dataclasses import replace
 
-    from noojee_desk.core.delivery.outbox import Lead
+    from noojee_desk.core.delivery.records import Lead
 
     base = Lead(
         1, 1, 1, "Demo", TARGET, False, {}, "nd-x", True, State.QUEUED, 0, 0.0, False,
@@ -135,7 +136,7 @@ def test_the_filter_gives_a_view_each_cell_in_one_call(tmp_path: Path, qapp: QAp
 def test_a_duplicate_has_its_own_words_tone_and_filter() -> None:
     from dataclasses import replace
 
-    from noojee_desk.core.delivery.outbox import Lead
+    from noojee_desk.core.delivery.records import Lead
     from noojee_desk.ui.queue.model import STATE_TONES
 
     base = Lead(

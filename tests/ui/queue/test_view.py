@@ -10,7 +10,8 @@ from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core.delivery.dispatcher import QueueFigures
-from noojee_desk.core.delivery.outbox import LeadInput, LeadQuery, Outbox, Target
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import LeadInput, LeadQuery, Target
 from noojee_desk.ui.queue.model import COL_STATUS, QueueModel
 from noojee_desk.ui.queue.view import PauseAction, QueueView
 
