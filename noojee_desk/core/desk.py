@@ -228,6 +228,7 @@ class Desk:
             if session_only:
                 self.keys.set_for_session(profile.name, key, server)
             else:
+                self.keys.allow_plaintext = self.settings.allow_plaintext_keyring
                 try:
                     await self.keys.set(profile.name, key, server)
                 except KeyringUnavailable as exc:

@@ -139,6 +139,7 @@ class Settings:
     day_first: bool = True
     recent_days: int = 30
     max_concurrency: int = 16
+    allow_plaintext_keyring: bool = False  # keys even in a plain-file store
     layouts: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<server>|<template id>"
     mappings: dict[str, list[str | None]] = field(default_factory=dict)  # header signature -> map
 
@@ -387,6 +388,9 @@ class _Reader:
                 _is_int,
                 "a whole number",
                 lambda v: 1 <= v <= MAX_CONCURRENCY,
+            ),
+            allow_plaintext_keyring=self.value(
+                raw, "allow_plaintext_keyring", "", False, is_bool, "true or false"
             ),
             layouts=layouts,
             mappings=mappings,

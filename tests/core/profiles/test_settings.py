@@ -491,3 +491,13 @@ def test_a_connections_proxy_is_stored_and_one_with_a_password_is_never_used(
     (tmp_path / "settings.json").write_text(json.dumps(stored), encoding="utf-8")
     assert store.load().profiles == []
     assert store.load_warning is not None
+
+
+def test_the_plaintext_keyring_opt_in_is_off_unless_the_file_says_true(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "settings.json")
+    assert store.load().allow_plaintext_keyring is False
+    store.save(Settings(allow_plaintext_keyring=True))
+    assert store.load().allow_plaintext_keyring is True
+    (tmp_path / "settings.json").write_text('{"allow_plaintext_keyring": "yes"}', encoding="utf-8")
+    assert store.load().allow_plaintext_keyring is False
+    assert store.load_warning is not None  # text where true or false belongs is damage
