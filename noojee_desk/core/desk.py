@@ -184,7 +184,9 @@ class Desk:
         if not key:
             raise ConfigError("No API key is stored for this connection.")
         REDACTOR.add_secret(key)
-        return NoojeeClient(profile.server_url, key, ca_bundle=profile.ca_bundle or None)
+        return NoojeeClient(
+            profile.server_url, key, ca_bundle=profile.ca_bundle or None, proxy=profile.proxy
+        )
 
     async def open(self, name: str) -> Opened:
         """Make ``name`` the active profile and build its client (key from the keyring)."""
@@ -226,6 +228,7 @@ class Desk:
             if session_only:
                 self.keys.set_for_session(profile.name, key, server)
             else:
+                self.keys.allow_plaintext = self.settings.allow_plaintext_keyring
                 try:
                     await self.keys.set(profile.name, key, server)
                 except KeyringUnavailable as exc:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from noojee_desk.core.delivery.api import ConfigError, normalise_base_url
+from noojee_desk.core.delivery.api import ConfigError, check_proxy, normalise_base_url
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.pbx import DEFAULT_TIMEZONE
 from noojee_desk.core.profiles.secrets import same_address
@@ -78,6 +78,16 @@ class ConnectDialog(QDialog):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_ca)
         self.browse = browse
+        self.proxy = QLineEdit(profile.proxy if profile else "")
+        self.proxy.setObjectName("proxyUrl")
+        self.proxy.setPlaceholderText("none: the system's proxy settings (HTTPS_PROXY)")
+        self.proxy.setAccessibleName("Proxy")
+        self.proxy.setToolTip(
+            "Only when this PBX must be reached through a proxy the system settings do not name, "
+            "e.g. proxy.example.com:3128. No user name or password: they would be kept in a "
+            "plain file. The key still travels only inside TLS: the proxy sees the PBX's "
+            "address and port, nothing else."
+        )
         self.timezone = QLineEdit(profile.timezone if profile else DEFAULT_TIMEZONE)
         self.timezone.setObjectName("contactTimezone")
         self.timezone.setAccessibleName("Contact hours time zone")
@@ -111,6 +121,7 @@ class ConnectDialog(QDialog):
         form.addRow("", self.session_only)
         advanced = QFormLayout()
         advanced.addRow(label("&CA file", self.ca), ca_row)
+        advanced.addRow(label("&Proxy", self.proxy), self.proxy)
         advanced.addRow(label("Checking", self.strict_ranges), self.strict_ranges)
         self.advanced = QGroupBox("Advanced")
         self.advanced.setObjectName("connectAdvanced")
@@ -151,6 +162,7 @@ class ConnectDialog(QDialog):
             name=self.name.text().strip(),
             server_url=self.url.text().strip(),
             ca_bundle=self.ca.text().strip(),
+            proxy=self.proxy.text().strip(),
             timezone=self.timezone.text().strip() or DEFAULT_TIMEZONE,
             strict_ranges=self.strict_ranges.isChecked(),
         )
@@ -190,6 +202,10 @@ class ConnectDialog(QDialog):
             return "'Demo' is the built-in practice PBX; choose another name."
         try:
             normalise_base_url(profile.server_url)
+        except ConfigError as exc:
+            return str(exc)
+        try:
+            check_proxy(profile.proxy)
         except ConfigError as exc:
             return str(exc)
         try:

@@ -117,3 +117,27 @@ async def test_a_key_given_for_one_address_is_not_used_for_another(tmp_path: Pat
     assert opened.client is None
     assert opened.needs_key
     await desk.close()
+
+
+@pytest.mark.asyncio
+async def test_a_plain_file_password_store_keeps_the_key_for_the_session_only(
+    tmp_path: Path,
+) -> None:
+    backend = type("PlaintextKeyring", (MemoryKeyring,), {"__module__": "keyrings.alt.file"})()
+    desk = make_desk(tmp_path)
+    desk.keys = KeyStore(service="t", backend=backend)
+    profile = Profile("P", server_url="https://pbx.example.com")
+    warning = await desk.save_profile(profile, "the-real-key", session_only=False)
+    assert "writes keys to a plain file; the key is kept for this session only" in warning
+    assert backend.entries == {}
+    assert desk.keys.is_session_only("P")
+    opened = await desk.open("P")
+    assert opened.client is not None  # usable now, from memory
+    assert desk.settings.profile("P") is not None
+    assert "the-real-key" not in desk.paths.settings.read_text(encoding="utf-8")
+
+    desk.settings.allow_plaintext_keyring = True  # the user opted in
+    assert await desk.save_profile(profile, "the-real-key", session_only=False) == ""
+    assert backend.entries[("t", "P")] == "the-real-key"
+    assert not desk.keys.is_session_only("P")
+    await desk.close()

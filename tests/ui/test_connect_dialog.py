@@ -231,3 +231,68 @@ async def test_an_existing_connection_shows_its_range_rule(qtbot: QtBot, desk: D
     qtbot.addWidget(dialog)
     assert dialog.strict_ranges.isChecked()
     assert dialog._profile().strict_ranges is True
+
+
+# -- the proxy -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_proxy_is_used_for_the_test_and_stored_with_the_connection(
+    qtbot: QtBot, desk: Desk, tasks: Tasks
+) -> None:
+    seen: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    proxy = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    dialog = ConnectDialog(desk, tasks)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.advanced.isAncestorOf(dialog.proxy)
+    assert dialog.proxy.text() == ""
+    fill(qtbot, dialog, "https://pbx.example.com", "the-secret-key-1234")
+    qtbot.keyClicks(dialog.proxy, f"127.0.0.1:{port}")
+    try:
+        ok, _ = await click_test(qtbot, dialog)
+    finally:
+        proxy.close()
+        await proxy.wait_closed()
+    assert not ok
+    assert [raw.split(b"\r\n")[0] for raw in seen] == [b"CONNECT pbx.example.com:443 HTTP/1.1"]
+    assert all(b"the-secret-key-1234" not in raw for raw in seen)
+
+    dialog.session_only.setChecked(True)
+    saved = asyncio.ensure_future(next_emit(dialog.saved))
+    await asyncio.sleep(0)
+    dialog.buttons.accepted.emit()
+    assert (await saved)[0] == "Production"
+    stored = SettingsStore(desk.paths.settings).load().profile("Production")
+    assert stored is not None
+    assert stored.proxy == f"127.0.0.1:{port}"
+    again = ConnectDialog(desk, tasks, desk.settings.profile("Production"))
+    qtbot.addWidget(again)
+    again.show()
+    assert again.proxy.text() == f"127.0.0.1:{port}"
+
+
+@pytest.mark.asyncio
+async def test_a_proxy_with_a_password_is_refused_and_not_saved(
+    qtbot: QtBot, dialog: ConnectDialog, desk: Desk, failures: list[str]
+) -> None:
+    fill(qtbot, dialog, "https://pbx.example.com")
+    qtbot.keyClicks(dialog.proxy, "http://desk:hunter2@proxy.corp:3128")
+    ok, text = await click_test(qtbot, dialog)
+    assert not ok
+    assert "without a user name or password" in text
+    assert "hunter2" not in text
+    dialog.status.clear()
+    await click_save(dialog)
+    assert "without a user name or password" in dialog.status.text()
+    assert dialog.isVisible()
+    assert desk.settings.profile("Production") is None
+    assert failures == []

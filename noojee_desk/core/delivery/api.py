@@ -12,6 +12,7 @@ import re
 import socket
 import ssl
 import time
+import urllib.request
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -191,8 +192,91 @@ def _verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
         raise ConfigError(f"The CA certificate file '{ca_bundle}' cannot be used: {exc}") from exc
 
 
+#: The proxy schemes httpx can speak (SOCKS only with the ``socksio`` package installed).
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def check_proxy(text: str) -> str:
+    """A connection's proxy address in one spelling ("" for none); ConfigError when it
+    cannot be used. A user name or password in it is refused: settings are a plain file."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises for a port that is no number up to 65535
+        host = parts.hostname
+    except ValueError:
+        port, host = None, None
+        parts = None
+    if parts is not None and (parts.username is not None or parts.password is not None):
+        raise ConfigError(
+            "Enter the proxy without a user name or password (user:password@ is not kept in "
+            "the settings file). Use a proxy that needs no sign-in, or set HTTPS_PROXY."
+        )
+    if parts is None or not host or parts.scheme.lower() not in PROXY_SCHEMES:
+        raise ConfigError(
+            "The proxy must be an address like http://proxy.example.com:3128 "
+            "(http, https or socks5)."
+        )
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise ConfigError("Enter only the proxy's address and port, e.g. proxy.example.com:3128.")
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{netloc}" + (f":{port}" if port else "")
+
+
+def proxy_for(url: str, configured: str = "") -> str | None:
+    """The proxy a request to ``url`` goes through, or None for a direct connection.
+
+    The connection's own proxy (``configured``) wins. Otherwise the system's: the usual
+    ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` variables (either case; on Windows and macOS
+    the system settings when none is set), with ``NO_PROXY`` (host names, domain suffixes, ``*``)
+    naming hosts reached directly."""
+    if configured:
+        return check_proxy(configured)
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    proxies = urllib.request.getproxies()
+    chosen = proxies.get(scheme) or proxies.get("all")
+    if not chosen:
+        return None
+    where = f"{host}:{parts.port}" if parts.port else host
+    if urllib.request.proxy_bypass(where) or urllib.request.proxy_bypass(host):
+        return None
+    return chosen if "://" in chosen else "http://" + chosen
+
+
+def _transport(
+    base_url: str, ca_bundle: str | None, proxy: str, max_connections: int
+) -> httpx.AsyncHTTPTransport:
+    """The wire transport: TLS verified, through the proxy :func:`proxy_for` picks (an https PBX
+    is reached through a CONNECT tunnel, so the proxy sees only its host and port)."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
+    verify = _verify(ca_bundle)
+    url = proxy_for(base_url, proxy)
+    if url is None:
+        return httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    try:
+        return httpx.AsyncHTTPTransport(verify=verify, limits=limits, proxy=httpx.Proxy(url))
+    except ImportError:
+        raise ConfigError(
+            "A SOCKS proxy needs the 'socksio' package, which this installation lacks: "
+            "use an HTTP proxy."
+        ) from None
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ConfigError(
+            "The proxy address in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY cannot be used: "
+            "it must look like http://proxy.example.com:3128."
+        ) from None
+
+
 class NoojeeClient:
-    """An async client for one PBX and one API key. Use as ``async with`` or call ``aclose()``."""
+    """An async client for one PBX and one API key. Use as ``async with`` or call ``aclose()``.
+
+    ``proxy``: the connection's own proxy address; without it the system's proxy settings are
+    used (see :func:`proxy_for`)."""
 
     def __init__(
         self,
@@ -206,14 +290,14 @@ class NoojeeClient:
         list_timeout: float = LIST_READ_TIMEOUT,
         deadline: float = CALL_DEADLINE,
         max_connections: int = 64,
+        proxy: str = "",
     ) -> None:
         self.base_url = normalise_base_url(base_url)
         if not api_key or not api_key.strip():
             raise ConfigError("Enter the API key Noojee support gave you.")
         self._api_key = api_key.strip()
         if transport is None:
-            limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
-            transport = httpx.AsyncHTTPTransport(verify=_verify(ca_bundle), limits=limits)
+            transport = _transport(self.base_url, ca_bundle, proxy, max_connections)
         self._timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=30.0, pool=None
         )

@@ -43,6 +43,37 @@ class KeyringUnavailable(Exception):
     """No working keyring: the message says so plainly and what can be done."""
 
 
+#: keyrings.alt backends that keep keys out of plain files (encrypted, or the OS's own store).
+_ALT_PROTECTED_MODULES = ("keyrings.alt.Gnome", "keyrings.alt.Windows")
+
+
+def writes_plain_file(backend: object) -> bool:
+    """Whether ``backend`` stores keys readably in a plain file: keyrings.alt's
+    ``PlaintextKeyring`` and its kind (any class named "Plaintext", any keyrings.alt backend
+    that is not an encrypted one). For keyring's chain of backends, the first one, which is
+    where a key goes."""
+    chain = getattr(type(backend), "backends", None)
+    if isinstance(chain, list) and chain:
+        backend = chain[0]
+    kind = type(backend)
+    module, name = kind.__module__, kind.__name__
+    if "plaintext" in name.lower():
+        return True
+    if module == "keyrings.alt" or module.startswith("keyrings.alt."):
+        return "encrypted" not in name.lower() and not module.startswith(_ALT_PROTECTED_MODULES)
+    return False
+
+
+def _plain_file(backend: object) -> str:
+    kind = type(backend)
+    return (
+        "The only password store here writes keys to a plain file; the key is kept for this "
+        f"session only (the store is {kind.__module__}.{kind.__name__}). Install and unlock a "
+        "Secret Service keyring (e.g. GNOME Keyring or KWallet), or set "
+        '"allow_plaintext_keyring": true in settings.json to store keys in that file anyway.'
+    )
+
+
 def _explain(exc: BaseException) -> str:
     return (
         "This computer has no working password store for the API key "
@@ -54,8 +85,12 @@ def _explain(exc: BaseException) -> str:
 class KeyStore:
     """Reads and writes keys of profiles; every call runs in an executor thread."""
 
-    def __init__(self, service: str = SERVICE, backend: Any | None = None) -> None:
+    def __init__(
+        self, service: str = SERVICE, backend: Any | None = None, *, allow_plaintext: bool = False
+    ) -> None:
         self.service = service
+        #: Store keys even in a backend that writes them to a plain file (the user opted in).
+        self.allow_plaintext = allow_plaintext
         self.address_service = f"{service}.address"  # the address each key was saved for
         self._backend = backend
         # Keys the user chose to keep in memory only, with the address each was given for.
@@ -79,7 +114,9 @@ class KeyStore:
     def usable(self) -> bool:
         """Whether a real (not the 'fail' or plaintext) backend is configured."""
         name = self.backend_name().lower()
-        return not any(bad in name for bad in ("fail", "null", "plaintext"))
+        return not any(bad in name for bad in ("fail", "null")) and not writes_plain_file(
+            self._keyring()
+        )
 
     async def get(self, profile: str, server: str | None = None) -> str | None:
         """The key of ``profile``; with ``server``, only when it was saved for that address
@@ -109,11 +146,16 @@ class KeyStore:
         return await self._run(read)
 
     async def set(self, profile: str, key: str, server: str | None = None) -> None:
-        """Store the key of ``profile``, bound to ``server`` when given."""
+        """Store the key of ``profile``, bound to ``server`` when given.
+
+        Raises KeyringUnavailable when there is no working store, and when the only one writes
+        keys to a plain file (unless ``allow_plaintext``)."""
         self._session.pop(profile, None)
 
         def write() -> None:
             backend = self._keyring()
+            if not self.allow_plaintext and writes_plain_file(backend):
+                raise KeyringUnavailable(_plain_file(backend))
             backend.set_password(self.service, profile, key)
             if server is not None:
                 backend.set_password(self.address_service, profile, address_of(server))

@@ -90,6 +90,7 @@ class Profile:
     demo: bool = False
     timezone: str = DEFAULT_TIMEZONE  # the PBX's contact-hours time zone, for callback dates
     strict_ranges: bool = False  # block numbers outside the known number ranges (else warn)
+    proxy: str = ""  # this connection's proxy (no user or password); "" for the system's
     template_id: int | None = None
     campaign_id: int | None = None
     allocation_id: int | None = None
@@ -138,6 +139,7 @@ class Settings:
     day_first: bool = True
     recent_days: int = 30
     max_concurrency: int = 16
+    allow_plaintext_keyring: bool = False  # keys even in a plain-file store
     layouts: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<server>|<template id>"
     mappings: dict[str, list[str | None]] = field(default_factory=dict)  # header signature -> map
 
@@ -295,6 +297,16 @@ class _Reader:
             )
         return {k: self.cached(v, f"{where}{key}.{k}") for k, v in list(table.items())[:MAX_CACHED]}
 
+    def proxy(self, text: str, where: str) -> str:
+        """A connection's proxy; "" when it holds a user name or password (the connect dialog
+        refuses those: they must not sit in this file), with a log line that does not repeat
+        it. The client checks the rest of the address (``api.check_proxy``)."""
+        text = text.strip()
+        if "@" in text.partition("://")[2 if "://" in text else 0].partition("/")[0]:
+            log.warning("settings: %sproxy holds a user name or password; no proxy is set", where)
+            return ""
+        return text
+
     def profile(self, raw: object, where: str) -> Profile | None:
         data = self.mapping(raw, where)
         if data is None:
@@ -323,6 +335,7 @@ class _Reader:
             strict_ranges=self.value(
                 data, "strict_ranges", at, False, lambda v: isinstance(v, bool), "true or false"
             ),
+            proxy=self.proxy(text("proxy", ""), at),
             template_id=self.optional_id(data, "template_id", at),
             campaign_id=self.optional_id(data, "campaign_id", at),
             allocation_id=self.optional_id(data, "allocation_id", at),
@@ -375,6 +388,9 @@ class _Reader:
                 _is_int,
                 "a whole number",
                 lambda v: 1 <= v <= MAX_CONCURRENCY,
+            ),
+            allow_plaintext_keyring=self.value(
+                raw, "allow_plaintext_keyring", "", False, is_bool, "true or false"
             ),
             layouts=layouts,
             mappings=mappings,

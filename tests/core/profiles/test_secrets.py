@@ -8,7 +8,7 @@ import pytest
 from helpers.memory_keyring import MemoryKeyring
 from keyring.backends.fail import Keyring as FailKeyring
 
-from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore
+from noojee_desk.core.profiles.secrets import KeyringUnavailable, KeyStore, writes_plain_file
 
 
 @pytest.mark.asyncio
@@ -68,3 +68,56 @@ async def test_a_session_key_is_bound_too() -> None:
     store.set_for_session("Prod", "k-session", "https://pbx.example.com")
     assert await store.get("Prod", server="https://pbx.example.com") == "k-session"
     assert await store.get("Prod", server="https://evil.example") is None
+
+
+def backend_named(module: str, name: str) -> MemoryKeyring:
+    """A working in-memory backend that looks like ``module.name`` to whoever asks."""
+    kind = type(name, (MemoryKeyring,), {"__module__": module})
+    made: MemoryKeyring = kind()
+    return made
+
+
+PLAIN_FILE = "writes keys to a plain file; the key is kept for this session only"
+
+
+@pytest.mark.asyncio
+async def test_a_store_that_writes_a_plain_file_is_refused_unless_opted_in() -> None:
+    backend = backend_named("keyrings.alt.file", "PlaintextKeyring")
+    store = KeyStore(service="t", backend=backend)
+    assert not store.usable()
+    with pytest.raises(KeyringUnavailable, match=PLAIN_FILE) as refused:
+        await store.set("Prod", "s3cret-key", "https://pbx.example.com")
+    assert "keyrings.alt.file.PlaintextKeyring" in str(refused.value)
+    assert "allow_plaintext_keyring" in str(refused.value)
+    assert backend.entries == {}  # nothing was written
+    opted_in = KeyStore(service="t", backend=backend, allow_plaintext=True)
+    await opted_in.set("Prod", "s3cret-key", "https://pbx.example.com")
+    assert await opted_in.get("Prod", server="https://pbx.example.com") == "s3cret-key"
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "plain"),
+    [
+        ("keyrings.alt.file", "PlaintextKeyring", True),
+        ("keyrings.alt.pyfs", "PlaintextKeyring", True),
+        ("keyrings.alt.file", "EncryptedKeyring", False),
+        ("keyrings.alt.multi", "MultipartKeyringWrapper", True),
+        ("keyrings.alt.Windows", "RegistryKeyring", False),
+        ("keyrings.alt.Gnome", "Keyring", False),
+        ("somewhere.else", "PlaintextStore", True),
+        ("keyring.backends.SecretService", "Keyring", False),
+        ("keyrings.alternative", "Keyring", False),  # another package, not keyrings.alt
+    ],
+)
+def test_which_stores_write_keys_to_a_plain_file(module: str, name: str, plain: bool) -> None:
+    assert writes_plain_file(backend_named(module, name)) is plain
+    assert KeyStore(backend=backend_named(module, name)).usable() is not plain
+
+
+def test_a_chain_of_stores_is_judged_by_the_one_a_key_goes_to() -> None:
+    plain = backend_named("keyrings.alt.file", "PlaintextKeyring")
+    real = backend_named("keyring.backends.SecretService", "Keyring")
+    first_plain = type("ChainerBackend", (MemoryKeyring,), {"backends": [plain, real]})()
+    first_real = type("ChainerBackend", (MemoryKeyring,), {"backends": [real, plain]})()
+    assert writes_plain_file(first_plain)
+    assert not writes_plain_file(first_real)

@@ -458,3 +458,46 @@ def test_send_with_a_newer_versions_settings_file_uses_it(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert settings_path.read_text(encoding="utf-8") == '{"version": 9, "region": "NZ", "new": []}'
+
+
+def test_a_connections_proxy_is_stored_and_one_with_a_password_is_never_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SettingsStore(tmp_path / "settings.json")
+    settings = Settings()
+    settings.upsert(Profile("Site", "https://pbx.example.com", proxy="Proxy.Corp:3128"))
+    settings.upsert(Profile("Direct", "https://pbx2.example.com"))
+    store.save(settings)
+    loaded = store.load()
+    site, direct = loaded.profile("Site"), loaded.profile("Direct")
+    assert site is not None
+    assert site.proxy == "Proxy.Corp:3128"  # the client spells it out (api.check_proxy)
+    assert direct is not None
+    assert direct.proxy == ""
+    # A hand-edited file with a password in the proxy: no proxy, and the log does not repeat it.
+    stored = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
+    for written in ("http://desk:hunter2@proxy.corp:3128", "desk:hunter2@proxy.corp"):
+        stored["profiles"][0]["proxy"] = written
+        (tmp_path / "settings.json").write_text(json.dumps(stored), encoding="utf-8")
+        with caplog.at_level(logging.WARNING):
+            again = store.load().profile("Site")
+        assert again is not None
+        assert again.proxy == ""
+    assert store.load_warning is None  # the rest of the file is kept
+    assert "profiles[0].proxy holds a user name or password" in caplog.text
+    assert "hunter2" not in caplog.text
+    # A proxy of the wrong type is damage like any other.
+    stored["profiles"][0]["proxy"] = 3128
+    (tmp_path / "settings.json").write_text(json.dumps(stored), encoding="utf-8")
+    assert store.load().profiles == []
+    assert store.load_warning is not None
+
+
+def test_the_plaintext_keyring_opt_in_is_off_unless_the_file_says_true(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "settings.json")
+    assert store.load().allow_plaintext_keyring is False
+    store.save(Settings(allow_plaintext_keyring=True))
+    assert store.load().allow_plaintext_keyring is True
+    (tmp_path / "settings.json").write_text('{"allow_plaintext_keyring": "yes"}', encoding="utf-8")
+    assert store.load().allow_plaintext_keyring is False
+    assert store.load_warning is not None  # text where true or false belongs is damage
