@@ -233,11 +233,14 @@ def proxy_for(url: str, configured: str = "") -> str | None:
     The connection's own proxy (``configured``) wins. Otherwise the system's: the usual
     ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` variables (either case; on Windows and macOS
     the system settings when none is set), with ``NO_PROXY`` (host names, domain suffixes, ``*``)
-    naming hosts reached directly."""
-    if configured:
-        return check_proxy(configured)
+    naming hosts reached directly. Plain ``http://`` (allowed only for this computer) never goes
+    through a proxy: the key travels in the address, and a proxy would see it in clear."""
     parts = urlsplit(url)
     scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme != "https":
+        return None
+    if configured:
+        return check_proxy(configured)
     proxies = urllib.request.getproxies()
     chosen = proxies.get(scheme) or proxies.get("all")
     if not chosen:

@@ -145,17 +145,17 @@ async def test_all_proxy_is_used_when_no_proxy_for_the_scheme_is_set(
 
 
 @pytest.mark.asyncio
-async def test_the_emulator_over_plain_http_goes_through_an_http_proxy(
-    proxy: RecordingProxy, sim: SimThread, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("configured", ["", "own"])
+async def test_plain_http_never_goes_through_a_proxy_the_key_would_travel_in_clear(
+    proxy: RecordingProxy, sim: SimThread, monkeypatch: pytest.MonkeyPatch, configured: str
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    async with NoojeeClient(sim.url, DEMO_API_KEY) as client:
+    monkeypatch.setenv("ALL_PROXY", proxy.url)
+    own = proxy.url if configured else ""
+    async with NoojeeClient(sim.url, DEMO_API_KEY, proxy=own) as client:
         templates = await client.list_templates()
     assert (3, "Home Loans") in [(c.id, c.name) for c in templates]
-    base = sim.url.rstrip("/")
-    assert [line.split("?")[0] for line in proxy.request_lines] == [
-        f"GET {base}/servicemanager/rest/CampaignAPI/getCampaignTemplateList"
-    ]
+    assert proxy.seen == []  # straight to this computer's emulator
 
 
 @pytest.mark.asyncio
@@ -177,7 +177,7 @@ def test_which_proxy_a_server_address_gets(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("HTTP_PROXY", "http://plain.corp:8080")
     monkeypatch.setenv("NO_PROXY", ".internal.example,10.1.2.3")
     assert proxy_for("https://pbx.example.com/x/") == "http://proxy.corp:3128"
-    assert proxy_for("http://127.0.0.1:8080/x/") == "http://plain.corp:8080"
+    assert proxy_for("http://127.0.0.1:8080/x/") is None  # plain http: never through a proxy
     assert proxy_for("https://pbx.internal.example/x/") is None
     assert proxy_for("https://10.1.2.3:8443/x/") is None
     # The connection's own proxy wins over the system's and over NO_PROXY.
