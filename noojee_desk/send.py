@@ -53,7 +53,7 @@ from noojee_desk.core.leads.spreadsheets import read_file
 from noojee_desk.core.leads.validate import LeadCheck, ValidationSettings, Validator
 from noojee_desk.core.paths import resolve
 from noojee_desk.core.profiles import managed as managed_settings
-from noojee_desk.core.profiles.secrets import KeyStore
+from noojee_desk.core.profiles.secrets import KeyStore, same_address
 from noojee_desk.core.profiles.settings import Profile, SettingsStore
 from noojee_desk.core.redact import redact_text
 
@@ -715,6 +715,12 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             f"{store.load_warning} Nothing was sent; check the settings, then run again."
         )
     chosen = desk.settings.profile(args.profile) if args.profile else None
+    if chosen is not None and not chosen.demo and not same_address(chosen.server_url, server):
+        # Its queue is sent to its own PBX: leads for another one must not go into it.
+        raise UsageError(
+            f"--profile {args.profile!r} is the connection to {chosen.server_url}, but --server "
+            f"names {args.server}. Give the same address, or leave out --profile."
+        )
     ca_bundle = args.ca_bundle or (chosen.ca_bundle if chosen is not None else "")
     adhoc = Profile(args.profile or f"send {server}", server_url=server, ca_bundle=ca_bundle)
     client: api.NoojeeClient | None = None
@@ -728,8 +734,10 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 client = desk.make_client(adhoc, key)
             except api.ConfigError as exc:
                 raise UsageError(str(exc)) from exc
-        same_server = chosen is not None and chosen.server_key == adhoc.server_key
-        layout_profile = chosen if chosen is not None and same_server else adhoc
+        # The app's stored layout of this server's template, whichever way its address was typed.
+        layout_profile = chosen or next(
+            (p for p in desk.settings.profiles if same_address(p.server_url, server)), adhoc
+        )
         if client is not None:
             learnt = await desk.learn_layout(args.template, client, layout_profile)
             if learnt.needs_look and args.phone_fields is None and not args.json:

@@ -811,3 +811,16 @@ def test_a_full_disk_at_enqueue_queues_nothing_and_says_so(
         assert box.batches() == []  # nothing half-queued
         assert box.count() == 0
     assert pbx.state()["leads"] == []
+
+
+def test_a_profile_for_one_pbx_is_never_used_to_send_to_another(
+    tmp_path: Path, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(profiles=[Profile("office", server_url="https://pbx.example.com")])
+    SettingsStore(resolve().settings).save(settings)
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0]])
+    argv = [str(path), "--server", "https://other.example.com", *TARGET_ARGS, "--profile", "office"]
+    code, _, err = run(argv, capsys)
+    assert code == send.EXIT_CONFIG
+    assert "--profile 'office' is the connection to https://pbx.example.com" in err
+    assert not resolve().outbox.exists()  # nothing was queued

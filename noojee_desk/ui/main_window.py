@@ -632,11 +632,16 @@ class MainWindow(QMainWindow):
             target, leads, allow_duplicates=allow_duplicates, source=source
         )
         self._session_batches.add(batch.id)
-        if batch.total:
-            self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
-            plural = "s" if batch.total != 1 else ""
-            self.status_bar.showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
-        self._refresh_batches()
+        # Queued and committed: a failure to show it now must not make it look unqueued (the
+        # grid would keep the rows, and queueing them again would send them twice).
+        try:
+            if batch.total:
+                self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
+                plural = "s" if batch.total != 1 else ""
+                self.status_bar.showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
+            self._refresh_batches()
+        except Exception:
+            log.exception("showing batch %s failed; its leads are queued", batch.id)
 
     def _load_queue(self) -> None:
         profile = self.desk.profile

@@ -23,6 +23,7 @@ import httpx
 from noojee_desk import __version__
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.outcome import BlockReason, Kind, Outcome, RetryReason
+from noojee_desk.core.delivery.policy import LONGEST_HINT
 from noojee_desk.core.logs import REDACTOR
 from noojee_desk.core.redact import redact_text
 
@@ -36,7 +37,7 @@ LIST_READ_TIMEOUT = 30.0
 #: A probe of a PBX that does not answer gives up after this long (connect, then read).
 PROBE_TIMEOUT = 5.0
 #: The longest wait a server's ``Retry-After`` may ask for; longer hints are cut to this.
-MAX_RETRY_AFTER = 15 * 60.0
+MAX_RETRY_AFTER = LONGEST_HINT
 #: The longest server message kept with a lead (the rest is cut).
 MAX_MESSAGE = 500
 #: The whole of one call (connect, send, wait, read), past the PBX's one-minute queue.

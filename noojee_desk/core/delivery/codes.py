@@ -169,6 +169,8 @@ def describe(code: int, http_status: int | None = None) -> Code:
     if known is not None:
         return known
     shown = f"code {code}" if len(str(code)) <= 12 else "a code"
+    if code in UNDOCUMENTED:
+        shown = f"code {code} (listed in the PBX's code table; its meaning is not public)"
     if http_status is not None and 400 <= http_status < 500:
         return Code(
             code,

@@ -339,6 +339,7 @@ class Dispatcher:
             counts = self.outbox.counts(batch_id=batch_id)
             if counts.open == 0 and batch_id not in self._finished_batches:
                 self._finished_batches.add(batch_id)
+                self.setup.forget(batch_id)  # nothing left to hold: other batches go at full pace
                 self._emit(BatchFinished(batch_id, counts.as_dict()))
 
     # -- controls --------------------------------------------------------------------------------
@@ -840,8 +841,12 @@ class Dispatcher:
             http_status=outcome.http_status,
         )
         # Decided before the write: while it is awaited, no more leads of the batch may start.
+        # A failure to hold them must not cost this answer its record.
         if self.setup.answer(lead, outcome):
-            self._stop_batch(lead.batch_id)
+            try:
+                self._stop_batch(lead.batch_id)
+            except sqlite3.Error:
+                log.exception("holding batch %s after its set-up refusals failed", lead.batch_id)
         if self._writer is not None:
             updated = await self._write(lambda w: w.record(attempt, transition))
         else:  # not running (a settle after stop): commit here

@@ -131,6 +131,10 @@ class RetryTiming:
     expire_every: float = 60.0  # how often leads stuck behind an open breaker are checked
 
 
+#: The longest wait a server's ``Retry-After`` may ask for (the client cuts longer hints to it).
+LONGEST_HINT = 15 * 60.0
+
+
 def wait_for(
     rule: Rule, outcome: Outcome, failures: int, timing: RetryTiming, rng: random.Random
 ) -> float:
@@ -140,8 +144,8 @@ def wait_for(
     honoured, spread a little so that desks told the same do not return together."""
     t = timing
     if rule.wait is Wait.SOON:
-        if outcome.retry_after:
-            return outcome.retry_after * rng.uniform(0.75, 1.5)
+        if outcome.retry_after:  # spread, yet never past the longest wait a hint may ask for
+            return min(outcome.retry_after * rng.uniform(0.75, 1.5), LONGEST_HINT)
         return rng.uniform(*t.soon)
     if rule.wait in (Wait.BACKOFF, Wait.UNKNOWN):
         base = t.unknown_base if rule.wait is Wait.UNKNOWN else t.backoff_base

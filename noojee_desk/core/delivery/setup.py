@@ -66,6 +66,10 @@ class SetupWatch:
         self._exempt.add(batch_id)
         self._batches.pop(batch_id, None)
 
+    def forget(self, batch_id: int) -> None:
+        """The batch has nothing left to send: it is no longer watched."""
+        self._batches.pop(batch_id, None)
+
     @property
     def suspect(self) -> bool:
         """Some batch has had a set-up refusal and no delivery yet: send one lead at a time."""

@@ -116,3 +116,20 @@ async def test_retry_after_as_an_http_date() -> None:
 def test_the_architecture_notes_show_the_policy_as_it_is() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     assert policy_table() in text, "docs/architecture.md: paste policy.policy_table() again"
+
+
+def test_a_long_hint_spread_never_passes_the_longest_wait() -> None:
+    from noojee_desk.core.delivery.policy import LONGEST_HINT
+
+    busy = Outcome(Kind.RETRY_LATER, retry_reason=RetryReason.BUSY, retry_after=LONGEST_HINT)
+    rng = random.Random(3)
+    waits = [wait_for(rule_for(busy), busy, 1, RetryTiming(), rng) for _ in range(200)]
+    assert max(waits) <= LONGEST_HINT
+    assert min(waits) >= 0.75 * LONGEST_HINT
+
+
+def test_114_is_told_as_listed_but_undocumented() -> None:
+    entry = codes.describe(codes.UNLISTED_114, 400)
+    assert entry.kind is Kind.REJECTED
+    assert "114" in entry.sentence
+    assert "not public" in entry.sentence

@@ -128,3 +128,23 @@ async def test_a_wrong_phone_field_costs_at_most_ten_calls_then_all_land_once(
     assert len({lead["fields"]["contact_a"] for lead in landed}) == 200
     assert outbox.counts(batch_id=fixed.id).as_dict()["delivered"] == 200
     assert STOP_AFTER == 5
+
+
+@pytest.mark.asyncio
+async def test_a_finished_batch_with_one_refusal_does_not_slow_the_next_one(
+    make: Callable[..., Harness],
+) -> None:
+    def answer(n: int, fields: dict[str, str], allow: bool) -> Outcome:
+        if fields["Name"] == "P0":
+            return rejected(codes.NO_PHONE_FIELDS)
+        return Outcome(Kind.DELIVERED, code=0, latency=0.01)
+
+    client = FakeClient(answer)
+    h = make(client)
+    first = h.enqueue(leads(1))
+    h.start()
+    await h.until(lambda: h.finished(first))
+    assert not h.dispatcher.setup.suspect
+    second = h.enqueue(leads(60, start=1))
+    await h.until(lambda: h.finished(second))
+    assert client.max_running > 1  # the limit grew again: no batch is suspect any more
