@@ -582,7 +582,7 @@ def _field_defns(body: Any) -> list[FieldDefn] | None:
             fields.append(
                 FieldDefn(key, _text(item.get("label")), required, _text(item.get("type")))
             )
-    return fields if fields or not body else None
+    return fields or None  # an empty list says nothing: never a reason to forget a layout
 
 
 def _field_names(body: Any) -> list[FieldDefn] | None:

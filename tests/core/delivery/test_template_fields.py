@@ -104,3 +104,10 @@ async def test_a_refused_connection_is_an_api_error() -> None:
         with pytest.raises(ApiError) as caught:
             await client.template_fields(7)
     assert caught.value.outcome.kind is Kind.RETRY_LATER
+
+
+@pytest.mark.asyncio
+async def test_an_empty_field_list_is_no_answer_and_never_replaces_a_layout() -> None:
+    empty = {"getFieldDefn": httpx.Response(200, json=[])}
+    async with NoojeeClient("http://127.0.0.1:9", "k", transport=_transport(empty)) as client:
+        assert await client.template_fields(7) is None
