@@ -163,9 +163,9 @@ async def fields_screens(window, settle) -> None:
     await grid.load_table(Table(rows), "Referrals March.xlsx")
     await wait_for(lambda: not grid.checking and not grid.busy, "the grid checked")
     grid.request_queue()
+    # The summary opens once the queue says which rows were delivered before.
+    await wait_for(lambda: grid.summary_dialog is not None, "the queue summary")
     box = grid.summary_dialog
-    if box is None:
-        raise RuntimeError("screenshots: the referral rows could not be queued")
     box.findChild(type(grid.footer.queue_button), "confirmQueue").click()
     await wait_for(lambda: window.setup_banner.reason is BannerReason.SETUP_STOPPED, "the stop")
     await settle(1.0)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -15,7 +15,8 @@ from noojee_desk.core.delivery.api import ApiError, ConfigError, NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, Event, QueueFigures
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.policy import RetryTiming
-from noojee_desk.core.delivery.records import BatchInfo, LeadInput, Target
+from noojee_desk.core.delivery.records import Delivered, Enqueued, LeadInput, Target
+from noojee_desk.core.delivery.schema import content_key
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_from_pbx, layout_key
 from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR
@@ -396,31 +397,58 @@ class Desk:
         *,
         allow_duplicates: bool,
         source: str,
-    ) -> BatchInfo:
-        """Queue ``leads`` for the active profile (durably) and wake the dispatcher."""
+        send_again: bool = False,
+    ) -> Enqueued:
+        """Queue ``leads`` for the active profile (durably) and wake the dispatcher.
+
+        Leads whose content was delivered to ``target`` before are left out unless
+        ``send_again``; they are in ``Enqueued.skipped`` by their index in ``leads`` (decided in
+        the same transaction that queues the others, so a delivery a moment ago counts too)."""
         profile = self.profile
         if profile is None:
             raise RuntimeError("no connection is open")
+
+        def queue(outbox: Outbox) -> Enqueued:
+            return outbox.queue_once(
+                profile.name,
+                target,
+                leads,
+                allow_duplicates=allow_duplicates,
+                source=source,
+                skip_delivered=not send_again,
+                reuse_finished=False,
+            )
+
         if len(leads) > BIG_BATCH:
 
-            def write() -> BatchInfo:
+            def write() -> Enqueued:
                 with Outbox(self.paths.outbox) as outbox:
-                    return outbox.enqueue(
-                        profile.name,
-                        target,
-                        leads,
-                        allow_duplicates=allow_duplicates,
-                        source=source,
-                    )
+                    return queue(outbox)
 
-            batch = await asyncio.get_running_loop().run_in_executor(None, write)
+            queued = await asyncio.get_running_loop().run_in_executor(None, write)
         else:
-            batch = self.outbox.enqueue(
-                profile.name, target, leads, allow_duplicates=allow_duplicates, source=source
-            )
-        if self.dispatcher is not None:
+            queued = queue(self.outbox)
+        if self.dispatcher is not None and queued.batch.total:
             self.dispatcher.wake()
-        return batch
+        return queued
+
+    def delivered_before(
+        self, target: Target, fields: Sequence[Mapping[str, object]]
+    ) -> dict[int, Delivered]:
+        """Which of these leads (by index) have content delivered to ``target`` before, and
+        when; a read that queues nothing. Callable from any thread, like ``recent_phones``."""
+        profile = self.profile
+        if profile is None or not fields:
+            return {}
+        keys = [
+            content_key({str(k): "" if v is None else str(v) for k, v in f.items()}) for f in fields
+        ]
+        if threading.get_ident() == self._thread:
+            done = self.outbox.delivered_by_key(profile.name, target, keys)
+        else:
+            with Outbox(self.paths.outbox) as outbox:
+                done = outbox.delivered_by_key(profile.name, target, keys)
+        return {i: done[k] for i, k in enumerate(keys) if k in done}
 
     def recent_phones(self, e164s) -> dict[str, str]:
         """Numbers delivered recently from this desk; callable from any thread (the grid's

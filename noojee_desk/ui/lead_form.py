@@ -52,6 +52,7 @@ class LeadForm(QWidget):
     """The single-lead form. ``submitted`` carries a FormLead; the window queues it."""
 
     submitted = Signal(object)
+    send_again = Signal(object)  # a FormLead delivered before, to queue again
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -134,8 +135,14 @@ class LeadForm(QWidget):
         self.clear_button.setObjectName("clearForm")
         self.queue_button.clicked.connect(self.submit)
         self.clear_button.clicked.connect(self.clear)
+        self.again_button = QPushButton("Send again")
+        self.again_button.setObjectName("sendLeadAgain")
+        self.again_button.hide()
+        self._delivered_lead: FormLead | None = None
+        self.again_button.clicked.connect(self._send_again)
         buttons = QHBoxLayout()
         buttons.addWidget(self.summary, 1)
+        buttons.addWidget(self.again_button)
         buttons.addWidget(self.clear_button)
         buttons.addWidget(self.queue_button)
 
@@ -387,8 +394,28 @@ class LeadForm(QWidget):
         self.clear()
         self.summary.setText("Lead queued. Next one.")
 
+    def delivered_before(self, lead: FormLead, when: str) -> None:
+        """The window did not queue ``lead``: the same lead went to this campaign before."""
+        self._delivered_lead = lead
+        self.summary.setStyleSheet(style("warning"))
+        self.summary.setText(
+            f"⚠ This lead was already delivered to this campaign {when}; it was not queued "
+            "again. Send again to queue it anyway."
+        )
+        self.again_button.show()
+
+    def _send_again(self) -> None:
+        lead, self._delivered_lead = self._delivered_lead, None
+        self.again_button.hide()
+        if lead is not None:
+            self.send_again.emit(lead)
+            self.summary.setStyleSheet("")
+            self.summary.setText("Lead queued again.")
+
     def clear(self) -> None:
         """Esc: empty the form for the next lead; the pickers and options stay."""
+        self._delivered_lead = None
+        self.again_button.hide()
         for box in self._inputs.values():
             box.blockSignals(True)
             box.clear()

@@ -36,7 +36,14 @@ from noojee_desk.core.delivery.dispatcher import (
     QueueFigures,
 )
 from noojee_desk.core.delivery.outbox import Outbox
-from noojee_desk.core.delivery.records import Lead, LeadInput, LeadQuery, State, Target
+from noojee_desk.core.delivery.records import (
+    Enqueued,
+    Lead,
+    LeadInput,
+    LeadQuery,
+    State,
+    Target,
+)
 from noojee_desk.core.delivery.setup import SetupStopped
 from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
 from noojee_desk.core.leads.layouts import FieldLayout
@@ -49,6 +56,7 @@ from noojee_desk.ui.about import AboutDialog
 from noojee_desk.ui.banner import Banner, BannerReason
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.grid import BatchGrid
+from noojee_desk.ui.grid.controls import day_text
 from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.managed_ui import lock_connection_fields
@@ -106,6 +114,7 @@ class MainWindow(QMainWindow):
 
         self.form = LeadForm()
         self.form.submitted.connect(self._form_submitted)
+        self.form.send_again.connect(lambda lead: self._form_submitted(lead, send_again=True))
         self.grid = BatchGrid(self.tasks)
         self.grid.queue_requested.connect(self._grid_queue_requested)
         self.grid.mapping_saved.connect(self._mapping_saved)
@@ -464,9 +473,18 @@ class MainWindow(QMainWindow):
         self._sync_ready()
 
     def _sync_ready(self) -> None:
-        ready = self.pickers.target() is not None and self._layout_ready
+        target = self.pickers.target()
+        ready = target is not None and self._layout_ready
         self.form.set_target_ready(ready)
         self.grid.set_target_ready(ready)
+        self.grid.delivered_lookup = None if target is None else self._delivered_lookup(target)
+
+    def _delivered_lookup(self, target: Target) -> Callable[[list], dict[int, float | None]]:
+        def lookup(fields: list) -> dict[int, float | None]:
+            found = self.desk.delivered_before(target, fields)
+            return {i: d.delivered_at for i, d in found.items()}
+
+        return lookup
 
     def _pick_layout(self, template_id: int) -> None:
         """A template was picked: its stored fields now, then what the PBX says about them."""
@@ -598,39 +616,53 @@ class MainWindow(QMainWindow):
 
     # -- queueing ------------------------------------------------------------------------------
 
-    def _form_submitted(self, lead: FormLead) -> None:
+    def _form_submitted(self, lead: FormLead, send_again: bool = False) -> None:
         target = self.pickers.target()
         if target is None:
             return
-        leads = [LeadInput(lead.fields, lead.phones)]
-        self.tasks.spawn(
-            self.enqueue(target, leads, lead.allow_duplicates, "Keyed in"), name="queue lead"
-        )
+        self.tasks.spawn(self._enqueue_form(target, lead, send_again), name="queue lead")
 
-    def _grid_queue_requested(self, grid_leads: list, source: str) -> None:
+    async def _enqueue_form(self, target: Target, lead: FormLead, send_again: bool) -> None:
+        leads = [LeadInput(lead.fields, lead.phones)]
+        queued = await self.enqueue(target, leads, lead.allow_duplicates, "Keyed in", send_again)
+        if queued.skipped:
+            when = queued.skipped[0].delivered_at
+            self.form.delivered_before(lead, f"on {day_text(when)}" if when else "before")
+
+    def _grid_queue_requested(self, grid_leads: list, source: str, send_again: bool) -> None:
         target = self.pickers.target()
         if target is None:
             self.grid.queue_failed("choose a template, campaign and allocation first.")
             return
-        self.tasks.spawn(self._enqueue_grid(target, grid_leads, source), name="queue grid")
+        work = self._enqueue_grid(target, grid_leads, source, send_again)
+        self.tasks.spawn(work, name="queue grid")
 
-    async def _enqueue_grid(self, target: Target, grid_leads: list, source: str) -> None:
+    async def _enqueue_grid(
+        self, target: Target, grid_leads: list, source: str, send_again: bool
+    ) -> None:
         leads = [LeadInput(g.fields, g.phones, g.row) for g in grid_leads]
         try:
-            await self.enqueue(target, leads, False, source)
+            queued = await self.enqueue(target, leads, False, source, send_again)
         except Exception as exc:
             log.exception("queueing %d grid rows failed", len(leads))
             self.grid.queue_failed(str(exc))
             return
-        self.grid.rows_queued([g.row_id for g in grid_leads])
+        self.grid.rows_queued([g.row_id for g in grid_leads], len(queued.skipped))
 
     async def enqueue(
-        self, target: Target, leads: list[LeadInput], allow_duplicates: bool, source: str
-    ) -> None:
-        """Queue ``leads`` as one batch (as the form and the grid do) and show them."""
-        batch = await self.desk.enqueue(
-            target, leads, allow_duplicates=allow_duplicates, source=source
+        self,
+        target: Target,
+        leads: list[LeadInput],
+        allow_duplicates: bool,
+        source: str,
+        send_again: bool = False,
+    ) -> Enqueued:
+        """Queue ``leads`` as one batch (as the form and the grid do) and show them; leads
+        delivered to ``target`` before are left out unless ``send_again``."""
+        queued = await self.desk.enqueue(
+            target, leads, allow_duplicates=allow_duplicates, source=source, send_again=send_again
         )
+        batch = queued.batch
         self._session_batches.add(batch.id)
         # Queued and committed: a failure to show it now must not make it look unqueued (the
         # grid would keep the rows, and queueing them again would send them twice).
@@ -642,6 +674,7 @@ class MainWindow(QMainWindow):
             self._refresh_batches()
         except Exception:
             log.exception("showing batch %s failed; its leads are queued", batch.id)
+        return queued
 
     def _load_queue(self) -> None:
         profile = self.desk.profile
@@ -817,7 +850,8 @@ class MainWindow(QMainWindow):
         source = batch.source if batch is not None else "Batch"
         problems = counts.get("rejected", 0) + counts.get("duplicate", 0) + counts.get("failed", 0)
         text = f"{source}: {counts.get('delivered', 0):,} of {sum(counts.values()):,} delivered"
-        text += f", {problems:,} need a person." if problems else "."
+        needs = "needs" if problems == 1 else "need"
+        text += f", {problems:,} {needs} a person." if problems else "."
         self.status_bar.showMessage(text, 10000)
         if batch is not None and batch.total > 1:
             QApplication.alert(self)

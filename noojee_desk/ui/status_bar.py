@@ -1,10 +1,11 @@
-"""The window's status bar: the connection's state on the left, the queue's counts on the right."""
+"""The window's status bar: passing messages on the left; the connection's state and the queue's
+counts on the right, always shown."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QStatusBar, QWidget
 
 from noojee_desk.core.delivery.dispatcher import QueueFigures
 from noojee_desk.ui.queue.model import clock_text
@@ -53,7 +54,13 @@ class StatusBar(QStatusBar):
         self.connection.setObjectName("connectionStatus")
         self.counts = QLabel()
         self.counts.setObjectName("queueCounts")
-        self.addWidget(self.connection, 1)
+        # Both are permanent: a passing message ("Queued 2 leads.") shows on the left and never
+        # hides whether the PBX can be reached (an outage, the moment it is back).
+        self.addPermanentWidget(self.connection)
+        between = QFrame()
+        between.setFrameShape(QFrame.Shape.VLine)
+        between.setFrameShadow(QFrame.Shadow.Sunken)
+        self.addPermanentWidget(between)
         self.addPermanentWidget(self.counts)
 
     @property

@@ -32,12 +32,13 @@ async def test_demo_profile_queues_and_delivers(tmp_path: Path) -> None:
     opened = await desk.open("Demo")
     assert opened.client is not None
     assert desk.dispatcher is not None
-    batch = await desk.enqueue(
+    queued = await desk.enqueue(
         Target(3, 42, 101),
         [LeadInput({"Name": "A", "FirstPhone": "0370100001"}, frozenset({"+61370100001"}))],
         allow_duplicates=False,
         source="test",
     )
+    batch = queued.batch
     await until(lambda: desk.outbox.counts(batch_id=batch.id)[State.DELIVERED] == 1, limit=10)
     assert desk.layout_for(3).names == ("Name", "FirstPhone")
     assert desk.has_layout(3)
@@ -141,3 +142,54 @@ async def test_a_plain_file_password_store_keeps_the_key_for_the_session_only(
     assert backend.entries[("t", "P")] == "the-real-key"
     assert not desk.keys.is_session_only("P")
     await desk.close()
+
+
+def phone_lead(i: int) -> LeadInput:
+    return LeadInput(
+        {"Name": f"P {i}", "FirstPhone": f"0370{i:06d}"}, frozenset({f"+61370{i:06d}"})
+    )
+
+
+@pytest.mark.asyncio
+async def test_enqueue_leaves_out_what_was_delivered_to_the_target_unless_sent_again(
+    tmp_path: Path,
+) -> None:
+    """The window's way in: a re-paste queues only the rows not delivered to that target yet;
+    ``delivered_before`` tells which beforehand (from any thread) without queueing anything."""
+    desk = make_desk(tmp_path)
+    desk.ensure_demo_profile()
+    await desk.open("Demo")
+    target = Target(3, 42, 101)
+    try:
+        first = (await desk.enqueue(target, [phone_lead(i) for i in range(3)],
+                                    allow_duplicates=False, source="a")).batch  # fmt: skip
+        await until(lambda: desk.outbox.counts(batch_id=first.id)[State.DELIVERED] == 3, limit=10)
+        again = [phone_lead(i) for i in range(4)]
+        fields = [lead.fields for lead in again]
+        before = desk.outbox.count()
+        here = desk.delivered_before(target, fields)
+        there = await asyncio.get_running_loop().run_in_executor(
+            None, desk.delivered_before, target, fields
+        )
+        assert set(here) == {0, 1, 2}
+        assert here == there
+        assert all(d.delivered_at for d in here.values())
+        assert desk.delivered_before(Target(3, 43, 101), fields) == {}  # another campaign
+        assert desk.outbox.count() == before  # a read only
+
+        skipped = await desk.enqueue(target, again, allow_duplicates=False, source="b")
+        assert skipped.batch.total == 1
+        assert set(skipped.skipped) == {0, 1, 2}
+        assert skipped.skipped[0].lead_id == first.first_lead_id
+        resent = await desk.enqueue(
+            target, again, allow_duplicates=False, source="c", send_again=True
+        )
+        assert resent.batch.total == 4
+        assert not resent.skipped
+        # A big paste is written by a worker thread, and skips the same way.
+        big = [phone_lead(i) for i in (0, 1, 2, *range(100, 347))]
+        bulk = await desk.enqueue(target, big, allow_duplicates=False, source="d")
+        assert set(bulk.skipped) == {0, 1, 2}
+        assert bulk.batch.total == 247
+    finally:
+        await desk.close()

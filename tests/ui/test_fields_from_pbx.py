@@ -130,7 +130,8 @@ async def queue_grid(window: MainWindow) -> None:
     grid = window.grid
     await until(lambda: not grid.checking and not grid.busy, what="the grid checked")
     grid.request_queue()
-    assert grid.summary_dialog is not None, "nothing to queue"
+    # The summary opens once the queue says which rows were delivered before.
+    await until(lambda: grid.summary_dialog is not None, what="the summary")
     grid.summary_dialog.findChild(QPushButton, "confirmQueue").click()
     await until(lambda: grid.model.total() == 0, what="the rows queued")
 

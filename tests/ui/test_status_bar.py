@@ -71,3 +71,8 @@ def test_the_status_bar_renders_figures_and_keeps_messages(qtbot: QtBot) -> None
     assert bar.connection_text == "● Connected — Demo PBX (built in)"
     bar.showMessage("Queued 3 leads.", 4000)
     assert bar.currentMessage() == "Queued 3 leads."
+    # A passing message never hides the connection's state (the PBX going down, coming back).
+    bar.show_figures(dataclasses.replace(FIGURES, server_state="offline"))
+    assert bar.connection.isVisible()
+    assert bar.counts.isVisible()
+    assert bar.currentMessage() == "Queued 3 leads."

@@ -339,6 +339,13 @@ class Outbox:
         done = self._delivered(self._db, profile, target, keys)
         return [done.get(k) for k in keys]
 
+    def delivered_by_key(
+        self, profile: str, target: Target, keys: Iterable[str]
+    ) -> dict[str, Delivered]:
+        """Of these content keys (``content_key`` of a lead's fields), the ones delivered to
+        ``target`` before, each with its earliest delivery; a read, nothing is changed."""
+        return self._delivered(self._db, profile, target, keys)
+
     def _insert_batch(
         self,
         db: sqlite3.Connection,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
@@ -180,10 +182,36 @@ class GridFooter(QWidget):
             )
 
 
-def queue_summary(parent: QWidget, clean: int, warned: int, blocked: int) -> QMessageBox:
+def day_text(when: float) -> str:
+    """'2 Dec 2026' in local time."""
+    local = time.localtime(when)
+    return f"{local.tm_mday} {time.strftime('%b %Y', local)}"
+
+
+def delivered_when(times: Sequence[float | None]) -> str:
+    """'on 2 Dec 2026', or 'between 1 Dec 2026 and 2 Dec 2026' for deliveries on several days."""
+    stamps = sorted(t for t in times if t)
+    if not stamps:
+        return ""
+    first, last = day_text(stamps[0]), day_text(stamps[-1])
+    return f"on {first}" if first == last else f"between {first} and {last}"
+
+
+def queue_summary(
+    parent: QWidget,
+    clean: int,
+    warned: int,
+    blocked: int,
+    delivered: Sequence[float | None] = (),
+) -> QMessageBox:
     """The question before queueing: how many rows go, with warnings, and stay blocked. Its
-    accept button is the child named ``confirmQueue``."""
+    accept button is the child named ``confirmQueue``.
+
+    ``delivered``: when each ready row whose content was delivered to the same target before
+    was delivered; then ``confirmQueue`` skips those rows and ``sendAgain`` queues them too."""
     count = clean + warned
+    again = len(delivered)
+    fresh = count - again
     box = QMessageBox(parent)
     box.setObjectName("queueSummary")
     box.setIcon(QMessageBox.Icon.Question)
@@ -194,8 +222,23 @@ def queue_summary(parent: QWidget, clean: int, warned: int, blocked: int) -> QMe
         lines.append(f"• {warned:,} with warnings (sent as they are; see the amber cells)")
     if blocked:
         lines.append(f"• {blocked:,} blocked by errors stay in the grid to be fixed")
+    if again:
+        rows = "1 row was" if again == 1 else f"{again:,} rows were"
+        when = delivered_when(delivered)
+        lines.append(
+            f"\n{rows} already delivered to this campaign{' ' + when if when else ''}: "
+            "skip them, or send them again?"
+        )
     box.setInformativeText("\n".join(lines))
-    accept = box.addButton(f"Queue {count:,} leads", QMessageBox.ButtonRole.AcceptRole)
+    if again:
+        label = f"Skip them, queue {fresh:,}" if fresh else "Skip them"
+        accept = box.addButton(label, QMessageBox.ButtonRole.AcceptRole)
+        resend = box.addButton(
+            f"Send them again, queue {count:,}", QMessageBox.ButtonRole.AcceptRole
+        )
+        resend.setObjectName("sendAgain")
+    else:
+        accept = box.addButton(f"Queue {count:,} leads", QMessageBox.ButtonRole.AcceptRole)
     accept.setObjectName("confirmQueue")
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(accept)

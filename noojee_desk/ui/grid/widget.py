@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +67,26 @@ EDITING = (
 class BatchGrid(QWidget):
     """Paste or open many leads, fix every problem in place, then queue the valid ones.
 
-    The window wires ``queue_requested(leads: list[GridLead], source: str)`` to the outbox and calls
-    ``rows_queued(row_ids)`` once they are stored (or ``queue_failed(message)``); the grid keeps
-    the rows until then. ``mapping_saved(signature, mapping)`` asks the window to remember a
-    mapping the person chose, keyed by the header's signature.
+    The window wires ``queue_requested(leads: list[GridLead], source: str, send_again: bool)`` to
+    the outbox and calls ``rows_queued(row_ids, skipped)`` once they are stored (or
+    ``queue_failed(message)``); the grid keeps the rows until then. ``delivered_lookup`` (set by
+    the window) tells, for the fields of ready rows, which were delivered to the chosen target
+    before (index -> when), so the summary asks whether to skip or send them again.
+    ``mapping_saved(signature, mapping)`` asks the window to remember a mapping the person chose,
+    keyed by the header's signature.
 
     The parts: ``model`` (the rows), ``view`` with ``header`` (the mapping row), ``panel`` (the
     problem list), ``checker`` (when rows are checked), ``editor`` (changes to cells and rows),
     ``toolbar`` and ``footer``. The grid loads tables, queues rows and keeps the parts in step.
     """
 
-    queue_requested = Signal(list, str)
+    queue_requested = Signal(list, str, bool)
     mapping_saved = Signal(str, list)
     rows_shown = Signal(int)  # the first rows of a paste or file are in the grid
     loaded = Signal(int)  # a paste or file is fully in the grid and checked
     checked = Signal()  # a check of the whole grid finished
     status_changed = Signal(str)
+    summary_opened = Signal()  # the question before queueing is on screen (``summary_dialog``)
 
     def __init__(self, tasks: Tasks, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,6 +102,10 @@ class BatchGrid(QWidget):
         self._clipboard_changes = 0  # a paste that reads the clipboard twice checks this
         QApplication.clipboard().dataChanged.connect(self._clipboard_changed)
         self.summary_dialog: QMessageBox | None = None
+        self.delivered_lookup: Callable[[list[dict[str, str]]], dict[int, float | None]] | None = (
+            None
+        )
+        self._asking = False  # looking up earlier deliveries before the summary
         self.file_dialog: QFileDialog | None = None
 
         self.undo_stack = QUndoStack(self)
@@ -229,17 +237,18 @@ class BatchGrid(QWidget):
         self._target_ready = ready
         self._sync_controls()
 
-    def rows_queued(self, row_ids: Sequence[int]) -> None:
-        """The window stored these rows in the outbox: take them out of the grid for good."""
+    def rows_queued(self, row_ids: Sequence[int], skipped: int = 0) -> None:
+        """The window stored these rows in the outbox (``skipped`` of them left out as delivered
+        before): take them out of the grid for good."""
         ids = list(row_ids)
         self._pending.difference_update(ids)
         self.model.remove_rows(ids, gone=True)
         self.problems.drop_rows(ids)
         left = self.model.total()
-        self._say(
-            f"Queued {len(ids):,} leads."
-            + (f" {left:,} rows stay here to be fixed." if left else "")
-        )
+        done = f"Queued {len(ids) - skipped:,} leads."
+        if skipped:
+            done += f" {skipped:,} delivered before were skipped."
+        self._say(done + (f" {left:,} rows stay here to be fixed." if left else ""))
         self._sync_controls()
 
     def queue_failed(self, message: str) -> None:
@@ -518,7 +527,7 @@ class BatchGrid(QWidget):
         if not self._target_ready:
             self._say("Choose a template, campaign and allocation above first.", error=True)
             return
-        if self.checking or self._busy:
+        if self.checking or self._busy or self._asking:
             self._say("The rows are still being checked; try again in a moment.")
             return
         clean, warned, blocked, _unchecked = self.model.summary()
@@ -526,36 +535,74 @@ class BatchGrid(QWidget):
         if not count:
             self._say("No row is ready yet: fix the problems marked in red first.", error=True)
             return
-        box = queue_summary(self, clean, warned, blocked)
+        if self.delivered_lookup is None:
+            self._ask(clean, warned, blocked, [])
+            return
+        self._asking = True
+        self.tasks.spawn(self._look_then_ask(self.delivered_lookup), name="earlier deliveries")
+
+    async def _look_then_ask(
+        self, lookup: Callable[[list[dict[str, str]]], dict[int, float | None]]
+    ) -> None:
+        """Which ready rows were delivered to this target before: read, so the person decides
+        before anything is queued (the queue checks again as it stores the rows)."""
+        try:
+            leads = await self.tasks.in_worker(grid_leads, self._ready_rows())
+            found = await self.tasks.in_worker(lookup, [lead.fields for lead in leads])
+        except Exception as exc:
+            log.exception("looking up earlier deliveries failed")
+            self._say(f"The queue could not be read: {exc}", error=True)
+            return
+        finally:
+            self._asking = False
+        clean, warned, blocked, _unchecked = self.model.summary()
+        self._ask(clean, warned, blocked, list(found.values()))
+
+    def _ask(self, clean: int, warned: int, blocked: int, delivered: list[float | None]) -> None:
+        box = queue_summary(self, clean, warned, blocked, delivered)
         accept = box.findChild(QPushButton, "confirmQueue")
-        box.buttonClicked.connect(
-            lambda button: self._queue_confirmed() if button is accept else None
-        )
+        again = box.findChild(QPushButton, "sendAgain")
+        nothing_new = len(delivered) >= clean + warned
+
+        def clicked(button: object) -> None:
+            if button is again:
+                self._queue_confirmed(send_again=True)
+            elif button is accept and delivered and nothing_new:
+                self.summary_dialog = None
+                self._say(f"Nothing queued: all {len(delivered):,} rows were delivered before.")
+            elif button is accept:
+                self._queue_confirmed()
+
+        box.buttonClicked.connect(clicked)
         self.summary_dialog = box
         box.open()
+        self.summary_opened.emit()
 
-    def _queue_confirmed(self) -> None:
-        self.summary_dialog = None
-        if self._pending or self.checking or self._busy:
-            self._say("The rows changed; press Queue again.")
-            return
-        ready = [
+    def _ready_rows(self) -> list[GridRow]:
+        return [
             r
             for r in self.model.all_rows()
             if not r.queueing and r.check is not None and r.check.ok and r.current
         ]
+
+    def _queue_confirmed(self, *, send_again: bool = False) -> None:
+        self.summary_dialog = None
+        if self._pending or self.checking or self._busy:
+            self._say("The rows changed; press Queue again.")
+            return
+        ready = self._ready_rows()
         if not ready:
             return
         ids = [r.id for r in ready]
         self._pending.update(ids)
         self.model.set_queueing(ids, True)
         self._sync_controls()
-        self.tasks.spawn(self._hand_over(ready), name="queue grid rows")
+        self.tasks.spawn(self._hand_over(ready, send_again), name="queue grid rows")
 
-    async def _hand_over(self, rows: list[GridRow]) -> None:
+    async def _hand_over(self, rows: list[GridRow], send_again: bool) -> None:
         leads = await self.tasks.in_worker(grid_leads, rows)
         self._say(f"Queueing {len(leads):,} leads…")
-        self.queue_requested.emit(leads, self._source or "Pasted rows")
+        self.queue_requested.emit(leads, self._source or "Pasted rows", send_again)
 
     # -- display -------------------------------------------------------------------------------
 

@@ -77,7 +77,8 @@ class BatchProgress(QWidget):
             bar.setValue(done)
             bar.setAccessibleName(f"Batch {batch.source} progress")
             problems = counts[State.REJECTED] + counts[State.DUPLICATE] + counts[State.FAILED]
-            extra = f", {problems} need a person" if problems else ""
+            needs = "needs" if problems == 1 else "need"
+            extra = f", {problems} {needs} a person" if problems else ""
             label.setText(
                 f"{batch.source} ({clock_text(batch.created_at)}): "
                 f"{counts[State.DELIVERED]} of {counts.total} delivered{extra}"

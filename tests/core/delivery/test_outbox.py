@@ -554,3 +554,26 @@ def test_the_busy_message_says_who_holds_the_queue(tmp_path: Path) -> None:
         proc.wait()
     with Outbox(path) as box, box.lock_profile("p") as lock:
         assert lock.held  # the holder's death freed it
+
+
+def test_delivered_by_key_reads_which_contents_went_to_the_target(
+    outbox: Outbox, clock: Clock
+) -> None:
+    """A read for the question before queueing: by content key, the earliest delivery to this
+    target (not to another target, not another profile's, not a lead still queued)."""
+    batch = outbox.enqueue("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="a")
+    first = batch.first_lead_id
+    assert first is not None
+    deliver(outbox, first, 2_000.0)
+    outbox.enqueue("p", TARGET, [lead(1)], allow_duplicates=True, source="b")
+    deliver(outbox, first + 2, 3_000.0)  # the same content again, later
+    outbox.enqueue("p", Target(3, 43, 101), [lead(3)], allow_duplicates=False, source="c")
+    deliver(outbox, first + 3, 4_000.0)  # delivered, but to another campaign
+    keys = [content_key(lead(i).fields) for i in (1, 2, 3)]
+    before = outbox.count()
+    found = outbox.delivered_by_key("p", TARGET, keys)
+    assert set(found) == {keys[0]}  # lead 2 is queued only; lead 3 went elsewhere
+    assert found[keys[0]].lead_id == first
+    assert found[keys[0]].delivered_at == 2_000.0
+    assert outbox.delivered_by_key("other", TARGET, keys) == {}
+    assert outbox.count() == before  # nothing queued or changed

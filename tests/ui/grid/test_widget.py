@@ -234,7 +234,7 @@ async def test_paste_map_fix_undo_redo_and_queue(
 
     # Queue: the summary first, then the valid rows leave with their normalised fields.
     requests: list[tuple[list[GridLead], str]] = []
-    grid.queue_requested.connect(lambda leads, source: requests.append((leads, source)))
+    grid.queue_requested.connect(lambda leads, source, _again: requests.append((leads, source)))
     qtbot.mouseClick(grid.footer.queue_button, Qt.MouseButton.LeftButton)
     dialog = grid.summary_dialog
     assert dialog is not None
@@ -245,7 +245,8 @@ async def test_paste_map_fix_undo_redo_and_queue(
     confirm = dialog.findChild(type(grid.footer.queue_button), "confirmQueue")
     requested = asyncio.ensure_future(next_signal(grid.queue_requested))
     qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
-    leads, source = await requested
+    leads, source, send_again = await requested
+    assert not send_again
     assert len(leads) == 470
     assert source.startswith("Pasted")
     first = leads[0]
@@ -274,7 +275,7 @@ async def test_queue_failure_keeps_the_rows(qtbot: QtBot, grid: BatchGrid) -> No
     requested = asyncio.ensure_future(next_signal(grid.queue_requested))
     grid.request_queue()
     grid.summary_dialog.findChild(type(grid.footer.queue_button), "confirmQueue").click()
-    leads, _source = await requested
+    leads, _source, _again = await requested
     assert all(grid.model.row_by_id(lead.row_id).queueing for lead in leads)
     grid.queue_failed("the disk is full")
     assert "the disk is full" in grid.footer.status.text()
@@ -633,7 +634,10 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
         await settled(grid)
         clean, warned, blocked, _ = grid.model.summary()
         assert blocked >= 30  # 40 when the template requires FirstPhone
+        opened = asyncio.ensure_future(next_signal(grid.summary_opened))
         qtbot.mouseClick(grid.footer.queue_button, Qt.MouseButton.LeftButton)
+        await opened  # after a look at what was delivered before
+        assert "already delivered" not in grid.summary_dialog.informativeText()
         confirm = grid.summary_dialog.findChild(type(grid.footer.queue_button), "confirmQueue")
         qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
         count = clean + warned
