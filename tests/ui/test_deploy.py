@@ -13,6 +13,7 @@ from typing import Any
 import certifi
 import pytest
 import shiboken6
+from helpers.memory_keyring import MemoryKeyring
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -28,20 +29,6 @@ from noojee_desk.sim.server import SimThread
 from noojee_desk.ui.banner import BannerReason
 from noojee_desk.ui.connection_file import ImportConnectionDialog, dropped_connection_file
 from noojee_desk.ui.main_window import MainWindow
-
-
-class MemoryKeyring:
-    def __init__(self) -> None:
-        self.keys: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, name: str) -> str | None:
-        return self.keys.get((service, name))
-
-    def set_password(self, service: str, name: str, key: str) -> None:
-        self.keys[(service, name)] = key
-
-    def delete_password(self, service: str, name: str) -> None:
-        self.keys.pop((service, name), None)
 
 
 async def until(predicate: Callable[[], object], limit: float = 15.0) -> None:
@@ -138,7 +125,7 @@ async def test_a_fresh_user_types_only_the_key_and_sees_the_locked_fields_greyed
         dialog.key.setText(DEMO_API_KEY)
         dialog.buttons.accepted.emit()
         await until(lambda: desk.client is not None)
-        assert backend.keys[("noojee-desk", "Head office")] == DEMO_API_KEY
+        assert backend.entries[("noojee-desk", "Head office")] == DEMO_API_KEY
         assert DEMO_API_KEY not in desk.paths.settings.read_text()
         assert desk.profile is not None
         assert desk.profile.server_url == sim.url
@@ -267,7 +254,7 @@ async def test_opening_a_connection_file_asks_only_for_the_key(
         dialog.key.setText(DEMO_API_KEY)
         assert await dialog.save()
         await until(lambda: desk.client is not None)
-        assert backend.keys[("noojee-desk", "Office")] == DEMO_API_KEY
+        assert backend.entries[("noojee-desk", "Office")] == DEMO_API_KEY
         assert desk.profile is not None
         assert desk.profile.timezone == "Asia/Tokyo"
         exported = connection_file.dumps(desk.profile)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.memory_keyring import MemoryKeyring
 
 from noojee_desk.core import paths
 from noojee_desk.core.delivery.api import ConfigError
@@ -33,20 +34,6 @@ EXAMPLE: dict[str, Any] = {
     "locked": ["server_url", "ca_bundle", "region"],
     "allow_demo": False,
 }
-
-
-class MemoryKeyring:
-    def __init__(self) -> None:
-        self.keys: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, name: str) -> str | None:
-        return self.keys.get((service, name))
-
-    def set_password(self, service: str, name: str, key: str) -> None:
-        self.keys[(service, name)] = key
-
-    def delete_password(self, service: str, name: str) -> None:
-        self.keys.pop((service, name), None)
 
 
 @pytest.fixture
