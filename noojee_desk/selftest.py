@@ -379,6 +379,12 @@ async def main_window(home: Path, limit: float) -> Check:
         return Check(name, False, f"image format(s) not supported: {', '.join(missing)}")
     if app.windowIcon().isNull():
         return Check(name, False, "the app icon is missing from the installation")
+    from noojee_desk.ui.single import SingleInstance  # QtNetwork: the one-window check
+
+    instance = SingleInstance(home)
+    if not instance.claim(wait=1.0):
+        return Check(name, False, "the one-window-per-data-folder lock could not be taken")
+    instance.release()
     desk = build_desk(str(home), demo=demo_factory())  # wired as the app wires it
     started = time.perf_counter()
     window = MainWindow(desk)

@@ -172,6 +172,7 @@ LINUX_BINARIES = [
     (f"{QT}/lib/libQt6Pdf.so.6", "/s/libQt6Pdf.so.6", "BINARY"),
     (f"{QT}/lib/libQt6Network.so.6", "/s/libQt6Network.so.6", "BINARY"),
     ("libQt6Network.so.6", f"{QT}/lib/libQt6Network.so.6", "SYMLINK"),
+    ("libQt6Pdf.so.6", f"{QT}/lib/libQt6Pdf.so.6", "SYMLINK"),
     ("libQt6Gui.so.6", f"{QT}/lib/libQt6Gui.so.6", "SYMLINK"),
     ("_cffi_backend.cpython-311-x86_64-linux-gnu.so", "/s/_cffi_backend.so", "EXTENSION"),
     ("libpython3.11.so.1.0", "/s/libpython3.11.so.1.0", "BINARY"),
@@ -219,7 +220,7 @@ def test_spec_keeps_the_desktop_plugins_and_drops_the_rest(linux_spec: SpecRun) 
     assert f"{QT}/lib/libQt6Gui.so.6" in kept
     assert f"{QT}/lib/libQt6OpenGL.so.6" in kept  # the Wayland GL integration links it
     assert f"{QT}/lib/libQt6Pdf.so.6" not in kept
-    assert f"{QT}/lib/libQt6Network.so.6" not in kept
+    assert f"{QT}/lib/libQt6Network.so.6" in kept  # the one-window check's local socket
 
 
 def test_spec_prunes_libraries_only_left_out_plugins_needed(linux_spec: SpecRun) -> None:
@@ -232,7 +233,8 @@ def test_spec_prunes_libraries_only_left_out_plugins_needed(linux_spec: SpecRun)
     assert "_cffi_backend.cpython-311-x86_64-linux-gnu.so" in kept
     assert "libpython3.11.so.1.0" in kept
     # Links to left-out libraries go; links to kept ones stay.
-    assert "libQt6Network.so.6" not in kept
+    assert "libQt6Pdf.so.6" not in kept
+    assert "libQt6Network.so.6" in kept
     assert "libQt6Gui.so.6" in kept
 
 
@@ -243,9 +245,9 @@ def test_spec_collects_keyring_metadata_and_only_the_qt_modules_used(linux_spec:
     destinations = {dest for _src, dest in analysis["datas"]}
     assert "keyring.dist-info" in destinations
     assert "noojee_desk/resources" in destinations
-    for module in ("QtNetwork", "QtQml", "QtQuick", "QtPdf", "QtOpenGL", "QtSvg", "QtDBus"):
+    for module in ("QtQml", "QtQuick", "QtPdf", "QtOpenGL", "QtSvg", "QtDBus"):
         assert f"PySide6.{module}" in analysis["excludes"]
-    for used in ("QtCore", "QtGui", "QtWidgets"):
+    for used in ("QtCore", "QtGui", "QtWidgets", "QtNetwork"):
         assert f"PySide6.{used}" not in analysis["excludes"]
     assert "phonenumbers.geodata" in analysis["excludes"]
     (exe,) = linux_spec.calls["EXE"]
