@@ -406,7 +406,9 @@ def _lead_result(lead: Lead) -> RowResult:
         if shows_server and lead.last_message and lead.last_message not in message:
             message = f"{message} (server: {lead.last_code} {lead.last_message})".strip()
         if not message and status == "pending":
-            message = "Still queued: it is sent when Noojee Desk or 'send' runs again."
+            # A queue named after the server is this command's own: the app never opens it.
+            by = "'send' runs" if lead.profile.startswith("send ") else "Noojee Desk or 'send' run"
+            message = f"Still queued: it is sent when {by} again."
     return RowResult(
         row=lead.row or 0,
         status=status,
@@ -520,7 +522,11 @@ class Progress:
 
 
 def _print_readable(
-    out: IO[str], results: list[RowResult], summary: dict[str, Any], dry_run: bool
+    out: IO[str],
+    results: list[RowResult],
+    summary: dict[str, Any],
+    dry_run: bool,
+    app_profile: bool = False,
 ) -> None:
     counts = ", ".join(f"{summary[s]} {s}" for s in STATUSES if summary[s])
     verb = "Checked" if dry_run else "Done"
@@ -535,9 +541,9 @@ def _print_readable(
         out.write(f"  ... and {len(problems) - 20} more (use --json for every row).\n")
     pending = summary["pending"]
     if pending and not dry_run:
+        also = " (or open Noojee Desk on that connection)" if app_profile else ""
         out.write(
-            f"{pending} leads are still queued; run the same command again (or open Noojee "
-            "Desk) to send them.\n"
+            f"{pending} leads are still queued; run the same command again{also} to send them.\n"
         )
 
 
@@ -797,7 +803,7 @@ def _report(
             out.write(json.dumps(result.as_json(), ensure_ascii=True) + "\n")
         out.write(json.dumps({"summary": summary}, ensure_ascii=True) + "\n")
     else:
-        _print_readable(out, results, summary, args.dry_run)
+        _print_readable(out, results, summary, args.dry_run, bool(args.profile))
     out.flush()
     if summary["pending"] and not args.dry_run:
         return EXIT_INTERRUPTED if interrupted else EXIT_SOME_NOT_DELIVERED

@@ -824,3 +824,17 @@ def test_a_profile_for_one_pbx_is_never_used_to_send_to_another(
     assert code == send.EXIT_CONFIG
     assert "--profile 'office' is the connection to https://pbx.example.com" in err
     assert not resolve().outbox.exists()  # nothing was queued
+
+
+def test_leads_left_in_sends_own_queue_are_not_said_to_go_with_the_app(
+    tmp_path: Path,
+    pbx: SimThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(send.KEY_ENV, "wrong-key")  # paused: the leads stay queued
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
+    code, out, _ = run([str(path), "--server", pbx.url, *TARGET_ARGS], capsys)
+    assert code == send.EXIT_CONFIG
+    assert "2 leads are still queued; run the same command again to send them." in out
+    assert "Noojee Desk" not in out  # the app never opens the queue of `send <server>`
