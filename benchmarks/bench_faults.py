@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import waits  # noqa: E402  (the tests' waits, found through the line above)
+from helpers.simproc import make_file  # noqa: E402
 
 TARGET_ARGS = ["--template", "3", "--campaign", "42", "--allocation", "101"]
 
@@ -95,26 +96,6 @@ class Sim:
 def wait_until(condition: Callable[[], bool]) -> None:
     """Block until ``condition()`` holds: the tests' wait, five minutes, every 50 ms."""
     waits.wait_until(condition, limit=300.0, what="the run to get there", every=0.05)
-
-
-def make_file(path: Path, count: int) -> dict[int, str]:
-    expected: dict[int, str] = {}
-    lines = ["Name,FirstPhone,njContactHours"]
-    for row in range(1, count + 1):
-        if row % 50 == 7:
-            lines.append(f"No Phone {row},,")
-            expected[row] = "invalid"
-        elif row % 50 == 21:
-            lines.append(f"Do Not Call {row},0299999999,")
-            expected[row] = "104"
-        elif row % 50 == 33:
-            lines.append(f"Bad Hours {row},0415{row:06d},Someday")
-            expected[row] = "111"
-        else:
-            lines.append(f"Person {row},0414{row:06d},")
-            expected[row] = "delivered"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return expected
 
 
 def send(path: Path, url: str, home: Path, key: str = "demo-key") -> subprocess.Popen[str]:

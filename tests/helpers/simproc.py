@@ -87,3 +87,24 @@ def sim_factory(tmp_path: Path) -> Iterator[Callable[..., SimProcess]]:
     yield make
     for sim in made:
         sim.stop()
+
+
+def make_file(path: Path, count: int) -> dict[int, str]:
+    """A CSV of ``count`` rows; returns what each data row must become (status or code)."""
+    expected: dict[int, str] = {}
+    lines = ["Name,FirstPhone,njContactHours"]
+    for row in range(1, count + 1):
+        if row % 50 == 7:
+            lines.append(f"No Phone {row},,")
+            expected[row] = "invalid"
+        elif row % 50 == 21:
+            lines.append(f"Do Not Call {row},0299999999,")
+            expected[row] = "104"
+        elif row % 50 == 33:
+            lines.append(f"Bad Hours {row},0415{row:06d},Someday")
+            expected[row] = "111"
+        else:
+            lines.append(f"Person {row},0414{row:06d},")
+            expected[row] = "delivered"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return expected

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 os.environ.setdefault("QT_API", "pyside6")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import PySide6  # noqa: F401  (imported before qasync, which then uses this binding)
 import pytest
+import pytest_asyncio
 import qasync
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from noojee_desk.ui.main_window import MainWindow
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
@@ -41,3 +46,15 @@ def _collect_on_gui_thread() -> Iterator[None]:
     gc.collect()
     yield
     gc.collect()
+
+
+@pytest_asyncio.fixture
+async def window(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[MainWindow]:
+    """The main window on a fresh demo-capable desk, closed after its services stop."""
+    from helpers.desks import make_desk
+    from helpers.windows import close_window
+
+    win = MainWindow(make_desk(tmp_path / "home"))
+    win.show()
+    yield win
+    await close_window(win)

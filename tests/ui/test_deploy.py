@@ -14,6 +14,7 @@ import certifi
 import pytest
 import shiboken6
 from helpers.memory_keyring import MemoryKeyring
+from helpers.windows import close_window
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -84,12 +85,6 @@ def new_desk(home: Path, backend: MemoryKeyring | None = None) -> Desk:
     )
     desk.open_outbox()
     return desk
-
-
-async def close_window(win: MainWindow) -> None:
-    await win.shutdown()
-    win.close()
-    win.deleteLater()
 
 
 def delete_windows() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
+from helpers.windows import close_window
 from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFormLayout, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
@@ -67,20 +67,6 @@ def learnt_spy(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> list[Lear
 
     monkeypatch.setattr(window.desk, "learn_layout", learn)
     return answers
-
-
-@pytest_asyncio.fixture
-async def window(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    win = MainWindow(make_desk(tmp_path / "home"))
-    win.show()
-    yield win
-    await close_window(win)
-
-
-async def close_window(win: MainWindow) -> None:
-    await win.shutdown()
-    win.close()
-    win.deleteLater()
 
 
 async def pick(window: MainWindow, target: Target) -> None:

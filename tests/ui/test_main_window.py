@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from helpers.desks import demo_emulator, make_desk
 from helpers.waits import until
+from helpers.windows import close_window
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
@@ -30,21 +29,6 @@ from noojee_desk.ui.queue.model import COL_STATUS
 def states(window: MainWindow) -> list[str]:
     model = window.queue_model
     return [model.index(r, COL_STATUS).data() for r in range(model.rowCount())]
-
-
-@pytest_asyncio.fixture
-async def window(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    win = MainWindow(make_desk(tmp_path / "home"))
-    win.show()
-    yield win
-    await close_window(win)
-
-
-async def close_window(win: MainWindow) -> None:
-    """Stop the window's services, then close it (pytest-qt would close it before they stop)."""
-    await win.shutdown()
-    win.close()
-    win.deleteLater()
 
 
 def field(window: MainWindow, name: str) -> QLineEdit:
