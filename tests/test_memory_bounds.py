@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -278,3 +279,75 @@ def test_every_could_not_be_read_says_why(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(spreadsheets, "decode_text", empty_error)
     (problem,) = spreadsheets.read_file(tmp_path / "ok.csv").problems
     assert problem.message.endswith("could not be read: ValueError.")
+
+
+def _gzip_bomb(megabytes: int) -> bytes:
+    """A gzip body that inflates to ``megabytes`` MB of one JSON string, made in milliseconds:
+    after a full flush the compressor starts afresh, so each megabyte compresses the same.
+    (No trailer: nothing that reads it within bounds gets that far.)"""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = packer.compress(b'{"code": 0, "message": "') + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(b"x" * (1024 * 1024)) + packer.flush(zlib.Z_FULL_FLUSH)
+    return head + block * megabytes
+
+
+class BombServer(EndlessServer):
+    """An HTTP server on 127.0.0.1 whose every answer is a gzip bomb."""
+
+    def __init__(self, megabytes: int) -> None:
+        super().__init__()
+        self.body = _gzip_bomb(megabytes)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            first = await reader.readline()
+            if first.startswith(b"POST"):
+                self.posts += 1
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(self.body)
+            )
+            writer.write(self.body)
+            self.sent += len(self.body)
+            await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+def test_a_gzip_bomb_from_a_real_server_is_inflated_only_to_the_limit() -> None:
+    """2 GB inflated from 2 MB on the wire, past the child's 1.5 GB of address space: the
+    insert's answer is cut at 64 KB and the list's at 8 MB as they are inflated."""
+    with BombServer(2048) as server:
+        assert len(server.body) < 3 * 1024 * 1024
+        result = run_limited(
+            """
+            import asyncio, json
+            from noojee_desk.core.delivery.api import NoojeeClient, ApiError
+
+            async def main():
+                async with NoojeeClient(sys.argv[1], "bomb-key") as client:
+                    outcome = await client.insert_lead(3, 42, 101, {"FirstPhone": "0412000001"})
+                    try:
+                        await client.list_templates()
+                        listed = "no error"
+                    except ApiError as exc:
+                        listed = exc.outcome.kind.value + ": " + exc.outcome.sentence
+                return outcome, listed
+
+            outcome, listed = asyncio.run(main())
+            print(json.dumps({"kind": outcome.kind.value, "sentence": outcome.sentence,
+                              "listed": listed, "peak": peak_mb()}))
+            """,
+            f"http://127.0.0.1:{server.port}",
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["kind"] == "unknown", found
+    assert "longer than 64 KB" in found["sentence"]
+    assert found["listed"].startswith("retry_later: ")
+    assert "longer than 8 MB" in found["listed"]
+    assert found["peak"] < 120, found  # inflated a network read at a time: over 160

@@ -13,6 +13,7 @@ import socket
 import ssl
 import time
 import urllib.request
+import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -311,7 +312,12 @@ class NoojeeClient:
             base_url=self.base_url,
             transport=_KeyTransport(transport, self._api_key),
             timeout=self._timeout,
-            headers={"User-Agent": f"NoojeeDesk/{__version__}", "Accept": "application/json"},
+            headers={
+                "User-Agent": f"NoojeeDesk/{__version__}",
+                "Accept": "application/json",
+                # Only the codings _read_at_most inflates a bounded piece at a time.
+                "Accept-Encoding": "gzip, deflate",
+            },
             follow_redirects=False,
         )
         self._reached = False  # set once any HTTP answer came back: later DNS errors are "offline"
@@ -636,15 +642,84 @@ class _Answer:
 
 
 async def _read_at_most(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """The (decoded) body up to ``limit`` bytes, and whether that was all of it."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], False
-    return b"".join(chunks), True
+    """The (decoded) body up to ``limit`` bytes, and whether that was all of it.
+
+    The raw body is inflated here, never more than the room left at a time: httpx inflates a
+    whole network chunk at once, and 64 KB of gzip can hold some 64 MB. Codings other than gzip
+    and deflate (which the client does not ask for) are kept as they came: unreadable."""
+    try:
+        whole = response.content  # an answer made in memory (a test's transport) is read already
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        return whole[:limit], len(whole) <= limit
+    stages = _inflaters(response.headers.get("content-encoding", ""))
+    out = bytearray()
+    try:
+        async for raw in response.aiter_raw():
+            if not _push(stages, 0, raw, out, limit):
+                del out[limit:]
+                return bytes(out), False
+        if not _push(stages, 0, b"", out, limit):
+            del out[limit:]
+            return bytes(out), False
+    except zlib.error as exc:
+        raise httpx.DecodingError(str(exc), request=response.request) from exc
+    return bytes(out), True
+
+
+class _Inflater:
+    """One gzip or deflate coding, inflated at most a given size per call."""
+
+    def __init__(self, coding: str) -> None:
+        self._deflate = coding == "deflate"
+        # gzip: the gzip or zlib header; deflate: a zlib stream, or a raw one (as httpx reads it)
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32 if not self._deflate else zlib.MAX_WBITS)
+        self._first = self._deflate
+
+    def take(self, data: bytes, room: int) -> bytes:
+        """At most ``room`` bytes of output from ``data`` and what an earlier call left."""
+        if self._z.unconsumed_tail:
+            data = self._z.unconsumed_tail + data
+        if self._first and data:
+            self._first = False
+            try:
+                return self._z.decompress(data, room)
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._z.decompress(data, room)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._z.unconsumed_tail)
+
+
+def _inflaters(header: str) -> list[_Inflater]:
+    """The inflaters for a Content-Encoding, in the order the raw body goes through them."""
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    stages: list[_Inflater] = []
+    for coding in reversed(codings):  # the last coding applied is undone first
+        if coding in ("gzip", "x-gzip", "deflate"):
+            stages.append(_Inflater("deflate" if coding == "deflate" else "gzip"))
+        elif coding != "identity":
+            break  # not ours to undo: the rest stays as it came
+    return stages
+
+
+def _push(stages: list[_Inflater], index: int, data: bytes, out: bytearray, limit: int) -> bool:
+    """Runs ``data`` through ``stages[index:]`` into ``out``; False once ``out`` is past
+    ``limit`` (each stage makes at most the room left per step, so nothing big is held)."""
+    if index == len(stages):
+        out += data
+        return len(out) <= limit
+    stage = stages[index]
+    while True:
+        piece = stage.take(data, limit + 1 - len(out))
+        data = b""
+        if piece and not _push(stages, index + 1, piece, out, limit):
+            return False
+        if not stage.pending or not piece:
+            return True
 
 
 def _size(limit: int) -> str:
