@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from noojee_desk import __version__
@@ -301,8 +302,10 @@ class NoojeeClient:
         if not api_key or not api_key.strip():
             raise ConfigError("Enter the API key Noojee support gave you.")
         self._api_key = api_key.strip()
+        self._proxy: str | None = None  # the proxy's address, for messages
         if transport is None:
             transport = _transport(self.base_url, ca_bundle, proxy, max_connections)
+            self._proxy = proxy_for(self.base_url, proxy)
         self._timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=30.0, pool=None
         )
@@ -503,6 +506,9 @@ class NoojeeClient:
                 fix="Check the server address; an on-premise PBX may need its CA certificate "
                 "set in the connection settings.",
             )
+        refused = _proxy_refusal(exc)
+        if refused is not None:
+            return self._proxy_refused(refused, detail)
         if isinstance(exc, httpx.ConnectError) and _is_name_error(exc) and not self._reached:
             return Outcome(
                 Kind.BLOCKED,
@@ -555,6 +561,33 @@ class NoojeeClient:
             message=detail,
             sentence="An unexpected error happened while talking to the PBX.",
             fix="The lead is kept and retried; if this persists, send the log to support.",
+        )
+
+    def _proxy_refused(self, status: tuple[int, str], detail: str) -> Outcome:
+        """The proxy answered the tunnel's CONNECT with 403 or 407: nothing reached the PBX, and
+        trying again changes nothing until someone changes the proxy or the settings."""
+        code, phrase = status
+        where = f"the proxy at {_proxy_name(self._proxy)}" if self._proxy else "the proxy"
+        target = self._host_and_port()
+        if code == 407:
+            fix = (
+                f"Ask your IT team to let this computer reach {target} through the proxy "
+                "without a sign-in, or name a proxy that needs none in the connection's "
+                "settings (Advanced, Proxy)."
+            )
+        else:
+            fix = (
+                f"Ask your IT team to allow connections from this computer to {target} "
+                "through the proxy, or name another proxy in the connection's settings "
+                "(Advanced, Proxy)."
+            )
+        return Outcome(
+            Kind.BLOCKED,
+            block_reason=BlockReason.BAD_CONFIG,
+            message=detail,
+            sentence=f"{where[0].upper()}{where[1:]} refused the connection to the PBX "
+            f"({code} {phrase}); nothing was sent.",
+            fix=fix,
         )
 
     def _host_and_port(self) -> str:
@@ -765,6 +798,34 @@ def _past_deadline(deadline: float, *, sent: bool) -> Outcome:
         sentence=f"The server did not finish answering within {took}.",
         fix="Try again later; check the server address if it persists.",
     )
+
+
+#: What a proxy answers to a tunnel it will not make for us: a setting to fix, not an outage.
+_PROXY_REFUSALS = {407: "Proxy Authentication Required", 403: "Forbidden"}
+
+
+def _proxy_refusal(exc: BaseException) -> tuple[int, str] | None:
+    """(status, reason phrase) when a proxy refused the CONNECT with 403 or 407, else None."""
+    for link in _chain(exc):
+        if isinstance(link, httpx.ProxyError | httpcore.ProxyError):
+            found = re.match(r"\s*(\d{3})\b\s*(.*)", str(link))
+            if found and int(found.group(1)) in _PROXY_REFUSALS:
+                code = int(found.group(1))
+                phrase = " ".join(found.group(2).split())[:80] or _PROXY_REFUSALS[code]
+                return code, phrase
+    return None
+
+
+def _proxy_name(url: str | None) -> str:
+    """A proxy's host and port, never a user name or password it may carry."""
+    parts = urlsplit(url or "")
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
