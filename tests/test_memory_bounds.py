@@ -325,7 +325,7 @@ def test_a_gzip_bomb_from_a_real_server_is_inflated_only_to_the_limit() -> None:
         assert len(server.body) < 3 * 1024 * 1024
         result = run_limited(
             """
-            import asyncio, json
+            import asyncio, json, tracemalloc
             from noojee_desk.core.delivery.api import NoojeeClient, ApiError
 
             async def main():
@@ -338,9 +338,11 @@ def test_a_gzip_bomb_from_a_real_server_is_inflated_only_to_the_limit() -> None:
                         listed = exc.outcome.kind.value + ": " + exc.outcome.sentence
                 return outcome, listed
 
+            tracemalloc.start()
             outcome, listed = asyncio.run(main())
+            held = tracemalloc.get_traced_memory()[1] // (1024 * 1024)
             print(json.dumps({"kind": outcome.kind.value, "sentence": outcome.sentence,
-                              "listed": listed, "peak": peak_mb()}))
+                              "listed": listed, "peak": peak_mb(), "held": held}))
             """,
             f"http://127.0.0.1:{server.port}",
         )
@@ -350,4 +352,73 @@ def test_a_gzip_bomb_from_a_real_server_is_inflated_only_to_the_limit() -> None:
     assert "longer than 64 KB" in found["sentence"]
     assert found["listed"].startswith("retry_later: ")
     assert "longer than 8 MB" in found["listed"]
-    assert found["peak"] < 120, found  # inflated a network read at a time: over 160
+    # Python's own allocations: inflated a network read (64 KB) at a time, over 140 MB
+    assert found["held"] < 48, found
+    assert found["peak"] < 400, found
+
+
+READ_IN_CHILD = """
+    import json
+    from noojee_desk.core.leads.spreadsheets import read_file
+    table = read_file(sys.argv[1])
+    print(json.dumps({"rows": len(table.rows),
+                      "problems": [p.message for p in table.problems],
+                      "peak": peak_mb()}))
+    """
+
+
+def test_a_300_mb_csv_is_refused_by_its_size_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.write(b"Name,FirstPhone\n" + b"Ann,0412000001\n" * 1000)
+        handle.truncate(300 * 1024 * 1024)  # sparse: 300 MB in a moment, no disk used
+    result = run_limited(READ_IN_CHILD, str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["rows"] == 0
+    (message,) = found["problems"]
+    assert message.startswith("huge.csv is too big to import: it is 300 MB; at most 100 MB")
+    assert "Split it" in message
+    assert found["peak"] < 150, found
+
+
+def test_a_text_file_whose_size_lies_is_read_only_up_to_the_cap() -> None:
+    """A device that never ends (its size says 0): read a megabyte at a time, refused at the
+    cap, never read to the end of memory."""
+    result = run_limited(READ_IN_CHILD, "/dev/zero")
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["rows"] == 0
+    (message,) = found["problems"]
+    assert message.startswith("zero is too big to import: it is over 100 MB"), message
+    assert found["peak"] < 400, found
+
+
+def test_a_csv_past_the_row_cap_is_refused_whole_and_one_within_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spreadsheets, "MAX_TEXT_ROWS", 100)
+    monkeypatch.setattr(spreadsheets, "_CHUNK", 64)  # the cap is checked as the file comes
+    lines = ["Name,FirstPhone"] + [f"Lead {n},04120{n:05d}" for n in range(99)]
+    (tmp_path / "fits.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(spreadsheets.read_file(tmp_path / "fits.csv").rows) == 100
+    lines.append("Lead 100,0412000100")
+    (tmp_path / "over.csv").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    table = spreadsheets.read_file(tmp_path / "over.csv")
+    assert table.rows == []
+    (problem,) = table.problems
+    assert problem.message.startswith("over.csv is too big to import: it has over 100 rows")
+    assert "at most 100 rows can be read" in problem.message
+
+
+def test_a_csv_past_the_cell_cap_is_refused_before_any_cell_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spreadsheets, "MAX_CELLS", 1000)
+    (tmp_path / "wide.tsv").write_text(("x\t" * 600 + "\n") * 2, encoding="utf-8")
+    made: list[object] = []
+    monkeypatch.setattr(spreadsheets, "parse_delimited", lambda *a: made.append(a))
+    table = spreadsheets.read_file(tmp_path / "wide.tsv")
+    assert made == []
+    (problem,) = table.problems
+    assert "too big to import: more than 1,000 cells" in problem.message
