@@ -422,3 +422,26 @@ def test_a_csv_past_the_cell_cap_is_refused_before_any_cell_is_made(
     assert made == []
     (problem,) = table.problems
     assert "too big to import: more than 1,000 cells" in problem.message
+
+
+def test_send_refuses_a_300_mb_csv_without_reading_it_into_memory(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.write(b"Name,FirstPhone\nAnn,0412000001\n")
+        handle.truncate(300 * 1024 * 1024)  # sparse
+    code = """
+        import os
+        from noojee_desk import send
+        os.environ[send.KEY_ENV] = "some-key"
+        code = send.main(sys.argv[1:])
+        print("PEAK", peak_mb())
+        print("EXIT", code)
+        """
+    argv = [str(path), "--server", "http://127.0.0.1:9", "--dry-run"]
+    argv += ["--template", "3", "--campaign", "42", "--allocation", "101"]
+    argv += ["--data-dir", str(tmp_path / "data")]
+    result = run_limited(code, *argv)
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == f"EXIT {2}", result.stdout + result.stderr[-3000:]
+    assert "huge.csv is too big to import: it is 300 MB; at most 100 MB" in result.stderr
+    assert int(lines[-2].split()[1]) < 150, lines
