@@ -859,6 +859,7 @@ class MainWindow(QMainWindow):
 
     # -- a batch held for a set-up mistake ---------------------------------------------------
 
+    @_reads_queue
     def _show_stopped(self) -> None:
         """The banner of the newest held batch (the others come after it is dealt with)."""
         if not self._stopped:
@@ -880,6 +881,7 @@ class MainWindow(QMainWindow):
             ],
         )
 
+    @_reads_queue
     def _fix_fields(self, batch_id: int) -> None:
         batch = self.desk.outbox.batch(batch_id)
         if batch is not None:
@@ -988,6 +990,7 @@ class MainWindow(QMainWindow):
                 break
         self.queue_view.batches.show_batches(shown)
 
+    @_reads_queue
     def _batch_finished(self, event: BatchFinished) -> None:
         # Announced once per finish by the dispatcher (again after a retry or a resend).
         counts = event.counts
@@ -1031,6 +1034,7 @@ class MainWindow(QMainWindow):
         changed = control(dispatcher, ids)
         self.status_bar.showMessage(f"{changed:,} lead(s) changed.", 4000)
 
+    @_reads_queue
     def _show_details(self, lead_id: int) -> None:
         lead = self.desk.outbox.get(lead_id)
         if lead is None:

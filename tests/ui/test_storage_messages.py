@@ -188,11 +188,20 @@ async def test_a_failing_read_of_the_queue_is_a_banner_not_a_traceback(
 
     monkeypatch.setattr(Outbox, "leads", broken)
     monkeypatch.setattr(Outbox, "counts", broken)
-    demo._load_queue()  # a raise here would be a traceback in a slot
+    monkeypatch.setattr(Outbox, "get", broken)
     banner = demo.problem_banner
-    assert banner.reason is BannerReason.QUEUE_FILE
-    assert "damaged" in banner.text
-    assert "Move it aside" in banner.text
+    reads = [
+        demo._load_queue,  # a raise in any of these would be a traceback in a slot
+        lambda: demo._pending_ids.add(1) or demo._flush_changes(),
+        demo._refresh_counts,
+        lambda: demo._show_details(1),
+    ]
+    for read in reads:
+        banner.clear()
+        read()
+        assert banner.reason is BannerReason.QUEUE_FILE
+        assert "damaged" in banner.text
+        assert "Move it aside" in banner.text
 
 
 def _aged(path: Path) -> None:
