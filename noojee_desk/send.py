@@ -303,9 +303,18 @@ def describe_mapping(header: Sequence[str], mapping: ColumnMapping, layout: Fiel
     return "\n".join(lines)
 
 
-def _batch_key(data: bytes, args: argparse.Namespace, server: str) -> str:
-    """Identifies one send of one file with one set of options (to resume it, not resend it)."""
-    digest = hashlib.sha256(data)
+def _file_digest(path: Path) -> hashlib._Hash:
+    """The SHA-256 of a file's content, read a megabyte at a time (never held whole)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest
+
+
+def _batch_key(digest: hashlib._Hash, args: argparse.Namespace, server: str) -> str:
+    """Identifies one send of one file with one set of options (to resume it, not resend it):
+    ``digest`` is the file's content's (see ``_file_digest``)."""
     options = [
         server,
         args.template,
@@ -338,14 +347,14 @@ def prepare(
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: no such file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{args.file}: cannot be read ({exc.strerror or exc})") from exc
-    table = read_file(path, sheet=args.sheet)
+    table = read_file(path, sheet=args.sheet)  # within its caps, or refused with why
     if len(table.rows) < 2:
         why = " ".join(p.message for p in table.problems) or "it has no rows below the header."
         raise UsageError(f"{args.file}: nothing to send: {why}")
+    try:
+        digest = _file_digest(path)
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot be read ({exc.strerror or exc})") from exc
     header = table.rows[0]
     has_header, mapping, layout, notes = map_columns(
         header, table.rows[1:21], settings.layout, settings.mappings, args.map, args.phone_fields
@@ -363,7 +372,7 @@ def prepare(
     ]
     shown = list(header) if has_header else [f"column {i + 1}" for i in range(len(header))]
     mapped = "mapping:\n" + describe_mapping(shown, mapping, layout)
-    return Prepared(checks, _batch_key(data, args, server), list(header), [mapped, *notes])
+    return Prepared(checks, _batch_key(digest, args, server), list(header), [mapped, *notes])
 
 
 # -- the key -------------------------------------------------------------------------------------

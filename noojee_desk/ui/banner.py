@@ -31,6 +31,7 @@ class BannerReason(Enum):
     FIELDS_NEED_LOOK = "fields need a look"  # phone fields guessed from names, not confirmed
     SETUP_STOPPED = "set-up stopped"  # a batch held: its first answers were one set-up mistake
     MANAGED_DAMAGED = "managed settings damaged"  # the administrator's file is ignored
+    QUEUE_FILE = "queue file"  # the queue file cannot be read or written (disk, damage, lock)
 
     @property
     def kind(self) -> str:

@@ -404,6 +404,39 @@ class LeadForm(QWidget):
         )
         self.again_button.show()
 
+    def queue_failed(self, lead: FormLead, message: str) -> None:
+        """The window could not queue ``lead``: it goes back into the form (unless the next
+        lead is being typed there already) with ``message``, to queue again with Ctrl+Enter."""
+        typing = any(box.text().strip() for box in self._inputs.values())
+        if not typing:
+            self._put_back(lead)
+        self.summary.setStyleSheet(style("error"))
+        again = (
+            "The lead is back in the form: press Ctrl+Enter to queue it again."
+            if not typing
+            else "Its fields were: "
+            + ", ".join(f"{k}: {v}" for k, v in lead.fields.items() if str(v).strip())
+        )
+        self.summary.setText(f"✖ The lead was not queued. {message} {again}")
+
+    def _put_back(self, lead: FormLead) -> None:
+        for name, box in self._inputs.items():
+            box.setText(str(lead.fields.get(name, "") or ""))
+        self.external_id.setText(str(lead.fields.get("njExternalLeadId", "") or ""))
+        self.contact_hours.setText(str(lead.fields.get("njContactHours", "") or ""))
+        priority = str(lead.fields.get("njPriority", "") or "")
+        if priority.isdigit():
+            self.priority.setValue(int(priority))
+        callback = str(lead.fields.get("njCallBackDate", "") or "")
+        if callback:
+            for shape in ("yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-ddTHH:mm:ss"):
+                when = QDateTime.fromString(callback, shape)
+                if when.isValid():
+                    self.callback_on.setChecked(True)
+                    self.callback.setDateTime(when)
+                    break
+        self.allow_duplicates.setChecked(lead.allow_duplicates)
+
     def _send_again(self) -> None:
         lead, self._delivered_lead = self._delivered_lead, None
         self.again_button.hide()

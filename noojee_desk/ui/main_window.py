@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -35,14 +39,18 @@ from noojee_desk.core.delivery.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.outbox import Outbox, set_aside
 from noojee_desk.core.delivery.records import (
     Enqueued,
     Lead,
     LeadInput,
     LeadQuery,
+    OutboxError,
     State,
+    StorageProblem,
     Target,
+    is_locked,
+    storage_problem,
 )
 from noojee_desk.core.delivery.setup import SetupStopped
 from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
@@ -53,7 +61,7 @@ from noojee_desk.core.pbx import DEFAULT_TIMEZONE, EXTERNAL_ID_FIELD
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui import connection_file as connection_ui
 from noojee_desk.ui.about import AboutDialog
-from noojee_desk.ui.banner import Banner, BannerReason
+from noojee_desk.ui.banner import Banner, BannerAction, BannerReason
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.grid import BatchGrid
 from noojee_desk.ui.grid.controls import day_text
@@ -74,9 +82,40 @@ log = logging.getLogger(__name__)
 _AT_START = (BannerReason.SETTINGS_DAMAGED, BannerReason.MANAGED_DAMAGED)
 _PROFILE_PROBLEMS = tuple(r for r in BannerReason if r not in _AT_START)
 
+#: What the queue file can raise on the window's side: SQLite's errors and OutboxError.
+_STORAGE_ERRORS = (sqlite3.Error, OutboxError)
+
+_Read = TypeVar("_Read", bound=Callable[..., None])
+
+
+def _reads_queue(method: _Read) -> _Read:
+    """A window method that reads the queue file: a SQLite error becomes the queue-file banner
+    (what happened and what to do), never a traceback; the next refresh reads again."""
+
+    @functools.wraps(method)
+    def guarded(self: MainWindow, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except _STORAGE_ERRORS as exc:
+            self._storage_failed(exc, f"reading the queue ({method.__name__})")
+
+    return guarded  # type: ignore[return-value]
+
+
+class QueueNotWritten(Exception):
+    """Leads the window could not queue: ``str()`` says why and what to do. Nothing of the
+    batch was written (one transaction), so the form or the grid keeps the leads."""
+
+    def __init__(self, problem: StorageProblem) -> None:
+        super().__init__(" ".join(p for p in (problem.sentence, problem.fix) if p))
+        self.problem = problem
+
 
 class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window (after confirming): the app ends
+    #: How long a queue file another program holds is waited for, and the pause between tries.
+    LOCK_WAIT = 120.0
+    LOCK_RETRY = 1.0
 
     def __init__(self, desk: Desk, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -261,6 +300,8 @@ class MainWindow(QMainWindow):
         self._apply_managed()
         if self.desk.store.load_warning:
             self.problem_banner.say(BannerReason.SETTINGS_DAMAGED, self.desk.store.load_warning)
+        if not self._queue_opens(demo):
+            return
         if demo:
             await self.open_demo()
         elif self.desk.profile is not None:
@@ -270,6 +311,64 @@ class MainWindow(QMainWindow):
             self.toolbar.hide()
             self.welcome.connect_button.setFocus()
         self._refresh_profiles()
+
+    # -- the queue file ------------------------------------------------------------------------
+
+    def _queue_opens(self, demo: bool) -> bool:
+        """Whether the queue file opens; if not, the banner says why, offers to set a damaged
+        one aside (and start empty) or to try again, and no profile opens on an empty queue."""
+        try:
+            self.desk.open_outbox()
+        except OutboxError as exc:
+            log.error("%s", exc)
+            problem = storage_problem(exc, self.desk.paths.outbox)
+            again: BannerAction = (
+                "Try again",
+                lambda: self.tasks.spawn(self._start_again(demo), name="start"),
+            )
+            actions = [again]
+            if problem.damaged:
+                actions = [
+                    ("Set it aside and start empty", lambda: self._set_queue_aside(demo)),
+                    again,
+                ]
+            text = " ".join(p for p in (problem.sentence, problem.fix) if p)
+            self.problem_banner.say(BannerReason.QUEUE_FILE, text, actions)
+            self.queue_model.reset([])
+            self.stack.setCurrentWidget(self.welcome)
+            self.toolbar.hide()
+            return False
+        self.problem_banner.clear(BannerReason.QUEUE_FILE)
+        return True
+
+    async def _start_again(self, demo: bool) -> None:
+        await self.start(demo=demo)
+
+    def _set_queue_aside(self, demo: bool) -> None:
+        """The damaged queue file is renamed (kept for support) and an empty queue starts."""
+        try:
+            moved = set_aside(self.desk.paths.outbox)
+        except OSError as exc:
+            self.problem_banner.say(
+                BannerReason.QUEUE_FILE,
+                f"The queue file {self.desk.paths.outbox} could not be set aside ({exc}). "
+                "Move it out of the data folder yourself, then start Noojee Desk again.",
+            )
+            return
+        log.warning("set the damaged queue file aside: %s", ", ".join(map(str, moved)))
+        if moved:
+            self.status_bar.showMessage(f"The damaged queue file was kept as {moved[0]}.", 10000)
+        self.tasks.spawn(self._start_again(demo), name="start")
+
+    def _storage_failed(self, exc: BaseException, doing: str) -> StorageProblem:
+        """A SQLite error on the window's side: logged, and said in the queue-file banner."""
+        problem = storage_problem(exc, self.desk.paths.outbox)
+        log.error("%s failed: %s: %s", doing, type(exc).__name__, exc)
+        if problem.locked:
+            return problem  # another writer, for a moment: the next read goes through
+        text = " ".join(p for p in (problem.sentence, problem.fix) if p)
+        self.problem_banner.say(BannerReason.QUEUE_FILE, text)
+        return problem
 
     def _refresh_profiles(self) -> None:
         self.profile_box.blockSignals(True)
@@ -624,7 +723,13 @@ class MainWindow(QMainWindow):
 
     async def _enqueue_form(self, target: Target, lead: FormLead, send_again: bool) -> None:
         leads = [LeadInput(lead.fields, lead.phones)]
-        queued = await self.enqueue(target, leads, lead.allow_duplicates, "Keyed in", send_again)
+        try:
+            queued = await self.enqueue(
+                target, leads, lead.allow_duplicates, "Keyed in", send_again
+            )
+        except QueueNotWritten as exc:
+            self.form.queue_failed(lead, str(exc))  # the lead goes back into the form
+            return
         if queued.skipped:
             when = queued.skipped[0].delivered_at
             self.form.delivered_before(lead, f"on {day_text(when)}" if when else "before")
@@ -658,10 +763,46 @@ class MainWindow(QMainWindow):
         send_again: bool = False,
     ) -> Enqueued:
         """Queue ``leads`` as one batch (as the form and the grid do) and show them; leads
-        delivered to ``target`` before are left out unless ``send_again``."""
-        queued = await self.desk.enqueue(
-            target, leads, allow_duplicates=allow_duplicates, source=source, send_again=send_again
-        )
+        delivered to ``target`` before are left out unless ``send_again``. A queue file another
+        program holds is waited for (up to ``LOCK_WAIT`` seconds); any other SQLite error
+        raises QueueNotWritten, saying what to do, with none of the leads queued."""
+        waited_since: float | None = None
+        while True:
+            try:
+                queued = await self.desk.enqueue(
+                    target,
+                    leads,
+                    allow_duplicates=allow_duplicates,
+                    source=source,
+                    send_again=send_again,
+                )
+                break
+            except _STORAGE_ERRORS as exc:
+                now = time.monotonic()
+                if is_locked(exc) and (waited_since is None or now - waited_since < self.LOCK_WAIT):
+                    waited_since = now if waited_since is None else waited_since
+                    log.info("the queue file is locked; queueing %d leads again", len(leads))
+                    self.status_bar.showMessage(
+                        "Another program is writing to the queue file; waiting to queue "
+                        f"{len(leads):,} lead{'s' if len(leads) != 1 else ''}…",
+                        5000,
+                    )
+                    await asyncio.sleep(self.LOCK_RETRY)
+                    continue
+                problem = self._storage_failed(exc, f"queueing {len(leads)} leads")
+                if problem.locked:
+                    problem = StorageProblem(
+                        f"Another program has held the queue file {self.desk.paths.outbox} "
+                        f"for over {self.LOCK_WAIT:g} seconds.",
+                        "Close other copies of Noojee Desk or 'noojee-desk send', then queue "
+                        "again.",
+                        locked=True,
+                    )
+                    self.problem_banner.say(
+                        BannerReason.QUEUE_FILE, f"{problem.sentence} {problem.fix}"
+                    )
+                raise QueueNotWritten(problem) from exc
+        self.problem_banner.clear(BannerReason.QUEUE_FILE)
         batch = queued.batch
         self._session_batches.add(batch.id)
         # Queued and committed: a failure to show it now must not make it look unqueued (the
@@ -676,6 +817,7 @@ class MainWindow(QMainWindow):
             log.exception("showing batch %s failed; its leads are queued", batch.id)
         return queued
 
+    @_reads_queue
     def _load_queue(self) -> None:
         profile = self.desk.profile
         leads = [] if profile is None else self.desk.outbox.leads(LeadQuery(profile=profile.name))
@@ -717,6 +859,7 @@ class MainWindow(QMainWindow):
 
     # -- a batch held for a set-up mistake ---------------------------------------------------
 
+    @_reads_queue
     def _show_stopped(self) -> None:
         """The banner of the newest held batch (the others come after it is dealt with)."""
         if not self._stopped:
@@ -738,6 +881,7 @@ class MainWindow(QMainWindow):
             ],
         )
 
+    @_reads_queue
     def _fix_fields(self, batch_id: int) -> None:
         batch = self.desk.outbox.batch(batch_id)
         if batch is not None:
@@ -794,6 +938,7 @@ class MainWindow(QMainWindow):
             10000,
         )
 
+    @_reads_queue
     def _flush_changes(self) -> None:
         outbox = self.desk.outbox
         ids, self._pending_ids = sorted(self._pending_ids), set()
@@ -823,11 +968,13 @@ class MainWindow(QMainWindow):
         else:
             self.problem_banner.clear(BannerReason.QUEUE_NEEDS_ATTENTION)
 
+    @_reads_queue
     def _refresh_counts(self) -> None:
         profile = self.desk.profile
         if profile is not None:
             self.status_bar.show_counts(self.desk.outbox.counts(profile.name).as_dict())
 
+    @_reads_queue
     def _refresh_batches(self) -> None:
         profile = self.desk.profile
         if profile is None:
@@ -843,6 +990,7 @@ class MainWindow(QMainWindow):
                 break
         self.queue_view.batches.show_batches(shown)
 
+    @_reads_queue
     def _batch_finished(self, event: BatchFinished) -> None:
         # Announced once per finish by the dispatcher (again after a retry or a resend).
         counts = event.counts
@@ -886,6 +1034,7 @@ class MainWindow(QMainWindow):
         changed = control(dispatcher, ids)
         self.status_bar.showMessage(f"{changed:,} lead(s) changed.", 4000)
 
+    @_reads_queue
     def _show_details(self, lead_id: int) -> None:
         lead = self.desk.outbox.get(lead_id)
         if lead is None:

@@ -805,3 +805,16 @@ class Outbox:
         """An OS lock that only one process at a time holds for ``profile``'s queue."""
         digest = hashlib.sha1(profile.encode("utf-8")).hexdigest()[:12]
         return ProfileLock(self.path.with_name(f"{self.path.name}.{digest}.lock"), profile)
+
+
+def set_aside(path: str | os.PathLike[str], *, now: Callable[[], float] = time.time) -> list[Path]:
+    """Renames a damaged queue file (and its -wal and -shm files) to ``<name>.damaged-<time>``,
+    so the next open starts an empty queue; the renamed files, for support to recover."""
+    queue = Path(path)
+    stamp = int(now())
+    moved: list[Path] = []
+    for suffix in ("", "-wal", "-shm"):
+        part = queue.with_name(queue.name + suffix)
+        if part.exists():
+            moved.append(part.rename(part.with_name(f"{part.name}.damaged-{stamp}")))
+    return moved
