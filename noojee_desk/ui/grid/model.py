@@ -16,6 +16,7 @@ from noojee_desk.core.leads.paste import (
     column_title,
     problem_text,
     row_kind,
+    row_label,
 )
 from noojee_desk.core.leads.validate import ERROR, WARNING, LeadCheck, Problem
 from noojee_desk.ui.grid.marks import FixRole, RowIdRole, SeverityRole, severity_icon
@@ -82,6 +83,14 @@ class BatchModel(QAbstractTableModel):
             return QBrush(QColor(foreground)) if foreground is not None else None
         if role == SeverityRole:
             return self._cell_severity(row, column)
+        if role == Qt.ItemDataRole.DecorationRole:
+            severity = self._cell_severity(row, column)
+            return severity_icon(severity) if severity is not None else None
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            problems = self._marks(row).get(column)
+            if not problems:
+                return None
+            return "; ".join(f"{p.severity.capitalize()}: {p.message}" for p in problems)
         if role == RowIdRole:
             return row.id
         if role == FixRole:
@@ -116,12 +125,13 @@ class BatchModel(QAbstractTableModel):
             return None
         row = self._shown[section]
         if role == Qt.ItemDataRole.DisplayRole:
-            return str(self._all_position(row.id) + 1) if self._filtered else str(section + 1)
+            return str(row.source_row)
         if role == Qt.ItemDataRole.DecorationRole:
             severity = row.severity
             return severity_icon(severity) if severity is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.row_summary(row)
+            summary = self.row_summary(row)
+            return row_label(row) + (f"\n\n{summary}" if summary else "")
         if role == SeverityRole:
             return row.severity
         if role == RowIdRole:
@@ -191,6 +201,10 @@ class BatchModel(QAbstractTableModel):
     def problems_at(self, row: GridRow, column: int) -> list[Problem]:
         """The problems marked on one cell of ``row``."""
         return list(self._marks(row).get(column, ()))
+
+    def cell_severity(self, row: GridRow, column: int) -> str | None:
+        """The worst problem marked on one cell of ``row`` (None: no problem)."""
+        return self._cell_severity(row, column)
 
     def _cell_severity(self, row: GridRow, column: int) -> str | None:
         if row.check is None or not row.check.problems:
@@ -267,6 +281,11 @@ class BatchModel(QAbstractTableModel):
         if self._all_positions is None:
             self._all_positions = {row.id: i for i, row in enumerate(self._rows)}
         return self._all_positions.get(row_id, -1)
+
+    def row_number(self, row_id: int) -> int:
+        """The row number shown for ``row_id``: its row in the paste or file (0: not here)."""
+        row = self.row_by_id(row_id)
+        return row.source_row if row is not None else 0
 
     def grid_number(self, row_id: int) -> int:
         """The 1-based row number shown for ``row_id`` (its place in the unfiltered grid)."""

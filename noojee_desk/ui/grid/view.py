@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QItemSelectionRange, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import (
+    QColor,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -123,6 +132,7 @@ class GridView(QTableView):
         metrics = self.fontMetrics()
         align = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         colours: dict[str, QColor] = {}
+        icons: dict[str, QIcon] = {}
         for offset, r in enumerate(range(top, bottom + 1)):
             y = first_y + offset * height
             row = model.row_at(r)
@@ -144,14 +154,23 @@ class GridView(QTableView):
                         else text_colour
                     )
                 text = row.cell(c)
+                room = width - 9
+                if background is not None:
+                    # Colour is never the only sign: the cell carries the severity's mark too.
+                    severity = model.cell_severity(row, c)
+                    if severity is not None:
+                        icons.setdefault(severity, severity_icon(severity)).paint(
+                            painter, QRect(x + width - 16, y + (height - 12) // 2, 12, 12)
+                        )
+                        room -= 16
                 if text:
                     if "\n" in text or "\r" in text:
                         text = " ↵ ".join(text.splitlines())
                     painter.setPen(pen)
                     painter.drawText(
-                        cell.adjusted(4, 0, -4, 0),
+                        QRect(x + 4, y, max(room + 1, 1), height - 1),
                         align,
-                        metrics.elidedText(text, Qt.TextElideMode.ElideRight, width - 9),
+                        metrics.elidedText(text, Qt.TextElideMode.ElideRight, room),
                     )
         if self.showGrid():
             painter.setPen(self._grid_colour())

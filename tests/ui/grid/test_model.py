@@ -113,8 +113,9 @@ def test_cells_show_their_problems(model: BatchModel) -> None:
     # The row header carries the worst severity and every message.
     assert model.headerData(2, Qt.Orientation.Vertical, SeverityRole) == ERROR
     assert model.headerData(1, Qt.Orientation.Vertical, SeverityRole) == WARNING
+    # Its tooltip says where the row came from first.
     assert model.headerData(0, Qt.Orientation.Vertical, Qt.ItemDataRole.ToolTipRole) == (
-        "Ready to queue"
+        "Row 1 of test\n\nReady to queue"
     )
     assert model.summary() == (1, 2, 2, 0)
 

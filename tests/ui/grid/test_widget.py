@@ -253,7 +253,7 @@ async def test_paste_map_fix_undo_redo_and_queue(
     assert first.fields["Name"] == "Person 1"
     assert first.fields["FirstPhone"] == "0410000001"
     assert first.phones == frozenset({"+61410000001"})
-    assert first.row == 1
+    assert first.row == 2  # its row in the paste: the header is row 1
     assert "Queueing 470 leads" in grid.footer.status.text()
     assert not grid.footer.queue_button.isEnabled()  # nothing is handed over twice
     grid.rows_queued([lead.row_id for lead in leads])
@@ -367,12 +367,12 @@ async def test_problem_filter_and_navigation(qtbot: QtBot, grid: BatchGrid) -> N
     grid.toolbar.filter_box.setChecked(True)
     assert model.rowCount() == 10  # 2 of each kind of problem
     assert grid.toolbar.filter_box.text() == "Only rows with &problems (10)"
-    # The rows keep their grid numbers.
-    assert model.headerData(0, Qt.Orientation.Vertical) == "2"
+    # The rows keep their numbers in the paste (the header is row 1).
+    assert model.headerData(0, Qt.Orientation.Vertical) == "3"
     # A click on a problem selects its cell.
     grid.panel.list.clicked.emit(grid.problems.index(1))
     current = grid.view.currentIndex()
-    assert model.headerData(current.row(), Qt.Orientation.Vertical) == "3"
+    assert model.headerData(current.row(), Qt.Orientation.Vertical) == "4"
     assert current.column() == 4
     grid.toolbar.filter_box.setChecked(False)
     assert model.rowCount() == 100
@@ -657,7 +657,7 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
             + sum(model.index(r, COL_STATUS).data() == "Rejected" for r in range(model.rowCount()))
             == count
         )
-        assert grid.undo_stack.canUndo()
+        assert not grid.undo_stack.canUndo()  # queued leads cannot be undone: history cleared
         for _ in range(10):  # nothing queued comes back into the grid
             grid.undo_stack.undo()
         await settled(grid)
