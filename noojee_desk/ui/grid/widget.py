@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QMimeData, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPalette, QUndoStack
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
     QApplication,
     QFileDialog,
@@ -195,6 +196,10 @@ class BatchGrid(QWidget):
             )
         )
         self.view.verticalHeader().setAccessibleName("Row numbers in the source")
+        self.header.setAccessibleName("Column titles and the field each is sent as")
+        corner = self.view.findChild(QAbstractButton, "qt_tableview_cornerbutton")
+        if corner is not None:
+            corner.setAccessibleName("Select all cells")
 
         # Every pixel of height goes to the rows: tight margins, one line above and below.
         layout = QVBoxLayout(self)
@@ -231,7 +236,8 @@ class BatchGrid(QWidget):
         actions.queue.triggered.connect(self.request_queue)
         actions.problems.triggered.connect(self.toggle_problems)
         actions.field.triggered.connect(self.choose_field)
-        self.header.done.connect(lambda: self.view.setFocus(Qt.FocusReason.OtherFocusReason))
+        # After the drop-down's list has closed (which gives its focus back to the drop-down).
+        self.header.done.connect(lambda: QTimer.singleShot(0, self._table_focus))
         self.undo_stack.indexChanged.connect(self._changed_by_person)
 
     @property
@@ -533,6 +539,9 @@ class BatchGrid(QWidget):
         column = current.column() if current.isValid() else 0
         if not self.header.open_field(column):
             self._say("Paste or open rows first; then choose each column's field.")
+
+    def _table_focus(self) -> None:
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _changed_by_person(self, _index: int = 0) -> None:
         """An edit, paste, undo or redo: what the status line said about the last change is
