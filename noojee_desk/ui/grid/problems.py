@@ -11,9 +11,11 @@ from PySide6.QtGui import QAction, QColor, QFont, QKeyEvent, QMouseEvent, QPaint
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QFrame,
     QLabel,
     QListView,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
@@ -310,6 +312,16 @@ class ProblemPanel(QWidget):
         self.details.setTextFormat(Qt.TextFormat.PlainText)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.details.setContentsMargins(2, 2, 2, 2)
+        # A long message scrolls in a few lines instead of pushing the list away.
+        self.details_area = QScrollArea()
+        self.details_area.setObjectName("problemDetailsArea")
+        self.details_area.setWidget(self.details)
+        self.details_area.setWidgetResizable(True)
+        self.details_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.details_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.details_area.setMaximumHeight(self.fontMetrics().lineSpacing() * 4 + 8)
         for signal in (problems.modelReset, problems.rowsInserted, problems.rowsRemoved):
             signal.connect(self.show_details)
         problems.dataChanged.connect(self.show_details)
@@ -322,7 +334,7 @@ class ProblemPanel(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
-        layout.addWidget(self.details)
+        layout.addWidget(self.details_area)
         layout.addWidget(self.fix_all_button)
         self.show_details()
 

@@ -39,6 +39,19 @@ class GridView(QTableView):
         "or open a CSV, TSV or XLSX file, or drop it on this window."
     )
 
+    #: Rows the table keeps room for however the window divides its height.
+    MIN_ROWS = 10
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for the mapping row and ``MIN_ROWS`` rows: a splitter above the grid may not
+        squeeze the table below that."""
+        hint = super().minimumSizeHint()
+        header = self.horizontalHeader().sizeHint().height()
+        rows = self.verticalHeader().defaultSectionSize() * self.MIN_ROWS
+        scroll = self.horizontalScrollBar().sizeHint().height()
+        height = header + rows + scroll + 2 * self.frameWidth()
+        return QSize(hint.width(), max(hint.height(), height))
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         editing = self.state() == QAbstractItemView.State.EditingState
         if not editing:
