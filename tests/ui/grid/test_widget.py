@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QLineEdit,
     QPushButton,
+    QSplitter,
     QStyleOptionViewItem,
     QWidget,
 )
@@ -37,6 +38,7 @@ from noojee_desk.core.leads.paste import GridLead
 from noojee_desk.core.leads.validate import ERROR, WARNING, Validator
 from noojee_desk.ui.grid import BatchGrid
 from noojee_desk.ui.grid.marks import SeverityRole
+from noojee_desk.ui.grid.view import GridView
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.theme import MARKS, TINTS
 
@@ -1055,3 +1057,24 @@ async def test_problem_cells_carry_a_mark_as_well_as_a_colour(
     description = grid.model.index(2, 4).data(Qt.ItemDataRole.AccessibleDescriptionRole)
     assert description.startswith("Error: ")
     assert grid.model.index(2, 4).data(Qt.ItemDataRole.DecorationRole) is not None
+
+
+@pytest.mark.asyncio
+async def test_the_table_keeps_room_for_ten_rows_in_a_squeezed_splitter(
+    qtbot: QtBot, grid: BatchGrid
+) -> None:
+    """The window's splitter may give the grid little height: the table keeps ten rows."""
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(40)])
+    holder = QSplitter(Qt.Orientation.Vertical)
+    qtbot.addWidget(holder)
+    holder.addWidget(grid)
+    holder.addWidget(QWidget())
+    holder.resize(1200, 700)
+    holder.show()
+    holder.setSizes([150, 550])  # far less than the grid needs
+    await until(lambda: grid.view.isVisible(), limit=5)
+    view = grid.view
+    shown = view.viewport().height() // view.rowHeight(0)
+    assert shown >= GridView.MIN_ROWS
+    assert holder.sizes()[0] > 150
+    grid.setParent(None)  # the grid fixture closes the grid itself
