@@ -95,7 +95,10 @@ def make_actions(owner: QWidget, undo_stack: QUndoStack) -> GridActions:
     open_file.setObjectName("actOpenLeadsFile")  # Ctrl+O is the window's File ▸ Open
     open_file.setToolTip("Open a CSV, TSV, TXT or XLSX file of leads")
     paste = QAction("&Paste leads", owner)
-    paste.setToolTip(with_keys("Paste rows copied in a spreadsheet", paste))
+    paste_keys = QKeySequence(QKeySequence.StandardKey.Paste).toString(
+        QKeySequence.SequenceFormat.NativeText
+    )
+    paste.setToolTip(f"Paste rows copied in a spreadsheet ({paste_keys} in the table)")
     remove = _grid_action(
         owner, "&Remove selected rows", "actRemoveRows", ["Ctrl+-"], "Remove the selected rows"
     )

@@ -592,6 +592,8 @@ class BatchGrid(QWidget):
         menu.addAction("Copy", self.editor.copy_selection)
         menu.addAction(self.grid_actions.paste)
         menu.addSeparator()
+        menu.addAction(self.grid_actions.fix_all)
+        menu.addAction(self.grid_actions.field)
         menu.addAction(self.grid_actions.remove)
         menu.popup(self.view.viewport().mapToGlobal(point))
 
