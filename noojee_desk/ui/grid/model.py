@@ -50,6 +50,7 @@ class BatchModel(QAbstractTableModel):
         self._all_positions: dict[int, int] | None = None  # row id -> index in _rows
         self._gone: set[int] = set()  # queued rows: never to come back through undo
         self._next_id = 1
+        self._widest = 0  # the highest row number shown (never lowered by removals)
         self._kinds = [0] * len(RowKind)  # rows per ``row_kind``, kept up to date by the mutators
         self.dark = False
         #: Called with (changes, label) for edits from the view; the grid pushes an undo command.
@@ -282,6 +283,13 @@ class BatchModel(QAbstractTableModel):
             self._all_positions = {row.id: i for i, row in enumerate(self._rows)}
         return self._all_positions.get(row_id, -1)
 
+    def widest_number(self) -> int:
+        """The highest row number the grid has shown since it was last loaded."""
+        return self._widest
+
+    def _widen(self, numbers: Iterable[int]) -> None:
+        self._widest = max(self._widest, max(numbers, default=0))
+
     def row_number(self, row_id: int) -> int:
         """The row number shown for ``row_id``: its row in the paste or file (0: not here)."""
         row = self.row_by_id(row_id)
@@ -340,6 +348,7 @@ class BatchModel(QAbstractTableModel):
         self._titles = list(state.titles)
         self._header = list(state.header) if state.header is not None else None
         self._rows = [r for r in state.rows if r.id not in self._gone]
+        self._widest = max((r.source_row for r in self._rows), default=0)
         for row in self._rows:
             row.queueing = False
         self._kinds = [0] * len(RowKind)
@@ -386,6 +395,7 @@ class BatchModel(QAbstractTableModel):
         width = max(len(r.cells) for r in rows)
         self.ensure_columns(width)
         self._count(rows, 1)
+        self._widen(r.source_row for r in rows)
         start = len(self._shown)
         if self._filtered:
             shown = [r for r in rows if r.check is None or r.check.problems]
@@ -414,6 +424,7 @@ class BatchModel(QAbstractTableModel):
         for _, row in placed:
             row.queueing = False
         self._count((r for _, r in placed), 1)
+        self._widen(r.source_row for _, r in placed)
         if self._filtered or len(placed) > 64:
             self.beginResetModel()
             for position, row in placed:

@@ -215,7 +215,9 @@ class RowHeader(QHeaderView):
 
     def sizeHint(self) -> QSize:
         model = self.model()
-        digits = len(str(max(model.rowCount(), 1) if model is not None else 1))
+        widest = model.widest_number() if isinstance(model, BatchModel) else 0
+        count = model.rowCount() if model is not None else 1
+        digits = len(str(max(count, widest, 1)))
         width = self.fontMetrics().horizontalAdvance("9" * max(digits, 2)) + 12 + 4 + 14
         return QSize(width, self.defaultSectionSize())
 
