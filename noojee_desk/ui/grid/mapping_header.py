@@ -34,6 +34,7 @@ class MappingCombo(QComboBox):
     ``closed`` fires when the list closes, chosen or not."""
 
     closed = Signal()
+    escaped = Signal()  # Escape on the closed drop-down: back to the table
 
     _OPENING = frozenset(
         {
@@ -50,7 +51,7 @@ class MappingCombo(QComboBox):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
-            self.closed.emit()
+            self.escaped.emit()
             return
         if event.key() in self._OPENING or (event.text().strip() and not event.modifiers()):
             self.showPopup()
@@ -66,7 +67,7 @@ class MappingHeader(QHeaderView):
     """The column header with the mapping row: a drop-down above each column's title."""
 
     picked = Signal(int, object)  # column, target field (None: not sent)
-    done = Signal()  # a drop-down opened by keyboard closed: the table takes the focus back
+    done = Signal()  # a drop-down opened by keyboard closed, or Escape: back to the table
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
@@ -183,6 +184,7 @@ class MappingHeader(QHeaderView):
             combo.setObjectName(f"mapColumn{column}")
             combo.setAccessibleName(f"Field for column {column + 1}")
             combo.closed.connect(lambda c=combo: self._closed(c))
+            combo.escaped.connect(self.done)
             combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon

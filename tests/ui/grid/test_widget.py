@@ -857,6 +857,17 @@ async def test_keyboard_only_paste_fix_edit_remove_and_queue(qtbot: QtBot, grid:
     grid.activateWindow()
     await until(view.hasFocus, limit=5)
     assert not combo.hasFocus()
+    # An arrow key on a closed drop-down opens its list instead of changing the field;
+    # Escape on it goes back to the table.
+    combo.setFocus()
+    key(qtbot, combo, Qt.Key.Key_Down)
+    assert combo.view().isVisible()
+    combo.hidePopup()
+    assert model.mapping[5] == "SecondPhone"
+    grid.activateWindow()
+    combo.setFocus()
+    key(qtbot, combo, Qt.Key.Key_Escape)
+    await until(view.hasFocus, limit=5)
 
     # Remove the row without a name (row 7) with Ctrl+-.
     key(qtbot, view, Qt.Key.Key_End, CTRL)
