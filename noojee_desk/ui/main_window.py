@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -61,7 +64,7 @@ from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.managed_ui import lock_connection_fields
 from noojee_desk.ui.pickers import PickerBar
-from noojee_desk.ui.queue.model import QueueModel
+from noojee_desk.ui.queue.model import QueueModel, clock_text
 from noojee_desk.ui.queue.view import LeadDetails, PauseAction, QueueView
 from noojee_desk.ui.status_bar import StatusBar
 from noojee_desk.ui.tasks import Tasks
@@ -123,7 +126,9 @@ class MainWindow(QMainWindow):
         self.entry_tabs.addTab(self.form, "&1  Key in a lead")
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
 
-        self.queue_model = QueueModel(self._target_names)
+        self.queue_model = QueueModel(self._target_names, self._batch_name)
+        self.queue_model.attach(self._find_lead_ids, self._read_leads, self._run_query)
+        self._batch_names: dict[int, str] = {}
         self.queue_view = QueueView(self.queue_model)
         self.queue_view.pause_toggled.connect(self._pause_toggled)
         self.queue_view.retry_requested.connect(lambda ids: self._control(Dispatcher.retry, ids))
@@ -164,6 +169,11 @@ class MainWindow(QMainWindow):
         self._pending_batches: set[int] = set()
         self._flush_timer = QTimer(self, singleShot=True, interval=100)
         self._flush_timer.timeout.connect(self._flush_changes)
+        # Leads another process (``noojee-desk send``) queues into the open profile: its commits
+        # change the file's data version, a read that costs no I/O.
+        self._data_version: int | None = None
+        self._watch_timer = QTimer(self, interval=700)
+        self._watch_timer.timeout.connect(self._watch_outbox)
         self._close_confirmed = False
         self._closing = False
         self._session_batches: set[int] = set()
@@ -668,7 +678,10 @@ class MainWindow(QMainWindow):
         # grid would keep the rows, and queueing them again would send them twice).
         try:
             if batch.total:
-                self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
+                shown = self.queue_model.fetch_new()  # the batch's ids, read off the UI thread
+                self._refresh_counts()
+                if shown is not None:
+                    await asyncio.shield(shown)
                 plural = "s" if batch.total != 1 else ""
                 self.status_bar.showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
             self._refresh_batches()
@@ -677,11 +690,56 @@ class MainWindow(QMainWindow):
         return queued
 
     def _load_queue(self) -> None:
+        """The profile's leads: their ids are read in a worker, the rows shown a page at a time;
+        the counts and batch bars come from the outbox's per-batch counts."""
         profile = self.desk.profile
-        leads = [] if profile is None else self.desk.outbox.leads(LeadQuery(profile=profile.name))
-        self.queue_model.reset(leads)
+        self._batch_names.clear()
+        self.queue_model.set_profile(None if profile is None else profile.name)
         self._refresh_counts()
         self._refresh_batches()
+        self._data_version = self.desk.outbox.data_version()
+        self._watch_timer.start()
+
+    def _find_lead_ids(self, query: LeadQuery, after: int) -> Any:
+        """In a worker: the ids the queue view shows, on a connection of the worker's own."""
+        if query.profile is None:
+            return array("q")
+        with Outbox(self.desk.paths.outbox) as outbox:
+            return outbox.lead_ids(query, after=after)
+
+    def _read_leads(self, ids: Sequence[int]) -> dict[int, Lead]:
+        return self.desk.outbox.leads_by_id(ids)
+
+    def _run_query(self, job: Callable[[], Any], done: Callable[[Any], None]) -> Any:
+        async def run() -> None:
+            result = await self.tasks.in_worker(job)
+            if not self._closing:
+                done(result)
+
+        return self.tasks.spawn(run(), name="queue query")
+
+    def _batch_name(self, batch_id: int) -> str:
+        name = self._batch_names.get(batch_id)
+        if name is None:
+            batch = self.desk.outbox.batch(batch_id)
+            name = (
+                f"Batch {batch_id}"
+                if batch is None
+                else (f"{batch.source} ({clock_text(batch.created_at)})")
+            )
+            self._batch_names[batch_id] = name
+        return name
+
+    def _watch_outbox(self) -> None:
+        """Another connection committed: new leads appear and the figures follow."""
+        if self._closing or self.desk.profile is None:
+            return
+        version = self.desk.outbox.data_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        self.queue_model.fetch_new()
+        self._refresh_counts()
 
     def _target_names(self, lead: Lead) -> str:
         profile = self.desk.profile
@@ -798,13 +856,13 @@ class MainWindow(QMainWindow):
         outbox = self.desk.outbox
         ids, self._pending_ids = sorted(self._pending_ids), set()
         batches, self._pending_batches = sorted(self._pending_batches), set()
-        leads: list[Lead] = []
-        for start in range(0, len(ids), 500):
-            leads += outbox.leads(LeadQuery(lead_ids=ids[start : start + 500]))
-        for batch_id in batches:
-            leads += outbox.leads(LeadQuery(batch_id=batch_id))
+        leads = list(outbox.leads_by_id(ids).values())
         if leads:
             self.queue_model.update(leads)
+        if batches:  # a bulk control: the query again, off the UI thread
+            self.queue_model.refresh()
+        if leads or batches:
+            self._refresh_counts()
 
     def _show_figures(self, figures: QueueFigures) -> None:
         for view in self._figure_views:
@@ -834,11 +892,12 @@ class MainWindow(QMainWindow):
             self.queue_view.batches.show_batches([])
             return
         outbox = self.desk.outbox
+        recent = outbox.batches(profile.name, limit=20)
+        counts = outbox.batch_counts(batch.id for batch in recent)
         shown = []
-        for batch in outbox.batches(profile.name, limit=20):
-            counts = outbox.counts(batch_id=batch.id)
-            if counts.open or batch.id in self._session_batches:
-                shown.append((batch, counts))
+        for batch in recent:
+            if counts[batch.id].open or batch.id in self._session_batches:
+                shown.append((batch, counts[batch.id]))
             if len(shown) >= 4:
                 break
         self.queue_view.batches.show_batches(shown)
@@ -884,7 +943,7 @@ class MainWindow(QMainWindow):
                 self.status_bar.showMessage("Select leads in the queue first.", 4000)
             return
         changed = control(dispatcher, ids)
-        self.status_bar.showMessage(f"{changed:,} lead(s) changed.", 4000)
+        self.status_bar.showMessage(f"{changed:,} lead{'s' if changed != 1 else ''} changed.", 4000)
 
     def _show_details(self, lead_id: int) -> None:
         lead = self.desk.outbox.get(lead_id)
@@ -897,10 +956,9 @@ class MainWindow(QMainWindow):
     def _shown_query(self) -> LeadQuery:
         """The leads the queue view shows now (its filter and search), for export."""
         profile = self.desk.profile
-        proxy = self.queue_view.proxy
         return LeadQuery(
             profile=profile.name if profile is not None else None,
-            states=proxy.states,
+            states=self.queue_model.states,
             search=self.queue_view.search.text(),
         )
 
@@ -980,9 +1038,13 @@ class MainWindow(QMainWindow):
             box = QMessageBox(
                 QMessageBox.Icon.Information,
                 "Leads still queued",
-                f"{open_leads:,} lead{'s are' if open_leads != 1 else ' is'} still waiting to be "
-                "sent. They stay safely queued on this computer and are sent the next time "
-                "Noojee Desk starts.",
+                (
+                    f"{open_leads:,} leads are still waiting to be sent. They stay safely "
+                    "queued on this computer and are sent the next time Noojee Desk starts."
+                    if open_leads != 1
+                    else "1 lead is still waiting to be sent. It stays safely queued on this "
+                    "computer and is sent the next time Noojee Desk starts."
+                ),
                 QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
                 self,
             )
@@ -1010,3 +1072,4 @@ class MainWindow(QMainWindow):
         await self.tasks.cancel_all()
         await self.desk.close()
         self._flush_timer.stop()
+        self._watch_timer.stop()

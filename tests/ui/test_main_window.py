@@ -272,10 +272,16 @@ async def test_closing_with_queued_leads_says_they_stay(window: MainWindow, qtbo
     window.close()
     box = window.close_box
     assert box.isVisible()
-    assert "stay safely queued" in box.text()
+    assert box.text().startswith("1 lead is still waiting to be sent. It stays safely queued")
     assert window.isVisible()
     box.button(QMessageBox.StandardButton.Cancel).click()
     assert window.isVisible()
+    await window.enqueue(
+        Target(3, 42, 101), [LeadInput({"Name": "B", "FirstPhone": "0370100002"})], False, "form"
+    )
+    window.close()
+    assert window.close_box.text().startswith("2 leads are still waiting to be sent. They stay")
+    window.close_box.button(QMessageBox.StandardButton.Cancel).click()
 
 
 @pytest.mark.asyncio

@@ -38,7 +38,7 @@ def select(view: QueueView, *rows: int) -> None:
     view.table.clearSelection()
     flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
     for row in rows:
-        view.table.selectionModel().select(view.proxy.index(row, 0), flags)
+        view.table.selectionModel().select(view.model.index(row, 0), flags)
 
 
 def test_hold_applies_to_queued_leads_only(qtbot: QtBot, tmp_path: Path) -> None:
