@@ -65,7 +65,7 @@ from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.managed_ui import lock_connection_fields
 from noojee_desk.ui.pickers import PickerBar
 from noojee_desk.ui.queue.model import QueueModel, clock_text
-from noojee_desk.ui.queue.view import LeadDetails, PauseAction, QueueView
+from noojee_desk.ui.queue.view import ExportProgress, LeadDetails, PauseAction, QueueView
 from noojee_desk.ui.status_bar import StatusBar
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.welcome import WelcomePage
@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
 
         self.status_bar = StatusBar(self._server_name)
         self.setStatusBar(self.status_bar)
+        self.export_progress = ExportProgress()
+        self.status_bar.addPermanentWidget(self.export_progress)
         self._pending_ids: set[int] = set()
         self._pending_batches: set[int] = set()
         self._flush_timer = QTimer(self, singleShot=True, interval=100)
@@ -983,15 +985,24 @@ class MainWindow(QMainWindow):
         query = self._shown_query()
         outbox_path = self.desk.paths.outbox
 
+        progress = self.export_progress
+        if progress.isVisible():
+            self.status_bar.showMessage("An export is running; wait for it or cancel it.", 4000)
+            return
+
         def write() -> int:
             with Outbox(outbox_path) as outbox:
                 if kind == "xlsx":
-                    return export.write_xlsx(outbox, path, query)
-                return export.write_csv(outbox, path, query)
+                    return export.write_xlsx(outbox, path, query, progress.tell)
+                return export.write_csv(outbox, path, query, progress.tell)
 
         self.status_bar.showMessage("Exporting…")
+        progress.begin()
         try:
             count = await self.tasks.in_worker(write)
+        except export.ExportCancelled:
+            self.status_bar.showMessage("Export cancelled; no file was written.", 6000)
+            return
         except OSError as exc:
             self.problem_banner.say(
                 BannerReason.EXPORT_FAILED,
@@ -1000,6 +1011,8 @@ class MainWindow(QMainWindow):
             )
             self.status_bar.clearMessage()
             return
+        finally:
+            progress.end()
         self.status_bar.showMessage(f"Exported {count:,} leads to {path}.", 8000)
 
     def copy_failed_rows(self) -> None:

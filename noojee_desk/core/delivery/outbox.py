@@ -735,6 +735,20 @@ class Outbox:
             found.extend(r[0] for r in rows)
         return found
 
+    def field_names(self, query: LeadQuery = EVERY_LEAD) -> list[str]:
+        """The field names of the leads ``query`` selects, in order of first appearance (read
+        by SQLite from the stored JSON: no lead is decoded in Python)."""
+        where, params = self._where(query)
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT j.key FROM (SELECT id AS lead_id, fields FROM leads"
+                f"{where}) AS l, json_each(l.fields) AS j "
+                "GROUP BY j.key ORDER BY MIN(l.lead_id), MIN(j.id)",
+                params,
+            )
+        ]
+
     def last_lead_id(self, profile: str | None = None) -> int:
         """The newest lead's id (0 without leads)."""
         where, params = self._where(LeadQuery(profile=profile))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -83,6 +85,67 @@ class BatchProgress(QWidget):
                 f"{batch.source} ({clock_text(batch.created_at)}): "
                 f"{counts[State.DELIVERED]} of {counts.total} delivered{extra}"
             )
+
+
+class ExportProgress(QWidget):
+    """An export's progress bar and its Cancel button (in the status bar while it runs).
+
+    The worker writing the file calls ``tell`` (any thread); a timer on the UI thread shows it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("exportProgress")
+        self.bar = QProgressBar()
+        self.bar.setObjectName("exportBar")
+        self.bar.setMaximumWidth(200)
+        self.bar.setMaximumHeight(16)
+        self.bar.setFormat("Exporting %p%")
+        self.bar.setAccessibleName("Export progress")
+        self.cancel = QToolButton()
+        self.cancel.setObjectName("exportCancel")
+        self.cancel.setText("Cancel")
+        self.cancel.setToolTip("Stop the export; no file is written")
+        self.cancel.clicked.connect(self._cancel)
+        line = QHBoxLayout(self)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.bar)
+        line.addWidget(self.cancel)
+        self._done = (0, 0)
+        self._cancelled = threading.Event()
+        self._timer = QTimer(self, interval=100)
+        self._timer.timeout.connect(self._show)
+        self.hide()
+
+    def begin(self) -> None:
+        self._done = (0, 0)
+        self._cancelled.clear()
+        self.bar.setRange(0, 0)  # busy until the first figures
+        self.cancel.setEnabled(True)
+        self.show()
+        self._timer.start()
+
+    def tell(self, done: int, total: int) -> bool:
+        """The export's progress callback: False once the person pressed Cancel."""
+        self._done = (done, total)
+        return not self._cancelled.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _cancel(self) -> None:
+        self._cancelled.set()
+        self.cancel.setEnabled(False)
+
+    def _show(self) -> None:
+        done, total = self._done
+        if total:
+            self.bar.setRange(0, total)
+            self.bar.setValue(done)
+
+    def end(self) -> None:
+        self._timer.stop()
+        self.hide()
 
 
 class LeadDetails(QDialog):
