@@ -596,7 +596,7 @@ def test_a_file_of_schema_3_opens_with_its_counts_and_keeps_every_lead(tmp_path:
         db.execute(
             "INSERT INTO batches (id, profile, template_id, campaign_id, allocation_id, "
             "allow_duplicates, source, total, first_lead_id, last_lead_id, created_at) "
-            f"VALUES ({batch}, 'p', 3, 42, 101, 0, 'x', 3, 1, 3, 0)"
+            f"VALUES ({batch}, 'p', 3, 42, 101, 0, 'x', 3, {batch * 3 - 2}, {batch * 3}, 0)"
         )
     states = ["delivered", "delivered", "rejected", "queued", "duplicate", "delivered"]
     for number, state in enumerate(states, start=1):
@@ -626,3 +626,7 @@ def test_a_file_of_schema_3_opens_with_its_counts_and_keeps_every_lead(tmp_path:
         assert box.counts("p").open == 0
         assert box.open_batch_ids("p") == []
         assert list(box.lead_ids(LeadQuery(profile="p"), after=4)) == [5, 6]
+        assert list(box.lead_ids(LeadQuery(profile="p"))) == [1, 2, 3, 4, 5, 6]
+        delivered = LeadQuery(profile="p", states=frozenset({State.DELIVERED}))
+        assert list(box.lead_ids(delivered)) == [1, 2, 6]  # part of each batch: read by index
+        assert list(box.lead_ids(LeadQuery(profile="p", search="A5"))) == [5]
