@@ -149,14 +149,10 @@ async def until(condition: Any, limit: float = 120.0) -> None:
         await asyncio.sleep(0.002)
 
 
-async def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
-
-    from noojee_desk.app import build_desk, demo_factory
+def prepare(args: argparse.Namespace) -> Path:
+    """A data folder holding a copy of the cached queue file of ``--count`` leads."""
     from noojee_desk.core import paths
     from noojee_desk.core.profiles.settings import DEMO_PROFILE
-    from noojee_desk.ui.main_window import MainWindow
 
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -165,7 +161,17 @@ async def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-history-"))
     where = paths.resolve(str(home)).ensure()
     shutil.copyfile(source, where.outbox)
+    return home
 
+
+async def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from noojee_desk.app import build_desk, demo_factory
+    from noojee_desk.ui.main_window import MainWindow
+
+    home = prepare(args)
     ticker = Ticker()
     ticker.start()
     desk = build_desk(str(home), demo=demo_factory())
@@ -285,10 +291,14 @@ def main(argv: list[str]) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from noojee_desk.app import MainThreadCollector
+
     app = QApplication.instance() or QApplication([])
+    collector = MainThreadCollector(app)  # garbage is collected as in the app
     results: dict[str, Any] = {}
     with qasync.QEventLoop(app) as loop:
         loop.run_until_complete(run(args, results))
+    collector.stop()
     old = old_full_read(args) if args.old else {}
 
     command = "python benchmarks/bench_history.py " + " ".join(argv)

@@ -299,8 +299,8 @@ class Outbox:
         """The newest open batch with ``key`` (True), else the newest finished one (False)."""
         row = db.execute(
             f"SELECT {BATCH_COLUMNS} FROM batches b WHERE profile = ? AND batch_key = ? "
-            "AND EXISTS (SELECT 1 FROM leads WHERE batch_id = b.id "
-            "AND state IN ('queued', 'sending', 'held')) ORDER BY id DESC LIMIT 1",
+            "AND EXISTS (SELECT 1 FROM lead_counts WHERE batch_id = b.id "
+            "AND state IN ('queued', 'sending', 'held') AND n > 0) ORDER BY id DESC LIMIT 1",
             (profile, key),
         ).fetchone()
         if row is not None:

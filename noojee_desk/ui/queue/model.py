@@ -33,7 +33,7 @@ COLUMNS = ("#", "Batch", "Status", "Lead", "Phone", "Campaign", "Tries", "Detail
     COL_DETAILS,
     COL_UPDATED,
 ) = range(9)
-PAGE = 200  # leads read at a time for the rows a view shows
+PAGE = 100  # leads read at a time around the rows a view shows (a screen is some 30)
 CACHE = 3000  # leads kept; past that the cache starts again from the page asked for
 
 STATE_TONES = {
