@@ -861,8 +861,8 @@ class MainWindow(QMainWindow):
         leads = list(outbox.leads_by_id(ids).values())
         if leads:
             self.queue_model.update(leads)
-        if batches:  # a bulk control: the query again, off the UI thread
-            self.queue_model.refresh()
+        if batches:  # a bulk control: the rows read again (the query too, when filtered)
+            self.queue_model.reload()
         if leads or batches:
             self._refresh_counts()
 

@@ -423,6 +423,18 @@ class QueueModel(QAbstractTableModel):
         if changed:
             self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
 
+    def reload(self) -> Any:
+        """Many leads changed at once (a bulk control): without a filter or a search no row
+        enters or leaves, so the rows are read again as they are painted (the view keeps its
+        place and selection); otherwise the query runs again."""
+        if self._all is None and (self._states is not None or self._needle):
+            return self.refresh()
+        self._cache.clear()
+        if self._ids:
+            last = self.columnCount() - 1
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, last))
+        return None
+
     def set_paused(self, reason: str) -> None:
         if reason != self.paused_reason:
             self.paused_reason = reason

@@ -268,3 +268,20 @@ def test_counts_come_from_the_per_batch_counts(tmp_path: Path) -> None:
     assert counts[newest].total == 2
     assert outbox.counts("Demo").open == 6
     assert outbox.open_batch_ids("Demo") == [newest, oldest]
+
+
+def test_a_bulk_change_rereads_the_rows_without_a_reset(tmp_path: Path, qtbot: QtBot) -> None:
+    """A bulk retry or hold (``LeadsReloaded``): unfiltered, the view keeps its place."""
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 300)
+    model = attached(outbox)
+    assert model.index(250, COL_STATUS).data() == "Queued"
+    outbox.hold(ids)
+    with qtbot.assertNotEmitted(model.modelReset), qtbot.waitSignal(model.dataChanged):
+        model.reload()
+    assert model.index(250, COL_STATUS).data() == "On hold"
+    model.set_states(FILTERS["Waiting to send"])
+    outbox.cancel(ids[:100])
+    with qtbot.waitSignal(model.modelReset):  # filtered: rows leave, so the query again
+        model.reload()
+    assert model.rowCount() == 200
