@@ -103,6 +103,10 @@ def build_file(path: Path, count: int, profile: str) -> None:
             "'Added to the campaign.', '', ?8, ?8, ?9, ?7, ?9)",
             rows(),
         )
+    db.execute(
+        "INSERT INTO lead_counts (batch_id, state, profile, n) "
+        "SELECT batch_id, state, profile, COUNT(*) FROM leads GROUP BY batch_id, state"
+    )
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()

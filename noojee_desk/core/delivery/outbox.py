@@ -403,6 +403,12 @@ class Outbox:
             "INSERT INTO lead_phones (phone, lead_id) VALUES (?, ?)",
             ((phone, first_id + i) for phone, i in phones),
         )
+        if prepared:  # every new lead is queued (state changes keep the counts by trigger)
+            db.execute(
+                "INSERT INTO lead_counts (batch_id, state, profile, n) VALUES (?, 'queued', ?, ?) "
+                "ON CONFLICT (batch_id, state) DO UPDATE SET n = n + excluded.n",
+                (batch_id, profile, len(prepared)),
+            )
         last_id = first_id + len(prepared) - 1 if prepared else None
         db.execute(
             "UPDATE batches SET first_lead_id = ?, last_lead_id = ? WHERE id = ?",

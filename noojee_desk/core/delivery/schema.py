@@ -101,9 +101,10 @@ UPDATE leads SET state = state WHERE 0
 
 
 #: Version 4: a year of history. ``lead_counts`` holds the number of leads per batch and state,
-#: kept by triggers, so the status bar, the batch bars and the queue view's row count are a
-#: handful of rows to read instead of a walk over every lead; ``leads_profile`` gives the queue
-#: view its leads in queue order (by id) from an index instead of the whole table.
+#: kept by triggers on a lead's state (a new batch writes its own row: a trigger per inserted
+#: lead made queueing 100,000 leads 70% slower), so the status bar, the batch bars and the
+#: queue view's row count are a handful of rows to read instead of a walk over every lead;
+#: ``leads_profile`` gives the queue view its leads in queue order (by id) from an index.
 _V4_HISTORY = """
 CREATE TABLE lead_counts (
     batch_id INTEGER NOT NULL,
@@ -115,11 +116,6 @@ CREATE TABLE lead_counts (
 CREATE INDEX lead_counts_profile ON lead_counts(profile, state);
 INSERT INTO lead_counts (batch_id, state, profile, n)
     SELECT batch_id, state, profile, COUNT(*) FROM leads GROUP BY batch_id, state;
-CREATE TRIGGER lead_counts_insert AFTER INSERT ON leads BEGIN
-    INSERT INTO lead_counts (batch_id, state, profile, n)
-    VALUES (new.batch_id, new.state, new.profile, 1)
-    ON CONFLICT (batch_id, state) DO UPDATE SET n = n + 1;
-END;
 CREATE TRIGGER lead_counts_update AFTER UPDATE OF state ON leads
 WHEN old.state IS NOT new.state BEGIN
     UPDATE lead_counts SET n = n - 1 WHERE batch_id = old.batch_id AND state = old.state;
