@@ -7,7 +7,8 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -69,8 +70,8 @@ from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.managed_ui import lock_connection_fields
 from noojee_desk.ui.pickers import PickerBar
-from noojee_desk.ui.queue.model import QueueModel
-from noojee_desk.ui.queue.view import LeadDetails, PauseAction, QueueView
+from noojee_desk.ui.queue.model import QueueModel, clock_text
+from noojee_desk.ui.queue.view import ExportProgress, LeadDetails, PauseAction, QueueView
 from noojee_desk.ui.status_bar import StatusBar
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.welcome import WelcomePage
@@ -162,7 +163,9 @@ class MainWindow(QMainWindow):
         self.entry_tabs.addTab(self.form, "&1  Key in a lead")
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
 
-        self.queue_model = QueueModel(self._target_names)
+        self.queue_model = QueueModel(self._target_names, self._batch_name)
+        self.queue_model.attach(self._find_lead_ids, self._read_leads, self._run_query)
+        self._batch_names: dict[int, str] = {}
         self.queue_view = QueueView(self.queue_model)
         self.queue_view.pause_toggled.connect(self._pause_toggled)
         self.queue_view.retry_requested.connect(lambda ids: self._control(Dispatcher.retry, ids))
@@ -199,10 +202,17 @@ class MainWindow(QMainWindow):
 
         self.status_bar = StatusBar(self._server_name)
         self.setStatusBar(self.status_bar)
+        self.export_progress = ExportProgress()
+        self.status_bar.addPermanentWidget(self.export_progress)
         self._pending_ids: set[int] = set()
         self._pending_batches: set[int] = set()
         self._flush_timer = QTimer(self, singleShot=True, interval=100)
         self._flush_timer.timeout.connect(self._flush_changes)
+        # Leads another process (``noojee-desk send``) queues into the open profile: its commits
+        # change the file's data version, a read that costs no I/O.
+        self._data_version: int | None = None
+        self._watch_timer = QTimer(self, interval=700)
+        self._watch_timer.timeout.connect(self._watch_outbox)
         self._close_confirmed = False
         self._closing = False
         self._session_batches: set[int] = set()
@@ -809,7 +819,10 @@ class MainWindow(QMainWindow):
         # grid would keep the rows, and queueing them again would send them twice).
         try:
             if batch.total:
-                self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
+                shown = self.queue_model.fetch_new()  # the batch's ids, read off the UI thread
+                self._refresh_counts()
+                if shown is not None:
+                    await asyncio.shield(shown)
                 plural = "s" if batch.total != 1 else ""
                 self.status_bar.showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
             self._refresh_batches()
@@ -819,11 +832,70 @@ class MainWindow(QMainWindow):
 
     @_reads_queue
     def _load_queue(self) -> None:
+        """The profile's leads: their ids are read in a worker, the rows shown a page at a time;
+        the counts and batch bars come from the outbox's per-batch counts."""
         profile = self.desk.profile
-        leads = [] if profile is None else self.desk.outbox.leads(LeadQuery(profile=profile.name))
-        self.queue_model.reset(leads)
+        self._batch_names.clear()
+        self.queue_model.set_profile(None if profile is None else profile.name)
         self._refresh_counts()
         self._refresh_batches()
+        self._data_version = self.desk.outbox.data_version()
+        self._watch_timer.start()
+
+    def _find_lead_ids(self, query: LeadQuery, after: int) -> Any:
+        """In a worker: the ids the queue view shows, on a connection of the worker's own."""
+        if query.profile is None:
+            return array("q")
+        with Outbox(self.desk.paths.outbox) as outbox:
+            return outbox.lead_ids(query, after=after)
+
+    def _read_leads(self, ids: Sequence[int]) -> dict[int, Lead]:
+        """A page of the queue view (asked for while Qt paints): a SQLite error shows the
+        queue-file banner once the paint is over and the rows stay blank until the next read."""
+        try:
+            return self.desk.outbox.leads_by_id(ids)
+        except _STORAGE_ERRORS as exc:
+            QTimer.singleShot(0, lambda e=exc: self._storage_failed(e, "reading the queue view"))
+            return {}
+
+    def _run_query(self, job: Callable[[], Any], done: Callable[[Any], None]) -> Any:
+        async def run() -> None:
+            try:
+                result = await self.tasks.in_worker(job)
+            except _STORAGE_ERRORS as exc:
+                self._storage_failed(exc, "searching the queue")
+                return
+            if not self._closing:
+                done(result)
+
+        return self.tasks.spawn(run(), name="queue query")
+
+    def _batch_name(self, batch_id: int) -> str:
+        name = self._batch_names.get(batch_id)
+        if name is None:
+            try:
+                batch = self.desk.outbox.batch(batch_id)
+            except _STORAGE_ERRORS:
+                return f"Batch {batch_id}"  # said by the banner of the page read beside it
+            name = (
+                f"Batch {batch_id}"
+                if batch is None
+                else (f"{batch.source} ({clock_text(batch.created_at)})")
+            )
+            self._batch_names[batch_id] = name
+        return name
+
+    @_reads_queue
+    def _watch_outbox(self) -> None:
+        """Another connection committed: new leads appear and the figures follow."""
+        if self._closing or self.desk.profile is None:
+            return
+        version = self.desk.outbox.data_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        self.queue_model.fetch_new()
+        self._refresh_counts()
 
     def _target_names(self, lead: Lead) -> str:
         profile = self.desk.profile
@@ -943,13 +1015,13 @@ class MainWindow(QMainWindow):
         outbox = self.desk.outbox
         ids, self._pending_ids = sorted(self._pending_ids), set()
         batches, self._pending_batches = sorted(self._pending_batches), set()
-        leads: list[Lead] = []
-        for start in range(0, len(ids), 500):
-            leads += outbox.leads(LeadQuery(lead_ids=ids[start : start + 500]))
-        for batch_id in batches:
-            leads += outbox.leads(LeadQuery(batch_id=batch_id))
+        leads = list(outbox.leads_by_id(ids).values())
         if leads:
             self.queue_model.update(leads)
+        if batches:  # a bulk control: the rows read again (the query too, when filtered)
+            self.queue_model.reload()
+        if leads or batches:
+            self._refresh_counts()
 
     def _show_figures(self, figures: QueueFigures) -> None:
         for view in self._figure_views:
@@ -981,11 +1053,12 @@ class MainWindow(QMainWindow):
             self.queue_view.batches.show_batches([])
             return
         outbox = self.desk.outbox
+        recent = outbox.batches(profile.name, limit=20)
+        counts = outbox.batch_counts(batch.id for batch in recent)
         shown = []
-        for batch in outbox.batches(profile.name, limit=20):
-            counts = outbox.counts(batch_id=batch.id)
-            if counts.open or batch.id in self._session_batches:
-                shown.append((batch, counts))
+        for batch in recent:
+            if counts[batch.id].open or batch.id in self._session_batches:
+                shown.append((batch, counts[batch.id]))
             if len(shown) >= 4:
                 break
         self.queue_view.batches.show_batches(shown)
@@ -1032,7 +1105,7 @@ class MainWindow(QMainWindow):
                 self.status_bar.showMessage("Select leads in the queue first.", 4000)
             return
         changed = control(dispatcher, ids)
-        self.status_bar.showMessage(f"{changed:,} lead(s) changed.", 4000)
+        self.status_bar.showMessage(f"{changed:,} lead{'s' if changed != 1 else ''} changed.", 4000)
 
     @_reads_queue
     def _show_details(self, lead_id: int) -> None:
@@ -1046,10 +1119,9 @@ class MainWindow(QMainWindow):
     def _shown_query(self) -> LeadQuery:
         """The leads the queue view shows now (its filter and search), for export."""
         profile = self.desk.profile
-        proxy = self.queue_view.proxy
         return LeadQuery(
             profile=profile.name if profile is not None else None,
-            states=proxy.states,
+            states=self.queue_model.states,
             search=self.queue_view.search.text(),
         )
 
@@ -1074,15 +1146,24 @@ class MainWindow(QMainWindow):
         query = self._shown_query()
         outbox_path = self.desk.paths.outbox
 
+        progress = self.export_progress
+        if progress.isVisible():
+            self.status_bar.showMessage("An export is running; wait for it or cancel it.", 4000)
+            return
+
         def write() -> int:
             with Outbox(outbox_path) as outbox:
                 if kind == "xlsx":
-                    return export.write_xlsx(outbox, path, query)
-                return export.write_csv(outbox, path, query)
+                    return export.write_xlsx(outbox, path, query, progress.tell)
+                return export.write_csv(outbox, path, query, progress.tell)
 
         self.status_bar.showMessage("Exporting…")
+        progress.begin()
         try:
             count = await self.tasks.in_worker(write)
+        except export.ExportCancelled:
+            self.status_bar.showMessage("Export cancelled; no file was written.", 6000)
+            return
         except OSError as exc:
             self.problem_banner.say(
                 BannerReason.EXPORT_FAILED,
@@ -1091,6 +1172,8 @@ class MainWindow(QMainWindow):
             )
             self.status_bar.clearMessage()
             return
+        finally:
+            progress.end()
         self.status_bar.showMessage(f"Exported {count:,} leads to {path}.", 8000)
 
     def copy_failed_rows(self) -> None:
@@ -1129,9 +1212,13 @@ class MainWindow(QMainWindow):
             box = QMessageBox(
                 QMessageBox.Icon.Information,
                 "Leads still queued",
-                f"{open_leads:,} lead{'s are' if open_leads != 1 else ' is'} still waiting to be "
-                "sent. They stay safely queued on this computer and are sent the next time "
-                "Noojee Desk starts.",
+                (
+                    f"{open_leads:,} leads are still waiting to be sent. They stay safely "
+                    "queued on this computer and are sent the next time Noojee Desk starts."
+                    if open_leads != 1
+                    else "1 lead is still waiting to be sent. It stays safely queued on this "
+                    "computer and is sent the next time Noojee Desk starts."
+                ),
                 QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
                 self,
             )
@@ -1159,3 +1246,4 @@ class MainWindow(QMainWindow):
         await self.tasks.cancel_all()
         await self.desk.close()
         self._flush_timer.stop()
+        self._watch_timer.stop()

@@ -4,6 +4,7 @@ never a lost lead (a form lead goes back into the form, a grid batch stays in th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -181,24 +182,49 @@ async def test_a_lock_another_process_holds_is_waited_out_without_a_disk_message
 
 @pytest.mark.asyncio
 async def test_a_failing_read_of_the_queue_is_a_banner_not_a_traceback(
-    demo: MainWindow, monkeypatch: pytest.MonkeyPatch
+    demo: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    queue_lead(qtbot, demo, "Ann Lee", "03 7010 1234")
+    await until(lambda: states(demo) == ["Delivered"], limit=20, what="a lead in the view")
+
     def broken(*_args: object, **_kwargs: object) -> object:
         raise sqlite3.DatabaseError("database disk image is malformed")
 
     monkeypatch.setattr(Outbox, "leads", broken)
     monkeypatch.setattr(Outbox, "counts", broken)
     monkeypatch.setattr(Outbox, "get", broken)
+    monkeypatch.setattr(Outbox, "leads_by_id", broken)
+    monkeypatch.setattr(Outbox, "lead_ids", broken)
+    monkeypatch.setattr(Outbox, "batch_counts", broken)
+    monkeypatch.setattr(Outbox, "data_version", broken)
     banner = demo.problem_banner
+    model = demo.queue_model
+
+    async def a_page_painted() -> None:  # the view asks for rows it has not read yet
+        model._cache.clear()
+        assert model.data(model.index(0, 0)) is None
+        await asyncio.sleep(0.05)  # the banner follows the paint
+
+    async def searched() -> None:  # the view's query runs in a worker
+        running = model.refresh()
+        assert running is not None
+        await running
+
     reads = [
         demo._load_queue,  # a raise in any of these would be a traceback in a slot
         lambda: demo._pending_ids.add(1) or demo._flush_changes(),
         demo._refresh_counts,
+        demo._refresh_batches,
+        demo._watch_outbox,
         lambda: demo._show_details(1),
+        a_page_painted,
+        searched,
     ]
     for read in reads:
         banner.clear()
-        read()
+        result = read()
+        if asyncio.iscoroutine(result):
+            await result
         assert banner.reason is BannerReason.QUEUE_FILE
         assert "damaged" in banner.text
         assert "Move it aside" in banner.text
