@@ -39,11 +39,13 @@ class ChoiceBox(QComboBox):
         self.setAccessibleName(accessible)
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.setMinimumContentsLength(18)
+        # Narrow enough for three in a row on a small or scaled screen; the list pops up wider.
+        self.setMinimumContentsLength(8)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         line = self.lineEdit()
         assert line is not None  # an editable combo has its line edit (setEditable above)
         line.setPlaceholderText("choose, or type an id")
+        line.setAccessibleName(accessible)
         line.setClearButtonEnabled(True)
         self.activated.connect(self._emit)
         line.editingFinished.connect(self._emit)
@@ -101,6 +103,9 @@ class PickerBar(QWidget):
         self.refresh.setToolTip("Load the lists from the server again (F5)")
         self.refresh.setShortcut("F5")
         self.refresh.setAccessibleName("Refresh lists")
+        self.refresh.setAccessibleDescription(
+            "Load the templates, campaigns and allocations from the server again"
+        )
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(60)
@@ -114,14 +119,16 @@ class PickerBar(QWidget):
         self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.retry = QPushButton("Retry")
         self.retry.setObjectName("pickerRetry")
+        self.retry.setAccessibleName("Retry loading the lists")
         self.retry.hide()
+        self._skippable = False
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         for column, (label, box) in enumerate(
             (
                 ("&Template", self.template),
-                ("&Campaign", self.campaign),
+                ("Ca&mpaign", self.campaign),
                 ("A&llocation", self.allocation),
             )
         ):
@@ -230,4 +237,28 @@ class PickerBar(QWidget):
             self._desk.save_settings()
 
     def _changed(self) -> None:
+        self._skip_when_chosen()
         self.target_changed.emit(self.target())
+
+    @property
+    def boxes(self) -> tuple[ChoiceBox, ChoiceBox, ChoiceBox]:
+        return (self.template, self.campaign, self.allocation)
+
+    def _skip_when_chosen(self) -> None:
+        """While all three are chosen, Tab passes the pickers by (the form comes first);
+        Ctrl+T, a mnemonic (Alt+T, Alt+M, Alt+L) or a click still reaches them."""
+        skip = self.target() is not None
+        if skip == self._skippable:
+            return
+        self._skippable = skip
+        policy = Qt.FocusPolicy.ClickFocus if skip else Qt.FocusPolicy.StrongFocus
+        for box in self.boxes:
+            box.setFocusPolicy(policy)
+            line = box.lineEdit()
+            if line is not None:
+                line.setFocusPolicy(policy)
+        self.refresh.setFocusPolicy(Qt.FocusPolicy.NoFocus if skip else Qt.FocusPolicy.TabFocus)
+
+    @property
+    def skipped_by_tab(self) -> bool:
+        return self._skippable

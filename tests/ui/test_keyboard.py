@@ -1,0 +1,231 @@
+"""The main window by keyboard alone: where the focus starts, the Tab order, a lead keyed and
+queued with key events only, the shortcuts and their help page."""
+
+from __future__ import annotations
+
+import pytest
+from helpers.desks import demo_emulator
+from helpers.waits import until
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLineEdit, QWidget
+from pytestqt.qtbot import QtBot
+
+from noojee_desk import APP_NAME
+from noojee_desk.ui.about import ShortcutsDialog, action_title
+from noojee_desk.ui.main_window import MainWindow
+
+
+def field(window: MainWindow, name: str) -> QLineEdit:
+    box = window.form.findChild(QLineEdit, f"field_{name}")
+    assert box is not None, f"the form has no field {name}"
+    return box
+
+
+async def open_demo(window: MainWindow, qtbot: QtBot) -> None:
+    window.activateWindow()
+    await window.start(demo=True)
+    await until(lambda: window.form.target_ready, what="template, campaign and allocation")
+    await until(lambda: window.focusWidget() is not None, what="a focus")
+
+
+def focus_name(widget: QWidget | None) -> str:
+    if widget is None:
+        return "<none>"
+    return widget.objectName() or type(widget).__name__
+
+
+def tab_walk(window: MainWindow, steps: int, key: Qt.Key = Qt.Key.Key_Tab) -> list[str]:
+    seen = []
+    for _ in range(steps):
+        QTest.keyClick(window.focusWidget() or window, key)
+        seen.append(focus_name(window.focusWidget()))
+    return seen
+
+
+@pytest.mark.asyncio
+async def test_the_first_field_has_the_focus_when_the_window_opens(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window, qtbot)
+    assert window.focusWidget() is field(window, "Name")
+    # Typing at once goes into the lead, not into the template picker.
+    QTest.keyClicks(window.focusWidget(), "Jane")
+    assert field(window, "Name").text() == "Jane"
+    assert window.pickers.template.currentText().startswith("Home Loans")
+
+
+@pytest.mark.asyncio
+async def test_tab_runs_through_the_fields_then_the_options_then_queue(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window, qtbot)
+    names = [spec.name for spec in window.form._layout.fields]  # type: ignore[union-attr]
+    required = [n for n in names if n in ("Name", "FirstPhone")]
+    assert required == ["Name", "FirstPhone"]
+    seen = tab_walk(window, 13)
+    fields = [f"field_{n}" for n in ("FirstPhone", "StreetAddress", "City", "State", "PostCode")]
+    fields.append("field_SecondPhone")
+    options = ["callbackEnabled", "priority", "contactHours", "externalId", "allowDuplicates"]
+    # Required fields come first (Name has the focus, then First phone), then the rest.
+    assert seen[:11] == fields + options
+    assert seen[11] == "queueLead"
+    assert seen[12] == "clearForm"
+    assert not any("Picker" in name for name in seen)  # all three chosen: the pickers are passed
+
+
+@pytest.mark.asyncio
+async def test_shift_tab_from_the_first_field_skips_the_chosen_pickers(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window, qtbot)
+    back = tab_walk(window, 1, Qt.Key.Key_Backtab)
+    assert "Picker" not in back[0]
+    # Ctrl+T still reaches them, and so do their mnemonics.
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert window.pickers.template.isAncestorOf(window.focusWidget()) or (
+        window.focusWidget() is window.pickers.template
+    )
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_M, Qt.KeyboardModifier.AltModifier)
+    focus = window.focusWidget()
+    assert focus is window.pickers.campaign or window.pickers.campaign.isAncestorOf(focus)
+
+
+@pytest.mark.asyncio
+async def test_a_picker_left_empty_is_reached_by_tab(window: MainWindow, qtbot: QtBot) -> None:
+    await open_demo(window, qtbot)
+    assert window.pickers.skipped_by_tab
+    empty_allocation(window)  # nothing chosen: Tab must reach the pickers again
+    assert not window.pickers.skipped_by_tab
+    assert window.pickers.allocation.focusPolicy() & Qt.FocusPolicy.TabFocus
+    field(window, "Name").setFocus()
+    assert "Picker" in tab_walk(window, 1, Qt.Key.Key_Backtab)[0] or "refresh" in str(
+        tab_walk(window, 1, Qt.Key.Key_Backtab)
+    )
+
+
+def empty_allocation(window: MainWindow) -> None:
+    """Alt+L to the allocation, then empty it by keyboard."""
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_L, Qt.KeyboardModifier.AltModifier)
+    line = window.pickers.allocation.lineEdit()
+    assert window.focusWidget() in (line, window.pickers.allocation)
+    QTest.keyClick(line, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(line, Qt.Key.Key_Backspace)
+    QTest.keyClick(line, Qt.Key.Key_Return)
+    assert window.pickers.target() is None
+
+
+@pytest.mark.asyncio
+async def test_a_lead_keyed_and_queued_with_key_events_only(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window, qtbot)
+    QTest.keyClicks(window.focusWidget(), "Kim Keyboard")
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+    assert window.focusWidget() is field(window, "FirstPhone")
+    QTest.keyClicks(window.focusWidget(), "03 7010 5555")
+    for _ in range(15):  # on through the other fields and the options to the Queue button
+        QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+        if window.focusWidget() is window.form.queue_button:
+            break
+    assert window.focusWidget() is window.form.queue_button
+    with qtbot.waitSignal(window.form.submitted, timeout=2000):
+        QTest.keyClick(window.focusWidget(), Qt.Key.Key_Space)
+    await until(lambda: len(demo_emulator(window.desk).leads()) == 1, what="the lead delivered")
+    lead = demo_emulator(window.desk).leads()[0]
+    assert lead["fields"]["Name"] == "Kim Keyboard"
+    assert lead["fields"]["FirstPhone"] == "0370105555"
+    # The form is empty and the first field has the focus for the next lead.
+    assert window.focusWidget() is field(window, "Name")
+    assert field(window, "Name").text() == ""
+
+
+@pytest.mark.asyncio
+async def test_ctrl_enter_queues_and_the_focus_returns_to_the_first_field(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window, qtbot)
+    QTest.keyClicks(window.focusWidget(), "Lee Enter")
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+    QTest.keyClicks(window.focusWidget(), "03 7010 6666")
+    with qtbot.waitSignal(window.form.submitted, timeout=2000):
+        QTest.keyClick(window.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.focusWidget() is field(window, "Name")
+
+
+@pytest.mark.asyncio
+async def test_the_summary_stops_asking_for_pickers_once_all_are_chosen(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window, qtbot)
+    assert "Choose a template" not in window.form.summary.text()
+    empty_allocation(window)
+    assert "Choose a template" in window.form.summary.text()
+
+
+@pytest.mark.asyncio
+async def test_every_action_has_a_key_named_in_its_tooltip_and_the_help_page(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window, qtbot)
+    actions = window.shortcut_actions()
+    assert len(actions) > 20
+    keys: dict[str, str] = {}
+    for act in actions:
+        assert act.shortcuts(), f"{act.text()!r} has no shortcut"
+        for key in act.shortcuts():
+            text = key.toString(QKeySequence.SequenceFormat.PortableText)
+            assert text not in keys, f"{text} is both {keys[text]!r} and {act.text()!r}"
+            keys[text] = act.text()
+        if act not in window.form.actions():
+            shown = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            assert shown in act.toolTip(), f"{act.toolTip()!r} does not name {shown}"
+    window.act_keys.trigger()
+    dialog = window.shortcuts_dialog
+    assert isinstance(dialog, ShortcutsDialog)
+    assert dialog.isVisible()
+    listed = {(what, keys) for _, what, keys in dialog.rows}
+    for act in actions:
+        if act.isVisible():
+            shown = " or ".join(
+                k.toString(QKeySequence.SequenceFormat.NativeText) for k in act.shortcuts()
+            )
+            assert (action_title(act), shown) in listed
+    dialog.close()
+
+
+@pytest.mark.asyncio
+async def test_f1_opens_the_shortcuts_page(window: MainWindow, qtbot: QtBot) -> None:
+    await open_demo(window, qtbot)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_F1)
+    await until(lambda: isinstance(getattr(window, "shortcuts_dialog", None), ShortcutsDialog))
+    window.shortcuts_dialog.close()
+
+
+@pytest.mark.asyncio
+async def test_ctrl_p_pauses_from_the_menus_action_only(window: MainWindow, qtbot: QtBot) -> None:
+    await open_demo(window, qtbot)
+    assert window.queue_view.pause.shortcut().isEmpty()  # one owner of Ctrl+P: no ambiguity
+    await until(lambda: window.desk.dispatcher is not None and window.desk.dispatcher.running)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    await until(
+        lambda: window.desk.dispatcher is not None and window.desk.dispatcher.paused_reason,
+        what="paused by Ctrl+P",
+    )
+
+
+@pytest.mark.asyncio
+async def test_the_title_names_the_app_once(window: MainWindow, qtbot: QtBot) -> None:
+    await open_demo(window, qtbot)
+    title = window.windowTitle()
+    assert title.count(APP_NAME) == 1
+    # Ending with the app's display name, the platform does not add it a second time.
+    assert title.endswith(APP_NAME)
+    assert "DEMO" in title
+
+
+def test_action_titles_drop_mnemonics_and_dots() -> None:
+    act = QAction("&Open leads file…")
+    assert action_title(act) == "Open leads file"
+    assert action_title(QAction("Save && go")) == "Save & go"
