@@ -11,9 +11,11 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -184,6 +186,7 @@ class MainWindow(QMainWindow):
         self._figure_views = (self.status_bar, self.queue_view, self.act_pause)
         self._restore_geometry()
         self._chain_tabs()
+        self._settle_accessibility()
         self.setAcceptDrops(True)
 
     # -- actions and menus -------------------------------------------------------------------
@@ -316,6 +319,18 @@ class MainWindow(QMainWindow):
             sections.append((top.text().replace("&", ""), acts))
         sections.append(("Key in a lead", list(self.form.actions())))
         return sections
+
+    def _settle_accessibility(self) -> None:
+        """Names for the controls Qt makes itself (a line edit's clear button), and one window,
+        one meaning per Alt+letter: Alt+H is Help, so the grid's header box takes Alt+R."""
+        for line in self.findChildren(QLineEdit):
+            name = line.accessibleName() or line.placeholderText() or "the text"
+            for button in line.findChildren(QToolButton):
+                if not button.accessibleName():
+                    button.setAccessibleName(f"Clear {name[:1].lower()}{name[1:]}")
+        header = self.grid.findChild(QCheckBox, "firstRowHeader")
+        if header is not None and header.text() == "First row is a &header":
+            header.setText("First &row is a header")
 
     def _focus_pickers(self) -> None:
         """Ctrl+T: to the template picker (Tab passes the pickers by once all are chosen)."""
