@@ -157,7 +157,8 @@ class MainWindow(QMainWindow):
         self.splitter = splitter
         self.pickers.tools.insertWidget(1, self.fields_button)
         layout = QVBoxLayout(self.work)
-        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(4)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.problem_banner)
         layout.addWidget(self.pickers)
@@ -184,6 +185,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         # Each renders its own piece of the dispatcher's figures (the banner: _show_attention).
         self._figure_views = (self.status_bar, self.queue_view, self.act_pause)
+        self._fitted = False
         self._restore_geometry()
         self._chain_tabs()
         self._settle_accessibility()
@@ -1079,6 +1081,12 @@ class MainWindow(QMainWindow):
         if splitter is not None:
             self.splitter.restoreState(splitter)
         self._fit_to_screen()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            self._fit_to_screen()  # now with the frame the platform gives the window
 
     def _fit_to_screen(self) -> None:
         """Never larger than the screen's free area (a saved size from a bigger monitor, the

@@ -117,6 +117,7 @@ class PickerBar(QWidget):
         self.notice.setObjectName("pickerNotice")
         self.notice.setWordWrap(True)
         self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice.hide()  # shown with something to say: no empty row on a small screen
         self.retry = QPushButton("Retry")
         self.retry.setObjectName("pickerRetry")
         self.retry.setAccessibleName("Retry loading the lists")
@@ -168,7 +169,7 @@ class PickerBar(QWidget):
 
     def _show(self, loaded: choices.Loaded) -> None:
         if loaded.error is None:
-            self.notice.setText(f"ⓘ {loaded.note}" if loaded.note else "")
+            self._notice(f"ⓘ {loaded.note}" if loaded.note else "")
             self.retry.hide()
             return
         when = (
@@ -177,10 +178,14 @@ class PickerBar(QWidget):
             else ""
         )
         stale = f" Showing the lists from {when} (not current)." if when else ""
-        self.notice.setText(f"⚠ {loaded.error_text}{stale}")
+        self._notice(f"⚠ {loaded.error_text}{stale}")
         self.retry.show()
         if loaded.blocked:
             self.blocked.emit(loaded.error_text)
+
+    def _notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -190,7 +195,7 @@ class PickerBar(QWidget):
     def clear(self) -> None:
         for box in (self.template, self.campaign, self.allocation):
             box.set_choices([], None)
-        self.notice.clear()
+        self._notice("")
         self.retry.hide()
 
     async def _load(self, level: choices.Level, parent: int | None) -> None:
