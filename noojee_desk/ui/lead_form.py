@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from noojee_desk.core.leads.dates import default_callback, earliest_callback
 from noojee_desk.core.leads.layouts import FieldLayout
@@ -192,6 +193,9 @@ class LeadForm(QWidget):
     ) -> None:
         """Rebuild the fields for ``layout``; keeps values of fields with the same name."""
         old = {name: box.text() for name, box in self._inputs.items()}
+        had_focus = self._focus_in_fields()
+        for box in self._inputs.values():
+            box.blockSignals(True)  # no editingFinished from a box on its way out
         while self.fields_form.rowCount():
             self.fields_form.removeRow(0)
         self._inputs.clear()
@@ -200,7 +204,6 @@ class LeadForm(QWidget):
         self._validator = validator
         self._timezone = timezone
         self._other_phones = other_phones
-        had_focus = self._focus_in_fields()
         # Required fields first, so that they are in view without scrolling on a small screen;
         # the others keep the template's order.
         ordered = sorted(layout.fields, key=lambda spec: not spec.required)
@@ -241,7 +244,8 @@ class LeadForm(QWidget):
         self._fix_tab_order()
         self._check_live()
         if had_focus:
-            self.focus_first()  # the box that had the focus was replaced
+            # The box that had the focus was replaced; the new ones show a moment later.
+            QTimer.singleShot(0, self.focus_first)
 
     def _offer_callback(self, *, fresh: bool = False) -> None:
         """Now + 1 h on the PBX's clock (its zone, never the PC's), unless one is chosen."""
@@ -382,6 +386,8 @@ class LeadForm(QWidget):
         return self._layout.phone_fields if self._layout is not None else ()
 
     def _format_phone(self, name: str) -> None:
+        if not all(isValid(box) for box in self._inputs.values()):
+            return  # a box losing the focus as the form is taken down (the window closing)
         result = self.check()
         box = self._inputs.get(name)
         if result is None or box is None or not box.text().strip():

@@ -145,6 +145,10 @@ class MainWindow(QMainWindow):
         queue_layout = QVBoxLayout(self.queue_area)
         queue_layout.setContentsMargins(0, 0, 0, 0)
         queue_layout.addWidget(self.queue_view)
+        # The queue's rows of controls may ask for more width than a small or scaled screen
+        # has (their texts grow as leads are sent); they are squeezed rather than pushing the
+        # window past the screen's edge.
+        self.queue_area.setMinimumWidth(480)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.entry_tabs)
@@ -157,7 +161,7 @@ class MainWindow(QMainWindow):
         self.splitter = splitter
         self.pickers.tools.insertWidget(1, self.fields_button)
         layout = QVBoxLayout(self.work)
-        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(4)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.problem_banner)
@@ -1087,6 +1091,12 @@ class MainWindow(QMainWindow):
         if not self._fitted:
             self._fitted = True
             self._fit_to_screen()  # now with the frame the platform gives the window
+            # Once more when the window system has settled it (X11 answers resizes late), and
+            # whenever the window moves to another screen.
+            QTimer.singleShot(200, self._fit_to_screen)
+            handle = self.windowHandle()
+            if handle is not None:
+                handle.screenChanged.connect(lambda _screen: self._fit_to_screen())
 
     def _fit_to_screen(self) -> None:
         """Never larger than the screen's free area (a saved size from a bigger monitor, the

@@ -172,3 +172,32 @@ def state_icon(kind: str, mark: str | None = None, size: int = 16) -> QPixmap:
             painter.drawPoint(QPointF(s * x, s / 2))
     painter.end()
     return pixmap
+
+
+def high_contrast_sheet() -> str:
+    """Borders in the palette's text colour: styles draw frames a shade off the window colour,
+    which vanishes on a high-contrast black (or white) window."""
+    palette = QGuiApplication.palette()
+    text = palette.color(QPalette.ColorRole.WindowText).name()
+    focus = palette.color(QPalette.ColorRole.Highlight).name()
+    boxes = "QLineEdit, QComboBox, QSpinBox, QDateTimeEdit, QPushButton, QToolButton"
+    return (
+        f"{boxes} {{ border: 1px solid {text}; padding: 2px 4px; }}\n"
+        f"QLineEdit:focus, QComboBox:focus, QSpinBox:focus, QDateTimeEdit:focus, "
+        f"QPushButton:focus, QToolButton:focus {{ border: 2px solid {focus}; }}\n"
+        f"QCheckBox::indicator {{ border: 1px solid {text}; width: 13px; height: 13px; }}\n"
+        f"QCheckBox::indicator:checked {{ background: {text}; }}\n"
+        f"QGroupBox, QTabWidget::pane, QTableView {{ border: 1px solid {text}; }}\n"
+        "QGroupBox { margin-top: 1.4em; padding-top: 4px; }\n"
+        "QGroupBox::title { subcontrol-origin: margin; left: 6px; }\n"
+    )
+
+
+def follow_system(app: QGuiApplication) -> None:
+    """Apply what the system's palette asks for now (a high-contrast one gets visible frames);
+    call again after the palette changes. Only the app's own sheet is replaced."""
+    sheet = high_contrast_sheet() if is_high_contrast() else ""
+    setter = getattr(app, "setStyleSheet", None)
+    if setter is not None and app.property("noojeeHighContrast") != bool(sheet):
+        setter(sheet)
+        app.setProperty("noojeeHighContrast", bool(sheet))
