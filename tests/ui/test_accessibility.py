@@ -253,3 +253,20 @@ def test_theme_follows_dark_and_high_contrast_palettes(qtbot: QtBot) -> None:
         assert theme.tone("error") in ("#ffffff", "#ffff00", theme.tone("error"))
     finally:
         app.setPalette(before)
+
+
+def test_a_high_contrast_palette_gets_frames_in_its_text_colour(qtbot: QtBot) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    before, sheet = app.palette(), app.styleSheet()
+    try:
+        app.setPalette(_palette("#000000", "#ffffff"))
+        theme.follow_system(app)
+        assert "border: 1px solid #ffffff" in app.styleSheet()
+        app.setPalette(_palette("#efefef", "#000000"))
+        theme.follow_system(app)
+        assert app.styleSheet() == ""
+    finally:
+        app.setPalette(before)
+        app.setStyleSheet(sheet)
+        app.setProperty("noojeeHighContrast", None)
