@@ -344,3 +344,30 @@ async def test_closing_with_the_cursor_in_a_phone_field_raises_nothing(
     QTest.keyClick(win.focusWidget(), Qt.Key.Key_Tab)
     await win.shutdown()
     shiboken6.delete(win)
+
+
+def test_a_fresh_form_offers_a_callback_time_near_now_and_readable_labels(qtbot: QtBot) -> None:
+    """Before a template is chosen the callback box shows now + 1 h, not 1 Jan 2000; labels
+    are the keys made readable while the key stays what is sent."""
+    from datetime import UTC, datetime
+
+    from PySide6.QtWidgets import QFormLayout, QLabel
+
+    from noojee_desk.core.leads.layouts import default_layout
+    from noojee_desk.core.leads.validate import Validator
+    from noojee_desk.ui.lead_form import LeadForm
+
+    form = LeadForm()
+    qtbot.addWidget(form)
+    shown = form.callback.dateTime().date()
+    assert abs(shown.year() - datetime.now(UTC).year) <= 1
+    layout = default_layout()
+    form.set_layout(layout, Validator(layout), "Australia/Sydney")
+    labels = {}
+    for row in range(form.fields_form.rowCount()):
+        item = form.fields_form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        if item is not None and isinstance(item.widget(), QLabel):
+            labels[item.widget().text()] = row
+    assert "Street address" in labels
+    assert "First phone ☎" in labels
+    assert form.findChild(QLineEdit, "field_StreetAddress") is not None
