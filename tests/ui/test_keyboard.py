@@ -297,6 +297,7 @@ async def test_ctrl_q_ends_the_window_within_half_a_second(tmp_path, qtbot: QtBo
     import asyncio
     import time
 
+    import shiboken6
     from helpers.desks import make_desk
     from PySide6.QtWidgets import QApplication
 
@@ -305,7 +306,9 @@ async def test_ctrl_q_ends_the_window_within_half_a_second(tmp_path, qtbot: QtBo
     desk = make_desk(tmp_path / "home")
     task = asyncio.ensure_future(run_window(desk, start_demo=True))
     await until(lambda: desk.dispatcher is not None and desk.dispatcher.running, what="running")
-    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+    window = next(
+        w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.desk is desk
+    )
     await until(lambda: window.form.target_ready, what="ready")
     QTest.keyClicks(window.focusWidget(), "Quinn Quit")
     QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
@@ -318,6 +321,7 @@ async def test_ctrl_q_ends_the_window_within_half_a_second(tmp_path, qtbot: QtBo
     assert time.perf_counter() - started < 0.5
     assert desk.dispatcher is None
     assert desk.client is None
+    shiboken6.delete(window)  # no closed window left for a later test to find
 
 
 @pytest.mark.asyncio
