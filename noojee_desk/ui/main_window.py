@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import sqlite3
 import time
@@ -12,13 +13,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QFileDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
@@ -61,7 +64,7 @@ from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.pbx import DEFAULT_TIMEZONE, EXTERNAL_ID_FIELD
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui import connection_file as connection_ui
-from noojee_desk.ui.about import AboutDialog
+from noojee_desk.ui.about import AboutDialog, ShortcutsDialog, shortcut_tooltip
 from noojee_desk.ui.banner import Banner, BannerAction, BannerReason
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.grid import BatchGrid
@@ -112,6 +115,20 @@ class QueueNotWritten(Exception):
         self.problem = problem
 
 
+class _WorkSplitter(QSplitter):
+    """The splitter between the work area and the queue: a taller window gives all its new
+    height to the work area (the form's fields and the grid's rows before more queue rows);
+    a shorter one is squeezed as Qt does. Qt's own rule would first grow whichever part is
+    under the size it asks for, which after a squeeze is the queue."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        before = self.sizes()
+        grown = event.size().height() - event.oldSize().height()
+        super().resizeEvent(event)
+        if event.oldSize().height() > 0 and grown > 0 and len(before) == 2 and before[0] > 0:
+            self.setSizes([before[0] + grown, before[1]])
+
+
 class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window (after confirming): the app ends
     #: How long a queue file another program holds is waited for, and the pause between tries.
@@ -124,7 +141,7 @@ class MainWindow(QMainWindow):
         self.desk = desk
         self.tasks = Tasks(on_error=self._task_failed)
         self.setWindowTitle(APP_NAME)
-        self.resize(1180, 780)
+        self.resize(1180, 780)  # then fitted to the screen (_fit_to_screen)
         self._geometry = QSettings(str(desk.paths.window_state), QSettings.Format.IniFormat)
 
         self.stack = QStackedWidget()
@@ -155,6 +172,7 @@ class MainWindow(QMainWindow):
         self.form = LeadForm()
         self.form.submitted.connect(self._form_submitted)
         self.form.send_again.connect(lambda lead: self._form_submitted(lead, send_again=True))
+        self.form.tab_order_changed.connect(self._chain_tabs)
         self.grid = BatchGrid(self.tasks)
         self.grid.queue_requested.connect(self._grid_queue_requested)
         self.grid.mapping_saved.connect(self._mapping_saved)
@@ -182,17 +200,24 @@ class MainWindow(QMainWindow):
         queue_layout = QVBoxLayout(self.queue_area)
         queue_layout.setContentsMargins(0, 0, 0, 0)
         queue_layout.addWidget(self.queue_view)
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        # The queue's rows of controls may ask for more width than a small or scaled screen
+        # has (their texts grow as leads are sent); they are squeezed rather than pushing the
+        # window past the screen's edge.
+        self.queue_area.setMinimumWidth(480)
+        splitter = _WorkSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.entry_tabs)
         splitter.addWidget(self.queue_area)
-        splitter.setStretchFactor(0, 1)
+        # New height goes to the work area first: the form's fields before more queue rows.
+        splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 400])
+        splitter.setCollapsible(0, False)
+        splitter.setSizes([440, 260])
         self.splitter = splitter
         self.pickers.tools.insertWidget(1, self.fields_button)
         layout = QVBoxLayout(self.work)
-        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(4)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.problem_banner)
         layout.addWidget(self.pickers)
@@ -226,7 +251,10 @@ class MainWindow(QMainWindow):
         self._build_actions()
         # Each renders its own piece of the dispatcher's figures (the banner: _show_attention).
         self._figure_views = (self.status_bar, self.queue_view, self.act_pause)
+        self._fitted = False
         self._restore_geometry()
+        self._chain_tabs()
+        self._settle_accessibility()
         self.setAcceptDrops(True)
 
     # -- actions and menus -------------------------------------------------------------------
@@ -259,24 +287,46 @@ class MainWindow(QMainWindow):
             act.triggered.connect(slot)
             return act
 
-        self.act_new = action("&New connection…", self.new_connection, None, "actNewConnection")
-        self.act_edit = action("&Edit connection…", self.edit_connection, None, "actEditConnection")
-        self.act_forget = action("&Forget key", self.forget_key, None, "actForgetKey")
-        self.act_demo = action("Open the &demo", lambda: self.tasks.spawn(self.open_demo()))
-        self.act_quit = action("&Quit", self.close, QKeySequence.StandardKey.Quit, "actQuit")
-        self.act_about = action("&About Noojee Desk", self.about)
-        self.act_open = action(
-            "&Open leads file…", self._open_file, QKeySequence.StandardKey.Open, "actOpenFile"
+        self.act_new = action(
+            "&New connection…", self.new_connection, "Ctrl+Shift+N", "actNewConnection"
         )
-        self.act_paste = action("&Paste leads", self._paste, None, "actPasteLeads")
-        self.act_form = action("Key in a &lead", self._focus_form, QKeySequence("Ctrl+L"))
-        self.act_export_csv = action("&Export results as CSV…", lambda: self.export_results("csv"))
+        self.act_edit = action(
+            "&Edit connection…", self.edit_connection, "Ctrl+K", "actEditConnection"
+        )
+        self.act_forget = action("&Forget key", self.forget_key, "Ctrl+Shift+K", "actForgetKey")
+        self.act_demo = action(
+            "Open the &demo", lambda: self.tasks.spawn(self.open_demo()), "Ctrl+Shift+D", "actDemo"
+        )
+        self.act_quit = action("&Quit", self.close, "Ctrl+Q", "actQuit")
+        self.act_about = action("&About Noojee Desk", self.about, "Ctrl+F1", "actAbout")
+        self.act_keys = action("&Keyboard shortcuts", self.show_shortcuts, "F1", "actShortcuts")
+        self.act_open = action("&Open leads file…", self._open_file, "Ctrl+O", "actOpenFile")
+        self.act_paste = action("&Paste leads", self._paste, "Ctrl+Shift+V", "actPasteLeads")
+        self.act_form = action("Key in a &lead", self._focus_form, "Ctrl+L", "actKeyInLead")
+        self.act_export_csv = action(
+            "&Export results as CSV…", lambda: self.export_results("csv"), "Ctrl+E", "actExportCsv"
+        )
         self.act_export_xlsx = action(
-            "Export results as E&xcel…", lambda: self.export_results("xlsx")
+            "Export results as E&xcel…",
+            lambda: self.export_results("xlsx"),
+            "Ctrl+Shift+E",
+            "actExportXlsx",
         )
         self.act_pause = PauseAction(self)
         self.act_pause.triggered.connect(self._toggle_pause)
-        self.act_fields = action("Template &fields…", self.edit_layout, None, "actFields")
+        # One key for pausing: the menu's action (the queue's button shows the same state).
+        self.queue_view.pause.setShortcut(QKeySequence())
+        self.act_pause.setShortcut(QKeySequence("Ctrl+P"))
+        self.act_fields = action("Template &fields…", self.edit_layout, "Ctrl+Shift+F", "actFields")
+        self.act_pickers = action(
+            "Choose &template…", self._focus_pickers, "Ctrl+T", "actChooseTemplate"
+        )
+        self.act_refresh = action("&Refresh lists", self.pickers.refresh.click, "F5", "actRefresh")
+        self.pickers.refresh.setShortcut(QKeySequence())  # F5 is the action's
+        view = self.queue_view
+        view.act_resend.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        view.act_details.setShortcut(QKeySequence("Ctrl+I"))
+        view.act_copy_failed.setShortcut(QKeySequence("Ctrl+Shift+C"))
         bar.addAction(self.act_edit)
 
         menu = self.menuBar()
@@ -295,14 +345,82 @@ class MainWindow(QMainWindow):
         edit.addAction(self.grid.undo_action)
         edit.addAction(self.grid.redo_action)
         conn = menu.addMenu("&Connection")
-        for act in (self.act_new, self.act_edit, self.act_forget, self.act_demo, self.act_fields):
+        for act in (self.act_new, self.act_edit, self.act_forget, self.act_demo):
+            conn.addAction(act)
+        conn.addSeparator()
+        for act in (self.act_pickers, self.act_refresh, self.act_fields):
             conn.addAction(act)
         self.queue_menu = menu.addMenu("&Queue")
         self.queue_menu.addAction(self.act_pause)
         for act in (*self.queue_view.lead_actions, self.queue_view.act_copy_failed):
             self.queue_menu.addAction(act)
         help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.act_keys)
         help_menu.addAction(self.act_about)
+        self.help_menu = help_menu
+        for act in self.shortcut_actions():
+            shortcut_tooltip(act)
+
+    def shortcut_actions(self) -> list[QAction]:
+        """Every action of the window with its key, in menu order, then the form's."""
+        found: list[QAction] = []
+        for top in self.menuBar().actions():
+            sub = top.menu()
+            if not isinstance(sub, QMenu):
+                continue
+            found += [a for a in sub.actions() if not a.isSeparator() and a.menu() is None]
+        return [*found, *self.form.actions()]
+
+    def show_shortcuts(self) -> None:
+        dialog = ShortcutsDialog(self.shortcut_sections(), self)
+        self.shortcuts_dialog = dialog
+        dialog.open()
+
+    def shortcut_sections(self) -> list[tuple[str, list[QAction]]]:
+        """The window's actions by menu (and the form's), for Help ▸ Keyboard shortcuts."""
+        sections: list[tuple[str, list[QAction]]] = []
+        for top in self.menuBar().actions():
+            sub = top.menu()
+            if not isinstance(sub, QMenu):
+                continue
+            acts = [a for a in sub.actions() if not a.isSeparator() and a.menu() is None]
+            sections.append((top.text().replace("&", ""), acts))
+        sections.append(("Key in a lead", list(self.form.actions())))
+        return sections
+
+    def _settle_accessibility(self) -> None:
+        """Names for the controls Qt makes itself (a line edit's clear button)."""
+        for line in self.findChildren(QLineEdit):
+            name = line.accessibleName() or line.placeholderText() or "the text"
+            for button in line.findChildren(QToolButton):
+                if not button.accessibleName():
+                    button.setAccessibleName(f"Clear {name[:1].lower()}{name[1:]}")
+
+    def _focus_pickers(self) -> None:
+        """Ctrl+T: to the template picker (Tab passes the pickers by once all are chosen)."""
+        self.pickers.template.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        line = self.pickers.template.lineEdit()
+        if line is not None:
+            line.selectAll()
+
+    def _chain_tabs(self) -> None:
+        """Tab order: the pickers (passed by while all are chosen), the form's fields, its
+        dialling options, Queue, then the tabs and the queue."""
+        chain: list[QWidget] = [*self.pickers.boxes, self.pickers.refresh, self.fields_button]
+        chain += self.form.tab_chain()
+        chain.append(self.entry_tabs.tabBar())
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _focus_first_field(self) -> None:
+        """The form's first field takes the focus unless the person is at work elsewhere (the
+        grid, the queue, a dialog)."""
+        if self.entry_tabs.currentWidget() is not self.form:
+            return
+        focus = self.focusWidget()
+        free = focus is None or focus is self or focus is self.entry_tabs.tabBar()
+        if free or self.pickers.isAncestorOf(focus) or self.form.isAncestorOf(focus):
+            self.form.focus_first()
 
     # -- start, profiles ---------------------------------------------------------------------
 
@@ -428,14 +546,15 @@ class MainWindow(QMainWindow):
         self.toolbar.show()
         profile = opened.profile
         if profile.demo:
-            self.setWindowTitle(f"{APP_NAME} — DEMO")
+            # Ends with the app's name, so the platform adds it no second time.
+            self.setWindowTitle(f"DEMO — {APP_NAME}")
             self.demo_banner.say(
                 BannerReason.DEMO_MODE,
                 "DEMO MODE: leads go to the built-in practice PBX on this computer, not to a real "
                 "dialler. Use Connection ▸ New connection… for your PBX.",
             )
         else:
-            self.setWindowTitle(f"{APP_NAME} — {profile.name}")
+            self.setWindowTitle(f"{profile.name} — {APP_NAME}")
             self.demo_banner.clear()
         if opened.client is None:
             self.problem_banner.say(
@@ -540,9 +659,11 @@ class MainWindow(QMainWindow):
     def _add_connection_file_actions(self, menu) -> None:
         self.act_export_connection = QAction("Export &connection…", self)
         self.act_export_connection.setObjectName("actExportConnection")
+        self.act_export_connection.setShortcut(QKeySequence("Ctrl+Shift+X"))
         self.act_export_connection.triggered.connect(self.export_connection)
         self.act_import_connection = QAction("&Add connection from file…", self)
         self.act_import_connection.setObjectName("actImportConnection")
+        self.act_import_connection.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.act_import_connection.triggered.connect(self.choose_connection_file)
         menu.addAction(self.act_import_connection)
         menu.addAction(self.act_export_connection)
@@ -584,7 +705,10 @@ class MainWindow(QMainWindow):
     def _sync_ready(self) -> None:
         target = self.pickers.target()
         ready = target is not None and self._layout_ready
+        was_ready = self.form.target_ready
         self.form.set_target_ready(ready)
+        if ready and not was_ready:
+            self._focus_first_field()  # all three chosen: the next thing to do is type
         self.grid.set_target_ready(ready)
         self.grid.delivered_lookup = None if target is None else self._delivered_lookup(target)
 
@@ -1201,6 +1325,38 @@ class MainWindow(QMainWindow):
         splitter = self._geometry.value("splitter")
         if splitter is not None:
             self.splitter.restoreState(splitter)
+        self._fit_to_screen()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            self._fit_to_screen()  # now with the frame the platform gives the window
+            # Once more when the window system has settled it (X11 answers resizes late), and
+            # whenever the window moves to another screen.
+            QTimer.singleShot(200, self._fit_to_screen)
+            handle = self.windowHandle()
+            if handle is not None:
+                handle.screenChanged.connect(lambda _screen: self._fit_to_screen())
+
+    def _fit_to_screen(self) -> None:
+        """Never larger than the screen's free area (a saved size from a bigger monitor, the
+        default on a small or scaled screen), and on it."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w = max(0, frame.width() - self.width())
+        extra_h = max(0, frame.height() - self.height())
+        width = min(self.width(), free.width() - extra_w)
+        height = min(self.height(), free.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        x = min(max(self.x(), free.left()), free.right() + 1 - width - extra_w)
+        y = min(max(self.y(), free.top()), free.bottom() + 1 - height - extra_h)
+        if (x, y) != (self.x(), self.y()):
+            self.move(max(x, free.left()), max(y, free.top()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         profile = self.desk.profile

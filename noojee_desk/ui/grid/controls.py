@@ -158,7 +158,7 @@ class GridToolbar(QWidget):
         self.open_button.setText("Open file…")
         self.undo_button = _tool(actions.undo, "undoButton")
         self.redo_button = _tool(actions.redo, "redoButton")
-        self.header_box = QCheckBox("First row is a &header")
+        self.header_box = QCheckBox("First &row is a header")  # Alt+H is the Help menu
         self.header_box.setObjectName("firstRowHeader")
         self.filter_box = QCheckBox("Only rows with &problems")
         self.filter_box.setObjectName("problemsOnly")

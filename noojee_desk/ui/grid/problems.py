@@ -321,7 +321,12 @@ class ProblemPanel(QWidget):
         self.details_area.setFrameShape(QFrame.Shape.NoFrame)
         self.details_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.details_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.details_area.setMaximumHeight(self.fontMetrics().lineSpacing() * 4 + 8)
+        line = self.fontMetrics().lineSpacing()
+        self.details_area.setMaximumHeight(line * 4 + 8)
+        # On a short screen the panel may be squeezed to the table's height: a line of details
+        # and two problems still show (Qt's own minimum for these is several lines).
+        self.details_area.setMinimumHeight(line + 8)
+        self.list.setMinimumHeight(line * 2 + 8)
         for signal in (problems.modelReset, problems.rowsInserted, problems.rowsRemoved):
             signal.connect(self.show_details)
         problems.dataChanged.connect(self.show_details)

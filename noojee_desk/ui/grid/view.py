@@ -39,15 +39,32 @@ class GridView(QTableView):
         "or open a CSV, TSV or XLSX file, or drop it on this window."
     )
 
-    #: Rows the table keeps room for however the window divides its height.
+    #: Rows the table keeps room for however the window divides its height, where the screen
+    #: has room for them: ``OTHER_PARTS`` pixels of the screen's free height go to the rest of
+    #: the window (pickers, form controls, the queue's least), so a 1366x768 laptop at 150 %
+    #: still fits the window, with ``FEWEST_ROWS`` at least.
     MIN_ROWS = 10
+    FEWEST_ROWS = 3
+    OTHER_PARTS = 440
+
+    def min_rows(self) -> int:
+        screen = self.screen()
+        free = screen.availableGeometry().height() if screen is not None else 1080
+        return self.rows_for(free)
+
+    def rows_for(self, screen_height: int) -> int:
+        chrome = self.horizontalHeader().sizeHint().height()
+        chrome += self.horizontalScrollBar().sizeHint().height() + 2 * self.frameWidth()
+        room = screen_height - self.OTHER_PARTS - chrome
+        fit = room // max(1, self.verticalHeader().defaultSectionSize())
+        return max(self.FEWEST_ROWS, min(self.MIN_ROWS, fit))
 
     def minimumSizeHint(self) -> QSize:
-        """Room for the mapping row and ``MIN_ROWS`` rows: a splitter above the grid may not
+        """Room for the mapping row and ``min_rows()`` rows: a splitter above the grid may not
         squeeze the table below that."""
         hint = super().minimumSizeHint()
         header = self.horizontalHeader().sizeHint().height()
-        rows = self.verticalHeader().defaultSectionSize() * self.MIN_ROWS
+        rows = self.verticalHeader().defaultSectionSize() * self.min_rows()
         scroll = self.horizontalScrollBar().sizeHint().height()
         height = header + rows + scroll + 2 * self.frameWidth()
         return QSize(hint.width(), max(hint.height(), height))

@@ -1074,7 +1074,7 @@ async def test_problem_cells_carry_a_mark_as_well_as_a_colour(
 async def test_the_table_keeps_room_for_ten_rows_in_a_squeezed_splitter(
     qtbot: QtBot, grid: BatchGrid
 ) -> None:
-    """The window's splitter may give the grid little height: the table keeps ten rows."""
+    """The window's splitter may give the grid little height: the table keeps its rows."""
     await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(40)])
     holder = QSplitter(Qt.Orientation.Vertical)
     qtbot.addWidget(holder)
@@ -1086,6 +1086,9 @@ async def test_the_table_keeps_room_for_ten_rows_in_a_squeezed_splitter(
     await until(lambda: grid.view.isVisible(), limit=5)
     view = grid.view
     shown = view.viewport().height() // view.rowHeight(0)
-    assert shown >= GridView.MIN_ROWS
+    assert shown >= view.min_rows()
+    # Ten rows wherever the screen has room for them; fewer only on a short screen.
+    assert view.rows_for(1040) == GridView.MIN_ROWS
+    assert GridView.FEWEST_ROWS <= view.rows_for(512) < GridView.MIN_ROWS
     assert holder.sizes()[0] > 150
     grid.setParent(None)  # the grid fixture closes the grid itself
