@@ -50,7 +50,12 @@ from noojee_desk.core.leads.layouts import (
 )
 from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping, detect_mapping
 from noojee_desk.core.leads.spreadsheets import read_file
-from noojee_desk.core.leads.validate import LeadCheck, ValidationSettings, Validator
+from noojee_desk.core.leads.validate import (
+    LeadCheck,
+    ValidationSettings,
+    Validator,
+    number_rows,
+)
 from noojee_desk.core.paths import resolve
 from noojee_desk.core.profiles import managed as managed_settings
 from noojee_desk.core.profiles.secrets import KeyStore, same_address
@@ -360,15 +365,18 @@ def prepare(
         header, table.rows[1:21], settings.layout, settings.mappings, args.map, args.phone_fields
     )
     body = table.rows[1:] if has_header else table.rows
+    # Each row is named by its row in the file as a spreadsheet shows it (the header is row 1,
+    # blank rows count), as the app's grid numbers it.
+    numbers = table.row_numbers()
     records = apply_mapping(body, mapping)
     used = make_layout(spec for spec in layout.fields if spec.name in mapping.fields)
     validator = Validator(used, settings.validation, recent)
     checks = validator.validate_rows(records, first_row=1)
-    offset = 1 if has_header else 0
+    number_rows(checks, numbers[1:] if has_header else numbers)
     notes += [
-        f"row {p.row - offset}: {p.message}" if p.row > offset else p.message
+        f"row {p.row}: {p.message}" if p.row else p.message
         for p in table.problems
-        if p.row != 1 or not has_header
+        if not (has_header and p.row == numbers[0])
     ]
     shown = list(header) if has_header else [f"column {i + 1}" for i in range(len(header))]
     mapped = "mapping:\n" + describe_mapping(shown, mapping, layout)

@@ -262,8 +262,11 @@ def prepare_table(
     numbers: list[int] = []
     blank = 0
     # Each row keeps its row number in the source, the header row counted as a spreadsheet
-    # counts it: the first row below a header is row 2.
-    for number, cells in enumerate(data, start=2 if has_header else 1):
+    # counts it (the first row below a header is row 2), also below rows the reader left out.
+    source_numbers = table.row_numbers()
+    for number, cells in zip(
+        source_numbers[1:] if has_header else source_numbers, data, strict=True
+    ):
         if not any(c.strip() for c in cells):
             blank += 1
             continue

@@ -40,8 +40,9 @@ class _TooBig(Exception):
 
 @paused_gc()
 def read_file(path: str | Path, sheet: str | None = None) -> Table:
-    """Rows of a CSV, TSV, TXT or XLSX file (the first sheet, or ``sheet``); blank rows dropped.
-    Every cell is text. An unreadable file gives a Table with a problem; never raises."""
+    """Rows of a CSV, TSV, TXT or XLSX file (the first sheet, or ``sheet``); blank rows dropped,
+    each row keeping its number in the file (``Table.row_numbers``). Every cell is text. An
+    unreadable file gives a Table with a problem; never raises."""
     file = Path(path)
     try:
         if file.suffix.lower() in _XLSX_SUFFIXES:
@@ -196,12 +197,15 @@ def _column_name(number: int) -> str:
     return name
 
 
-def _sheet_rows(worksheet: Any, name: str) -> list[list[str]]:
+def _sheet_rows(worksheet: Any, name: str) -> tuple[list[list[str]], list[int]]:
     """The sheet's rows by the cells that exist: empty rows skipped, each row without its empty
-    cells at the end; raises _TooBig past the caps (memory stays in proportion to the cells)."""
+    cells at the end, and each row's number in the sheet; raises _TooBig past the caps (memory
+    stays in proportion to the cells)."""
     rows: list[list[str]] = []
+    numbers: list[int] = []
     widest = 0
-    for values in worksheet.iter_rows(values_only=True):
+    # From the sheet's row 1: the numbers are the ones the spreadsheet shows.
+    for number, values in enumerate(worksheet.iter_rows(min_row=1, values_only=True), start=1):
         end = len(values)
         while end and (values[end - 1] is None or values[end - 1] == ""):
             end -= 1
@@ -220,13 +224,14 @@ def _sheet_rows(worksheet: Any, name: str) -> list[list[str]]:
             )
         widest = max(widest, len(row))
         rows.append(row)
+        numbers.append(number)
         if len(rows) * widest > MAX_CELLS:
             raise _TooBig(
                 f"{name} is too big to import: more than {MAX_CELLS:,} cells "
                 f"({len(rows):,} rows of up to {widest:,} columns so far); at most "
                 f"{MAX_CELLS:,} cells can be read. {_SPLIT}"
             )
-    return rows
+    return rows, numbers
 
 
 def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
@@ -251,7 +256,7 @@ def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
             worksheet = workbook.worksheets[0]
         if hasattr(worksheet, "reset_dimensions"):
             worksheet.reset_dimensions()  # the stored size is often wrong; read every cell
-        rows = _sheet_rows(worksheet, name)
+        rows, numbers = _sheet_rows(worksheet, name)
     except _TooBig as exc:
         return _problem_table(str(exc))
     except Exception as exc:
@@ -260,6 +265,7 @@ def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
         workbook.close()
     table = _finish(rows, [], "xlsx")
     table.problems = []  # rows of different lengths are normal in a sheet
+    table.source_rows = numbers
     return table.without_blank_rows()
 
 
