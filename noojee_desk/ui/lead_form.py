@@ -374,7 +374,9 @@ class LeadForm(QWidget):
             elif not errors:
                 self.summary.setText("Ready to queue (Ctrl+Enter).")
             else:
-                self.summary.setText(f"{errors} problem(s) to fix before queueing.")
+                self.summary.setText(
+                    f"{errors} problem{'' if errors == 1 else 's'} to fix before queueing."
+                )
 
     @staticmethod
     def _line(problem: Problem) -> str:

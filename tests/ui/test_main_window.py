@@ -96,7 +96,7 @@ async def test_invalid_lead_is_not_queued(window: MainWindow, qtbot: QtBot) -> N
     await until(lambda: window.pickers.target() is not None)
     await type_lead(qtbot, window, "No Phone", "")
     assert window.queue_model.rowCount() == 0
-    assert "problem" in window.form.summary.text()
+    assert window.form.summary.text() == "1 problem to fix before queueing."
     assert note(window, "FirstPhone").isVisibleTo(window.form)
 
 
