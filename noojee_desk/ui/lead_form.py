@@ -480,8 +480,11 @@ class LeadForm(QWidget):
         callback = str(lead.fields.get("njCallBackDate", "") or "")
         if callback:
             for shape in ("yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-ddTHH:mm:ss"):
-                when = QDateTime.fromString(callback, shape)
-                if when.isValid():
+                read = QDateTime.fromString(callback, shape)
+                if read.isValid():
+                    # The text is the PBX's wall clock, which the editor holds as UTC: read in
+                    # the PC's zone it would move by the PC's offset.
+                    when = QDateTime(read.date(), read.time(), QTimeZone.utc())
                     self.callback_on.setChecked(True)
                     self.callback.setDateTime(when)
                     break

@@ -97,3 +97,34 @@ def test_a_pc_in_another_zone_offers_sydney_time(pc_zone: str) -> None:
     expected = (sydney + timedelta(hours=1)).replace(tzinfo=None, second=0, microsecond=0)
     got = datetime.strptime(sent, "%Y-%m-%d %H:%M")
     assert abs(got - expected) <= timedelta(minutes=1), (sent, expected)
+
+
+@pytest.mark.parametrize("pc_zone", ["UTC", "Australia/Sydney", "America/Los_Angeles"])
+def test_a_lead_put_back_keeps_its_callback_on_any_pc_clock(pc_zone: str) -> None:
+    """A lead the window could not queue goes back into the form: its callback (the PBX's wall
+    clock) reads the same whatever zone the PC is in (a real process with TZ set)."""
+    script = (
+        "import json, time\n"
+        "time.tzset()\n"
+        "from datetime import UTC, datetime\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from noojee_desk.core.leads.layouts import default_layout\n"
+        "from noojee_desk.core.leads.validate import ValidationSettings, Validator\n"
+        "from noojee_desk.ui.lead_form import FormLead, LeadForm\n"
+        "form = LeadForm()\n"
+        "form.clock = lambda: datetime(2026, 12, 1, 22, 0, tzinfo=UTC)\n"
+        "layout = default_layout()\n"
+        "form.set_layout(layout, Validator(layout, ValidationSettings(timezone="
+        "'Australia/Sydney')), 'Australia/Sydney')\n"
+        "lead = FormLead({'Name': 'Ann Lee', 'njCallBackDate': '2026-12-20 10:00'}, "
+        "frozenset(), False)\n"
+        "form.queue_failed(lead, 'The disk is full.')\n"
+        "print(json.dumps(form.values().get('njCallBackDate')))\n"
+    )
+    env = dict(os.environ, TZ=pc_zone, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == "2026-12-20 10:00"
