@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +37,7 @@ from noojee_desk.core.delivery.records import (
     Target,
     storage_problem,
 )
+from noojee_desk.core.delivery.schema import content_key
 from noojee_desk.core.delivery.setup import SetupStopped
 from noojee_desk.core.desk import Desk
 from noojee_desk.core.leads.layouts import (
@@ -466,7 +467,9 @@ def collect(
     earlier delivery of the same content, else invalid or pending."""
     by_row: dict[int, Lead] = {}
     if outbox is not None and batch is not None:
-        by_row = {lead.row or 0: lead for lead in outbox.iter_leads(LeadQuery(batch_id=batch.id))}
+        by_row = _match_leads(
+            prepared.checks, list(outbox.iter_leads(LeadQuery(batch_id=batch.id)))
+        )
     earlier: dict[int, Delivered] = {}
     if outbox is not None and profile is not None and target is not None:
         others = [c for c in prepared.checks if c.ok and c.row not in by_row]
@@ -477,13 +480,45 @@ def collect(
         if not check.ok:
             results.append(_invalid(check))
         elif check.row in by_row:
-            results.append(_lead_result(by_row[check.row]))
+            results.append(replace(_lead_result(by_row[check.row]), row=check.row))
         elif check.row in earlier:
             results.append(replace(_already(earlier[check.row]), row=check.row))
         else:
             warnings = "; ".join(p.message for p in check.warnings)
             results.append(RowResult(check.row, "pending", message=warnings or "Valid."))
     return results
+
+
+def _match_leads(checks: Sequence[LeadCheck], leads: list[Lead]) -> dict[int, Lead]:
+    """Each valid row's lead in its batch: the lead queued from that row when its content is the
+    row's, else the first unmatched lead with the row's content. A batch queued by an older
+    version numbered its rows from the first row under the header; matching by content keeps
+    each row's report its own whatever the numbering."""
+
+    def key(fields: Mapping[str, object]) -> str:
+        return content_key({str(k): "" if v is None else str(v) for k, v in fields.items()})
+
+    by_row = {lead.row or 0: lead for lead in leads}
+    by_content: dict[str, list[Lead]] = {}
+    for one in leads:
+        by_content.setdefault(key(one.fields), []).append(one)
+    taken: set[int] = set()
+    matched: dict[int, Lead] = {}
+    valid = [c for c in checks if c.ok]
+    keys = {c.row: key(c.fields) for c in valid}
+    for check in valid:  # first the rows whose own lead has their content
+        own = by_row.get(check.row)
+        if own is not None and key(own.fields) == keys[check.row]:
+            matched[check.row] = own
+            taken.add(own.id)
+    for check in valid:
+        if check.row in matched:
+            continue
+        same = next((x for x in by_content.get(keys[check.row], ()) if x.id not in taken), None)
+        if same is not None:
+            matched[check.row] = same
+            taken.add(same.id)
+    return matched
 
 
 def _summary(results: list[RowResult], seconds: float, batch: BatchInfo | None) -> dict[str, Any]:

@@ -899,3 +899,40 @@ def test_leads_left_in_sends_own_queue_are_not_said_to_go_with_the_app(
     assert code == send.EXIT_CONFIG
     assert "2 leads are still queued; run the same command again to send them." in out
     assert "Noojee Desk" not in out  # the app never opens the queue of `send <server>`
+
+
+def test_a_batch_numbered_by_an_older_version_reports_each_row_its_own_lead(
+    tmp_path: Path,
+) -> None:
+    """Older versions stored rows from 1 under the header; this one stores file rows (the header
+    is row 1). Resuming such a batch, each row is still reported with its own lead."""
+    from noojee_desk.core.delivery.outbox import Outbox
+    from noojee_desk.core.delivery.records import Attempt, LeadInput, State, Target, Transition
+    from noojee_desk.core.leads.validate import LeadCheck
+    from noojee_desk.send import Prepared, collect
+
+    target = Target(1, 2, 3)
+    people = ["Ann", "Bob", "Cy", "Bob"]  # a repeated row has a lead of its own too
+    with Outbox(tmp_path / "queue.sqlite3") as box:
+        old = box.queue_once(
+            "p",
+            target,
+            [LeadInput({"name": n}, (), i + 1) for i, n in enumerate(people)],
+            allow_duplicates=False,
+            source="send leads.csv",
+            key="K",
+        ).batch
+        box.record(
+            Attempt(1, 0, 0, "rejected", 208, "bad", 0, 200),
+            Transition(State.REJECTED, code=208, message="bad"),
+        )
+        checks = [LeadCheck(i + 2, {"name": n}) for i, n in enumerate(people)]
+        results = collect(Prepared(checks, "K", ["name"]), box, old, profile="p", target=target)
+    assert [(r.row, r.status) for r in results] == [
+        (2, "rejected"),
+        (3, "pending"),
+        (4, "pending"),
+        (5, "pending"),
+    ]
+    assert results[0].code == 208
+    assert all(r.message != "Valid." for r in results)  # each row found its queued lead
