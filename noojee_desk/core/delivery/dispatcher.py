@@ -5,6 +5,18 @@ How it works, in short:
 - Leads are claimed from the outbox (marked ``sending``, committed) only when the adaptive limit
   (``limiter.AdaptiveLimit``) has room, so the server never sees a burst. The limit starts at 1
   and finds the server's own limit from latency (see ``limiter``).
+- Every slot stays busy: a small group of leads is claimed ahead (marked ``sending`` and
+  committed before any of them is called; only leads whose external id we made), and the next
+  one is called the moment an answer frees a slot, while that answer is still being committed.
+  The writer thread commits answers and claims asked for together in one transaction (one disk
+  sync). Paused, stopped, or the breaker open: the leads claimed ahead go back in line, their
+  outcome known (never called). A process killed meanwhile leaves them ``sending``, re-queued
+  flagged "outcome unknown" by the next run: a 112 then means delivered (no other lead has our
+  id) and a 105 ends ``duplicate`` (perhaps its own attempt), never "delivered".
+- Controls (cancel, hold, retry, pause) write on the loop's connection when the file is free
+  (waiting at most ``control_wait``), else on the writer thread; expiry, recovery and the
+  breaker's "due now" always go through the writer: another process holding the file never
+  stalls the loop.
 - Every answer goes through ``POLICY``, one table that says what each kind of answer means for the
   lead and for the queue. The new state is committed before anyone hears of it.
 - A queue-wide circuit breaker: after ``RetryTiming.breaker_after`` server failures in a row (or
