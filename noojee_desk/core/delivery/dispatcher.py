@@ -1018,8 +1018,9 @@ class Dispatcher:
                 log.exception("holding batch %s after its set-up refusals failed", lead.batch_id)
         # The slot is free: the next lead goes now, while this answer is being committed (a
         # crash before that commit leaves this lead "sending": re-queued, outcome unknown).
+        # The loop refills the leads claimed ahead once the answer is recorded (one pass of
+        # the loop per answer, as the claimed-ahead group covers that commit).
         self._start_ready()
-        self._wake.set()
         await self._bring_forward(recovered_since, now)
         give_back: list[int] = []
         if self._pause is not None or self.breaker.is_open or self.setup.suspect:
