@@ -50,7 +50,12 @@ from noojee_desk.core.leads.layouts import (
 )
 from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping, detect_mapping
 from noojee_desk.core.leads.spreadsheets import read_file
-from noojee_desk.core.leads.validate import LeadCheck, ValidationSettings, Validator
+from noojee_desk.core.leads.validate import (
+    LeadCheck,
+    ValidationSettings,
+    Validator,
+    number_rows,
+)
 from noojee_desk.core.paths import resolve
 from noojee_desk.core.profiles import managed as managed_settings
 from noojee_desk.core.profiles.secrets import KeyStore, same_address
@@ -303,9 +308,18 @@ def describe_mapping(header: Sequence[str], mapping: ColumnMapping, layout: Fiel
     return "\n".join(lines)
 
 
-def _batch_key(data: bytes, args: argparse.Namespace, server: str) -> str:
-    """Identifies one send of one file with one set of options (to resume it, not resend it)."""
-    digest = hashlib.sha256(data)
+def _file_digest(path: Path) -> hashlib._Hash:
+    """The SHA-256 of a file's content, read a megabyte at a time (never held whole)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest
+
+
+def _batch_key(digest: hashlib._Hash, args: argparse.Namespace, server: str) -> str:
+    """Identifies one send of one file with one set of options (to resume it, not resend it):
+    ``digest`` is the file's content's (see ``_file_digest``)."""
     options = [
         server,
         args.template,
@@ -338,32 +352,35 @@ def prepare(
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: no such file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{args.file}: cannot be read ({exc.strerror or exc})") from exc
-    table = read_file(path, sheet=args.sheet)
+    table = read_file(path, sheet=args.sheet)  # within its caps, or refused with why
     if len(table.rows) < 2:
         why = " ".join(p.message for p in table.problems) or "it has no rows below the header."
         raise UsageError(f"{args.file}: nothing to send: {why}")
+    try:
+        digest = _file_digest(path)
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot be read ({exc.strerror or exc})") from exc
     header = table.rows[0]
     has_header, mapping, layout, notes = map_columns(
         header, table.rows[1:21], settings.layout, settings.mappings, args.map, args.phone_fields
     )
     body = table.rows[1:] if has_header else table.rows
+    # Each row is named by its row in the file as a spreadsheet shows it (the header is row 1,
+    # blank rows count), as the app's grid numbers it.
+    numbers = table.row_numbers()
     records = apply_mapping(body, mapping)
     used = make_layout(spec for spec in layout.fields if spec.name in mapping.fields)
     validator = Validator(used, settings.validation, recent)
     checks = validator.validate_rows(records, first_row=1)
-    offset = 1 if has_header else 0
+    number_rows(checks, numbers[1:] if has_header else numbers)
     notes += [
-        f"row {p.row - offset}: {p.message}" if p.row > offset else p.message
+        f"row {p.row}: {p.message}" if p.row else p.message
         for p in table.problems
-        if p.row != 1 or not has_header
+        if not (has_header and p.row == numbers[0])
     ]
     shown = list(header) if has_header else [f"column {i + 1}" for i in range(len(header))]
     mapped = "mapping:\n" + describe_mapping(shown, mapping, layout)
-    return Prepared(checks, _batch_key(data, args, server), list(header), [mapped, *notes])
+    return Prepared(checks, _batch_key(digest, args, server), list(header), [mapped, *notes])
 
 
 # -- the key -------------------------------------------------------------------------------------

@@ -105,6 +105,8 @@ def main() -> int:
             if not grid.checking:
                 break
             await settle(0.05)
+        # A problem chosen in the list: its whole text shows below the list.
+        grid.panel.list.setCurrentIndex(grid.problems.index(1))
         await settle()
         save(grid, args.out / f"grid-problems{suffix}.png")
 

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -278,3 +279,169 @@ def test_every_could_not_be_read_says_why(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(spreadsheets, "decode_text", empty_error)
     (problem,) = spreadsheets.read_file(tmp_path / "ok.csv").problems
     assert problem.message.endswith("could not be read: ValueError.")
+
+
+def _gzip_bomb(megabytes: int) -> bytes:
+    """A gzip body that inflates to ``megabytes`` MB of one JSON string, made in milliseconds:
+    after a full flush the compressor starts afresh, so each megabyte compresses the same.
+    (No trailer: nothing that reads it within bounds gets that far.)"""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = packer.compress(b'{"code": 0, "message": "') + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(b"x" * (1024 * 1024)) + packer.flush(zlib.Z_FULL_FLUSH)
+    return head + block * megabytes
+
+
+class BombServer(EndlessServer):
+    """An HTTP server on 127.0.0.1 whose every answer is a gzip bomb."""
+
+    def __init__(self, megabytes: int) -> None:
+        super().__init__()
+        self.body = _gzip_bomb(megabytes)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            first = await reader.readline()
+            if first.startswith(b"POST"):
+                self.posts += 1
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(self.body)
+            )
+            writer.write(self.body)
+            self.sent += len(self.body)
+            await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+def test_a_gzip_bomb_from_a_real_server_is_inflated_only_to_the_limit() -> None:
+    """2 GB inflated from 2 MB on the wire, past the child's 1.5 GB of address space: the
+    insert's answer is cut at 64 KB and the list's at 8 MB as they are inflated."""
+    with BombServer(2048) as server:
+        assert len(server.body) < 3 * 1024 * 1024
+        result = run_limited(
+            """
+            import asyncio, json, tracemalloc
+            from noojee_desk.core.delivery.api import NoojeeClient, ApiError
+
+            async def main():
+                async with NoojeeClient(sys.argv[1], "bomb-key") as client:
+                    outcome = await client.insert_lead(3, 42, 101, {"FirstPhone": "0412000001"})
+                    try:
+                        await client.list_templates()
+                        listed = "no error"
+                    except ApiError as exc:
+                        listed = exc.outcome.kind.value + ": " + exc.outcome.sentence
+                return outcome, listed
+
+            tracemalloc.start()
+            outcome, listed = asyncio.run(main())
+            held = tracemalloc.get_traced_memory()[1] // (1024 * 1024)
+            print(json.dumps({"kind": outcome.kind.value, "sentence": outcome.sentence,
+                              "listed": listed, "peak": peak_mb(), "held": held}))
+            """,
+            f"http://127.0.0.1:{server.port}",
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["kind"] == "unknown", found
+    assert "longer than 64 KB" in found["sentence"]
+    assert found["listed"].startswith("retry_later: ")
+    assert "longer than 8 MB" in found["listed"]
+    # Python's own allocations: inflated a network read (64 KB) at a time, over 140 MB
+    assert found["held"] < 48, found
+    assert found["peak"] < 400, found
+
+
+READ_IN_CHILD = """
+    import json
+    from noojee_desk.core.leads.spreadsheets import read_file
+    table = read_file(sys.argv[1])
+    print(json.dumps({"rows": len(table.rows),
+                      "problems": [p.message for p in table.problems],
+                      "peak": peak_mb()}))
+    """
+
+
+def test_a_300_mb_csv_is_refused_by_its_size_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.write(b"Name,FirstPhone\n" + b"Ann,0412000001\n" * 1000)
+        handle.truncate(300 * 1024 * 1024)  # sparse: 300 MB in a moment, no disk used
+    result = run_limited(READ_IN_CHILD, str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["rows"] == 0
+    (message,) = found["problems"]
+    assert message.startswith("huge.csv is too big to import: it is 300 MB; at most 100 MB")
+    assert "Split it" in message
+    assert found["peak"] < 150, found
+
+
+def test_a_text_file_whose_size_lies_is_read_only_up_to_the_cap() -> None:
+    """A device that never ends (its size says 0): read a megabyte at a time, refused at the
+    cap, never read to the end of memory."""
+    result = run_limited(READ_IN_CHILD, "/dev/zero")
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["rows"] == 0
+    (message,) = found["problems"]
+    assert message.startswith("zero is too big to import: it is over 100 MB"), message
+    assert found["peak"] < 400, found
+
+
+def test_a_csv_past_the_row_cap_is_refused_whole_and_one_within_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spreadsheets, "MAX_TEXT_ROWS", 100)
+    monkeypatch.setattr(spreadsheets, "_CHUNK", 64)  # the cap is checked as the file comes
+    lines = ["Name,FirstPhone"] + [f"Lead {n},04120{n:05d}" for n in range(99)]
+    (tmp_path / "fits.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(spreadsheets.read_file(tmp_path / "fits.csv").rows) == 100
+    lines.append("Lead 100,0412000100")
+    (tmp_path / "over.csv").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    table = spreadsheets.read_file(tmp_path / "over.csv")
+    assert table.rows == []
+    (problem,) = table.problems
+    assert problem.message.startswith("over.csv is too big to import: it has over 100 rows")
+    assert "at most 100 rows can be read" in problem.message
+
+
+def test_a_csv_past_the_cell_cap_is_refused_before_any_cell_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spreadsheets, "MAX_CELLS", 1000)
+    (tmp_path / "wide.tsv").write_text(("x\t" * 600 + "\n") * 2, encoding="utf-8")
+    made: list[object] = []
+    monkeypatch.setattr(spreadsheets, "parse_delimited", lambda *a: made.append(a))
+    table = spreadsheets.read_file(tmp_path / "wide.tsv")
+    assert made == []
+    (problem,) = table.problems
+    assert "too big to import: more than 1,000 cells" in problem.message
+
+
+def test_send_refuses_a_300_mb_csv_without_reading_it_into_memory(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.write(b"Name,FirstPhone\nAnn,0412000001\n")
+        handle.truncate(300 * 1024 * 1024)  # sparse
+    code = """
+        import os
+        from noojee_desk import send
+        os.environ[send.KEY_ENV] = "some-key"
+        code = send.main(sys.argv[1:])
+        print("PEAK", peak_mb())
+        print("EXIT", code)
+        """
+    argv = [str(path), "--server", "http://127.0.0.1:9", "--dry-run"]
+    argv += ["--template", "3", "--campaign", "42", "--allocation", "101"]
+    argv += ["--data-dir", str(tmp_path / "data")]
+    result = run_limited(code, *argv)
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == f"EXIT {2}", result.stdout + result.stderr[-3000:]
+    assert "huge.csv is too big to import: it is 300 MB; at most 100 MB" in result.stderr
+    assert int(lines[-2].split()[1]) < 150, lines

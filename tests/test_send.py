@@ -24,8 +24,9 @@ from noojee_desk import send
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.records import LeadQuery, State
 from noojee_desk.core.desk import Desk
-from noojee_desk.core.leads.layouts import FieldLayout
-from noojee_desk.core.leads.paste import GridRow, check_rows
+from noojee_desk.core.leads.layouts import FieldLayout, default_layout
+from noojee_desk.core.leads.paste import GridRow, check_rows, prepare_table
+from noojee_desk.core.leads.spreadsheets import read_file
 from noojee_desk.core.leads.validate import LeadCheck
 from noojee_desk.core.paths import resolve
 from noojee_desk.core.profiles.secrets import KeyStore
@@ -82,12 +83,72 @@ def test_dry_run_validates_without_sending_or_a_queue(
     rows, summary = json_lines(out)
     assert code == send.EXIT_SOME_NOT_DELIVERED
     assert [r["status"] for r in rows] == ["pending", "invalid", "pending", "invalid", "pending"]
-    assert [r["row"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r["row"] for r in rows] == [2, 3, 4, 5, 6]  # the file's rows: the header is row 1
     assert "phone" in rows[1]["message"]
     assert "108" in rows[3]["message"]
     assert summary["invalid"] == 2
     assert summary["pending"] == 3
     assert not resolve().outbox.exists()
+
+
+# The file's rows as a spreadsheet shows them: 1 the header, 3 and 5 blank, 6 only separators.
+NUMBERED = [
+    "Ann Lee,0412000001,Melbourne",  # row 2
+    "",
+    "Bob Ray,,Sydney",  # row 4: no phone
+    "",
+    " , ,",
+    "Cy Poe,0412 000 001,Perth",  # row 7: Ann's number again
+]
+
+
+def _numbered_file(tmp_path: Path, suffix: str) -> Path:
+    if suffix == ".csv":
+        return write_csv(tmp_path / "leads.csv", NUMBERED)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for number, line in enumerate([HEADER, *NUMBERED], start=1):
+        for column, value in enumerate(line.split(","), start=1):
+            if value.strip():
+                sheet.cell(number, column, value)
+    path = tmp_path / "leads.xlsx"
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_send_names_each_row_by_its_row_in_the_file_as_the_grid_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    path = _numbered_file(tmp_path, suffix)
+    argv = [str(path), "--server", "https://pbx.example", *TARGET_ARGS, "--dry-run"]
+    code, out, _ = run([*argv, "--json"], capsys)
+    rows, summary = json_lines(out)
+    assert code == send.EXIT_SOME_NOT_DELIVERED
+    assert [(r["row"], r["status"]) for r in rows] == [
+        (2, "pending"),
+        (4, "invalid"),
+        (7, "pending"),
+    ]
+    assert "also in row 2 " in rows[2]["message"]  # the other row by its number in the file
+    assert summary["rows"] == 3
+    # The grid numbers the same file's rows the same way.
+    table = read_file(path)
+    prepared = prepare_table(table, default_layout(), {}, first_id=1, source="x")
+    assert [row.source_row for row in prepared.rows] == [2, 4, 7]
+    _code, text, _ = run(argv, capsys)
+    assert "row 4: invalid" in text
+
+
+def test_a_reading_problem_is_named_by_its_row_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0], "", "Ed Fox,0412000005,Hobart,extra"])
+    _code, out, err = run(
+        [str(path), "--server", "https://pbx.example", *TARGET_ARGS, "--dry-run"], capsys
+    )
+    assert "row 4: This row has 4 cells" in out + err
 
 
 def test_dry_run_of_a_clean_file_exits_0(
@@ -109,11 +170,11 @@ def test_send_reports_every_row_and_agrees_with_the_pbx(
     rows, summary = json_lines(out)
     assert code == send.EXIT_SOME_NOT_DELIVERED
     assert [(r["row"], r["status"], r["code"]) for r in rows] == [
-        (1, "delivered", 0),
-        (2, "invalid", None),
-        (3, "rejected", 104),
-        (4, "invalid", None),
-        (5, "delivered", 0),
+        (2, "delivered", 0),
+        (3, "invalid", None),
+        (4, "rejected", 104),
+        (5, "invalid", None),
+        (6, "delivered", 0),
     ]
     assert rows[2]["message"].startswith("The phone number is on the Do Not Call list.")
     assert summary == {
@@ -497,11 +558,11 @@ def test_an_edited_file_sends_only_the_rows_not_delivered_and_resend_sends_again
     code, out, _err = run(argv, capsys)
     rows, summary = json_lines(out)
     assert [(r["row"], r["status"]) for r in rows] == [
-        (1, "skipped"),
-        (2, "delivered"),
-        (3, "rejected"),  # 104 again: rejected is not delivered
-        (4, "invalid"),
-        (5, "skipped"),
+        (2, "skipped"),
+        (3, "delivered"),
+        (4, "rejected"),  # 104 again: rejected is not delivered
+        (5, "invalid"),
+        (6, "skipped"),
     ]
     today = time.strftime("%Y-%m-%d")
     assert rows[0]["message"].startswith(f"Already delivered on {today} ")
@@ -515,10 +576,10 @@ def test_an_edited_file_sends_only_the_rows_not_delivered_and_resend_sends_again
     code, out, _err = run([*argv, "--resend"], capsys)
     rows, summary = json_lines(out)
     assert [(r["row"], r["status"], r["code"]) for r in rows if r["status"] != "invalid"] == [
-        (1, "rejected", 105),
         (2, "rejected", 105),
-        (3, "rejected", 104),
-        (5, "rejected", 105),
+        (3, "rejected", 105),
+        (4, "rejected", 104),
+        (6, "rejected", 105),
     ]
     # ... unless duplicates are allowed too.
     code, out, _err = run([*argv, "--resend", "--allow-duplicates"], capsys)

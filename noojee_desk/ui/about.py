@@ -1,4 +1,5 @@
-"""Help ▸ About: the version, the managed settings in use, where the data lives, diagnostics."""
+"""Help ▸ About (the version, the managed settings in use, where the data lives, diagnostics)
+and Help ▸ Keyboard shortcuts (built from the window's actions, so it cannot drift)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ from html import escape
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -93,3 +99,66 @@ class AboutDialog(QDialog):
         QApplication.clipboard().setText(text)
         self.status.setText("Copied: paste it into your support ticket.")
         return text
+
+
+def action_title(act: QAction) -> str:
+    """An action's text without its mnemonic and trailing dots ("&Open leads file…" ->
+    "Open leads file")."""
+    return act.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…. ")
+
+
+def keys_text(act: QAction) -> str:
+    """The action's keys as this platform writes them ("Ctrl+O", "Ctrl+Return or Ctrl+Enter")."""
+    return " or ".join(
+        key.toString(QKeySequence.SequenceFormat.NativeText) for key in act.shortcuts()
+    )
+
+
+def shortcut_tooltip(act: QAction) -> None:
+    """The action's tooltip names its key: "Open leads file (Ctrl+O)"."""
+    keys = keys_text(act)
+    act.setToolTip(f"{action_title(act)} ({keys})" if keys else action_title(act))
+
+
+class ShortcutsDialog(QDialog):
+    """Help ▸ Keyboard shortcuts: every action with its keys, by menu."""
+
+    def __init__(
+        self, sections: list[tuple[str, list[QAction]]], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("shortcutsDialog")
+        self.setWindowTitle("Keyboard shortcuts")
+        rows = [
+            (section, action_title(act), keys_text(act))
+            for section, acts in sections
+            for act in acts
+            if act.isVisible()
+        ]
+        rows += [
+            ("Moving around", "To the next or the previous field", "Tab, Shift+Tab"),
+            ("Moving around", "The Template, Campaign or Allocation box", "Alt+T, Alt+M, Alt+L"),
+            ("Moving around", "Key in a lead or Paste many", "Alt+1, Alt+2"),
+        ]
+        table = QTableWidget(len(rows), 3)
+        table.setObjectName("shortcutsTable")
+        table.setAccessibleName("Keyboard shortcuts")
+        table.setHorizontalHeaderLabels(["Where", "What", "Keys"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        for row, cells in enumerate(rows):
+            for column, text in enumerate(cells):
+                table.setItem(row, column, QTableWidgetItem(text))
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table = table
+        self.rows = rows
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        screen = self.screen().availableGeometry()
+        self.resize(min(620, screen.width() - 40), min(560, screen.height() - 60))

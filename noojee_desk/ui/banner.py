@@ -12,7 +12,12 @@ from enum import Enum
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from noojee_desk.ui.theme import banner_colours
+from noojee_desk.ui.theme import banner_colours, state_icon
+
+#: Each kind's icon (tone, mark): the kind is never told by the strip's colour alone.
+_ICONS = {"demo": ("info", "i"), "info": ("info", "i"), "warning": ("warning", "bang"),
+          "error": ("error", "bang")}  # fmt: skip
+_KIND_WORDS = {"demo": "Note", "info": "Note", "warning": "Warning", "error": "Problem"}
 
 
 class BannerReason(Enum):
@@ -31,6 +36,7 @@ class BannerReason(Enum):
     FIELDS_NEED_LOOK = "fields need a look"  # phone fields guessed from names, not confirmed
     SETUP_STOPPED = "set-up stopped"  # a batch held: its first answers were one set-up mistake
     MANAGED_DAMAGED = "managed settings damaged"  # the administrator's file is ignored
+    QUEUE_FILE = "queue file"  # the queue file cannot be read or written (disk, damage, lock)
 
     @property
     def kind(self) -> str:
@@ -57,6 +63,9 @@ class Banner(QFrame):
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(10, 6, 10, 6)
+        self.icon = QLabel()
+        self.icon.setObjectName(f"{name}Icon")
+        self._layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
         self._layout.addWidget(self.label, 1)
         self._reason: BannerReason | None = None
         self._actions: list[BannerAction] = []
@@ -80,6 +89,8 @@ class Banner(QFrame):
                 f"#{self.objectName()} {{ background: {back}; }} QLabel {{ color: {fore}; }}"
             )
             self.label.setText(text)
+            self.icon.setPixmap(state_icon(*_ICONS[reason.kind]))
+            self.setAccessibleName(_KIND_WORDS[reason.kind])
             self.setAccessibleDescription(text)
         self._reason = reason
         captions = [caption for caption, _ in actions]

@@ -66,6 +66,7 @@ class ConnectDialog(QDialog):
             "unchanged (stored in the keyring)" if profile else "the key Noojee support gave you"
         )
         self.show_key = QCheckBox("Show")
+        self.show_key.setAccessibleName("Show the API key")
         self.show_key.toggled.connect(
             lambda on: self.key.setEchoMode(
                 QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
@@ -76,6 +77,7 @@ class ConnectDialog(QDialog):
         self.ca.setPlaceholderText("only for a PBX with its own certificate authority")
         self.ca.setAccessibleName("CA certificate file")
         browse = QPushButton("Browse…")
+        browse.setAccessibleName("Browse for a CA certificate file")
         browse.clicked.connect(self._browse_ca)
         self.browse = browse
         self.proxy = QLineEdit(profile.proxy if profile else "")

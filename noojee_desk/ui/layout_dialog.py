@@ -62,6 +62,11 @@ class LayoutDialog(QDialog):
         self.intro.setWordWrap(True)
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("layoutTable")
+        self.table.setAccessibleName("Template fields")
+        self.table.setAccessibleDescription(
+            "One row per field: its key (what is sent), how it is shown, whether it is a phone "
+            "number and whether it is required"
+        )
         self.table.setHorizontalHeaderLabels(["Field key", "Shown as", "Phone", "Required"])
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(COL_KEY, QHeaderView.ResizeMode.Stretch)
@@ -77,6 +82,7 @@ class LayoutDialog(QDialog):
         from_header.setObjectName("layoutFromClipboard")
         from_header.setToolTip("Copy the header row of your spreadsheet first")
         reset = QPushButton("Reset to default")
+        reset.setToolTip("The documented sample fields instead of these")
         add.clicked.connect(lambda: self._add(field_spec("NewField")))
         remove.clicked.connect(self._remove)
         up.clicked.connect(lambda: self._move(-1))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimer, QTimeZone, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QDateTimeEdit,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from noojee_desk.core.leads.dates import default_callback, earliest_callback
 from noojee_desk.core.leads.layouts import FieldLayout
@@ -53,6 +54,7 @@ class LeadForm(QWidget):
 
     submitted = Signal(object)
     send_again = Signal(object)  # a FormLead delivered before, to queue again
+    tab_order_changed = Signal()  # the fields were rebuilt: the window chains them again
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,7 +116,7 @@ class LeadForm(QWidget):
         opts = QFormLayout(options)
         opts.addRow(callback_row)
         opts.addRow("&Priority", self.priority)
-        opts.addRow("Contact &hours", self.contact_hours)
+        opts.addRow("Contact h&ours", self.contact_hours)
         opts.addRow("E&xternal id", self.external_id)
         opts.addRow(self.allow_duplicates)
         self._system_notes = QLabel()
@@ -128,11 +130,13 @@ class LeadForm(QWidget):
         self.summary.setObjectName("formSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.queue_button = QPushButton("&Queue lead  (Ctrl+Enter)")
+        self.queue_button = QPushButton("Q&ueue lead  (Ctrl+Enter)")
+        self.queue_button.setToolTip("Queue this lead to be sent (Ctrl+Enter)")
         self.queue_button.setObjectName("queueLead")
         self.queue_button.setEnabled(False)
         self.clear_button = QPushButton("Clear  (Esc)")
         self.clear_button.setObjectName("clearForm")
+        self.clear_button.setToolTip("Empty the form for the next lead (Esc)")
         self.queue_button.clicked.connect(self.submit)
         self.clear_button.clicked.connect(self.clear)
         self.again_button = QPushButton("Send again")
@@ -156,26 +160,27 @@ class LeadForm(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes from field to field, not here
+        self.scroll_area = scroll
         scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll, 1)
         outer.addLayout(buttons)
 
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(
-                QKeySequence(keys),
-                self,
-                self.submit,
-                context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
-            )
-        QShortcut(
-            QKeySequence("Escape"),
-            self,
-            self.clear,
-            context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
-        )
+        # Actions (not bare shortcuts): Help ▸ Keyboard shortcuts lists them from here.
+        self.act_queue = QAction("Queue the lead", self)
+        self.act_queue.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.act_queue.triggered.connect(self.submit)
+        self.act_clear = QAction("Clear the form", self)
+        self.act_clear.setShortcut(QKeySequence("Escape"))
+        self.act_clear.triggered.connect(self.clear)
+        for act in (self.act_queue, self.act_clear):
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.addAction(act)
         self.set_target_ready(False)
+        self._offer_callback()  # a sensible time (now + 1 h in the default zone) from the start
+        self.callback_zone.setText(f"{self._timezone} time")
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -188,6 +193,9 @@ class LeadForm(QWidget):
     ) -> None:
         """Rebuild the fields for ``layout``; keeps values of fields with the same name."""
         old = {name: box.text() for name, box in self._inputs.items()}
+        had_focus = self._focus_in_fields()
+        for box in self._inputs.values():
+            box.blockSignals(True)  # no editingFinished from a box on its way out
         while self.fields_form.rowCount():
             self.fields_form.removeRow(0)
         self._inputs.clear()
@@ -196,11 +204,19 @@ class LeadForm(QWidget):
         self._validator = validator
         self._timezone = timezone
         self._other_phones = other_phones
-        for spec in layout.fields:
+        # Required fields first, so that they are in view without scrolling on a small screen;
+        # the others keep the template's order.
+        ordered = sorted(layout.fields, key=lambda spec: not spec.required)
+        for spec in ordered:
             box = QLineEdit(old.get(spec.name, ""))
             box.setObjectName(f"field_{spec.name}")
             box.setAccessibleName(spec.title)
             box.setToolTip(f"Sent as the field {spec.name}")
+            box.setAccessibleDescription(
+                f"Sent as the field {spec.name}"
+                + ("; required" if spec.required else "")
+                + ("; a phone number" if spec.phone else "")
+            )
             box.setMaxLength(spec.max_length)
             if spec.phone:
                 box.setPlaceholderText("phone number")
@@ -227,6 +243,9 @@ class LeadForm(QWidget):
         self._offer_callback()
         self._fix_tab_order()
         self._check_live()
+        if had_focus:
+            # The box that had the focus was replaced; the new ones show a moment later.
+            QTimer.singleShot(0, self.focus_first)
 
     def _offer_callback(self, *, fresh: bool = False) -> None:
         """Now + 1 h on the PBX's clock (its zone, never the PC's), unless one is chosen."""
@@ -243,14 +262,41 @@ class LeadForm(QWidget):
         self._target_ready = ready
         self.queue_button.setEnabled(ready and self._layout is not None)
         if not ready:
+            self.summary.setStyleSheet("")
             self.summary.setText("Choose a template, campaign and allocation above.")
+        elif self.summary.text().startswith("Choose a template"):
+            self.summary.setText(self.READY_TEXT)
 
-    def _fix_tab_order(self) -> None:
+    READY_TEXT = "Type a lead, then press Ctrl+Enter to queue it."
+
+    def tab_chain(self) -> list[QWidget]:
+        """The form's widgets in Tab order: the fields, the dialling options, Queue, Clear."""
         chain: list[QWidget] = [*self._inputs.values(), self.callback_on, self.callback]
         chain += [self.priority, self.contact_hours, self.external_id, self.allow_duplicates]
-        chain += [self.queue_button, self.clear_button]
-        for first, second in itertools.pairwise(chain):
+        return [*chain, self.queue_button, self.clear_button, self.again_button]
+
+    def first_field(self) -> QWidget | None:
+        return next(iter(self._inputs.values()), None)
+
+    def focus_first(self) -> None:
+        """Put the cursor in the first field (the next lead starts there)."""
+        first = self.first_field()
+        if first is not None:
+            first.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.scroll_area.ensureWidgetVisible(first)
+
+    @property
+    def target_ready(self) -> bool:
+        return self._target_ready
+
+    def _focus_in_fields(self) -> bool:
+        focus = self.window().focusWidget()
+        return focus is not None and focus in self._inputs.values()
+
+    def _fix_tab_order(self) -> None:
+        for first, second in itertools.pairwise(self.tab_chain()):
             QWidget.setTabOrder(first, second)
+        self.tab_order_changed.emit()
 
     # -- reading and checking ----------------------------------------------------------------
 
@@ -324,7 +370,7 @@ class LeadForm(QWidget):
         if self._target_ready:
             errors = sum(p.severity == "error" for p in result.problems)
             if live and not any(box.text().strip() for box in self._inputs.values()):
-                self.summary.setText("Type a lead, then press Ctrl+Enter to queue it.")
+                self.summary.setText(self.READY_TEXT)
             elif not errors:
                 self.summary.setText("Ready to queue (Ctrl+Enter).")
             else:
@@ -340,6 +386,8 @@ class LeadForm(QWidget):
         return self._layout.phone_fields if self._layout is not None else ()
 
     def _format_phone(self, name: str) -> None:
+        if not all(isValid(box) for box in self._inputs.values()):
+            return  # a box losing the focus as the form is taken down (the window closing)
         result = self.check()
         box = self._inputs.get(name)
         if result is None or box is None or not box.text().strip():
@@ -404,6 +452,39 @@ class LeadForm(QWidget):
         )
         self.again_button.show()
 
+    def queue_failed(self, lead: FormLead, message: str) -> None:
+        """The window could not queue ``lead``: it goes back into the form (unless the next
+        lead is being typed there already) with ``message``, to queue again with Ctrl+Enter."""
+        typing = any(box.text().strip() for box in self._inputs.values())
+        if not typing:
+            self._put_back(lead)
+        self.summary.setStyleSheet(style("error"))
+        again = (
+            "The lead is back in the form: press Ctrl+Enter to queue it again."
+            if not typing
+            else "Its fields were: "
+            + ", ".join(f"{k}: {v}" for k, v in lead.fields.items() if str(v).strip())
+        )
+        self.summary.setText(f"✖ The lead was not queued. {message} {again}")
+
+    def _put_back(self, lead: FormLead) -> None:
+        for name, box in self._inputs.items():
+            box.setText(str(lead.fields.get(name, "") or ""))
+        self.external_id.setText(str(lead.fields.get("njExternalLeadId", "") or ""))
+        self.contact_hours.setText(str(lead.fields.get("njContactHours", "") or ""))
+        priority = str(lead.fields.get("njPriority", "") or "")
+        if priority.isdigit():
+            self.priority.setValue(int(priority))
+        callback = str(lead.fields.get("njCallBackDate", "") or "")
+        if callback:
+            for shape in ("yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-ddTHH:mm:ss"):
+                when = QDateTime.fromString(callback, shape)
+                if when.isValid():
+                    self.callback_on.setChecked(True)
+                    self.callback.setDateTime(when)
+                    break
+        self.allow_duplicates.setChecked(lead.allow_duplicates)
+
     def _send_again(self) -> None:
         lead, self._delivered_lead = self._delivered_lead, None
         self.again_button.hide()
@@ -428,5 +509,4 @@ class LeadForm(QWidget):
         self._confirmed_warnings = ()
         self.summary.setStyleSheet("")
         self.summary.setText("")
-        if self._inputs:
-            next(iter(self._inputs.values())).setFocus()
+        self.focus_first()

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import itertools
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QFileDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
@@ -35,14 +43,18 @@ from noojee_desk.core.delivery.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.outbox import Outbox, set_aside
 from noojee_desk.core.delivery.records import (
     Enqueued,
     Lead,
     LeadInput,
     LeadQuery,
+    OutboxError,
     State,
+    StorageProblem,
     Target,
+    is_locked,
+    storage_problem,
 )
 from noojee_desk.core.delivery.setup import SetupStopped
 from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
@@ -52,8 +64,8 @@ from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.pbx import DEFAULT_TIMEZONE, EXTERNAL_ID_FIELD
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui import connection_file as connection_ui
-from noojee_desk.ui.about import AboutDialog
-from noojee_desk.ui.banner import Banner, BannerReason
+from noojee_desk.ui.about import AboutDialog, ShortcutsDialog, shortcut_tooltip
+from noojee_desk.ui.banner import Banner, BannerAction, BannerReason
 from noojee_desk.ui.connect_dialog import ConnectDialog
 from noojee_desk.ui.grid import BatchGrid
 from noojee_desk.ui.grid.controls import day_text
@@ -61,8 +73,8 @@ from noojee_desk.ui.layout_dialog import LayoutDialog
 from noojee_desk.ui.lead_form import FormLead, LeadForm
 from noojee_desk.ui.managed_ui import lock_connection_fields
 from noojee_desk.ui.pickers import PickerBar
-from noojee_desk.ui.queue.model import QueueModel
-from noojee_desk.ui.queue.view import LeadDetails, PauseAction, QueueView
+from noojee_desk.ui.queue.model import QueueModel, clock_text
+from noojee_desk.ui.queue.view import ExportProgress, LeadDetails, PauseAction, QueueView
 from noojee_desk.ui.status_bar import StatusBar
 from noojee_desk.ui.tasks import Tasks
 from noojee_desk.ui.welcome import WelcomePage
@@ -74,9 +86,54 @@ log = logging.getLogger(__name__)
 _AT_START = (BannerReason.SETTINGS_DAMAGED, BannerReason.MANAGED_DAMAGED)
 _PROFILE_PROBLEMS = tuple(r for r in BannerReason if r not in _AT_START)
 
+#: What the queue file can raise on the window's side: SQLite's errors and OutboxError.
+_STORAGE_ERRORS = (sqlite3.Error, OutboxError)
+
+_Read = TypeVar("_Read", bound=Callable[..., None])
+
+
+def _reads_queue(method: _Read) -> _Read:
+    """A window method that reads the queue file: a SQLite error becomes the queue-file banner
+    (what happened and what to do), never a traceback; the next refresh reads again."""
+
+    @functools.wraps(method)
+    def guarded(self: MainWindow, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except _STORAGE_ERRORS as exc:
+            self._storage_failed(exc, f"reading the queue ({method.__name__})")
+
+    return guarded  # type: ignore[return-value]
+
+
+class QueueNotWritten(Exception):
+    """Leads the window could not queue: ``str()`` says why and what to do. Nothing of the
+    batch was written (one transaction), so the form or the grid keeps the leads."""
+
+    def __init__(self, problem: StorageProblem) -> None:
+        super().__init__(" ".join(p for p in (problem.sentence, problem.fix) if p))
+        self.problem = problem
+
+
+class _WorkSplitter(QSplitter):
+    """The splitter between the work area and the queue: a taller window gives all its new
+    height to the work area (the form's fields and the grid's rows before more queue rows);
+    a shorter one is squeezed as Qt does. Qt's own rule would first grow whichever part is
+    under the size it asks for, which after a squeeze is the queue."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        before = self.sizes()
+        grown = event.size().height() - event.oldSize().height()
+        super().resizeEvent(event)
+        if event.oldSize().height() > 0 and grown > 0 and len(before) == 2 and before[0] > 0:
+            self.setSizes([before[0] + grown, before[1]])
+
 
 class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window (after confirming): the app ends
+    #: How long a queue file another program holds is waited for, and the pause between tries.
+    LOCK_WAIT = 120.0
+    LOCK_RETRY = 1.0
 
     def __init__(self, desk: Desk, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,7 +141,7 @@ class MainWindow(QMainWindow):
         self.desk = desk
         self.tasks = Tasks(on_error=self._task_failed)
         self.setWindowTitle(APP_NAME)
-        self.resize(1180, 780)
+        self.resize(1180, 780)  # then fitted to the screen (_fit_to_screen)
         self._geometry = QSettings(str(desk.paths.window_state), QSettings.Format.IniFormat)
 
         self.stack = QStackedWidget()
@@ -115,6 +172,7 @@ class MainWindow(QMainWindow):
         self.form = LeadForm()
         self.form.submitted.connect(self._form_submitted)
         self.form.send_again.connect(lambda lead: self._form_submitted(lead, send_again=True))
+        self.form.tab_order_changed.connect(self._chain_tabs)
         self.grid = BatchGrid(self.tasks)
         self.grid.queue_requested.connect(self._grid_queue_requested)
         self.grid.mapping_saved.connect(self._mapping_saved)
@@ -123,7 +181,9 @@ class MainWindow(QMainWindow):
         self.entry_tabs.addTab(self.form, "&1  Key in a lead")
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
 
-        self.queue_model = QueueModel(self._target_names)
+        self.queue_model = QueueModel(self._target_names, self._batch_name)
+        self.queue_model.attach(self._find_lead_ids, self._read_leads, self._run_query)
+        self._batch_names: dict[int, str] = {}
         self.queue_view = QueueView(self.queue_model)
         self.queue_view.pause_toggled.connect(self._pause_toggled)
         self.queue_view.retry_requested.connect(lambda ids: self._control(Dispatcher.retry, ids))
@@ -140,17 +200,24 @@ class MainWindow(QMainWindow):
         queue_layout = QVBoxLayout(self.queue_area)
         queue_layout.setContentsMargins(0, 0, 0, 0)
         queue_layout.addWidget(self.queue_view)
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        # The queue's rows of controls may ask for more width than a small or scaled screen
+        # has (their texts grow as leads are sent); they are squeezed rather than pushing the
+        # window past the screen's edge.
+        self.queue_area.setMinimumWidth(480)
+        splitter = _WorkSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.entry_tabs)
         splitter.addWidget(self.queue_area)
-        splitter.setStretchFactor(0, 1)
+        # New height goes to the work area first: the form's fields before more queue rows.
+        splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 400])
+        splitter.setCollapsible(0, False)
+        splitter.setSizes([440, 260])
         self.splitter = splitter
         self.pickers.tools.insertWidget(1, self.fields_button)
         layout = QVBoxLayout(self.work)
-        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(4)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.problem_banner)
         layout.addWidget(self.pickers)
@@ -160,10 +227,17 @@ class MainWindow(QMainWindow):
 
         self.status_bar = StatusBar(self._server_name)
         self.setStatusBar(self.status_bar)
+        self.export_progress = ExportProgress()
+        self.status_bar.addPermanentWidget(self.export_progress)
         self._pending_ids: set[int] = set()
         self._pending_batches: set[int] = set()
         self._flush_timer = QTimer(self, singleShot=True, interval=100)
         self._flush_timer.timeout.connect(self._flush_changes)
+        # Leads another process (``noojee-desk send``) queues into the open profile: its commits
+        # change the file's data version, a read that costs no I/O.
+        self._data_version: int | None = None
+        self._watch_timer = QTimer(self, interval=700)
+        self._watch_timer.timeout.connect(self._watch_outbox)
         self._close_confirmed = False
         self._closing = False
         self._session_batches: set[int] = set()
@@ -177,7 +251,10 @@ class MainWindow(QMainWindow):
         self._build_actions()
         # Each renders its own piece of the dispatcher's figures (the banner: _show_attention).
         self._figure_views = (self.status_bar, self.queue_view, self.act_pause)
+        self._fitted = False
         self._restore_geometry()
+        self._chain_tabs()
+        self._settle_accessibility()
         self.setAcceptDrops(True)
 
     # -- actions and menus -------------------------------------------------------------------
@@ -210,24 +287,46 @@ class MainWindow(QMainWindow):
             act.triggered.connect(slot)
             return act
 
-        self.act_new = action("&New connection…", self.new_connection, None, "actNewConnection")
-        self.act_edit = action("&Edit connection…", self.edit_connection, None, "actEditConnection")
-        self.act_forget = action("&Forget key", self.forget_key, None, "actForgetKey")
-        self.act_demo = action("Open the &demo", lambda: self.tasks.spawn(self.open_demo()))
-        self.act_quit = action("&Quit", self.close, QKeySequence.StandardKey.Quit, "actQuit")
-        self.act_about = action("&About Noojee Desk", self.about)
-        self.act_open = action(
-            "&Open leads file…", self._open_file, QKeySequence.StandardKey.Open, "actOpenFile"
+        self.act_new = action(
+            "&New connection…", self.new_connection, "Ctrl+Shift+N", "actNewConnection"
         )
-        self.act_paste = action("&Paste leads", self._paste, None, "actPasteLeads")
-        self.act_form = action("Key in a &lead", self._focus_form, QKeySequence("Ctrl+L"))
-        self.act_export_csv = action("&Export results as CSV…", lambda: self.export_results("csv"))
+        self.act_edit = action(
+            "&Edit connection…", self.edit_connection, "Ctrl+K", "actEditConnection"
+        )
+        self.act_forget = action("&Forget key", self.forget_key, "Ctrl+Shift+K", "actForgetKey")
+        self.act_demo = action(
+            "Open the &demo", lambda: self.tasks.spawn(self.open_demo()), "Ctrl+Shift+D", "actDemo"
+        )
+        self.act_quit = action("&Quit", self.close, "Ctrl+Q", "actQuit")
+        self.act_about = action("&About Noojee Desk", self.about, "Ctrl+F1", "actAbout")
+        self.act_keys = action("&Keyboard shortcuts", self.show_shortcuts, "F1", "actShortcuts")
+        self.act_open = action("&Open leads file…", self._open_file, "Ctrl+O", "actOpenFile")
+        self.act_paste = action("&Paste leads", self._paste, "Ctrl+Shift+V", "actPasteLeads")
+        self.act_form = action("Key in a &lead", self._focus_form, "Ctrl+L", "actKeyInLead")
+        self.act_export_csv = action(
+            "&Export results as CSV…", lambda: self.export_results("csv"), "Ctrl+E", "actExportCsv"
+        )
         self.act_export_xlsx = action(
-            "Export results as E&xcel…", lambda: self.export_results("xlsx")
+            "Export results as E&xcel…",
+            lambda: self.export_results("xlsx"),
+            "Ctrl+Shift+E",
+            "actExportXlsx",
         )
         self.act_pause = PauseAction(self)
         self.act_pause.triggered.connect(self._toggle_pause)
-        self.act_fields = action("Template &fields…", self.edit_layout, None, "actFields")
+        # One key for pausing: the menu's action (the queue's button shows the same state).
+        self.queue_view.pause.setShortcut(QKeySequence())
+        self.act_pause.setShortcut(QKeySequence("Ctrl+P"))
+        self.act_fields = action("Template &fields…", self.edit_layout, "Ctrl+Shift+F", "actFields")
+        self.act_pickers = action(
+            "Choose &template…", self._focus_pickers, "Ctrl+T", "actChooseTemplate"
+        )
+        self.act_refresh = action("&Refresh lists", self.pickers.refresh.click, "F5", "actRefresh")
+        self.pickers.refresh.setShortcut(QKeySequence())  # F5 is the action's
+        view = self.queue_view
+        view.act_resend.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        view.act_details.setShortcut(QKeySequence("Ctrl+I"))
+        view.act_copy_failed.setShortcut(QKeySequence("Ctrl+Shift+C"))
         bar.addAction(self.act_edit)
 
         menu = self.menuBar()
@@ -246,14 +345,82 @@ class MainWindow(QMainWindow):
         edit.addAction(self.grid.undo_action)
         edit.addAction(self.grid.redo_action)
         conn = menu.addMenu("&Connection")
-        for act in (self.act_new, self.act_edit, self.act_forget, self.act_demo, self.act_fields):
+        for act in (self.act_new, self.act_edit, self.act_forget, self.act_demo):
+            conn.addAction(act)
+        conn.addSeparator()
+        for act in (self.act_pickers, self.act_refresh, self.act_fields):
             conn.addAction(act)
         self.queue_menu = menu.addMenu("&Queue")
         self.queue_menu.addAction(self.act_pause)
         for act in (*self.queue_view.lead_actions, self.queue_view.act_copy_failed):
             self.queue_menu.addAction(act)
         help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.act_keys)
         help_menu.addAction(self.act_about)
+        self.help_menu = help_menu
+        for act in self.shortcut_actions():
+            shortcut_tooltip(act)
+
+    def shortcut_actions(self) -> list[QAction]:
+        """Every action of the window with its key, in menu order, then the form's."""
+        found: list[QAction] = []
+        for top in self.menuBar().actions():
+            sub = top.menu()
+            if not isinstance(sub, QMenu):
+                continue
+            found += [a for a in sub.actions() if not a.isSeparator() and a.menu() is None]
+        return [*found, *self.form.actions()]
+
+    def show_shortcuts(self) -> None:
+        dialog = ShortcutsDialog(self.shortcut_sections(), self)
+        self.shortcuts_dialog = dialog
+        dialog.open()
+
+    def shortcut_sections(self) -> list[tuple[str, list[QAction]]]:
+        """The window's actions by menu (and the form's), for Help ▸ Keyboard shortcuts."""
+        sections: list[tuple[str, list[QAction]]] = []
+        for top in self.menuBar().actions():
+            sub = top.menu()
+            if not isinstance(sub, QMenu):
+                continue
+            acts = [a for a in sub.actions() if not a.isSeparator() and a.menu() is None]
+            sections.append((top.text().replace("&", ""), acts))
+        sections.append(("Key in a lead", list(self.form.actions())))
+        return sections
+
+    def _settle_accessibility(self) -> None:
+        """Names for the controls Qt makes itself (a line edit's clear button)."""
+        for line in self.findChildren(QLineEdit):
+            name = line.accessibleName() or line.placeholderText() or "the text"
+            for button in line.findChildren(QToolButton):
+                if not button.accessibleName():
+                    button.setAccessibleName(f"Clear {name[:1].lower()}{name[1:]}")
+
+    def _focus_pickers(self) -> None:
+        """Ctrl+T: to the template picker (Tab passes the pickers by once all are chosen)."""
+        self.pickers.template.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        line = self.pickers.template.lineEdit()
+        if line is not None:
+            line.selectAll()
+
+    def _chain_tabs(self) -> None:
+        """Tab order: the pickers (passed by while all are chosen), the form's fields, its
+        dialling options, Queue, then the tabs and the queue."""
+        chain: list[QWidget] = [*self.pickers.boxes, self.pickers.refresh, self.fields_button]
+        chain += self.form.tab_chain()
+        chain.append(self.entry_tabs.tabBar())
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _focus_first_field(self) -> None:
+        """The form's first field takes the focus unless the person is at work elsewhere (the
+        grid, the queue, a dialog)."""
+        if self.entry_tabs.currentWidget() is not self.form:
+            return
+        focus = self.focusWidget()
+        free = focus is None or focus is self or focus is self.entry_tabs.tabBar()
+        if free or self.pickers.isAncestorOf(focus) or self.form.isAncestorOf(focus):
+            self.form.focus_first()
 
     # -- start, profiles ---------------------------------------------------------------------
 
@@ -261,6 +428,8 @@ class MainWindow(QMainWindow):
         self._apply_managed()
         if self.desk.store.load_warning:
             self.problem_banner.say(BannerReason.SETTINGS_DAMAGED, self.desk.store.load_warning)
+        if not self._queue_opens(demo):
+            return
         if demo:
             await self.open_demo()
         elif self.desk.profile is not None:
@@ -270,6 +439,64 @@ class MainWindow(QMainWindow):
             self.toolbar.hide()
             self.welcome.connect_button.setFocus()
         self._refresh_profiles()
+
+    # -- the queue file ------------------------------------------------------------------------
+
+    def _queue_opens(self, demo: bool) -> bool:
+        """Whether the queue file opens; if not, the banner says why, offers to set a damaged
+        one aside (and start empty) or to try again, and no profile opens on an empty queue."""
+        try:
+            self.desk.open_outbox()
+        except OutboxError as exc:
+            log.error("%s", exc)
+            problem = storage_problem(exc, self.desk.paths.outbox)
+            again: BannerAction = (
+                "Try again",
+                lambda: self.tasks.spawn(self._start_again(demo), name="start"),
+            )
+            actions = [again]
+            if problem.damaged:
+                actions = [
+                    ("Set it aside and start empty", lambda: self._set_queue_aside(demo)),
+                    again,
+                ]
+            text = " ".join(p for p in (problem.sentence, problem.fix) if p)
+            self.problem_banner.say(BannerReason.QUEUE_FILE, text, actions)
+            self.queue_model.reset([])
+            self.stack.setCurrentWidget(self.welcome)
+            self.toolbar.hide()
+            return False
+        self.problem_banner.clear(BannerReason.QUEUE_FILE)
+        return True
+
+    async def _start_again(self, demo: bool) -> None:
+        await self.start(demo=demo)
+
+    def _set_queue_aside(self, demo: bool) -> None:
+        """The damaged queue file is renamed (kept for support) and an empty queue starts."""
+        try:
+            moved = set_aside(self.desk.paths.outbox)
+        except OSError as exc:
+            self.problem_banner.say(
+                BannerReason.QUEUE_FILE,
+                f"The queue file {self.desk.paths.outbox} could not be set aside ({exc}). "
+                "Move it out of the data folder yourself, then start Noojee Desk again.",
+            )
+            return
+        log.warning("set the damaged queue file aside: %s", ", ".join(map(str, moved)))
+        if moved:
+            self.status_bar.showMessage(f"The damaged queue file was kept as {moved[0]}.", 10000)
+        self.tasks.spawn(self._start_again(demo), name="start")
+
+    def _storage_failed(self, exc: BaseException, doing: str) -> StorageProblem:
+        """A SQLite error on the window's side: logged, and said in the queue-file banner."""
+        problem = storage_problem(exc, self.desk.paths.outbox)
+        log.error("%s failed: %s: %s", doing, type(exc).__name__, exc)
+        if problem.locked:
+            return problem  # another writer, for a moment: the next read goes through
+        text = " ".join(p for p in (problem.sentence, problem.fix) if p)
+        self.problem_banner.say(BannerReason.QUEUE_FILE, text)
+        return problem
 
     def _refresh_profiles(self) -> None:
         self.profile_box.blockSignals(True)
@@ -319,14 +546,15 @@ class MainWindow(QMainWindow):
         self.toolbar.show()
         profile = opened.profile
         if profile.demo:
-            self.setWindowTitle(f"{APP_NAME} — DEMO")
+            # Ends with the app's name, so the platform adds it no second time.
+            self.setWindowTitle(f"DEMO — {APP_NAME}")
             self.demo_banner.say(
                 BannerReason.DEMO_MODE,
                 "DEMO MODE: leads go to the built-in practice PBX on this computer, not to a real "
                 "dialler. Use Connection ▸ New connection… for your PBX.",
             )
         else:
-            self.setWindowTitle(f"{APP_NAME} — {profile.name}")
+            self.setWindowTitle(f"{profile.name} — {APP_NAME}")
             self.demo_banner.clear()
         if opened.client is None:
             self.problem_banner.say(
@@ -431,9 +659,11 @@ class MainWindow(QMainWindow):
     def _add_connection_file_actions(self, menu) -> None:
         self.act_export_connection = QAction("Export &connection…", self)
         self.act_export_connection.setObjectName("actExportConnection")
+        self.act_export_connection.setShortcut(QKeySequence("Ctrl+Shift+X"))
         self.act_export_connection.triggered.connect(self.export_connection)
         self.act_import_connection = QAction("&Add connection from file…", self)
         self.act_import_connection.setObjectName("actImportConnection")
+        self.act_import_connection.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.act_import_connection.triggered.connect(self.choose_connection_file)
         menu.addAction(self.act_import_connection)
         menu.addAction(self.act_export_connection)
@@ -475,7 +705,10 @@ class MainWindow(QMainWindow):
     def _sync_ready(self) -> None:
         target = self.pickers.target()
         ready = target is not None and self._layout_ready
+        was_ready = self.form.target_ready
         self.form.set_target_ready(ready)
+        if ready and not was_ready:
+            self._focus_first_field()  # all three chosen: the next thing to do is type
         self.grid.set_target_ready(ready)
         self.grid.delivered_lookup = None if target is None else self._delivered_lookup(target)
 
@@ -624,7 +857,13 @@ class MainWindow(QMainWindow):
 
     async def _enqueue_form(self, target: Target, lead: FormLead, send_again: bool) -> None:
         leads = [LeadInput(lead.fields, lead.phones)]
-        queued = await self.enqueue(target, leads, lead.allow_duplicates, "Keyed in", send_again)
+        try:
+            queued = await self.enqueue(
+                target, leads, lead.allow_duplicates, "Keyed in", send_again
+            )
+        except QueueNotWritten as exc:
+            self.form.queue_failed(lead, str(exc))  # the lead goes back into the form
+            return
         if queued.skipped:
             when = queued.skipped[0].delivered_at
             self.form.delivered_before(lead, f"on {day_text(when)}" if when else "before")
@@ -658,17 +897,56 @@ class MainWindow(QMainWindow):
         send_again: bool = False,
     ) -> Enqueued:
         """Queue ``leads`` as one batch (as the form and the grid do) and show them; leads
-        delivered to ``target`` before are left out unless ``send_again``."""
-        queued = await self.desk.enqueue(
-            target, leads, allow_duplicates=allow_duplicates, source=source, send_again=send_again
-        )
+        delivered to ``target`` before are left out unless ``send_again``. A queue file another
+        program holds is waited for (up to ``LOCK_WAIT`` seconds); any other SQLite error
+        raises QueueNotWritten, saying what to do, with none of the leads queued."""
+        waited_since: float | None = None
+        while True:
+            try:
+                queued = await self.desk.enqueue(
+                    target,
+                    leads,
+                    allow_duplicates=allow_duplicates,
+                    source=source,
+                    send_again=send_again,
+                )
+                break
+            except _STORAGE_ERRORS as exc:
+                now = time.monotonic()
+                if is_locked(exc) and (waited_since is None or now - waited_since < self.LOCK_WAIT):
+                    waited_since = now if waited_since is None else waited_since
+                    log.info("the queue file is locked; queueing %d leads again", len(leads))
+                    self.status_bar.showMessage(
+                        "Another program is writing to the queue file; waiting to queue "
+                        f"{len(leads):,} lead{'s' if len(leads) != 1 else ''}…",
+                        5000,
+                    )
+                    await asyncio.sleep(self.LOCK_RETRY)
+                    continue
+                problem = self._storage_failed(exc, f"queueing {len(leads)} leads")
+                if problem.locked:
+                    problem = StorageProblem(
+                        f"Another program has held the queue file {self.desk.paths.outbox} "
+                        f"for over {self.LOCK_WAIT:g} seconds.",
+                        "Close other copies of Noojee Desk or 'noojee-desk send', then queue "
+                        "again.",
+                        locked=True,
+                    )
+                    self.problem_banner.say(
+                        BannerReason.QUEUE_FILE, f"{problem.sentence} {problem.fix}"
+                    )
+                raise QueueNotWritten(problem) from exc
+        self.problem_banner.clear(BannerReason.QUEUE_FILE)
         batch = queued.batch
         self._session_batches.add(batch.id)
         # Queued and committed: a failure to show it now must not make it look unqueued (the
         # grid would keep the rows, and queueing them again would send them twice).
         try:
             if batch.total:
-                self.queue_model.update(self.desk.outbox.leads(LeadQuery(batch_id=batch.id)))
+                shown = self.queue_model.fetch_new()  # the batch's ids, read off the UI thread
+                self._refresh_counts()
+                if shown is not None:
+                    await asyncio.shield(shown)
                 plural = "s" if batch.total != 1 else ""
                 self.status_bar.showMessage(f"Queued {batch.total:,} lead{plural}.", 4000)
             self._refresh_batches()
@@ -676,12 +954,72 @@ class MainWindow(QMainWindow):
             log.exception("showing batch %s failed; its leads are queued", batch.id)
         return queued
 
+    @_reads_queue
     def _load_queue(self) -> None:
+        """The profile's leads: their ids are read in a worker, the rows shown a page at a time;
+        the counts and batch bars come from the outbox's per-batch counts."""
         profile = self.desk.profile
-        leads = [] if profile is None else self.desk.outbox.leads(LeadQuery(profile=profile.name))
-        self.queue_model.reset(leads)
+        self._batch_names.clear()
+        self.queue_model.set_profile(None if profile is None else profile.name)
         self._refresh_counts()
         self._refresh_batches()
+        self._data_version = self.desk.outbox.data_version()
+        self._watch_timer.start()
+
+    def _find_lead_ids(self, query: LeadQuery, after: int) -> Any:
+        """In a worker: the ids the queue view shows, on a connection of the worker's own."""
+        if query.profile is None:
+            return array("q")
+        with Outbox(self.desk.paths.outbox) as outbox:
+            return outbox.lead_ids(query, after=after)
+
+    def _read_leads(self, ids: Sequence[int]) -> dict[int, Lead]:
+        """A page of the queue view (asked for while Qt paints): a SQLite error shows the
+        queue-file banner once the paint is over and the rows stay blank until the next read."""
+        try:
+            return self.desk.outbox.leads_by_id(ids)
+        except _STORAGE_ERRORS as exc:
+            QTimer.singleShot(0, lambda e=exc: self._storage_failed(e, "reading the queue view"))
+            return {}
+
+    def _run_query(self, job: Callable[[], Any], done: Callable[[Any], None]) -> Any:
+        async def run() -> None:
+            try:
+                result = await self.tasks.in_worker(job)
+            except _STORAGE_ERRORS as exc:
+                self._storage_failed(exc, "searching the queue")
+                return
+            if not self._closing:
+                done(result)
+
+        return self.tasks.spawn(run(), name="queue query")
+
+    def _batch_name(self, batch_id: int) -> str:
+        name = self._batch_names.get(batch_id)
+        if name is None:
+            try:
+                batch = self.desk.outbox.batch(batch_id)
+            except _STORAGE_ERRORS:
+                return f"Batch {batch_id}"  # said by the banner of the page read beside it
+            name = (
+                f"Batch {batch_id}"
+                if batch is None
+                else (f"{batch.source} ({clock_text(batch.created_at)})")
+            )
+            self._batch_names[batch_id] = name
+        return name
+
+    @_reads_queue
+    def _watch_outbox(self) -> None:
+        """Another connection committed: new leads appear and the figures follow."""
+        if self._closing or self.desk.profile is None:
+            return
+        version = self.desk.outbox.data_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        self.queue_model.fetch_new()
+        self._refresh_counts()
 
     def _target_names(self, lead: Lead) -> str:
         profile = self.desk.profile
@@ -717,6 +1055,7 @@ class MainWindow(QMainWindow):
 
     # -- a batch held for a set-up mistake ---------------------------------------------------
 
+    @_reads_queue
     def _show_stopped(self) -> None:
         """The banner of the newest held batch (the others come after it is dealt with)."""
         if not self._stopped:
@@ -738,6 +1077,7 @@ class MainWindow(QMainWindow):
             ],
         )
 
+    @_reads_queue
     def _fix_fields(self, batch_id: int) -> None:
         batch = self.desk.outbox.batch(batch_id)
         if batch is not None:
@@ -794,17 +1134,18 @@ class MainWindow(QMainWindow):
             10000,
         )
 
+    @_reads_queue
     def _flush_changes(self) -> None:
         outbox = self.desk.outbox
         ids, self._pending_ids = sorted(self._pending_ids), set()
         batches, self._pending_batches = sorted(self._pending_batches), set()
-        leads: list[Lead] = []
-        for start in range(0, len(ids), 500):
-            leads += outbox.leads(LeadQuery(lead_ids=ids[start : start + 500]))
-        for batch_id in batches:
-            leads += outbox.leads(LeadQuery(batch_id=batch_id))
+        leads = list(outbox.leads_by_id(ids).values())
         if leads:
             self.queue_model.update(leads)
+        if batches:  # a bulk control: the rows read again (the query too, when filtered)
+            self.queue_model.reload()
+        if leads or batches:
+            self._refresh_counts()
 
     def _show_figures(self, figures: QueueFigures) -> None:
         for view in self._figure_views:
@@ -823,26 +1164,30 @@ class MainWindow(QMainWindow):
         else:
             self.problem_banner.clear(BannerReason.QUEUE_NEEDS_ATTENTION)
 
+    @_reads_queue
     def _refresh_counts(self) -> None:
         profile = self.desk.profile
         if profile is not None:
             self.status_bar.show_counts(self.desk.outbox.counts(profile.name).as_dict())
 
+    @_reads_queue
     def _refresh_batches(self) -> None:
         profile = self.desk.profile
         if profile is None:
             self.queue_view.batches.show_batches([])
             return
         outbox = self.desk.outbox
+        recent = outbox.batches(profile.name, limit=20)
+        counts = outbox.batch_counts(batch.id for batch in recent)
         shown = []
-        for batch in outbox.batches(profile.name, limit=20):
-            counts = outbox.counts(batch_id=batch.id)
-            if counts.open or batch.id in self._session_batches:
-                shown.append((batch, counts))
+        for batch in recent:
+            if counts[batch.id].open or batch.id in self._session_batches:
+                shown.append((batch, counts[batch.id]))
             if len(shown) >= 4:
                 break
         self.queue_view.batches.show_batches(shown)
 
+    @_reads_queue
     def _batch_finished(self, event: BatchFinished) -> None:
         # Announced once per finish by the dispatcher (again after a retry or a resend).
         counts = event.counts
@@ -884,8 +1229,9 @@ class MainWindow(QMainWindow):
                 self.status_bar.showMessage("Select leads in the queue first.", 4000)
             return
         changed = control(dispatcher, ids)
-        self.status_bar.showMessage(f"{changed:,} lead(s) changed.", 4000)
+        self.status_bar.showMessage(f"{changed:,} lead{'s' if changed != 1 else ''} changed.", 4000)
 
+    @_reads_queue
     def _show_details(self, lead_id: int) -> None:
         lead = self.desk.outbox.get(lead_id)
         if lead is None:
@@ -897,10 +1243,9 @@ class MainWindow(QMainWindow):
     def _shown_query(self) -> LeadQuery:
         """The leads the queue view shows now (its filter and search), for export."""
         profile = self.desk.profile
-        proxy = self.queue_view.proxy
         return LeadQuery(
             profile=profile.name if profile is not None else None,
-            states=proxy.states,
+            states=self.queue_model.states,
             search=self.queue_view.search.text(),
         )
 
@@ -925,15 +1270,24 @@ class MainWindow(QMainWindow):
         query = self._shown_query()
         outbox_path = self.desk.paths.outbox
 
+        progress = self.export_progress
+        if progress.isVisible():
+            self.status_bar.showMessage("An export is running; wait for it or cancel it.", 4000)
+            return
+
         def write() -> int:
             with Outbox(outbox_path) as outbox:
                 if kind == "xlsx":
-                    return export.write_xlsx(outbox, path, query)
-                return export.write_csv(outbox, path, query)
+                    return export.write_xlsx(outbox, path, query, progress.tell)
+                return export.write_csv(outbox, path, query, progress.tell)
 
         self.status_bar.showMessage("Exporting…")
+        progress.begin()
         try:
             count = await self.tasks.in_worker(write)
+        except export.ExportCancelled:
+            self.status_bar.showMessage("Export cancelled; no file was written.", 6000)
+            return
         except OSError as exc:
             self.problem_banner.say(
                 BannerReason.EXPORT_FAILED,
@@ -942,6 +1296,8 @@ class MainWindow(QMainWindow):
             )
             self.status_bar.clearMessage()
             return
+        finally:
+            progress.end()
         self.status_bar.showMessage(f"Exported {count:,} leads to {path}.", 8000)
 
     def copy_failed_rows(self) -> None:
@@ -969,6 +1325,38 @@ class MainWindow(QMainWindow):
         splitter = self._geometry.value("splitter")
         if splitter is not None:
             self.splitter.restoreState(splitter)
+        self._fit_to_screen()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            self._fit_to_screen()  # now with the frame the platform gives the window
+            # Once more when the window system has settled it (X11 answers resizes late), and
+            # whenever the window moves to another screen.
+            QTimer.singleShot(200, self._fit_to_screen)
+            handle = self.windowHandle()
+            if handle is not None:
+                handle.screenChanged.connect(lambda _screen: self._fit_to_screen())
+
+    def _fit_to_screen(self) -> None:
+        """Never larger than the screen's free area (a saved size from a bigger monitor, the
+        default on a small or scaled screen), and on it."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w = max(0, frame.width() - self.width())
+        extra_h = max(0, frame.height() - self.height())
+        width = min(self.width(), free.width() - extra_w)
+        height = min(self.height(), free.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        x = min(max(self.x(), free.left()), free.right() + 1 - width - extra_w)
+        y = min(max(self.y(), free.top()), free.bottom() + 1 - height - extra_h)
+        if (x, y) != (self.x(), self.y()):
+            self.move(max(x, free.left()), max(y, free.top()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         profile = self.desk.profile
@@ -980,9 +1368,13 @@ class MainWindow(QMainWindow):
             box = QMessageBox(
                 QMessageBox.Icon.Information,
                 "Leads still queued",
-                f"{open_leads:,} lead{'s are' if open_leads != 1 else ' is'} still waiting to be "
-                "sent. They stay safely queued on this computer and are sent the next time "
-                "Noojee Desk starts.",
+                (
+                    f"{open_leads:,} leads are still waiting to be sent. They stay safely "
+                    "queued on this computer and are sent the next time Noojee Desk starts."
+                    if open_leads != 1
+                    else "1 lead is still waiting to be sent. It stays safely queued on this "
+                    "computer and is sent the next time Noojee Desk starts."
+                ),
                 QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
                 self,
             )
@@ -1010,3 +1402,4 @@ class MainWindow(QMainWindow):
         await self.tasks.cancel_all()
         await self.desk.close()
         self._flush_timer.stop()
+        self._watch_timer.stop()

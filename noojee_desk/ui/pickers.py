@@ -39,11 +39,13 @@ class ChoiceBox(QComboBox):
         self.setAccessibleName(accessible)
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.setMinimumContentsLength(18)
+        # Narrow enough for three in a row on a small or scaled screen; the list pops up wider.
+        self.setMinimumContentsLength(8)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         line = self.lineEdit()
         assert line is not None  # an editable combo has its line edit (setEditable above)
         line.setPlaceholderText("choose, or type an id")
+        line.setAccessibleName(accessible)
         line.setClearButtonEnabled(True)
         self.activated.connect(self._emit)
         line.editingFinished.connect(self._emit)
@@ -101,6 +103,9 @@ class PickerBar(QWidget):
         self.refresh.setToolTip("Load the lists from the server again (F5)")
         self.refresh.setShortcut("F5")
         self.refresh.setAccessibleName("Refresh lists")
+        self.refresh.setAccessibleDescription(
+            "Load the templates, campaigns and allocations from the server again"
+        )
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(60)
@@ -112,16 +117,19 @@ class PickerBar(QWidget):
         self.notice.setObjectName("pickerNotice")
         self.notice.setWordWrap(True)
         self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice.hide()  # shown with something to say: no empty row on a small screen
         self.retry = QPushButton("Retry")
         self.retry.setObjectName("pickerRetry")
+        self.retry.setAccessibleName("Retry loading the lists")
         self.retry.hide()
+        self._skippable = False
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         for column, (label, box) in enumerate(
             (
                 ("&Template", self.template),
-                ("&Campaign", self.campaign),
+                ("Ca&mpaign", self.campaign),
                 ("A&llocation", self.allocation),
             )
         ):
@@ -161,7 +169,7 @@ class PickerBar(QWidget):
 
     def _show(self, loaded: choices.Loaded) -> None:
         if loaded.error is None:
-            self.notice.setText(f"ⓘ {loaded.note}" if loaded.note else "")
+            self._notice(f"ⓘ {loaded.note}" if loaded.note else "")
             self.retry.hide()
             return
         when = (
@@ -170,10 +178,14 @@ class PickerBar(QWidget):
             else ""
         )
         stale = f" Showing the lists from {when} (not current)." if when else ""
-        self.notice.setText(f"⚠ {loaded.error_text}{stale}")
+        self._notice(f"⚠ {loaded.error_text}{stale}")
         self.retry.show()
         if loaded.blocked:
             self.blocked.emit(loaded.error_text)
+
+    def _notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -183,7 +195,7 @@ class PickerBar(QWidget):
     def clear(self) -> None:
         for box in (self.template, self.campaign, self.allocation):
             box.set_choices([], None)
-        self.notice.clear()
+        self._notice("")
         self.retry.hide()
 
     async def _load(self, level: choices.Level, parent: int | None) -> None:
@@ -230,4 +242,28 @@ class PickerBar(QWidget):
             self._desk.save_settings()
 
     def _changed(self) -> None:
+        self._skip_when_chosen()
         self.target_changed.emit(self.target())
+
+    @property
+    def boxes(self) -> tuple[ChoiceBox, ChoiceBox, ChoiceBox]:
+        return (self.template, self.campaign, self.allocation)
+
+    def _skip_when_chosen(self) -> None:
+        """While all three are chosen, Tab passes the pickers by (the form comes first);
+        Ctrl+T, a mnemonic (Alt+T, Alt+M, Alt+L) or a click still reaches them."""
+        skip = self.target() is not None
+        if skip == self._skippable:
+            return
+        self._skippable = skip
+        policy = Qt.FocusPolicy.ClickFocus if skip else Qt.FocusPolicy.StrongFocus
+        for box in self.boxes:
+            box.setFocusPolicy(policy)
+            line = box.lineEdit()
+            if line is not None:
+                line.setFocusPolicy(policy)
+        self.refresh.setFocusPolicy(Qt.FocusPolicy.NoFocus if skip else Qt.FocusPolicy.TabFocus)
+
+    @property
+    def skipped_by_tab(self) -> bool:
+        return self._skippable

@@ -272,10 +272,16 @@ async def test_closing_with_queued_leads_says_they_stay(window: MainWindow, qtbo
     window.close()
     box = window.close_box
     assert box.isVisible()
-    assert "stay safely queued" in box.text()
+    assert box.text().startswith("1 lead is still waiting to be sent. It stays safely queued")
     assert window.isVisible()
     box.button(QMessageBox.StandardButton.Cancel).click()
     assert window.isVisible()
+    await window.enqueue(
+        Target(3, 42, 101), [LeadInput({"Name": "B", "FirstPhone": "0370100002"})], False, "form"
+    )
+    window.close()
+    assert window.close_box.text().startswith("2 leads are still waiting to be sent. They stay")
+    window.close_box.button(QMessageBox.StandardButton.Cancel).click()
 
 
 @pytest.mark.asyncio
@@ -443,3 +449,68 @@ async def test_editing_the_address_asks_for_the_key_again(tmp_path: Path, qtbot:
             dialog.reject()
         finally:
             await close_window(win)
+
+
+@pytest.mark.asyncio
+async def test_leads_another_process_queues_appear_within_a_second(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """``noojee-desk send --profile P`` while the window has P open: a second process writes
+    to the same queue file, and its leads show up without a restart."""
+    import sys
+    import time
+
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    window.desk.dispatcher.pause("test")
+    await until(lambda: not window.queue_model.loading)
+    before = window.queue_model.rowCount()
+    script = (
+        "import sys\n"
+        "from noojee_desk.core.delivery.outbox import Outbox\n"
+        "from noojee_desk.core.delivery.records import LeadInput, Target\n"
+        "with Outbox(sys.argv[1]) as box:\n"
+        "    box.enqueue(sys.argv[2], Target(3, 42, 101), [LeadInput({'Name': f'Far {i}', "
+        "'FirstPhone': f'0370199{i:03d}'}, row=i + 1) for i in range(3)], "
+        "allow_duplicates=False, source='from send')\n"
+    )
+    profile = window.desk.profile
+    assert profile is not None
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(window.desk.paths.outbox), profile.name
+    )
+    assert await sender.wait() == 0
+    written = time.monotonic()
+    await until(lambda: window.queue_model.rowCount() == before + 3, limit=5)
+    assert time.monotonic() - written < 1.5
+    assert window.queue_model.lead_at(before + 2).fields["Name"] == "Far 2"
+
+
+@pytest.mark.asyncio
+async def test_an_export_shows_its_progress_and_can_be_cancelled(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    window.desk.dispatcher.pause("test")
+    profile = window.desk.profile
+    assert profile is not None
+    leads = [LeadInput({"Name": f"P{i}", "FirstPhone": f"0370{i:06d}"}) for i in range(60000)]
+    window.desk.outbox.enqueue(profile.name, Target(3, 42, 101), leads, allow_duplicates=False,
+                               source="big")  # fmt: skip
+    progress = window.export_progress
+    path = tmp_path / "results.csv"
+    window.export_results("csv")
+    window.export_dialog.fileSelected.emit(str(path))
+    await until(lambda: progress.isVisible(), what="the progress bar")
+    await until(lambda: progress.bar.maximum() == 60000, what="the count", every=0.005)
+    progress.cancel.click()
+    await until(lambda: not progress.isVisible(), what="the export to stop")
+    assert "cancelled" in window.status_bar.currentMessage()
+    assert not path.exists()
+
+    window.export_results("csv")  # and the next one runs to its end
+    window.export_dialog.fileSelected.emit(str(path))
+    await until(lambda: path.exists(), what="the file")
+    assert not progress.isVisible()
+    assert "Exported 60,000 leads" in window.status_bar.currentMessage()

@@ -13,11 +13,13 @@ import socket
 import ssl
 import time
 import urllib.request
+import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from noojee_desk import __version__
@@ -300,8 +302,10 @@ class NoojeeClient:
         if not api_key or not api_key.strip():
             raise ConfigError("Enter the API key Noojee support gave you.")
         self._api_key = api_key.strip()
+        self._proxy: str | None = None  # the proxy's address, for messages
         if transport is None:
             transport = _transport(self.base_url, ca_bundle, proxy, max_connections)
+            self._proxy = proxy_for(self.base_url, proxy)
         self._timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=30.0, pool=None
         )
@@ -311,7 +315,12 @@ class NoojeeClient:
             base_url=self.base_url,
             transport=_KeyTransport(transport, self._api_key),
             timeout=self._timeout,
-            headers={"User-Agent": f"NoojeeDesk/{__version__}", "Accept": "application/json"},
+            headers={
+                "User-Agent": f"NoojeeDesk/{__version__}",
+                "Accept": "application/json",
+                # Only the codings _read_at_most inflates a bounded piece at a time.
+                "Accept-Encoding": "gzip, deflate",
+            },
             follow_redirects=False,
         )
         self._reached = False  # set once any HTTP answer came back: later DNS errors are "offline"
@@ -497,6 +506,9 @@ class NoojeeClient:
                 fix="Check the server address; an on-premise PBX may need its CA certificate "
                 "set in the connection settings.",
             )
+        refused = _proxy_refusal(exc)
+        if refused is not None:
+            return self._proxy_refused(refused, detail)
         if isinstance(exc, httpx.ConnectError) and _is_name_error(exc) and not self._reached:
             return Outcome(
                 Kind.BLOCKED,
@@ -549,6 +561,33 @@ class NoojeeClient:
             message=detail,
             sentence="An unexpected error happened while talking to the PBX.",
             fix="The lead is kept and retried; if this persists, send the log to support.",
+        )
+
+    def _proxy_refused(self, status: tuple[int, str], detail: str) -> Outcome:
+        """The proxy answered the tunnel's CONNECT with 403 or 407: nothing reached the PBX, and
+        trying again changes nothing until someone changes the proxy or the settings."""
+        code, phrase = status
+        where = f"the proxy at {_proxy_name(self._proxy)}" if self._proxy else "the proxy"
+        target = self._host_and_port()
+        if code == 407:
+            fix = (
+                f"Ask your IT team to let this computer reach {target} through the proxy "
+                "without a sign-in, or name a proxy that needs none in the connection's "
+                "settings (Advanced, Proxy)."
+            )
+        else:
+            fix = (
+                f"Ask your IT team to allow connections from this computer to {target} "
+                "through the proxy, or name another proxy in the connection's settings "
+                "(Advanced, Proxy)."
+            )
+        return Outcome(
+            Kind.BLOCKED,
+            block_reason=BlockReason.BAD_CONFIG,
+            message=detail,
+            sentence=f"{where[0].upper()}{where[1:]} refused the connection to the PBX "
+            f"({code} {phrase}); nothing was sent.",
+            fix=fix,
         )
 
     def _host_and_port(self) -> str:
@@ -636,15 +675,84 @@ class _Answer:
 
 
 async def _read_at_most(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """The (decoded) body up to ``limit`` bytes, and whether that was all of it."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], False
-    return b"".join(chunks), True
+    """The (decoded) body up to ``limit`` bytes, and whether that was all of it.
+
+    The raw body is inflated here, never more than the room left at a time: httpx inflates a
+    whole network chunk at once, and 64 KB of gzip can hold some 64 MB. Codings other than gzip
+    and deflate (which the client does not ask for) are kept as they came: unreadable."""
+    try:
+        whole = response.content  # an answer made in memory (a test's transport) is read already
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        return whole[:limit], len(whole) <= limit
+    stages = _inflaters(response.headers.get("content-encoding", ""))
+    out = bytearray()
+    try:
+        async for raw in response.aiter_raw():
+            if not _push(stages, 0, raw, out, limit):
+                del out[limit:]
+                return bytes(out), False
+        if not _push(stages, 0, b"", out, limit):
+            del out[limit:]
+            return bytes(out), False
+    except zlib.error as exc:
+        raise httpx.DecodingError(str(exc), request=response.request) from exc
+    return bytes(out), True
+
+
+class _Inflater:
+    """One gzip or deflate coding, inflated at most a given size per call."""
+
+    def __init__(self, coding: str) -> None:
+        self._deflate = coding == "deflate"
+        # gzip: the gzip or zlib header; deflate: a zlib stream, or a raw one (as httpx reads it)
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32 if not self._deflate else zlib.MAX_WBITS)
+        self._first = self._deflate
+
+    def take(self, data: bytes, room: int) -> bytes:
+        """At most ``room`` bytes of output from ``data`` and what an earlier call left."""
+        if self._z.unconsumed_tail:
+            data = self._z.unconsumed_tail + data
+        if self._first and data:
+            self._first = False
+            try:
+                return self._z.decompress(data, room)
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._z.decompress(data, room)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._z.unconsumed_tail)
+
+
+def _inflaters(header: str) -> list[_Inflater]:
+    """The inflaters for a Content-Encoding, in the order the raw body goes through them."""
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    stages: list[_Inflater] = []
+    for coding in reversed(codings):  # the last coding applied is undone first
+        if coding in ("gzip", "x-gzip", "deflate"):
+            stages.append(_Inflater("deflate" if coding == "deflate" else "gzip"))
+        elif coding != "identity":
+            break  # not ours to undo: the rest stays as it came
+    return stages
+
+
+def _push(stages: list[_Inflater], index: int, data: bytes, out: bytearray, limit: int) -> bool:
+    """Runs ``data`` through ``stages[index:]`` into ``out``; False once ``out`` is past
+    ``limit`` (each stage makes at most the room left per step, so nothing big is held)."""
+    if index == len(stages):
+        out += data
+        return len(out) <= limit
+    stage = stages[index]
+    while True:
+        piece = stage.take(data, limit + 1 - len(out))
+        data = b""
+        if piece and not _push(stages, index + 1, piece, out, limit):
+            return False
+        if not stage.pending or not piece:
+            return True
 
 
 def _size(limit: int) -> str:
@@ -690,6 +798,34 @@ def _past_deadline(deadline: float, *, sent: bool) -> Outcome:
         sentence=f"The server did not finish answering within {took}.",
         fix="Try again later; check the server address if it persists.",
     )
+
+
+#: What a proxy answers to a tunnel it will not make for us: a setting to fix, not an outage.
+_PROXY_REFUSALS = {407: "Proxy Authentication Required", 403: "Forbidden"}
+
+
+def _proxy_refusal(exc: BaseException) -> tuple[int, str] | None:
+    """(status, reason phrase) when a proxy refused the CONNECT with 403 or 407, else None."""
+    for link in _chain(exc):
+        if isinstance(link, httpx.ProxyError | httpcore.ProxyError):
+            found = re.match(r"\s*(\d{3})\b\s*(.*)", str(link))
+            if found and int(found.group(1)) in _PROXY_REFUSALS:
+                code = int(found.group(1))
+                phrase = " ".join(found.group(2).split())[:80] or _PROXY_REFUSALS[code]
+                return code, phrase
+    return None
+
+
+def _proxy_name(url: str | None) -> str:
+    """A proxy's host and port, never a user name or password it may carry."""
+    parts = urlsplit(url or "")
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

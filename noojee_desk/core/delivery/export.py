@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -42,13 +43,21 @@ def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
+#: Told (rows written, rows in all) every ``PROGRESS_EVERY`` rows; returning False cancels.
+Progress = Callable[[int, int], bool]
+PROGRESS_EVERY = 2000
+
+
+class ExportCancelled(Exception):
+    """The person cancelled the export; nothing was written (the old file, if any, stays)."""
+
+
 def columns(outbox: Outbox, query: LeadQuery) -> list[str]:
-    """The lead fields (in order of first appearance), then the result columns."""
-    names: dict[str, None] = {}
-    for lead in outbox.iter_leads(query):
-        for name in lead.fields:
-            names.setdefault(name, None)
-    fields = [n for n in names if n != EXTERNAL_ID_FIELD]
+    """The lead fields (in order of first appearance), then the result columns.
+
+    The names come from SQLite (``Outbox.field_names``): the leads are decoded once, for
+    their rows, not a second time for the header."""
+    fields = [n for n in outbox.field_names(query) if n != EXTERNAL_ID_FIELD]
     taken = set(fields)
     result = [f"{c} (result)" if c in taken else c for c in RESULT_COLUMNS]
     return fields + result
@@ -88,17 +97,40 @@ def _safe_for_spreadsheet(value: str) -> str:
     return value
 
 
+def _counted(
+    outbox: Outbox, query: LeadQuery | None, progress: Progress | None
+) -> Iterator[list[str]]:
+    """The rows, telling ``progress`` as they go (and stopping when it says so)."""
+    header, body = rows(outbox, query)
+    yield header
+    if progress is None:
+        yield from body
+        return
+    total = outbox.count(query or LeadQuery())
+    if not progress(0, total):
+        raise ExportCancelled
+    for done, row in enumerate(body, start=1):
+        yield row
+        if done % PROGRESS_EVERY == 0 and not progress(done, total):
+            raise ExportCancelled
+    progress(total, total)
+
+
 def write_csv(
     outbox: Outbox,
     destination: str | os.PathLike[str] | IO[str],
     query: LeadQuery | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Write the results as CSV (UTF-8 with a byte-order mark, for Excel); returns the rows.
 
-    Reads page by page: for big queues call it from an executor thread with an ``Outbox``
-    opened in that thread.
+    One pass, page by page (memory stays flat): for big queues call it from an executor
+    thread with an ``Outbox`` opened in that thread. ``progress`` hears how far it is and may
+    cancel (``ExportCancelled``; a file path is then left as it was).
     """
-    header, body = rows(outbox, query)
+    stream_of_rows = _counted(outbox, query, progress)
+    header = next(stream_of_rows)
+    body = stream_of_rows
 
     def write(stream: IO[str]) -> int:
         writer = csv.writer(stream)
@@ -116,14 +148,20 @@ def write_csv(
 
 
 def write_xlsx(
-    outbox: Outbox, destination: str | os.PathLike[str], query: LeadQuery | None = None
+    outbox: Outbox,
+    destination: str | os.PathLike[str],
+    query: LeadQuery | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """Write the results as an XLSX workbook (every cell text); returns the rows written."""
+    """Write the results as an XLSX workbook (every cell text, streamed: openpyxl's
+    write-only mode); returns the rows written. ``progress`` as for ``write_csv``."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    header, body = rows(outbox, query)
+    stream_of_rows = _counted(outbox, query, progress)
+    header = next(stream_of_rows)
+    body = stream_of_rows
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Results")
     sheet.freeze_panes = "A2"
@@ -138,9 +176,14 @@ def write_xlsx(
 
     sheet.append([cell(name, font=bold) for name in header])
     count = 0
-    for row in body:
-        sheet.append([cell(value) for value in row])
-        count += 1
+    try:
+        for row in body:
+            sheet.append([cell(value) for value in row])
+            count += 1
+    except BaseException:
+        with contextlib.suppress(Exception):
+            sheet.close()  # its spool file, which it would otherwise finish while collected
+        raise
     with atomic_write(Path(destination), "wb") as stream:
         book.save(stream)
     return count

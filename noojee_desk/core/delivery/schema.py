@@ -11,7 +11,7 @@ from typing import Any
 from noojee_desk.core.delivery.records import CHUNK, BatchInfo, Lead, State, Target
 from noojee_desk.core.pbx import EXTERNAL_ID_FIELD
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 #: The tables a queue file has; a SQLite file without them is someone else's database.
@@ -100,8 +100,38 @@ UPDATE leads SET state = state WHERE 0
 """
 
 
+#: Version 4: a year of history. ``lead_counts`` holds the number of leads per batch and state,
+#: kept by triggers on a lead's state (a new batch writes its own row: a trigger per inserted
+#: lead made queueing 100,000 leads 70% slower), so the status bar, the batch bars and the
+#: queue view's row count are a handful of rows to read instead of a walk over every lead;
+#: ``leads_profile`` gives the queue view its leads in queue order (by id) from an index.
+_V4_HISTORY = """
+CREATE TABLE lead_counts (
+    batch_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, state)
+) WITHOUT ROWID;
+CREATE INDEX lead_counts_profile ON lead_counts(profile, state);
+INSERT INTO lead_counts (batch_id, state, profile, n)
+    SELECT batch_id, state, profile, COUNT(*) FROM leads GROUP BY batch_id, state;
+CREATE TRIGGER lead_counts_update AFTER UPDATE OF state ON leads
+WHEN old.state IS NOT new.state BEGIN
+    UPDATE lead_counts SET n = n - 1 WHERE batch_id = old.batch_id AND state = old.state;
+    INSERT INTO lead_counts (batch_id, state, profile, n)
+    VALUES (new.batch_id, new.state, new.profile, 1)
+    ON CONFLICT (batch_id, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER lead_counts_delete AFTER DELETE ON leads BEGIN
+    UPDATE lead_counts SET n = n - 1 WHERE batch_id = old.batch_id AND state = old.state;
+END;
+CREATE INDEX leads_profile ON leads(profile, id)
+"""
+
+
 #: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _V3_DUPLICATE_STATE)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _V3_DUPLICATE_STATE, _V4_HISTORY)
 
 
 LEAD_COLUMNS = (
@@ -110,6 +140,19 @@ LEAD_COLUMNS = (
     "unknown_outcome, last_code, last_message, sentence, fix, first_attempt_at, last_attempt_at, "
     "delivered_at, created_at, updated_at, budget_from"
 )
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration one by one (a trigger's body keeps its own semicolons)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        yield pending
 
 
 def content_key(fields: dict[str, str]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from pathlib import PurePath
 from typing import Any
@@ -48,7 +48,7 @@ class GridRow:
 
     id: int
     cells: list[str]
-    source_row: int
+    source_row: int  # its row number in the paste or file (a header row counts as row 1)
     source: str = ""
     check: LeadCheck | None = None
     version: int = 0  # bumped on every edit; a check of an older version is stale
@@ -109,6 +109,21 @@ class GridState:
     header: list[str] | None = None  # the source's header row, when it had one
     mapping: list[str | None] = field(default_factory=list)
     rows: list[GridRow] = field(default_factory=list)
+
+
+def row_label(row: GridRow) -> str:
+    """Where a row came from, for its tooltip: "Pasted row 12" or "Row 12 of leads.csv"."""
+    source = row.source
+    if not source or source.startswith("Pasted"):
+        return f"Pasted row {row.source_row}"
+    if source.startswith("Taken back"):
+        return f"Row {row.source_row}, {source[0].lower()}{source[1:]}"
+    return f"Row {row.source_row} of {source}"
+
+
+def next_source_row(rows: Iterable[GridRow]) -> int:
+    """The number a row added after ``rows`` gets (one past the highest)."""
+    return max((r.source_row for r in rows), default=0) + 1
 
 
 def column_title(column: int) -> str:
@@ -175,6 +190,7 @@ def check_rows(
         return CheckResult([], [])
     leads = apply_mapping([cells for _, _, cells in snapshot], ColumnMapping(tuple(mapping)))
     checks = validator.validate_rows(leads, first_row=1)
+    _source_numbers(checks, [r.source_row for r in rows])
     out = [(rid, version, check) for (rid, version, _), check in zip(snapshot, checks, strict=True)]
     entries = [
         ProblemEntry(rid, problem)
@@ -184,6 +200,29 @@ def check_rows(
     release(leads)
     release(snapshot)
     return CheckResult(out, entries)
+
+
+_OTHER_ROW = re.compile(r"(also (?:used )?in row )(\d+)")
+
+
+def _source_numbers(checks: Sequence[LeadCheck], numbers: Sequence[int]) -> None:
+    """Messages that name another row ("also in row 3") name it by the row number the grid
+    shows (its row in the paste or file), not by its place in the list checked."""
+    if all(n == i for i, n in enumerate(numbers, start=1)):
+        return
+
+    def shown(match: re.Match[str]) -> str:
+        place = int(match.group(2))
+        number = numbers[place - 1] if 0 < place <= len(numbers) else place
+        return f"{match.group(1)}{number}"
+
+    for check in checks:
+        problems = check.problems
+        for i, problem in enumerate(problems):
+            if " row " in problem.message:
+                message = _OTHER_ROW.sub(shown, problem.message)
+                if message != problem.message:
+                    problems[i] = replace(problem, message=message)
 
 
 # -- a new table in the grid ---------------------------------------------------------------------
@@ -222,7 +261,12 @@ def prepare_table(
     kept: list[list[str]] = []
     numbers: list[int] = []
     blank = 0
-    for number, cells in enumerate(data, start=1):
+    # Each row keeps its row number in the source, the header row counted as a spreadsheet
+    # counts it (the first row below a header is row 2), also below rows the reader left out.
+    source_numbers = table.row_numbers()
+    for number, cells in zip(
+        source_numbers[1:] if has_header else source_numbers, data, strict=True
+    ):
         if not any(c.strip() for c in cells):
             blank += 1
             continue

@@ -392,6 +392,16 @@ def _length_problem(numobj: phonenumbers.PhoneNumber, country: str) -> str | Non
     return None
 
 
+def _reads_back(cc: int, nsn: str) -> bool:
+    """Whether ``+{cc}{nsn}`` reads as the same number again (a leading 0 that the country's
+    numbers do not have is taken for the national prefix and dropped: another number)."""
+    try:
+        again = phonenumbers.parse(f"+{cc}{nsn}", None)
+    except NumberParseException:
+        return False
+    return again.country_code == cc and phonenumbers.national_significant_number(again) == nsn
+
+
 #: The note on a number of a possible length in a range the number plans do not list.
 UNKNOWN_RANGE_NOTE = (
     "this number may not exist (its range is not in the known number plans); check it"
@@ -579,6 +589,15 @@ class PhoneNormaliser:
                 numobj = _number(cc, nsn)
             country = country_name(number_region or phonenumbers.region_code_for_country_code(cc))
             length_problem = _length_problem(numobj, country)
+            if length_problem is None and not _reads_back(cc, nsn):
+                # "+49 0030000": the E.164 form would read as another number (+49 30000), so
+                # sending it, or calling it a number that may not exist, names the wrong one.
+                length_problem = (
+                    f"after the country code its digits start with 0, which numbers of {country} "
+                    "never do"
+                    if nsn.startswith("0")
+                    else "written with its country code it reads as a different number"
+                )
             if length_problem is not None or self.strict_ranges:
                 reason = length_problem or f"its digits do not match any number range of {country}"
                 return PhoneResult(

@@ -21,16 +21,28 @@ from noojee_desk.core.leads.text_tables import (
 MAX_COLUMNS = 1_000
 #: The most cells (rows times the widest row) a sheet's table may have.
 MAX_CELLS = 5_000_000
+#: The biggest CSV, TSV or text file read (a file of 5,000,000 cells is some 60 MB).
+MAX_TEXT_BYTES = 100 * 1024 * 1024
+#: The most lines a CSV, TSV or text file may have.
+MAX_TEXT_ROWS = 1_000_000
+#: Text files are read this much at a time (the caps are checked as it comes).
+_CHUNK = 1024 * 1024
 
 _XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xltx", ".xltm"})
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+class _TooBig(Exception):
+    """A file or sheet past one of the caps (``MAX_COLUMNS``, ``MAX_CELLS``,
+    ``MAX_TEXT_BYTES``, ``MAX_TEXT_ROWS``); the message says which and how to fix it."""
+
+
 @paused_gc()
 def read_file(path: str | Path, sheet: str | None = None) -> Table:
-    """Rows of a CSV, TSV, TXT or XLSX file (the first sheet, or ``sheet``); blank rows dropped.
-    Every cell is text. An unreadable file gives a Table with a problem; never raises."""
+    """Rows of a CSV, TSV, TXT or XLSX file (the first sheet, or ``sheet``); blank rows dropped,
+    each row keeping its number in the file (``Table.row_numbers``). Every cell is text. An
+    unreadable file gives a Table with a problem; never raises."""
     file = Path(path)
     try:
         if file.suffix.lower() in _XLSX_SUFFIXES:
@@ -43,24 +55,83 @@ def read_file(path: str | Path, sheet: str | None = None) -> Table:
             return read_xlsx(file, sheet)
         if head.startswith(_OLE_MAGIC):
             return _problem_table(f"{file.name} is in the old Excel format (.xls).", _SAVE_AS)
-        data = file.read_bytes()
+        data = _read_text_file(file)
+    except _TooBig as exc:
+        return _problem_table(str(exc))
     except OSError as exc:
         return _problem_table(f"{file.name} could not be opened: {exc.strerror or exc}.")
     except Exception as exc:
         return _problem_table(f"{file.name} could not be read: {_reason(exc)}.")
     try:
         text, encoding = decode_text(data)
+        del data
         if text.lstrip()[:1] == "<" and "<table" in text[:100000].lower():
             table = parse_html(text)
         else:
             suffix = file.suffix.lower()
             delimiter = "\t" if suffix in (".tsv", ".tab") else sniff_delimiter(text)
+            _check_cells(text, delimiter, file.name)
             table = parse_delimited(text, delimiter)
             table.source = "csv" if delimiter != "\t" else "text"
         table.encoding = encoding
         return table.without_blank_rows()
+    except _TooBig as exc:
+        return _problem_table(str(exc))
     except Exception as exc:
         return _problem_table(f"{file.name} could not be read: {_reason(exc)}.")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB"
+
+
+_SPLIT = "Split it into smaller files and import them one by one."
+
+
+def _read_text_file(file: Path) -> bytes:
+    """The bytes of a text file, read a megabyte at a time; raises _TooBig past
+    ``MAX_TEXT_BYTES`` or ``MAX_TEXT_ROWS`` lines, before holding more than the cap."""
+    size = file.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise _TooBig(
+            f"{file.name} is too big to import: it is {_megabytes(size)}; at most "
+            f"{_megabytes(MAX_TEXT_BYTES)} of CSV or text can be read. {_SPLIT}"
+        )
+    chunks: list[bytes] = []
+    total = newlines = returns = 0
+    with file.open("rb") as handle:  # the size may lie (a device, a file still being written)
+        while chunk := handle.read(_CHUNK):
+            total += len(chunk)
+            if total > MAX_TEXT_BYTES:
+                raise _TooBig(
+                    f"{file.name} is too big to import: it is over "
+                    f"{_megabytes(MAX_TEXT_BYTES)}, the most CSV or text that can be read. "
+                    + _SPLIT
+                )
+            newlines += chunk.count(b"\n")
+            returns += chunk.count(b"\r")
+            if max(newlines, returns) > MAX_TEXT_ROWS:
+                raise _TooBig(
+                    f"{file.name} is too big to import: it has over {MAX_TEXT_ROWS:,} rows "
+                    f"(read so far: {_megabytes(total)}); at most {MAX_TEXT_ROWS:,} rows can "
+                    f"be read. {_SPLIT}"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_cells(text: str, delimiter: str, name: str) -> None:
+    """Raises _TooBig when the text has more than ``MAX_CELLS`` cells (counted by its
+    separators, a megabyte at a time, before any cell is made)."""
+    cells = 1
+    for start in range(0, len(text), _CHUNK):
+        part = text[start : start + _CHUNK]
+        cells += part.count(delimiter) + part.count("\n")
+        if cells > MAX_CELLS:
+            raise _TooBig(
+                f"{name} is too big to import: more than {MAX_CELLS:,} cells (counting its "
+                f"separators); at most {MAX_CELLS:,} cells can be read. {_SPLIT}"
+            )
 
 
 def _reason(exc: BaseException) -> str:
@@ -118,10 +189,6 @@ def read_xlsx(path: str | Path, sheet: str | None = None) -> Table:
         return _problem_table(f"{file.name} could not be opened: {exc.strerror or exc}.")
 
 
-class _TooBig(Exception):
-    """The sheet's cells reach past ``MAX_COLUMNS`` or ``MAX_CELLS``; the message says how."""
-
-
 def _column_name(number: int) -> str:
     name = ""
     while number:
@@ -130,12 +197,15 @@ def _column_name(number: int) -> str:
     return name
 
 
-def _sheet_rows(worksheet: Any, name: str) -> list[list[str]]:
+def _sheet_rows(worksheet: Any, name: str) -> tuple[list[list[str]], list[int]]:
     """The sheet's rows by the cells that exist: empty rows skipped, each row without its empty
-    cells at the end; raises _TooBig past the caps (memory stays in proportion to the cells)."""
+    cells at the end, and each row's number in the sheet; raises _TooBig past the caps (memory
+    stays in proportion to the cells)."""
     rows: list[list[str]] = []
+    numbers: list[int] = []
     widest = 0
-    for values in worksheet.iter_rows(values_only=True):
+    # From the sheet's row 1: the numbers are the ones the spreadsheet shows.
+    for number, values in enumerate(worksheet.iter_rows(min_row=1, values_only=True), start=1):
         end = len(values)
         while end and (values[end - 1] is None or values[end - 1] == ""):
             end -= 1
@@ -154,13 +224,14 @@ def _sheet_rows(worksheet: Any, name: str) -> list[list[str]]:
             )
         widest = max(widest, len(row))
         rows.append(row)
+        numbers.append(number)
         if len(rows) * widest > MAX_CELLS:
             raise _TooBig(
                 f"{name} is too big to import: more than {MAX_CELLS:,} cells "
-                f"({len(rows):,} rows of up to {widest:,} columns so far). "
-                "Split it into smaller files and import them one by one."
+                f"({len(rows):,} rows of up to {widest:,} columns so far); at most "
+                f"{MAX_CELLS:,} cells can be read. {_SPLIT}"
             )
-    return rows
+    return rows, numbers
 
 
 def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
@@ -185,7 +256,7 @@ def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
             worksheet = workbook.worksheets[0]
         if hasattr(worksheet, "reset_dimensions"):
             worksheet.reset_dimensions()  # the stored size is often wrong; read every cell
-        rows = _sheet_rows(worksheet, name)
+        rows, numbers = _sheet_rows(worksheet, name)
     except _TooBig as exc:
         return _problem_table(str(exc))
     except Exception as exc:
@@ -194,6 +265,7 @@ def _read_workbook(handle: BinaryIO, name: str, sheet: str | None) -> Table:
         workbook.close()
     table = _finish(rows, [], "xlsx")
     table.problems = []  # rows of different lengths are normal in a sheet
+    table.source_rows = numbers
     return table.without_blank_rows()
 
 

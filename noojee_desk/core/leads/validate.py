@@ -640,3 +640,35 @@ def _duplicate_id(row: int, external: str, other_row: int) -> Problem:
         f"(the PBX would answer {pbx.DUPLICATE_EXTERNAL_ID}).",
         Fix("Leave it empty (one is generated)", ""),
     )
+
+
+_OTHER_ROW = re.compile(r"(also (?:used )?in row )(\d+)")
+
+
+def number_rows(checks: Sequence[LeadCheck], numbers: Sequence[int]) -> None:
+    """Checks of rows 1, 2, 3 ... (``validate_rows`` with ``first_row=1``) renumbered in place
+    to the rows' numbers in their source (``numbers``, one per check): each check, its problems
+    and the messages naming another row ("also in row 3")."""
+    if len(numbers) != len(checks):
+        raise ValueError("number_rows needs one number per check")
+    if all(n == i for i, n in enumerate(numbers, start=1)):
+        return
+
+    def shown(place: int) -> int:
+        return numbers[place - 1] if 0 < place <= len(numbers) else place
+
+    def other(match: re.Match[str]) -> str:
+        return f"{match.group(1)}{shown(int(match.group(2)))}"
+
+    for check in checks:
+        check.row = shown(check.row)
+        check.problems = [
+            replace(
+                problem,
+                row=shown(problem.row),
+                message=_OTHER_ROW.sub(other, problem.message)
+                if " row " in problem.message
+                else problem.message,
+            )
+            for problem in check.problems
+        ]

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QKeySequence, QResizeEvent, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QWidget,
 )
@@ -29,6 +30,49 @@ class GridActions:
     open: QAction
     paste: QAction
     remove: QAction
+    fix: QAction  # the suggested fix of the current cell (or of the chosen problem)
+    fix_all: QAction
+    queue: QAction
+    problems: QAction  # to the problem list and back
+    field: QAction  # choose the field the current column is sent as
+
+
+def keys_text(action: QAction) -> str:
+    """The action's shortcuts as people read them: "Ctrl+. or Alt+Return"."""
+    return " or ".join(
+        k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()
+    )
+
+
+def with_keys(text: str, action: QAction) -> str:
+    """``text`` with the action's shortcut after it, for a tooltip."""
+    keys = keys_text(action)
+    return f"{text} ({keys})" if keys else text
+
+
+def _follow_text(action: QAction) -> None:
+    """Keep the tooltip of an action whose text changes (Undo Paste 14 rows) with its keys."""
+
+    def update() -> None:
+        try:
+            tip = with_keys(action.text().replace("&", ""), action)
+            if action.toolTip() != tip:
+                action.setToolTip(tip)
+        except RuntimeError:  # the action is being destroyed
+            pass
+
+    action.changed.connect(update)
+    update()
+
+
+def _grid_action(owner: QWidget, text: str, name: str, keys: Sequence[str], tip: str) -> QAction:
+    action = QAction(text, owner)
+    action.setObjectName(name)
+    action.setShortcuts([QKeySequence(k) for k in keys])
+    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    action.setToolTip(with_keys(tip, action))
+    owner.addAction(action)
+    return action
 
 
 def make_actions(owner: QWidget, undo_stack: QUndoStack) -> GridActions:
@@ -43,17 +87,57 @@ def make_actions(owner: QWidget, undo_stack: QUndoStack) -> GridActions:
             redo_keys.append(QKeySequence(extra))
     redo.setShortcuts(redo_keys)
     redo.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    _follow_text(undo)
+    _follow_text(redo)
     owner.addAction(undo)
     owner.addAction(redo)
     open_file = QAction("&Open leads file…", owner)
     open_file.setObjectName("actOpenLeadsFile")  # Ctrl+O is the window's File ▸ Open
+    open_file.setToolTip("Open a CSV, TSV, TXT or XLSX file of leads")
     paste = QAction("&Paste leads", owner)
-    remove = QAction("&Remove selected rows", owner)
-    remove.setObjectName("actRemoveRows")
-    remove.setShortcut(QKeySequence("Ctrl+-"))
-    remove.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-    owner.addAction(remove)
-    return GridActions(undo, redo, open_file, paste, remove)
+    paste_keys = QKeySequence(QKeySequence.StandardKey.Paste).toString(
+        QKeySequence.SequenceFormat.NativeText
+    )
+    paste.setToolTip(f"Paste rows copied in a spreadsheet ({paste_keys} in the table)")
+    remove = _grid_action(
+        owner, "&Remove selected rows", "actRemoveRows", ["Ctrl+-"], "Remove the selected rows"
+    )
+    fix = _grid_action(
+        owner,
+        "Apply the suggested &fix",
+        "actApplyFix",
+        ["Ctrl+.", "Alt+Return"],
+        "Apply the suggested fix of the current cell or problem",
+    )
+    fix_all = _grid_action(
+        owner,
+        "Apply &all suggested fixes",
+        "actApplyAllFixes",
+        ["Ctrl+Shift+F"],
+        "Apply every suggested fix in the list",
+    )
+    queue = _grid_action(
+        owner,
+        "&Queue leads",
+        "actQueueLeads",
+        ["Ctrl+Return", "Ctrl+Enter"],
+        "Queue the ready rows",
+    )
+    problems = _grid_action(
+        owner,
+        "Go to the &problems",
+        "actGoToProblems",
+        ["F6"],
+        "Move between the table and the list of problems",
+    )
+    field = _grid_action(
+        owner,
+        "Choose the &field of this column",
+        "actChooseField",
+        ["Alt+Down", "F4"],
+        "Choose the field the current column is sent as",
+    )
+    return GridActions(undo, redo, open_file, paste, remove, fix, fix_all, queue, problems, field)
 
 
 def _tool(action: QAction, name: str) -> QToolButton:
@@ -74,12 +158,24 @@ class GridToolbar(QWidget):
         self.open_button.setText("Open file…")
         self.undo_button = _tool(actions.undo, "undoButton")
         self.redo_button = _tool(actions.redo, "redoButton")
-        self.header_box = QCheckBox("First row is a &header")
+        self.header_box = QCheckBox("First &row is a header")  # Alt+H is the Help menu
         self.header_box.setObjectName("firstRowHeader")
         self.filter_box = QCheckBox("Only rows with &problems")
         self.filter_box.setObjectName("problemsOnly")
         self.clear_button = QPushButton("Clear grid")
         self.clear_button.setObjectName("clearGrid")
+        self.clear_button.setToolTip("Take every row out of the grid (Undo brings them back)")
+        self.header_box.setToolTip("Read the first row as the column titles")
+        self.filter_box.setToolTip("Show only the rows that have a problem")
+        for widget, name in (
+            (self.open_button, "Open leads file"),
+            (self.undo_button, "Undo"),
+            (self.redo_button, "Redo"),
+            (self.header_box, "First row is a header"),
+            (self.filter_box, "Only rows with problems"),
+            (self.clear_button, "Clear grid"),
+        ):
+            widget.setAccessibleName(name)
         top = QHBoxLayout(self)
         top.setContentsMargins(0, 0, 0, 0)
         for widget in (self.open_button, self.undo_button, self.redo_button):
@@ -114,20 +210,50 @@ class GridToolbar(QWidget):
         self.clear_button.setEnabled(has_rows and not busy)
 
 
+class StatusLine(QLabel):
+    """One line of text, shortened with "…" when it does not fit; the whole of it in the
+    tooltip (``text()`` is always the whole text)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def text(self) -> str:
+        return self._full
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text if text else "")
+        self.setAccessibleDescription(text)
+        self._fit()
+
+    def _fit(self) -> None:
+        shown = " ".join(self._full.split("\n"))
+        width = max(self.width() - 4, 20)
+        super().setText(self.fontMetrics().elidedText(shown, Qt.TextElideMode.ElideRight, width))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+
 class GridFooter(QWidget):
-    """The counts, the status line and the Queue button."""
+    """The counts, the status line and the Queue button, on one line."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("gridFooter")
-        self.status = QLabel()
+        self.status = StatusLine()
         self.status.setObjectName("gridStatus")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setAccessibleName("Grid status")
         self.counts = QLabel()
         self.counts.setObjectName("gridCounts")
+        self.counts.setAccessibleName("Row counts")
         self.queue_button = QPushButton("Queue leads")
         self.queue_button.setObjectName("queueLeads")
+        self.queue_button.setAccessibleName("Queue leads")
+        self._queue_keys = ""
         bottom = QHBoxLayout(self)
         bottom.setContentsMargins(0, 0, 0, 0)
         bottom.addWidget(self.counts)
@@ -172,14 +298,18 @@ class GridFooter(QWidget):
         self.queue_button.setEnabled(
             ready and count > 0 and not busy and not checking and not pending
         )
+        keys = f" ({self._queue_keys})" if self._queue_keys else ""
         if not ready:
-            self.queue_button.setToolTip("Choose a template, campaign and allocation first.")
+            tip = "Choose a template, campaign and allocation first."
         elif checking:
-            self.queue_button.setToolTip("The rows are being checked…")
+            tip = "The rows are being checked…"
         else:
-            self.queue_button.setToolTip(
-                f"{count:,} leads can be queued; {blocked:,} rows need fixing first."
-            )
+            tip = f"{count:,} leads can be queued; {blocked:,} rows need fixing first."
+        self.queue_button.setToolTip(f"Queue the ready rows{keys}. {tip}")
+
+    def set_queue_keys(self, action: QAction) -> None:
+        """Name the queue shortcut in the button's tooltip."""
+        self._queue_keys = keys_text(action)
 
 
 def day_text(when: float) -> str:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QTableView
 
-from noojee_desk.core.leads.paste import GridState, ProblemEntry
+from noojee_desk.core.leads.paste import GridState, ProblemEntry, next_source_row
 from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.leads.validate import Problem
@@ -201,7 +201,7 @@ class GridEditor(QObject):
             else:
                 new_cells.append([""] * left + list(fitting))
         if new_cells:
-            first = model.total() + 1
+            first = next_source_row(model.all_rows())
             rows = model.new_rows(new_cells, self._source() or "Pasted", first)
             for row in rows:
                 row.cells += [""] * (columns - len(row.cells))

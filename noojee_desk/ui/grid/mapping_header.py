@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QComboBox, QHeaderView, QStyle, QStyleOptionHeader, QWidget
 
 from noojee_desk.ui.theme import MUTED
@@ -28,10 +28,46 @@ class _NoWheelUnlessFocused(QObject):
         return False
 
 
+class MappingCombo(QComboBox):
+    """A column's field: by keyboard the list opens first (an arrow key on a closed drop-down
+    would change the field at once, and moving a phone field takes it off another column);
+    ``closed`` fires when the list closes, chosen or not."""
+
+    closed = Signal()
+    escaped = Signal()  # Escape on the closed drop-down: back to the table
+
+    _OPENING = frozenset(
+        {
+            Qt.Key.Key_Up,
+            Qt.Key.Key_Down,
+            Qt.Key.Key_PageUp,
+            Qt.Key.Key_PageDown,
+            Qt.Key.Key_Home,
+            Qt.Key.Key_End,
+            Qt.Key.Key_Return,
+            Qt.Key.Key_Enter,
+        }
+    )
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.escaped.emit()
+            return
+        if event.key() in self._OPENING or (event.text().strip() and not event.modifiers()):
+            self.showPopup()
+            return
+        super().keyPressEvent(event)
+
+    def hidePopup(self) -> None:
+        super().hidePopup()
+        self.closed.emit()
+
+
 class MappingHeader(QHeaderView):
     """The column header with the mapping row: a drop-down above each column's title."""
 
     picked = Signal(int, object)  # column, target field (None: not sent)
+    done = Signal()  # a drop-down opened by keyboard closed, or Escape: back to the table
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
@@ -48,6 +84,9 @@ class MappingHeader(QHeaderView):
         self._required: frozenset[str] = frozenset()
         self._mapping: list[str | None] = []
         self._wheel_guard = _NoWheelUnlessFocused(self)
+        self._keyboard: QComboBox | None = None  # opened by ``open_field``
+        #: The keys that open a column's drop-down from the table, for its tooltip.
+        self.keys_hint = ""
         probe = QComboBox()
         self._combo_height = probe.sizeHint().height()
         probe.deleteLater()
@@ -60,6 +99,21 @@ class MappingHeader(QHeaderView):
     @property
     def combos(self) -> list[QComboBox]:
         return list(self._combos)
+
+    def open_field(self, column: int) -> bool:
+        """Open the drop-down of ``column`` for the keyboard (``done`` fires once it closes)."""
+        if not 0 <= column < len(self._combos) or not self.isEnabled():
+            return False
+        combo = self._combos[column]
+        self._keyboard = combo
+        combo.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        combo.showPopup()
+        return True
+
+    def _closed(self, combo: QComboBox) -> None:
+        if self._keyboard is combo:
+            self._keyboard = None
+            self.done.emit()
 
     def set_choices(
         self,
@@ -88,9 +142,17 @@ class MappingHeader(QHeaderView):
                 found = combo.count() - 1
             combo.setCurrentIndex(found)
             combo.setToolTip(self._tip(column, target))
+            model = self.model()
+            title = model.headerData(column, Qt.Orientation.Horizontal) if model else None
+            if title:
+                combo.setAccessibleName(f"Field for column {title}")
             combo.blockSignals(False)
 
     def _tip(self, column: int, target: str | None) -> str:
+        tip = self._what(column, target)
+        return f"{tip} ({self.keys_hint} in the column)" if self.keys_hint else tip
+
+    def _what(self, column: int, target: str | None) -> str:
         model = self.model()
         title = model.headerData(column, Qt.Orientation.Horizontal) if model is not None else ""
         if target is None:
@@ -118,9 +180,11 @@ class MappingHeader(QHeaderView):
             self._combos.pop().deleteLater()
         while len(self._combos) < count:
             column = len(self._combos)
-            combo = QComboBox(self.viewport())
+            combo = MappingCombo(self.viewport())
             combo.setObjectName(f"mapColumn{column}")
             combo.setAccessibleName(f"Field for column {column + 1}")
+            combo.closed.connect(lambda c=combo: self._closed(c))
+            combo.escaped.connect(self.done)
             combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon

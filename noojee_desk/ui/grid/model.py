@@ -16,6 +16,7 @@ from noojee_desk.core.leads.paste import (
     column_title,
     problem_text,
     row_kind,
+    row_label,
 )
 from noojee_desk.core.leads.validate import ERROR, WARNING, LeadCheck, Problem
 from noojee_desk.ui.grid.marks import FixRole, RowIdRole, SeverityRole, severity_icon
@@ -49,6 +50,7 @@ class BatchModel(QAbstractTableModel):
         self._all_positions: dict[int, int] | None = None  # row id -> index in _rows
         self._gone: set[int] = set()  # queued rows: never to come back through undo
         self._next_id = 1
+        self._widest = 0  # the highest row number shown (never lowered by removals)
         self._kinds = [0] * len(RowKind)  # rows per ``row_kind``, kept up to date by the mutators
         self.dark = False
         #: Called with (changes, label) for edits from the view; the grid pushes an undo command.
@@ -82,6 +84,14 @@ class BatchModel(QAbstractTableModel):
             return QBrush(QColor(foreground)) if foreground is not None else None
         if role == SeverityRole:
             return self._cell_severity(row, column)
+        if role == Qt.ItemDataRole.DecorationRole:
+            severity = self._cell_severity(row, column)
+            return severity_icon(severity) if severity is not None else None
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            problems = self._marks(row).get(column)
+            if not problems:
+                return None
+            return "; ".join(f"{p.severity.capitalize()}: {p.message}" for p in problems)
         if role == RowIdRole:
             return row.id
         if role == FixRole:
@@ -116,12 +126,13 @@ class BatchModel(QAbstractTableModel):
             return None
         row = self._shown[section]
         if role == Qt.ItemDataRole.DisplayRole:
-            return str(self._all_position(row.id) + 1) if self._filtered else str(section + 1)
+            return str(row.source_row)
         if role == Qt.ItemDataRole.DecorationRole:
             severity = row.severity
             return severity_icon(severity) if severity is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.row_summary(row)
+            summary = self.row_summary(row)
+            return row_label(row) + (f"\n\n{summary}" if summary else "")
         if role == SeverityRole:
             return row.severity
         if role == RowIdRole:
@@ -191,6 +202,10 @@ class BatchModel(QAbstractTableModel):
     def problems_at(self, row: GridRow, column: int) -> list[Problem]:
         """The problems marked on one cell of ``row``."""
         return list(self._marks(row).get(column, ()))
+
+    def cell_severity(self, row: GridRow, column: int) -> str | None:
+        """The worst problem marked on one cell of ``row`` (None: no problem)."""
+        return self._cell_severity(row, column)
 
     def _cell_severity(self, row: GridRow, column: int) -> str | None:
         if row.check is None or not row.check.problems:
@@ -268,6 +283,18 @@ class BatchModel(QAbstractTableModel):
             self._all_positions = {row.id: i for i, row in enumerate(self._rows)}
         return self._all_positions.get(row_id, -1)
 
+    def widest_number(self) -> int:
+        """The highest row number the grid has shown since it was last loaded."""
+        return self._widest
+
+    def _widen(self, numbers: Iterable[int]) -> None:
+        self._widest = max(self._widest, max(numbers, default=0))
+
+    def row_number(self, row_id: int) -> int:
+        """The row number shown for ``row_id``: its row in the paste or file (0: not here)."""
+        row = self.row_by_id(row_id)
+        return row.source_row if row is not None else 0
+
     def grid_number(self, row_id: int) -> int:
         """The 1-based row number shown for ``row_id`` (its place in the unfiltered grid)."""
         return self._all_position(row_id) + 1
@@ -321,6 +348,7 @@ class BatchModel(QAbstractTableModel):
         self._titles = list(state.titles)
         self._header = list(state.header) if state.header is not None else None
         self._rows = [r for r in state.rows if r.id not in self._gone]
+        self._widest = max((r.source_row for r in self._rows), default=0)
         for row in self._rows:
             row.queueing = False
         self._kinds = [0] * len(RowKind)
@@ -367,6 +395,7 @@ class BatchModel(QAbstractTableModel):
         width = max(len(r.cells) for r in rows)
         self.ensure_columns(width)
         self._count(rows, 1)
+        self._widen(r.source_row for r in rows)
         start = len(self._shown)
         if self._filtered:
             shown = [r for r in rows if r.check is None or r.check.problems]
@@ -395,6 +424,7 @@ class BatchModel(QAbstractTableModel):
         for _, row in placed:
             row.queueing = False
         self._count((r for _, r in placed), 1)
+        self._widen(r.source_row for _, r in placed)
         if self._filtered or len(placed) > 64:
             self.beginResetModel()
             for position, row in placed:

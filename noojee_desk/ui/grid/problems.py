@@ -7,13 +7,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPalette
+from PySide6.QtGui import QAction, QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QFrame,
     QLabel,
     QListView,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionButton,
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from noojee_desk.core.leads.paste import ProblemEntry, problem_text
 from noojee_desk.core.leads.validate import ERROR, WARNING, Problem
+from noojee_desk.ui.grid.controls import with_keys
 from noojee_desk.ui.grid.marks import FixRole, RowIdRole, SeverityRole, severity_icon
 from noojee_desk.ui.grid.model import BatchModel
 from noojee_desk.ui.itemdata import AnyIndex, fill_roles
@@ -53,7 +57,10 @@ class ProblemListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(entry)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return problem_text(problem)
+            return self.details(entry)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            kind = "Error" if problem.severity == ERROR else "Warning"
+            return f"{kind}. {self.text(entry)}"
         if role == Qt.ItemDataRole.DecorationRole:
             return severity_icon(ERROR if problem.severity == ERROR else WARNING)
         if role == SeverityRole:
@@ -66,7 +73,7 @@ class ProblemListModel(QAbstractListModel):
 
     def text(self, entry: ProblemEntry) -> str:
         problem = entry.problem
-        number = self._grid.grid_number(entry.row_id)
+        number = self._grid.row_number(entry.row_id)
         column = self._grid.column_of(problem.field)
         where = f"Row {number}" if number > 0 else "Row ?"
         if column is not None:
@@ -74,6 +81,12 @@ class ProblemListModel(QAbstractListModel):
         elif problem.field:
             where += f" · {problem.field}"
         return f"{where}: {problem.message}"
+
+    def details(self, entry: ProblemEntry) -> str:
+        """The whole of one problem: where, the full message, and the suggested fix."""
+        where, _, _message = self.text(entry).partition(": ")
+        kind = "Error" if entry.problem.severity == ERROR else "Warning"
+        return f"{kind} · {where}: {problem_text(entry.problem)}"
 
     def entry(self, position: int) -> ProblemEntry:
         return self._entries[position]
@@ -187,12 +200,16 @@ class ProblemDelegate(QStyledItemDelegate):
         colour = MARKS[ERROR if severity == ERROR else WARNING]
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(colour))
-        painter.drawRoundedRect(QRect(rect.left(), rect.top() + 2, 4, line * 2 + 2), 2, 2)
+        painter.drawRoundedRect(QRect(rect.left(), rect.top() + 2, 3, line * 2 + 2), 1, 1)
+        # The mark's shape, not only its colour, tells an error from a warning.
+        severity_icon(ERROR if severity == ERROR else WARNING).paint(
+            painter, QRect(rect.left() + 6, rect.top() + (line + 4 - 12) // 2, 12, 12)
+        )
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(opt.palette.color(role))
         button = self.button_rect(opt, index)
-        text_left = rect.left() + 10
+        text_left = rect.left() + 22
         first_width = (button.left() - 6 if button is not None else rect.right()) - text_left
         bold = QFont(opt.font)
         bold.setBold(True)
@@ -233,14 +250,31 @@ class ProblemDelegate(QStyledItemDelegate):
         return super().editorEvent(event, model, option, index)
 
 
-class ProblemPanel(QWidget):
-    """The title with the counts, the list of problems, and the button that applies every fix.
+class ProblemList(QListView):
+    """The list itself: Return or Enter on a problem goes to its cell in the table."""
 
-    ``problem_chosen(entry)``: the person clicked or activated a problem (show its cell);
-    ``fix_requested(entry)``: its fix button; ``fix_all_requested()``: the button below.
+    entered = Signal(QModelIndex)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            current = self.currentIndex()
+            if current.isValid():
+                self.entered.emit(current)
+                return
+        super().keyPressEvent(event)
+
+
+class ProblemPanel(QWidget):
+    """The title with the counts, the list of problems, the whole text of the current problem,
+    and the button that applies every fix.
+
+    ``problem_chosen(entry)``: the person clicked a problem or moved to it (show its cell);
+    ``problem_entered(entry)``: Return on a problem (go to its cell); ``fix_requested(entry)``:
+    its fix button; ``fix_all_requested()``: the button below.
     """
 
     problem_chosen = Signal(object)
+    problem_entered = Signal(object)
     fix_requested = Signal(object)
     fix_all_requested = Signal()
 
@@ -250,9 +284,12 @@ class ProblemPanel(QWidget):
         self.problems = problems
         self.title = QLabel("Problems")
         self.title.setObjectName("problemTitle")
-        self.list = QListView()
+        self.list = ProblemList()
         self.list.setObjectName("problemList")
         self.list.setAccessibleName("Problems")
+        self.list.setAccessibleDescription(
+            "Every problem of the grid; Return goes to its cell, F6 back to the table."
+        )
         self.list.setModel(problems)
         self.list.setUniformItemSizes(True)
         self.list.setMouseTracking(True)
@@ -264,17 +301,79 @@ class ProblemPanel(QWidget):
         self.list.setItemDelegate(self.delegate)
         self.list.clicked.connect(self._chosen)
         self.list.activated.connect(self._chosen)
+        self.list.entered.connect(
+            lambda index: self.problem_entered.emit(problems.entry(index.row()))
+        )
+        self.list.selectionModel().currentChanged.connect(self._current_changed)
+        self.details = QLabel()
+        self.details.setObjectName("problemDetails")
+        self.details.setAccessibleName("Problem details")
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.details.setContentsMargins(2, 2, 2, 2)
+        # A long message scrolls in a few lines instead of pushing the list away.
+        self.details_area = QScrollArea()
+        self.details_area.setObjectName("problemDetailsArea")
+        self.details_area.setWidget(self.details)
+        self.details_area.setWidgetResizable(True)
+        self.details_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.details_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        line = self.fontMetrics().lineSpacing()
+        self.details_area.setMaximumHeight(line * 4 + 8)
+        # On a short screen the panel may be squeezed to the table's height: a line of details
+        # and two problems still show (Qt's own minimum for these is several lines).
+        self.details_area.setMinimumHeight(line + 8)
+        self.list.setMinimumHeight(line * 2 + 8)
+        for signal in (problems.modelReset, problems.rowsInserted, problems.rowsRemoved):
+            signal.connect(self.show_details)
+        problems.dataChanged.connect(self.show_details)
         self.fix_all_button = QPushButton("Apply all suggested fixes")
         self.fix_all_button.setObjectName("fixAll")
+        self.fix_all_button.setAccessibleName("Apply all suggested fixes")
         self.fix_all_button.clicked.connect(self.fix_all_requested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.details_area)
         layout.addWidget(self.fix_all_button)
+        self.show_details()
 
     def _chosen(self, index: QModelIndex) -> None:
         self.problem_chosen.emit(self.problems.entry(index.row()))
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.show_details()
+        if current.isValid() and self.list.hasFocus():
+            self.problem_chosen.emit(self.problems.entry(current.row()))
+
+    def current_entry(self) -> ProblemEntry | None:
+        current = self.list.currentIndex()
+        if not current.isValid() or current.row() >= self.problems.rowCount():
+            return None
+        return self.problems.entry(current.row())
+
+    def show_details(self, *_args: object) -> None:
+        """The whole text of the current problem under the list (the list shortens it)."""
+        entry = self.current_entry()
+        if entry is None:
+            self.details.setText(
+                "Choose a problem to read it in full." if self.problems.rowCount() else ""
+            )
+            return
+        self.details.setText(self.problems.details(entry))
+
+    def set_keys(self, fix: QAction, fix_all: QAction, problems: QAction) -> None:
+        """Name the shortcuts in the tooltips."""
+        self.fix_all_button.setToolTip(with_keys("Apply every suggested fix in the list", fix_all))
+        self.title.setToolTip(
+            f"{with_keys('Go to this list and back to the table', problems)}; "
+            f"{with_keys('apply the chosen problem’s fix', fix)}"
+        )
 
     def update_counts(self, *, busy: bool) -> None:
         """The title's counts and the fix-all button (disabled while the grid is busy)."""

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QItemSelectionRange, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import (
+    QColor,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -29,6 +38,36 @@ class GridView(QTableView):
         "Copy rows in Excel, Google Sheets or LibreOffice and press Ctrl+V here,\n"
         "or open a CSV, TSV or XLSX file, or drop it on this window."
     )
+
+    #: Rows the table keeps room for however the window divides its height, where the screen
+    #: has room for them: ``OTHER_PARTS`` pixels of the screen's free height go to the rest of
+    #: the window (pickers, form controls, the queue's least), so a 1366x768 laptop at 150 %
+    #: still fits the window, with ``FEWEST_ROWS`` at least.
+    MIN_ROWS = 10
+    FEWEST_ROWS = 3
+    OTHER_PARTS = 440
+
+    def min_rows(self) -> int:
+        screen = self.screen()
+        free = screen.availableGeometry().height() if screen is not None else 1080
+        return self.rows_for(free)
+
+    def rows_for(self, screen_height: int) -> int:
+        chrome = self.horizontalHeader().sizeHint().height()
+        chrome += self.horizontalScrollBar().sizeHint().height() + 2 * self.frameWidth()
+        room = screen_height - self.OTHER_PARTS - chrome
+        fit = room // max(1, self.verticalHeader().defaultSectionSize())
+        return max(self.FEWEST_ROWS, min(self.MIN_ROWS, fit))
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for the mapping row and ``min_rows()`` rows: a splitter above the grid may not
+        squeeze the table below that."""
+        hint = super().minimumSizeHint()
+        header = self.horizontalHeader().sizeHint().height()
+        rows = self.verticalHeader().defaultSectionSize() * self.min_rows()
+        scroll = self.horizontalScrollBar().sizeHint().height()
+        height = header + rows + scroll + 2 * self.frameWidth()
+        return QSize(hint.width(), max(hint.height(), height))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         editing = self.state() == QAbstractItemView.State.EditingState
@@ -123,6 +162,7 @@ class GridView(QTableView):
         metrics = self.fontMetrics()
         align = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         colours: dict[str, QColor] = {}
+        icons: dict[str, QIcon] = {}
         for offset, r in enumerate(range(top, bottom + 1)):
             y = first_y + offset * height
             row = model.row_at(r)
@@ -144,14 +184,23 @@ class GridView(QTableView):
                         else text_colour
                     )
                 text = row.cell(c)
+                room = width - 9
+                if background is not None:
+                    # Colour is never the only sign: the cell carries the severity's mark too.
+                    severity = model.cell_severity(row, c)
+                    if severity is not None:
+                        icons.setdefault(severity, severity_icon(severity)).paint(
+                            painter, QRect(x + width - 16, y + (height - 12) // 2, 12, 12)
+                        )
+                        room -= 16
                 if text:
                     if "\n" in text or "\r" in text:
                         text = " ↵ ".join(text.splitlines())
                     painter.setPen(pen)
                     painter.drawText(
-                        cell.adjusted(4, 0, -4, 0),
+                        QRect(x + 4, y, max(room + 1, 1), height - 1),
                         align,
-                        metrics.elidedText(text, Qt.TextElideMode.ElideRight, width - 9),
+                        metrics.elidedText(text, Qt.TextElideMode.ElideRight, room),
                     )
         if self.showGrid():
             painter.setPen(self._grid_colour())
@@ -183,7 +232,9 @@ class RowHeader(QHeaderView):
 
     def sizeHint(self) -> QSize:
         model = self.model()
-        digits = len(str(max(model.rowCount(), 1) if model is not None else 1))
+        widest = model.widest_number() if isinstance(model, BatchModel) else 0
+        count = model.rowCount() if model is not None else 1
+        digits = len(str(max(count, widest, 1)))
         width = self.fontMetrics().horizontalAdvance("9" * max(digits, 2)) + 12 + 4 + 14
         return QSize(width, self.defaultSectionSize())
 

@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QMimeData, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPalette, QUndoStack
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
     QApplication,
     QFileDialog,
@@ -29,6 +30,7 @@ from noojee_desk.core.leads.mapping import detect_mapping, mapping_key
 from noojee_desk.core.leads.paste import (
     GridRow,
     GridState,
+    ProblemEntry,
     grid_leads,
     has_data,
     header_as_row,
@@ -43,7 +45,14 @@ from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.validate import Validator
 from noojee_desk.ui.grid.checking import GridChecker
 from noojee_desk.ui.grid.clipboard import exact_values_html, files_in, paste_formats
-from noojee_desk.ui.grid.controls import GridFooter, GridToolbar, make_actions, queue_summary
+from noojee_desk.ui.grid.controls import (
+    GridFooter,
+    GridToolbar,
+    keys_text,
+    make_actions,
+    queue_summary,
+    with_keys,
+)
 from noojee_desk.ui.grid.editing import GridEditor
 from noojee_desk.ui.grid.mapping_header import MappingHeader
 from noojee_desk.ui.grid.model import BatchModel
@@ -158,17 +167,44 @@ class BatchGrid(QWidget):
         self.redo_action = self.grid_actions.redo
         self.toolbar = GridToolbar(self.grid_actions)
         self.panel = ProblemPanel(self.problems)
+        self.panel.setMinimumWidth(220)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("gridSplitter")
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([760, 320])
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setSizes([800, 280])
         self.footer = GridFooter()
+        actions = self.grid_actions
+        self.footer.set_queue_keys(actions.queue)
+        self.panel.set_keys(actions.fix, actions.fix_all, actions.problems)
+        self.header.keys_hint = keys_text(actions.field)
+        self.view.setAccessibleDescription(
+            "Arrow keys move, F2 or typing edits. "
+            + "; ".join(
+                with_keys(text, action)
+                for text, action in (
+                    ("apply the cell's fix", actions.fix),
+                    ("apply all fixes", actions.fix_all),
+                    ("remove the selected rows", actions.remove),
+                    ("choose the column's field", actions.field),
+                    ("go to the problems", actions.problems),
+                    ("queue the ready rows", actions.queue),
+                )
+            )
+        )
+        self.view.verticalHeader().setAccessibleName("Row numbers in the source")
+        self.header.setAccessibleName("Column titles and the field each is sent as")
+        corner = self.view.findChild(QAbstractButton, "qt_tableview_cornerbutton")
+        if corner is not None:
+            corner.setAccessibleName("Select all cells")
 
+        # Every pixel of height goes to the rows: tight margins, one line above and below.
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.footer)
@@ -190,11 +226,19 @@ class BatchGrid(QWidget):
         self.toolbar.filter_box.toggled.connect(self._filter_toggled)
         self.toolbar.clear_button.clicked.connect(editor.clear)
         self.panel.problem_chosen.connect(editor.show_problem)
+        self.panel.problem_entered.connect(self._go_to_problem)
         self.panel.fix_requested.connect(lambda e: editor.apply_fix(e.row_id, e.problem))
-        self.panel.fix_all_requested.connect(
-            lambda: editor.apply_all_fixes(self.problems.entries())
-        )
+        self.panel.fix_all_requested.connect(self.apply_all_fixes)
         self.footer.queue_button.clicked.connect(self.request_queue)
+        actions = self.grid_actions
+        actions.fix.triggered.connect(self.apply_current_fix)
+        actions.fix_all.triggered.connect(self.apply_all_fixes)
+        actions.queue.triggered.connect(self.request_queue)
+        actions.problems.triggered.connect(self.toggle_problems)
+        actions.field.triggered.connect(self.choose_field)
+        # After the drop-down's list has closed (which gives its focus back to the drop-down).
+        self.header.done.connect(lambda: QTimer.singleShot(0, self._table_focus))
+        self.undo_stack.indexChanged.connect(self._changed_by_person)
 
     @property
     def busy(self) -> str:
@@ -239,16 +283,26 @@ class BatchGrid(QWidget):
 
     def rows_queued(self, row_ids: Sequence[int], skipped: int = 0) -> None:
         """The window stored these rows in the outbox (``skipped`` of them left out as delivered
-        before): take them out of the grid for good."""
+        before): take them out of the grid for good.
+
+        Queued leads cannot be taken back by Undo, and the steps before the queueing would
+        only seem to do something (or undo edits of rows that are gone), so the undo history
+        starts afresh, and the status line says so."""
         ids = list(row_ids)
         self._pending.difference_update(ids)
         self.model.remove_rows(ids, gone=True)
         self.problems.drop_rows(ids)
+        had_steps = self.undo_stack.count() > 0
+        self.undo_stack.clear()
         left = self.model.total()
         done = f"Queued {len(ids) - skipped:,} leads."
         if skipped:
             done += f" {skipped:,} delivered before were skipped."
-        self._say(done + (f" {left:,} rows stay here to be fixed." if left else ""))
+        if left:
+            done += f" {left:,} rows stay here to be fixed."
+        if had_steps:
+            done += " Queued leads cannot be undone, so Undo starts again from here."
+        self._say(done)
         self._sync_controls()
 
     def queue_failed(self, message: str) -> None:
@@ -420,6 +474,81 @@ class BatchGrid(QWidget):
         self._sync_controls()
         self.loaded.emit(len(rows))
 
+    # -- the keyboard --------------------------------------------------------------------------
+
+    def apply_current_fix(self) -> bool:
+        """Ctrl+.: the suggested fix of the problem chosen in the list (when the list has the
+        focus) or of the current cell."""
+        if self.panel.list.hasFocus():
+            entry = self.panel.current_entry()
+            if entry is None or entry.problem.fix is None:
+                self._say("This problem has no suggested fix; change the cell by hand.")
+                return False
+            return self.editor.apply_fix(entry.row_id, entry.problem)
+        current = self.view.currentIndex()
+        if not current.isValid():
+            self._say("Choose a cell with a problem first.")
+            return False
+        row = self.model.row_at(current.row())
+        problems = self.model.problems_at(row, current.column())
+        fixable = [p for p in problems if p.fix is not None]
+        if not fixable:
+            self._say(
+                "This cell has no suggested fix."
+                if problems
+                else "This cell has no problem to fix."
+            )
+            return False
+        return self.editor.apply_fix(row.id, fixable[0])
+
+    def apply_all_fixes(self) -> None:
+        if self._busy:
+            self._say(f"Wait a moment: {self._busy}")
+            return
+        self.editor.apply_all_fixes(self.problems.entries())
+
+    def toggle_problems(self) -> None:
+        """F6: from the table to the problem list (its first problem, or the current cell's)
+        and back."""
+        lst = self.panel.list
+        if lst.hasFocus():
+            self.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            return
+        if not self.problems.rowCount():
+            self._say("There are no problems to go to.")
+            return
+        if not lst.currentIndex().isValid():
+            position = 0
+            current = self.view.currentIndex()
+            if current.isValid():
+                row_id = self.model.row_at(current.row()).id
+                found = [i for i, e in enumerate(self.problems.entries()) if e.row_id == row_id]
+                position = found[0] if found else 0
+            lst.setCurrentIndex(self.problems.index(position))
+        lst.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        lst.scrollTo(lst.currentIndex())
+
+    def _go_to_problem(self, entry: ProblemEntry) -> None:
+        """Return on a problem: its cell becomes current and the table takes the focus."""
+        self.editor.show_problem(entry)
+        self.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def choose_field(self) -> None:
+        """Alt+Down: open the drop-down of the current column's field."""
+        current = self.view.currentIndex()
+        column = current.column() if current.isValid() else 0
+        if not self.header.open_field(column):
+            self._say("Paste or open rows first; then choose each column's field.")
+
+    def _table_focus(self) -> None:
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _changed_by_person(self, _index: int = 0) -> None:
+        """An edit, paste, undo or redo: what the status line said about the last change is
+        out of date (a step that says something says it after this)."""
+        if not self._busy:
+            self.footer.say("")
+
     # -- dropping files ------------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -463,6 +592,8 @@ class BatchGrid(QWidget):
         menu.addAction("Copy", self.editor.copy_selection)
         menu.addAction(self.grid_actions.paste)
         menu.addSeparator()
+        menu.addAction(self.grid_actions.fix_all)
+        menu.addAction(self.grid_actions.field)
         menu.addAction(self.grid_actions.remove)
         menu.popup(self.view.viewport().mapToGlobal(point))
 
@@ -498,7 +629,8 @@ class BatchGrid(QWidget):
             new = header_read(state, self._layout or default_layout(), self._saved)
             text = "Read the first row as the header"
         else:
-            row = model.new_rows([state.header or []], self._source, 0)[0]
+            first = min((r.source_row for r in state.rows), default=2)
+            row = model.new_rows([state.header or []], self._source, max(first - 1, 1))[0]
             new = header_as_row(state, row)
             text = "Read the header as a row"
         self.undo_stack.push(ResetCommand(model, new, text))

@@ -1,26 +1,40 @@
-"""The queue as a Qt table model: an adapter over the outbox's leads, with a filter proxy."""
+"""The queue as a Qt table model: a window onto the outbox.
+
+The model holds the ids of the leads its query selects (eight bytes a lead, read off the UI thread)
+and reads the leads of the rows a view shows, a page at a time, into a small cache. The state
+filter and the search are SQL; rows that enter or leave them as events arrive are inserted or
+removed in place."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush
 
-from noojee_desk.core.delivery.records import Lead, State
+from noojee_desk.core.delivery.records import Lead, LeadQuery, State
 from noojee_desk.core.leads.layouts import is_phone_name
 from noojee_desk.ui.itemdata import AnyIndex, fill_roles
 from noojee_desk.ui.theme import qcolor
 
-COLUMNS = ("#", "Status", "Lead", "Phone", "Campaign", "Tries", "Details", "Updated")
-COL_ID, COL_STATUS, COL_LEAD, COL_PHONE, COL_TARGET, COL_TRIES, COL_DETAILS, COL_UPDATED = range(8)
+COLUMNS = ("#", "Batch", "Status", "Lead", "Phone", "Campaign", "Tries", "Details", "Updated")
+(
+    COL_ID,
+    COL_BATCH,
+    COL_STATUS,
+    COL_LEAD,
+    COL_PHONE,
+    COL_TARGET,
+    COL_TRIES,
+    COL_DETAILS,
+    COL_UPDATED,
+) = range(9)
+PAGE = 100  # leads read at a time around the rows a view shows (a screen is some 30)
+CACHE = 3000  # leads kept; past that the cache starts again from the page asked for
 
 STATE_TONES = {
     State.QUEUED: "info",
@@ -89,23 +103,218 @@ def lead_phone(lead: Lead) -> str:
     return next((v for k, v in lead.fields.items() if v and is_phone_name(k)), "")
 
 
-class QueueModel(QAbstractTableModel):
-    """One row per lead, in queue order; ``update`` replaces rows by id as events arrive."""
+#: Reads the ids a query selects, above an id (slow at a million: run off the UI thread).
+IdFinder = Callable[[LeadQuery, int], "array[int]"]
+#: Reads the leads with these ids (one page: fast, on the UI thread).
+PageReader = Callable[[Sequence[int]], Mapping[int, Lead]]
+#: Runs a job somewhere (a worker thread) and hands its result to a callback on the UI thread.
+#: It may return something to wait on (an asyncio task) until the callback has run.
+Runner = Callable[[Callable[[], Any], Callable[[Any], None]], Any]
 
-    def __init__(self, target_names: Callable[[Lead], str] | None = None) -> None:
+
+def run_here(job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+    done(job())
+
+
+def haystack(lead: Lead) -> str:
+    """What the search looks in, as the SQL search does: fields, external id, messages."""
+    return " ".join(
+        [*lead.fields.keys(), *lead.fields.values(), lead.external_id, lead.sentence,
+         lead.last_message]
+    ).casefold()  # fmt: skip
+
+
+class QueueModel(QAbstractTableModel):
+    """One row per lead the query selects, in queue order (by id; newest first on request).
+
+    ``attach`` connects it to an outbox (its id finder, its page reader and a runner for the slow
+    queries); ``reset`` alone shows a fixed list of leads (filtered in memory)."""
+
+    #: The rows of a new query are shown (after a filter, a search or a profile change).
+    loaded = Signal()
+
+    def __init__(
+        self,
+        target_names: Callable[[Lead], str] | None = None,
+        batch_names: Callable[[int], str] | None = None,
+    ) -> None:
         super().__init__()
-        self._leads: list[Lead] = []
-        self._row_of: dict[int, int] = {}
-        self._search: dict[int, str] = {}
+        self._ids: array[int] = array("q")
+        self._cache: dict[int, Lead] = {}
+        self._all: dict[int, Lead] | None = {}  # reset(): every lead, no outbox behind
+        self._finder: IdFinder | None = None
+        self._pages: PageReader | None = None
+        self._runner: Runner = run_here
         self._target_names = target_names or (
             lambda lead: f"#{lead.target.campaign_id} / #{lead.target.allocation_id}"
         )
+        self._batch_names = batch_names or (lambda batch_id: f"Batch {batch_id}")
         self.paused_reason = ""
+        self.profile: str | None = None
+        self._states: frozenset[State] | None = None
+        self._needle = ""
+        self.descending = False
+        self._generation = 0
+        self._loading = False
+        self._late: list[Lead] = []  # changes that arrive while a query runs
+        self._seen = 0  # the highest id the last query could see
+
+    def attach(self, finder: IdFinder, pages: PageReader, runner: Runner = run_here) -> None:
+        self._finder, self._pages, self._runner = finder, pages, runner
+        self._all = None
+
+    # -- the query --------------------------------------------------------------------------
+
+    @property
+    def states(self) -> frozenset[State] | None:
+        return self._states
+
+    @property
+    def search(self) -> str:
+        return self._needle
+
+    def query(self) -> LeadQuery:
+        return LeadQuery(profile=self.profile, states=self._states, search=self._needle)
+
+    def set_profile(self, profile: str | None) -> Any:
+        self.profile = profile
+        return self.refresh()
+
+    def set_states(self, states: frozenset[State] | None) -> Any:
+        self._states = states
+        return self.refresh()
+
+    def set_search(self, text: str) -> Any:
+        self._needle = text.strip().casefold()
+        return self.refresh()
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    def refresh(self) -> Any:
+        """Run the query again (off the UI thread when attached) and show its rows; returns
+        what the runner gives to wait on."""
+        self._generation += 1
+        generation = self._generation
+        if self._all is not None:
+            chosen = array("q", sorted(i for i, lead in self._all.items() if self._accepts(lead)))
+            self._arrived(generation, chosen, max(self._all, default=0))
+            return None
+        finder, query = self._finder, self.query()
+        assert finder is not None
+        self._loading = True
+
+        def job() -> tuple[array[int], int]:
+            found = finder(query, 0)
+            return found, (found[-1] if found else 0)
+
+        return self._runner(job, lambda result: self._arrived(generation, *result))
+
+    def _arrived(self, generation: int, ids: array[int], seen: int) -> None:
+        if generation != self._generation:
+            return
+        self.beginResetModel()
+        self._ids = ids
+        self._cache.clear()
+        self._seen = max(seen, self._seen if ids else seen)
+        self._loading = False
+        self.endResetModel()
+        late, self._late = self._late, []
+        if late:
+            self.update(late)
+        self.loaded.emit()
+
+    def fetch_new(self) -> Any:
+        """Show the leads queued since the last query (by this window or another process).
+
+        Returns what the runner gives to wait on until they are shown (None: nothing to wait)."""
+        if self._all is not None or self._loading or self._finder is None:
+            return None
+        finder, query, after, generation = self._finder, self.query(), self._seen, self._generation
+
+        def job() -> array[int]:
+            return finder(query, after)
+
+        return self._runner(job, lambda ids: self._append(generation, ids))
+
+    def _append(self, generation: int, ids: array[int]) -> None:
+        if generation != self._generation or self._loading:
+            return
+        fresh = array("q", (i for i in ids if i > (self._ids[-1] if self._ids else 0)))
+        if not fresh:
+            return
+        self._seen = max(self._seen, fresh[-1])
+        count = len(self._ids)
+        first = 0 if self.descending else count
+        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+        self._ids.extend(fresh)
+        self.endInsertRows()
+
+    def _accepts(self, lead: Lead) -> bool:
+        if self.profile is not None and lead.profile != self.profile:
+            return False
+        if self._states is not None and lead.state not in self._states:
+            return False
+        return not self._needle or self._needle in haystack(lead)
+
+    # -- rows and ids -----------------------------------------------------------------------
+
+    def _position(self, row: int) -> int:
+        return len(self._ids) - 1 - row if self.descending else row
+
+    def _row_of_position(self, position: int) -> int:
+        return len(self._ids) - 1 - position if self.descending else position
+
+    def id_at(self, row: int) -> int:
+        return self._ids[self._position(row)]
+
+    def row_of(self, lead_id: int) -> int | None:
+        at = bisect_left(self._ids, lead_id)
+        if at < len(self._ids) and self._ids[at] == lead_id:
+            return self._row_of_position(at)
+        return None
+
+    def lead_at(self, row: int) -> Lead:
+        lead_id = self.id_at(row)
+        lead = self._cache.get(lead_id)
+        if lead is None:
+            lead = self._read_page(row).get(lead_id)
+            if lead is None:
+                raise LookupError(f"lead {lead_id} is no longer in the queue")
+        return lead
+
+    def _read_page(self, row: int) -> dict[int, Lead]:
+        start = max(0, row - PAGE // 2)
+        wanted = [self.id_at(r) for r in range(start, min(self.rowCount(), start + PAGE))]
+        if self._all is not None:
+            return {i: self._all[i] for i in wanted if i in self._all}
+        assert self._pages is not None
+        found = self._pages([i for i in wanted if i not in self._cache])
+        if len(self._cache) + len(found) > CACHE:
+            self._cache.clear()
+        self._cache.update(found)
+        return self._cache
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Queue order (by id), oldest or newest first; the other columns keep queue order."""
+        descending = order == Qt.SortOrder.DescendingOrder
+        if descending == self.descending:
+            return
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        positions = [(index.row(), index.column()) for index in old]
+        self.descending = descending
+        last = len(self._ids) - 1
+        self.changePersistentIndexList(
+            old, [self.index(last - row, column) for row, column in positions]
+        )
+        self.layoutChanged.emit()
 
     # -- data -------------------------------------------------------------------------------
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._leads)
+        return 0 if parent.isValid() else len(self._ids)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
@@ -115,15 +324,21 @@ class QueueModel(QAbstractTableModel):
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
+        tip = role == Qt.ItemDataRole.ToolTipRole
+        if orientation == Qt.Orientation.Horizontal and tip and section == COL_ID:
+            return "The lead's row in its spreadsheet or paste (click: newest first)"
         return None
 
     def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
         fill_roles(self, index, roleDataSpan)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._leads)):
+        if not index.isValid() or not (0 <= index.row() < len(self._ids)):
             return None
-        lead = self._leads[index.row()]
+        try:
+            lead = self.lead_at(index.row())
+        except LookupError:
+            return None
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(lead, column)
@@ -131,6 +346,8 @@ class QueueModel(QAbstractTableModel):
             if column in (COL_STATUS, COL_DETAILS):
                 text = details_text(lead, self.paused_reason)
                 return text or None
+            if column == COL_LEAD:
+                return lead_summary(lead) or None
             return None
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_STATUS:
             attention = self.paused_reason and lead.state is State.QUEUED
@@ -145,7 +362,9 @@ class QueueModel(QAbstractTableModel):
 
     def _display(self, lead: Lead, column: int) -> str:
         if column == COL_ID:
-            return str(lead.row if lead.row is not None else lead.id)
+            return str(lead.row) if lead.row is not None else ""
+        if column == COL_BATCH:
+            return self._batch_names(lead.batch_id)
         if column == COL_STATUS:
             return status_text(lead, self.paused_reason)
         if column == COL_LEAD:
@@ -165,56 +384,64 @@ class QueueModel(QAbstractTableModel):
     # -- changes ----------------------------------------------------------------------------
 
     def reset(self, leads: Sequence[Lead]) -> None:
-        self.beginResetModel()
-        self._leads = list(leads)
-        self._row_of = {lead.id: i for i, lead in enumerate(self._leads)}
-        self._search.clear()
-        self.endResetModel()
+        """Show these leads (no outbox behind the model: filtered in memory)."""
+        self._finder = self._pages = None
+        self._all = {lead.id: lead for lead in leads}
+        self.refresh()
 
     def update(self, leads: Iterable[Lead]) -> None:
-        """Replace known leads in place and append new ones (queue order is by id)."""
+        """Changed or new leads: rows in place, and rows in or out as they enter or leave
+        the query (queue order is by id)."""
+        if self._loading:
+            self._late.extend(leads)
+            return
         changed: list[int] = []
-        new: list[Lead] = []
+        last = self.columnCount() - 1
         for lead in leads:
-            row = self._row_of.get(lead.id)
-            if row is None:
-                new.append(lead)
-            else:
-                self._leads[row] = lead
-                self._search.pop(lead.id, None)
-                changed.append(row)
+            if self._all is not None:
+                self._all[lead.id] = lead
+            at = bisect_left(self._ids, lead.id)
+            present = at < len(self._ids) and self._ids[at] == lead.id
+            wanted = self._accepts(lead)
+            if present and wanted:
+                if lead.id in self._cache or self._all is not None:
+                    self._cache[lead.id] = lead
+                changed.append(self._row_of_position(at))
+            elif present:
+                row = self._row_of_position(at)
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._ids[at]
+                self._cache.pop(lead.id, None)
+                self.endRemoveRows()
+            elif wanted:
+                row = at if not self.descending else len(self._ids) - at
+                self.beginInsertRows(QModelIndex(), row, row)
+                self._ids.insert(at, lead.id)
+                self._cache[lead.id] = lead
+                self._seen = max(self._seen, lead.id)
+                self.endInsertRows()
         if changed:
-            last = self.columnCount() - 1
             self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
-        if new:
-            new.sort(key=lambda lead: lead.id)
-            first = len(self._leads)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            for offset, lead in enumerate(new):
-                self._row_of[lead.id] = first + offset
-            self._leads.extend(new)
-            self.endInsertRows()
+
+    def reload(self) -> Any:
+        """Many leads changed at once (a bulk control): without a filter or a search no row
+        enters or leaves, so the rows are read again as they are painted (the view keeps its
+        place and selection); otherwise the query runs again."""
+        if self._all is None and (self._states is not None or self._needle):
+            return self.refresh()
+        self._cache.clear()
+        if self._ids:
+            last = self.columnCount() - 1
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, last))
+        return None
 
     def set_paused(self, reason: str) -> None:
         if reason != self.paused_reason:
             self.paused_reason = reason
-            if self._leads:
+            if self._ids:
                 self.dataChanged.emit(
-                    self.index(0, COL_STATUS), self.index(len(self._leads) - 1, COL_DETAILS)
+                    self.index(0, COL_STATUS), self.index(len(self._ids) - 1, COL_DETAILS)
                 )
-
-    def lead_at(self, row: int) -> Lead:
-        return self._leads[row]
-
-    def haystack(self, row: int) -> str:
-        lead = self._leads[row]
-        text = self._search.get(lead.id)
-        if text is None:
-            text = " ".join(
-                [*lead.fields.values(), lead.external_id, lead.sentence, lead.last_message]
-            ).casefold()
-            self._search[lead.id] = text
-        return text
 
 
 #: The filter choices of the queue view: label -> states (None: all).
@@ -227,40 +454,3 @@ FILTERS: dict[str, frozenset[State] | None] = {
     "Failed or cancelled": frozenset({State.FAILED, State.CANCELLED}),
     "Needs a person": frozenset({State.REJECTED, State.DUPLICATE, State.FAILED, State.HELD}),
 }
-
-
-class QueueFilter(QSortFilterProxyModel):
-    """Filters the queue by state and a free-text search."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._states: frozenset[State] | None = None
-        self._needle = ""
-
-    @property
-    def states(self) -> frozenset[State] | None:
-        return self._states
-
-    def set_states(self, states: frozenset[State] | None) -> None:
-        self.beginFilterChange()
-        self._states = states
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def set_search(self, text: str) -> None:
-        self.beginFilterChange()
-        self._needle = text.strip().casefold()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
-        """All roles of a cell in one call: by default the proxy asks the queue role by role,
-        each time through ``index`` (three calls into Python per role)."""
-        fill_roles(self.sourceModel(), self.mapToSource(index), roleDataSpan)
-
-    def filterAcceptsRow(self, row: int, parent: AnyIndex) -> bool:
-        model = self.sourceModel()
-        if not isinstance(model, QueueModel):
-            return True
-        lead = model.lead_at(row)
-        if self._states is not None and lead.state not in self._states:
-            return False
-        return not self._needle or self._needle in model.haystack(row)

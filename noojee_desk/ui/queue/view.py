@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+import threading
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +28,7 @@ from noojee_desk.core.delivery.dispatcher import QueueFigures
 from noojee_desk.core.delivery.records import Attempt, BatchInfo, Counts, Lead, State
 from noojee_desk.core.pbx import DUPLICATE
 from noojee_desk.ui.queue.model import (
+    COL_BATCH,
     COL_DETAILS,
     COL_ID,
     COL_LEAD,
@@ -34,7 +37,6 @@ from noojee_desk.ui.queue.model import (
     COL_UPDATED,
     FILTERS,
     LeadRole,
-    QueueFilter,
     QueueModel,
     clock_text,
 )
@@ -85,6 +87,67 @@ class BatchProgress(QWidget):
             )
 
 
+class ExportProgress(QWidget):
+    """An export's progress bar and its Cancel button (in the status bar while it runs).
+
+    The worker writing the file calls ``tell`` (any thread); a timer on the UI thread shows it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("exportProgress")
+        self.bar = QProgressBar()
+        self.bar.setObjectName("exportBar")
+        self.bar.setMaximumWidth(200)
+        self.bar.setMaximumHeight(16)
+        self.bar.setFormat("Exporting %p%")
+        self.bar.setAccessibleName("Export progress")
+        self.cancel = QToolButton()
+        self.cancel.setObjectName("exportCancel")
+        self.cancel.setText("Cancel")
+        self.cancel.setToolTip("Stop the export; no file is written")
+        self.cancel.clicked.connect(self._cancel)
+        line = QHBoxLayout(self)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.bar)
+        line.addWidget(self.cancel)
+        self._done = (0, 0)
+        self._cancelled = threading.Event()
+        self._timer = QTimer(self, interval=100)
+        self._timer.timeout.connect(self._show)
+        self.hide()
+
+    def begin(self) -> None:
+        self._done = (0, 0)
+        self._cancelled.clear()
+        self.bar.setRange(0, 0)  # busy until the first figures
+        self.cancel.setEnabled(True)
+        self.show()
+        self._timer.start()
+
+    def tell(self, done: int, total: int) -> bool:
+        """The export's progress callback: False once the person pressed Cancel."""
+        self._done = (done, total)
+        return not self._cancelled.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _cancel(self) -> None:
+        self._cancelled.set()
+        self.cancel.setEnabled(False)
+
+    def _show(self) -> None:
+        done, total = self._done
+        if total:
+            self.bar.setRange(0, total)
+            self.bar.setValue(done)
+
+    def end(self) -> None:
+        self._timer.stop()
+        self.hide()
+
+
 class LeadDetails(QDialog):
     """Everything about one lead: fields, external id, every attempt."""
 
@@ -101,6 +164,10 @@ class LeadDetails(QDialog):
         ]
         if lead.sentence:
             lines.append(f"Result: {lead.sentence} {lead.fix}".rstrip())
+        if lead.last_message:
+            lines.append(f"Server message: {lead.last_message}")
+        row = f", row {lead.row}" if lead.row is not None else ""
+        lines.append(f"Batch {lead.batch_id}{row}")
         lines.append("")
         lines.append("Fields sent:")
         lines += [f"  {k}: {v}" for k, v in lead.fields.items()]
@@ -139,13 +206,11 @@ class QueueView(QWidget):
         super().__init__(parent)
         self.setObjectName("queueView")
         self.model = model
-        self.proxy = QueueFilter()
-        self.proxy.setSourceModel(model)
 
         self.table = QTableView()
         self.table.setObjectName("queueTable")
         self.table.setAccessibleName("Lead queue")
-        self.table.setModel(self.proxy)
+        self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
@@ -156,8 +221,13 @@ class QueueView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(COL_DETAILS, QHeaderView.ResizeMode.Stretch)
+        # Queue order, oldest or newest first: the # column's header turns it round.
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(COL_ID, Qt.SortOrder.AscendingOrder)
+        header.sectionClicked.connect(self._header_clicked)
         for column, width in (
             (COL_ID, 56),
+            (COL_BATCH, 150),
             (COL_STATUS, 140),
             (COL_LEAD, 200),
             (COL_TRIES, 48),
@@ -180,13 +250,17 @@ class QueueView(QWidget):
         self.filter.setObjectName("queueFilter")
         self.filter.setAccessibleName("Show")
         self.filter.addItems(list(FILTERS))
-        self.filter.currentTextChanged.connect(lambda text: self.proxy.set_states(FILTERS[text]))
+        self.filter.currentTextChanged.connect(lambda text: self.model.set_states(FILTERS[text]))
         self.search = QLineEdit()
         self.search.setObjectName("queueSearch")
         self.search.setPlaceholderText("Search name, phone, id, message… (Ctrl+F)")
         self.search.setAccessibleName("Search the queue")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.proxy.set_search)
+        # The search runs in SQL when typing pauses (a keystroke each is a query each).
+        self._search_timer = QTimer(self, singleShot=True, interval=250)
+        self._search_timer.timeout.connect(self._search_now)
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search.returnPressed.connect(self._search_now)
 
         self.act_retry = self._action("Retry", "Send the selected leads again now", "actRetry")
         self.act_cancel = self._action("Cancel", "Do not send the selected leads", "actCancel")
@@ -269,8 +343,26 @@ class QueueView(QWidget):
         layout.addWidget(self.table, 1)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         # A selected lead changes state while selected (delivered, rejected 105, …).
-        self.proxy.dataChanged.connect(self._selection_changed)
+        self.model.dataChanged.connect(self._selection_changed)
         self._selection_changed()
+
+    def _search_now(self) -> None:
+        self._search_timer.stop()
+        if self.search.text().strip().casefold() != self.model.search:
+            self.model.set_search(self.search.text())
+
+    def _header_clicked(self, column: int) -> None:
+        header = self.table.horizontalHeader()
+        if column != COL_ID:  # only queue order is kept by the outbox's index
+            order = (
+                Qt.SortOrder.DescendingOrder
+                if self.model.descending
+                else Qt.SortOrder.AscendingOrder
+            )
+            header.setSortIndicator(COL_ID, order)
+            return
+        order = header.sortIndicatorOrder()
+        self.model.sort(COL_ID, order)
 
     def _action(self, text: str, tip: str, name: str) -> QAction:
         act = QAction(text, self)
@@ -293,7 +385,8 @@ class QueueView(QWidget):
 
     def selected_leads(self) -> list[Lead]:
         rows = {index.row() for index in self.table.selectionModel().selectedRows()}
-        return [self.proxy.index(row, 0).data(LeadRole) for row in sorted(rows)]
+        found = (self.model.index(row, 0).data(LeadRole) for row in sorted(rows))
+        return [lead for lead in found if lead is not None]
 
     def selected_ids(self) -> list[int]:
         return [lead.id for lead in self.selected_leads()]
@@ -314,8 +407,9 @@ class QueueView(QWidget):
 
     def _open_details(self, index: QModelIndex) -> None:
         if index.isValid():
-            lead = self.proxy.index(index.row(), 0).data(LeadRole)
-            self.details_requested.emit(lead.id)
+            lead = self.model.index(index.row(), 0).data(LeadRole)
+            if lead is not None:
+                self.details_requested.emit(lead.id)
 
     def _context_menu(self, pos: QPoint) -> None:
         menu = QMenu(self)

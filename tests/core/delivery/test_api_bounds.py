@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -195,3 +198,99 @@ async def test_json_nested_too_deep_is_an_unreadable_answer(depth: int) -> None:
     small = b"[" * 20_000 + b"]" * 20_000
     outcome = await insert_with(listing(small))
     assert outcome.kind is Kind.UNKNOWN
+
+
+def _bomb(size: int = 64 * 1024 * 1024) -> bytes:
+    """A gzip body of some 64 KB whose content is ``size`` bytes of one JSON string."""
+    inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [inner.compress(b'{"code": 0, "message": "')]
+    block = b"x" * (1024 * 1024)
+    parts.extend(inner.compress(block) for _ in range(size // len(block)))
+    parts.append(inner.flush())
+    return b"".join(parts)
+
+
+BOMB = _bomb()
+
+
+class Chunks(httpx.AsyncByteStream):
+    """A body streamed as the network gives it: in chunks of 64 KB."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.body), 65536):
+            yield self.body[start : start + 65536]
+
+
+def compressed(body: bytes, encoding: str) -> Handler:
+    def handler(_request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "application/json", "content-encoding": encoding}
+        return httpx.Response(200, headers=headers, stream=Chunks(body))
+
+    return handler
+
+
+@pytest.mark.asyncio
+async def test_a_gzip_bomb_is_inflated_only_to_the_limit() -> None:
+    """64 KB on the wire, 64 MB inflated: the answer is cut at 64 KB as it is inflated."""
+    assert len(BOMB) < 100_000
+    tracemalloc.start()
+    try:
+        outcome = await insert_with(compressed(BOMB, "gzip"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert outcome.kind is Kind.UNKNOWN
+    assert "longer than 64 KB" in outcome.sentence
+    assert peak < 4 * 1024 * 1024, peak
+
+
+@pytest.mark.asyncio
+async def test_a_gzip_bomb_list_answer_is_cut_at_8_mb_in_bounded_memory() -> None:
+    double = gzip.compress(BOMB)  # two codings: each inflated a piece at a time
+    tracemalloc.start()
+    try:
+        async with client_for(compressed(double, "gzip, gzip")) as client:
+            with pytest.raises(ApiError) as caught:
+                await client.list_templates()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "longer than 8 MB" in caught.value.outcome.sentence
+    assert peak < 48 * 1024 * 1024, peak  # inflated whole, over 140 MB
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("encoding", "pack"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),  # a zlib stream
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # a raw deflate stream
+        ("gzip, deflate", lambda data: zlib.compress(gzip.compress(data))),
+        ("identity", lambda data: data),
+    ],
+)
+async def test_compressed_answers_within_the_limit_are_read(encoding: str, pack) -> None:
+    body = b'{"code": 0, "message": "' + b"y" * (api.MAX_INSERT_ANSWER - 100) + b'"}'
+    outcome = await insert_with(compressed(pack(body), encoding))
+    assert outcome.kind is Kind.DELIVERED, outcome
+
+
+@pytest.mark.asyncio
+async def test_a_broken_gzip_answer_is_a_defined_outcome_and_the_client_asks_for_gzip_only() -> (
+    None
+):
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("accept-encoding", ""))
+        headers = {"content-type": "application/json", "content-encoding": "gzip"}
+        return httpx.Response(200, headers=headers, stream=Chunks(b"not gzip at all"))
+
+    outcome = await insert_with(handler)
+    assert outcome.kind is Kind.UNKNOWN
+    assert seen == ["gzip, deflate"]

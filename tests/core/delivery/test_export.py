@@ -173,3 +173,65 @@ def test_csv_header_cells_are_neutralised_like_data_cells(tmp_path: Path, name: 
     header = next(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert header[0] == "'" + name
     assert header[1] == "FirstPhone"
+
+
+def many(tmp_path: Path, count: int) -> Outbox:
+    box = Outbox(tmp_path / "many.sqlite3")
+    leads = [
+        LeadInput({"Name": f"P{i}", "FirstPhone": f"04120{i:05d}"}, row=i + 1) for i in range(count)
+    ]
+    box.enqueue("p", TARGET, leads, allow_duplicates=False, source="file")
+    box.enqueue("p", TARGET, [LeadInput({"Late": "x", "Name": "Q"})], allow_duplicates=False,
+                source="form")  # fmt: skip
+    return box
+
+
+def test_export_reads_the_leads_once_and_tells_its_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = many(tmp_path, 5000)
+    decoded = 0
+    from noojee_desk.core.delivery import schema
+
+    original = schema.lead_of
+
+    def counting(row: object) -> object:
+        nonlocal decoded
+        decoded += 1
+        return original(row)
+
+    monkeypatch.setattr("noojee_desk.core.delivery.outbox.lead_of", counting)
+    heard: list[tuple[int, int]] = []
+    path = tmp_path / "out.csv"
+
+    def progress(done: int, total: int) -> bool:
+        heard.append((done, total))
+        return True
+
+    written = export.write_csv(box, path, LeadQuery(profile="p"), progress)
+    assert written == 5001
+    assert decoded == 5001  # one pass: the header's field names come from SQLite
+    assert heard[0] == (0, 5001)
+    assert heard[-1] == (5001, 5001)
+    assert [d for d, _ in heard[1:-1]] == [2000, 4000]
+    rows = read_csv(path)
+    assert list(rows[0])[:3] == ["Name", "FirstPhone", "Late"]  # first appearance order
+    assert rows[-1]["Late"] == "x"
+    box.close()
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_cancelled_export_leaves_the_old_file(tmp_path: Path, kind: str) -> None:
+    box = many(tmp_path, 5000)
+    path = tmp_path / f"out.{kind}"
+    path.write_text("the old one")
+    write = export.write_xlsx if kind == "xlsx" else export.write_csv
+
+    def progress(done: int, total: int) -> bool:
+        return done < 2000
+
+    with pytest.raises(export.ExportCancelled):
+        write(box, path, LeadQuery(profile="p"), progress)
+    assert path.read_text() == "the old one"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+    box.close()

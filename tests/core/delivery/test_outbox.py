@@ -149,7 +149,7 @@ def test_a_file_of_schema_1_opens_migrated_and_keeps_its_leads(tmp_path: Path) -
     )
     db.close()
     with Outbox(path) as box:
-        assert box.schema_version == SCHEMA_VERSION == 3
+        assert box.schema_version == SCHEMA_VERSION == 4
         (claimed,) = box.claim_due("p", 1)
         assert claimed.fields == {"Name": "A"}
         assert claimed.unknown_outcome
@@ -517,7 +517,7 @@ def test_a_queue_file_of_schema_1_is_migrated_and_its_deliveries_known(tmp_path:
     db.commit()
     db.close()
     with Outbox(path) as box:
-        assert box.schema_version == SCHEMA_VERSION == 3
+        assert box.schema_version == SCHEMA_VERSION == 4
         queued = box.queue_once("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="y")
         assert sorted(queued.skipped) == [0]
         assert queued.skipped[0].external_id == "nd-old"
@@ -577,3 +577,56 @@ def test_delivered_by_key_reads_which_contents_went_to_the_target(
     assert found[keys[0]].delivered_at == 2_000.0
     assert outbox.delivered_by_key("other", TARGET, keys) == {}
     assert outbox.count() == before  # nothing queued or changed
+
+
+def test_a_file_of_schema_3_opens_with_its_counts_and_keeps_every_lead(tmp_path: Path) -> None:
+    """A queue file today's release made (schema 3, leads in several states and batches): it
+    opens as schema 4, keeps every lead, and its per-batch counts match the leads and follow
+    every later change."""
+    from noojee_desk.core.delivery.schema import statements
+
+    path = tmp_path / "o.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.create_function("nd_content_key", 1, lambda text: text, deterministic=True)
+    for number in range(3):
+        for statement in statements(MIGRATIONS[number]):
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 3")
+    for batch in (1, 2):
+        db.execute(
+            "INSERT INTO batches (id, profile, template_id, campaign_id, allocation_id, "
+            "allow_duplicates, source, total, first_lead_id, last_lead_id, created_at) "
+            f"VALUES ({batch}, 'p', 3, 42, 101, 0, 'x', 3, {batch * 3 - 2}, {batch * 3}, 0)"
+        )
+    states = ["delivered", "delivered", "rejected", "queued", "duplicate", "delivered"]
+    for number, state in enumerate(states, start=1):
+        db.execute(
+            "INSERT INTO leads (id, batch_id, profile, template_id, campaign_id, allocation_id, "
+            "allow_duplicates, fields, external_id, external_id_generated, state, "
+            "next_attempt_at, unknown_outcome, created_at, updated_at) VALUES "
+            f"({number}, {1 + (number > 3)}, 'p', 3, 42, 101, 0, '{{\"Name\": \"A{number}\"}}', "
+            f"'nd-{number}', 1, '{state}', 0, 0, 0, 0)"
+        )
+    db.close()
+    with Outbox(path) as box:
+        assert box.schema_version == 4
+        assert [lead.fields["Name"] for lead in box.leads()] == [f"A{n}" for n in range(1, 7)]
+        assert box.counts("p").as_dict() == {
+            **dict.fromkeys((s.value for s in State), 0),
+            "delivered": 3,
+            "rejected": 1,
+            "queued": 1,
+            "duplicate": 1,
+        }
+        assert box.counts(batch_id=1)[State.DELIVERED] == 2
+        assert box.count(LeadQuery(profile="p", states=frozenset({State.DELIVERED}))) == 3
+        assert box.open_batch_ids("p") == [2]
+        box.cancel([4])
+        assert box.counts("p")[State.CANCELLED] == 1
+        assert box.counts("p").open == 0
+        assert box.open_batch_ids("p") == []
+        assert list(box.lead_ids(LeadQuery(profile="p"), after=4)) == [5, 6]
+        assert list(box.lead_ids(LeadQuery(profile="p"))) == [1, 2, 3, 4, 5, 6]
+        delivered = LeadQuery(profile="p", states=frozenset({State.DELIVERED}))
+        assert list(box.lead_ids(delivered)) == [1, 2, 6]  # part of each batch: read by index
+        assert list(box.lead_ids(LeadQuery(profile="p", search="A5"))) == [5]

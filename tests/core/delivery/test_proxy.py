@@ -9,8 +9,15 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from noojee_desk.core.delivery.api import ConfigError, NoojeeClient, check_proxy, proxy_for
-from noojee_desk.core.delivery.outcome import Kind
+from noojee_desk.core.delivery.api import (
+    ApiError,
+    ConfigError,
+    NoojeeClient,
+    check_proxy,
+    proxy_for,
+)
+from noojee_desk.core.delivery.outcome import BlockReason, Kind
+from noojee_desk.core.delivery.policy import Step, rule_for
 from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.server import SimThread
 
@@ -23,7 +30,8 @@ class RecordingProxy:
     requests in absolute form to their host, one request a connection. ``seen`` holds what
     each client sent before the answer (request line, headers, body)."""
 
-    def __init__(self) -> None:
+    def __init__(self, connect_answer: bytes = b"403 Forbidden") -> None:
+        self.connect_answer = connect_answer
         self.seen: list[bytes] = []
         self.server: asyncio.Server | None = None
         self.url = ""
@@ -54,7 +62,10 @@ class RecordingProxy:
             self.seen.append(head + body)
             method, target, _ = head.split(b"\r\n", 1)[0].split(b" ", 2)
             if method == b"CONNECT":
-                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                writer.write(
+                    b"HTTP/1.1 " + self.connect_answer + b"\r\n"
+                    b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+                )
             else:
                 writer.write(await self._forward(method, target, head, body))
             await writer.drain()
@@ -215,3 +226,60 @@ def test_a_proxy_that_cannot_be_used_is_refused_with_a_reason(typed: str, words:
     assert "hunter2" not in str(caught.value)
     with pytest.raises(ConfigError, match=words):
         NoojeeClient("https://pbx.example.com", KEY, proxy=typed)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [(b"407 Proxy Authentication Required", "without a sign-in"), (b"403 Forbidden", "allow")],
+)
+async def test_a_proxy_refusing_the_tunnel_is_a_setting_to_fix_not_an_outage(
+    proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch, answer: bytes, words: str
+) -> None:
+    proxy.connect_answer = answer
+    port = proxy.url.rsplit(":", 1)[1]
+    # A password in the variable is never repeated in what the user is told.
+    monkeypatch.setenv("HTTPS_PROXY", f"http://corp%5Cann:hunter2@127.0.0.1:{port}")
+    async with NoojeeClient("https://pbx.example.com", KEY) as client:
+        outcome = await client.insert_lead(3, 42, 5, {"FirstPhone": "0383218199"})
+        with pytest.raises(ApiError) as caught:
+            await client.list_templates()
+    assert proxy.request_lines[0] == "CONNECT pbx.example.com:443 HTTP/1.1"
+    for told in (outcome, caught.value.outcome):
+        assert told.kind is Kind.BLOCKED, told
+        assert told.block_reason is BlockReason.BAD_CONFIG
+        assert told.sentence.startswith(
+            f"The proxy at 127.0.0.1:{port} refused the connection to the PBX ({answer.decode()})"
+        ), told.sentence
+        assert "ask your it team" in told.fix.lower()
+        assert words in told.fix
+        assert "pbx.example.com, port 443" in told.fix
+        assert "hunter2" not in told.sentence + told.fix + told.message
+    assert rule_for(outcome).step is Step.BLOCK
+
+
+@pytest.mark.asyncio
+async def test_the_connections_own_proxy_refusing_the_tunnel_is_named_in_the_message(
+    proxy: RecordingProxy,
+) -> None:
+    proxy.connect_answer = b"407 Proxy Authentication Required"
+    port = proxy.url.rsplit(":", 1)[1]
+    async with NoojeeClient(
+        "https://pbx.example.com:8443", KEY, proxy=f"127.0.0.1:{port}"
+    ) as client:
+        outcome = await client.probe()
+    assert outcome.kind is Kind.BLOCKED
+    assert f"The proxy at 127.0.0.1:{port} refused" in outcome.sentence
+    assert "(407 Proxy Authentication Required)" in outcome.sentence
+    assert "pbx.example.com, port 8443" in outcome.fix
+
+
+@pytest.mark.asyncio
+async def test_a_proxy_that_cannot_reach_the_pbx_is_still_an_outage(
+    proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy.connect_answer = b"502 Bad Gateway"
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    async with NoojeeClient("https://pbx.example.com", KEY) as client:
+        outcome = await client.probe()
+    assert outcome.kind is Kind.RETRY_LATER

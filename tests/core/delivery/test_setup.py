@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -9,8 +10,17 @@ from helpers.dispatch import FakeClient, Harness, leads, rejected
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.api import NoojeeClient
+from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.outcome import Kind, Outcome, RetryReason
-from noojee_desk.core.delivery.records import LeadInput, LeadQuery, State, Target
+from noojee_desk.core.delivery.records import (
+    Attempt,
+    Lead,
+    LeadInput,
+    LeadQuery,
+    State,
+    Target,
+    Transition,
+)
 from noojee_desk.core.delivery.setup import STOP_AFTER, SetupStopped, mistake_of
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.sim.server import SimServer
@@ -98,10 +108,26 @@ def _referrals(count: int, phone_field: str) -> list[LeadInput]:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("record_delay", [0.0, 0.2], ids=["answers-recorded-at-once", "slow-disk"])
 async def test_a_wrong_phone_field_costs_at_most_ten_calls_then_all_land_once(
-    make: Callable[..., Harness], pbx: tuple[Emulator, SimServer]
+    make: Callable[..., Harness],
+    pbx: tuple[Emulator, SimServer],
+    monkeypatch: pytest.MonkeyPatch,
+    record_delay: float,
 ) -> None:
     emulator, server = pbx
+    if record_delay:
+        # A loaded machine: the writer thread commits each refusal late. A lead's call is over
+        # (it is no longer in flight) before its answer is committed, so the counts below must
+        # wait for the answers, not for the calls.
+        record = Outbox.record
+
+        def slow_record(box: Outbox, attempt: Attempt, transition: Transition) -> Lead:
+            if transition.state is State.REJECTED:
+                time.sleep(record_delay)
+            return record(box, attempt, transition)
+
+        monkeypatch.setattr(Outbox, "record", slow_record)
     async with NoojeeClient(server.url, "demo-key") as client:
         h = make(client)
         outbox = h.outbox
@@ -110,7 +136,9 @@ async def test_a_wrong_phone_field_costs_at_most_ten_calls_then_all_land_once(
         )
         h.start()
         await h.until(lambda: any(isinstance(e, SetupStopped) for e in h.events), within=30)
-        await h.until(lambda: not h.dispatcher.in_flight, within=30)
+        sending = LeadQuery(batch_id=wrong.id, states=frozenset({State.SENDING}))
+        # Every answer recorded: a lead stays "sending" from its claim until its answer commits.
+        await h.until(lambda: not h.dispatcher.in_flight and not outbox.leads(sending), within=30)
         assert emulator.state()["insert_calls_by_template"]["18"] <= 10
         held = outbox.leads(LeadQuery(batch_id=wrong.id, states=frozenset({State.HELD})))
         rejected_ = outbox.counts(batch_id=wrong.id).as_dict()["rejected"]

@@ -84,7 +84,8 @@ def test_prepare_table_finds_the_header_and_leaves_blank_rows_out() -> None:
     assert prepared.mapping == ["Name", "City", "FirstPhone"]
     assert prepared.blank == 1
     assert [r.id for r in prepared.rows] == [10, 11]
-    assert [r.source_row for r in prepared.rows] == [1, 3]  # data rows as in the source
+    # Rows as the spreadsheet numbers them: the header is row 1.
+    assert [r.source_row for r in prepared.rows] == [2, 4]
     assert prepared.rows[1].cells == ["Bob Ray", "Kew", "0412 345 679"]
     assert all(r.source == "Pasted" for r in prepared.rows)
 

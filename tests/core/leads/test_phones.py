@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from noojee_desk.core.leads.phones import PhoneNormaliser, country_name, e164_of, normalise
@@ -278,6 +278,8 @@ def _possible_numbers(draw: st.DrawFn) -> tuple[str, str]:
     st.sampled_from(["national", "e164", "international"]),
 )
 @settings(max_examples=200, deadline=None)
+# The E.164 form of this reading, +49030000, reads back as the valid +49 30000.
+@example([("DE", "+490030000")], "national")
 def test_unknown_ranges_read_the_same_on_both_paths(
     numbers: list[tuple[str, str]], phone_format: str
 ) -> None:
@@ -294,6 +296,21 @@ def test_unknown_ranges_read_the_same_on_both_paths(
                 unknown = not phonenumbers.is_valid_number(parsed)
                 assert unknown == ("may not exist" in (quick.problem or ""))
                 assert not (unknown and strict)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_a_zero_after_the_country_code_that_would_name_another_number_is_an_error(
+    quick: bool,
+) -> None:
+    # phonenumbers drops one 0 as the national prefix and keeps the next: +49 030000, whose
+    # E.164 text +49030000 is the valid +49 30000. Sending it would call someone else.
+    result = PhoneNormaliser("DE", "national", quick=quick).normalise("+490030000")
+    assert result.severity == "error"
+    assert result.e164 is None
+    assert "digits start with 0, which numbers of Germany never do" in (result.problem or "")
+    # Without the second 0 it is that other number, and valid.
+    kept = PhoneNormaliser("DE", "national", quick=quick).normalise("+49 30 000")
+    assert kept.e164 == "+4930000"
 
 
 def test_reference_path_is_phonenumbers() -> None:

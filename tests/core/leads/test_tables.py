@@ -96,7 +96,9 @@ def test_clipboard_drops_blank_rows() -> None:
 def test_problems_follow_their_rows_when_blank_rows_go() -> None:
     table = parse_clipboard({"text/plain": 'a\tb\r\n\t\r\nc\t"d\r\n'})
     assert table.rows == [["a", "b"], ["c", '"d']]
-    assert [(p.row, p.column) for p in table.problems] == [(2, 2)]
+    # The problem and the rows keep their rows in the paste: the blank row 2 still counts.
+    assert [(p.row, p.column) for p in table.problems] == [(3, 2)]
+    assert table.row_numbers() == [1, 3]
 
 
 # --- tab-separated text --------------------------------------------------------------------------

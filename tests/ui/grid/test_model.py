@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import QTableView
 from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
 
 from noojee_desk.core.leads.layouts import FieldLayout, field_spec
 from noojee_desk.core.leads.mapping import ColumnMapping, apply_mapping
@@ -21,6 +23,7 @@ from noojee_desk.ui.grid.undo import (
     ResetCommand,
     SetCellsCommand,
 )
+from noojee_desk.ui.grid.view import RowHeader
 from noojee_desk.ui.theme import TINTS
 
 LAYOUT = FieldLayout(
@@ -113,8 +116,9 @@ def test_cells_show_their_problems(model: BatchModel) -> None:
     # The row header carries the worst severity and every message.
     assert model.headerData(2, Qt.Orientation.Vertical, SeverityRole) == ERROR
     assert model.headerData(1, Qt.Orientation.Vertical, SeverityRole) == WARNING
+    # Its tooltip says where the row came from first.
     assert model.headerData(0, Qt.Orientation.Vertical, Qt.ItemDataRole.ToolTipRole) == (
-        "Ready to queue"
+        "Row 1 of test\n\nReady to queue"
     )
     assert model.summary() == (1, 2, 2, 0)
 
@@ -258,3 +262,24 @@ def test_problem_list(model: BatchModel, validator: Validator, qtmodeltester: Mo
     problems.drop_rows([row5.id])
     assert all(not problems.index(i).data().startswith("Row 5") for i in range(len(texts) - 1))
     assert problems.index(0).parent() == QModelIndex()
+
+
+def test_row_numbers_are_the_source_rows_and_the_header_fits_them(qtbot: QtBot) -> None:
+    model = BatchModel()
+    rows = model.new_rows([[f"Person {i}", "0412 345 678"] for i in range(1, 1001)], "a.csv", 2)
+    model.load(GridState(["Name", "Phone"], ["Name", "Phone"], ["Name", "FirstPhone"], rows))
+    view = QTableView()
+    qtbot.addWidget(view)
+    header = RowHeader(view)
+    view.setVerticalHeader(header)
+    view.setModel(model)
+    narrow = header.sizeHint().width()
+    model.remove_rows([r.id for r in rows[:-3]], gone=True)
+    # The three rows left are rows 999 to 1001 of the file, and the numbers still fit.
+    assert [model.headerData(r, Qt.Orientation.Vertical) for r in range(3)] == [
+        "999",
+        "1000",
+        "1001",
+    ]
+    assert header.sizeHint().width() == narrow
+    assert header.sizeHint().width() >= header.fontMetrics().horizontalAdvance("1001") + 12

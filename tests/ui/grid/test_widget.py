@@ -14,8 +14,18 @@ import pytest
 from helpers.desks import demo_emulator, make_desk
 from helpers.waits import next_signal, until
 from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton, QStyleOptionViewItem
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QStyleOptionViewItem,
+    QWidget,
+)
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -28,8 +38,13 @@ from noojee_desk.core.leads.paste import GridLead
 from noojee_desk.core.leads.validate import ERROR, WARNING, Validator
 from noojee_desk.ui.grid import BatchGrid
 from noojee_desk.ui.grid.marks import SeverityRole
+from noojee_desk.ui.grid.view import GridView
 from noojee_desk.ui.tasks import Tasks
-from noojee_desk.ui.theme import TINTS
+from noojee_desk.ui.theme import MARKS, TINTS
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+ALT = Qt.KeyboardModifier.AltModifier
+NO_MODS = Qt.KeyboardModifier.NoModifier
 
 # Showing a top-level window on the offscreen platform logs this harmless warning.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -253,7 +268,7 @@ async def test_paste_map_fix_undo_redo_and_queue(
     assert first.fields["Name"] == "Person 1"
     assert first.fields["FirstPhone"] == "0410000001"
     assert first.phones == frozenset({"+61410000001"})
-    assert first.row == 1
+    assert first.row == 2  # its row in the paste: the header is row 1
     assert "Queueing 470 leads" in grid.footer.status.text()
     assert not grid.footer.queue_button.isEnabled()  # nothing is handed over twice
     grid.rows_queued([lead.row_id for lead in leads])
@@ -367,12 +382,12 @@ async def test_problem_filter_and_navigation(qtbot: QtBot, grid: BatchGrid) -> N
     grid.toolbar.filter_box.setChecked(True)
     assert model.rowCount() == 10  # 2 of each kind of problem
     assert grid.toolbar.filter_box.text() == "Only rows with &problems (10)"
-    # The rows keep their grid numbers.
-    assert model.headerData(0, Qt.Orientation.Vertical) == "2"
+    # The rows keep their numbers in the paste (the header is row 1).
+    assert model.headerData(0, Qt.Orientation.Vertical) == "3"
     # A click on a problem selects its cell.
     grid.panel.list.clicked.emit(grid.problems.index(1))
     current = grid.view.currentIndex()
-    assert model.headerData(current.row(), Qt.Orientation.Vertical) == "3"
+    assert model.headerData(current.row(), Qt.Orientation.Vertical) == "4"
     assert current.column() == 4
     grid.toolbar.filter_box.setChecked(False)
     assert model.rowCount() == 100
@@ -657,7 +672,7 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
             + sum(model.index(r, COL_STATUS).data() == "Rejected" for r in range(model.rowCount()))
             == count
         )
-        assert grid.undo_stack.canUndo()
+        assert not grid.undo_stack.canUndo()  # queued leads cannot be undone: history cleared
         for _ in range(10):  # nothing queued comes back into the grid
             grid.undo_stack.undo()
         await settled(grid)
@@ -676,7 +691,7 @@ async def test_in_the_window_pasted_leads_are_delivered(qtbot: QtBot, tmp_path: 
         assert {row["Status"] for row in table} <= {"delivered", "rejected"}
         assert all(row["njExternalLeadId"] for row in table)
         sources = {int(row["Row"]) for row in table}
-        assert sources <= set(range(1, 501))
+        assert sources <= set(range(2, 502))  # rows of the paste: its header is row 1
         assert len(sources) == count  # each lead keeps the row it came from
     finally:
         await window.shutdown()
@@ -742,3 +757,338 @@ def test_the_layout_dialog_reads_a_header_from_the_clipboard(qapp: QApplication)
     assert layout.names[:3] == ("Full name", "Mobile", "Suburb")
     assert "Mobile" in layout.phone_fields
     dialog.deleteLater()
+
+
+# -- the keyboard, the words, the row numbers ------------------------------------------------------
+
+
+def key(qtbot: QtBot, widget: QWidget, k: Qt.Key, mods: Qt.KeyboardModifier = NO_MODS) -> None:
+    qtbot.keyClick(widget, k, mods)
+
+
+def row_numbers(grid: BatchGrid) -> list[str]:
+    model = grid.model
+    return [model.headerData(r, Qt.Orientation.Vertical) for r in range(model.rowCount())]
+
+
+@pytest.mark.asyncio
+@pytest.mark.qt_log_ignore("This plugin does not support")  # a drop-down's list opens
+async def test_keyboard_only_paste_fix_edit_remove_and_queue(qtbot: QtBot, grid: BatchGrid) -> None:
+    """Everything from the keyboard: paste, move, fix, the problem list and back, edit, choose
+    a column's field, remove a row, queue; the rows left keep their numbers in the paste."""
+    QApplication.clipboard().setMimeData(excel_clipboard([HEADER, *lead_rows(6)]))
+    view = grid.view
+    grid.activateWindow()
+    view.setFocus()
+    loaded = asyncio.ensure_future(next_signal(grid.loaded))
+    key(qtbot, view, Qt.Key.Key_V, CTRL)
+    await loaded
+    await settled(grid)
+    model = grid.model
+    # Header row 1, then data rows 2..7. Row 3 lost its leading 0 (a warning with a fix).
+    assert row_numbers(grid) == ["2", "3", "4", "5", "6", "7"]
+    key(qtbot, view, Qt.Key.Key_Home, CTRL)
+    key(qtbot, view, Qt.Key.Key_Down)
+    for _ in range(4):
+        key(qtbot, view, Qt.Key.Key_Right)
+    assert (view.currentIndex().row(), view.currentIndex().column()) == (1, 4)
+    assert view.currentIndex().data(SeverityRole) == WARNING
+    key(qtbot, view, Qt.Key.Key_Period, CTRL)  # the suggested fix of this cell
+    assert view.currentIndex().data() == "0410000002"
+    assert view.currentIndex().data(SeverityRole) is None
+    assert grid.undo_stack.undoText() == "Fix: Add the leading 0"
+
+    # F6 to the problem list; moving in it shows each problem's cell and its whole text.
+    key(qtbot, view, Qt.Key.Key_F6)
+    problems = grid.panel.list
+    assert problems.hasFocus()
+    assert problems.currentIndex().isValid()
+    while grid.panel.current_entry().problem.field != "njPriority":
+        key(qtbot, problems, Qt.Key.Key_Down)
+    entry = grid.panel.current_entry()
+    assert model.row_number(entry.row_id) == 6  # "Person 5", priority 150
+    assert grid.panel.details.text() == grid.problems.details(entry)
+    assert view.currentIndex().column() == 6  # its cell is shown in the table
+    key(qtbot, problems, Qt.Key.Key_Period, CTRL)  # its fix, from the list
+    assert model.row_by_id(entry.row_id).cell(6) == "100"
+    await settled(grid)
+    # Return on a problem goes to its cell, in the table.
+    problems.setFocus()
+    problems.setCurrentIndex(grid.problems.index(0))
+    first = grid.panel.current_entry()
+    key(qtbot, problems, Qt.Key.Key_Return)
+    assert view.hasFocus()
+    assert model.row_at(view.currentIndex().row()).id == first.row_id
+
+    # Edit a cell: F2, type, Return. The scientific number in row 4 becomes a real one.
+    key(qtbot, view, Qt.Key.Key_Home, CTRL)
+    key(qtbot, view, Qt.Key.Key_Down)
+    key(qtbot, view, Qt.Key.Key_Down)
+    for _ in range(4):
+        key(qtbot, view, Qt.Key.Key_Right)
+    assert view.currentIndex().data() == "4.12E+08"
+    key(qtbot, view, Qt.Key.Key_F2)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit)
+    editor.selectAll()
+    qtbot.keyClicks(editor, "0412 999 888")
+    edited = model.index(2, 4)
+    key(qtbot, editor, Qt.Key.Key_Return)
+    await until(lambda: edited.data() == "0412 999 888", model.dataChanged)
+    await settled(grid)
+    assert edited.data(SeverityRole) is None
+
+    # The field of a column, by keyboard: Alt+Down opens its list, Return chooses, and the
+    # table has the focus again. "Alt" (column 5) holds the only number of row 5.
+    view.setFocus()
+    key(qtbot, view, Qt.Key.Key_Right)  # column 5
+    assert view.currentIndex().column() == 5
+    key(qtbot, view, Qt.Key.Key_Down, ALT)
+    combo = grid.header.combos[5]
+    assert combo.view().isVisible()
+    combo.view().setCurrentIndex(combo.model().index(combo.findData("SecondPhone"), 0))
+    key(qtbot, combo.view(), Qt.Key.Key_Return)
+    await settled(grid)
+    assert model.mapping[5] == "SecondPhone"
+    assert not combo.view().isVisible()
+    await asyncio.sleep(0.05)
+    # The offscreen platform leaves the closed list's window active; a desktop gives the
+    # activation back to the window, whose focus is then in the table again.
+    grid.activateWindow()
+    await until(view.hasFocus, limit=5)
+    assert not combo.hasFocus()
+    # An arrow key on a closed drop-down opens its list instead of changing the field;
+    # Escape on it goes back to the table.
+    combo.setFocus()
+    key(qtbot, combo, Qt.Key.Key_Down)
+    assert combo.view().isVisible()
+    combo.hidePopup()
+    assert model.mapping[5] == "SecondPhone"
+    grid.activateWindow()
+    combo.setFocus()
+    key(qtbot, combo, Qt.Key.Key_Escape)
+    await until(view.hasFocus, limit=5)
+
+    # Remove the row without a name (row 7) with Ctrl+-.
+    key(qtbot, view, Qt.Key.Key_End, CTRL)
+    key(qtbot, view, Qt.Key.Key_Home)
+    assert model.row_at(view.currentIndex().row()).cell(0) == ""
+    key(qtbot, view, Qt.Key.Key_Minus, CTRL)
+    await settled(grid)
+    assert row_numbers(grid) == ["2", "3", "4", "5", "6"]
+    assert model.summary()[2] == 0  # nothing is blocked now
+
+    # Queue with Ctrl+Return; Return confirms the summary.
+    requested = asyncio.ensure_future(next_signal(grid.queue_requested))
+    key(qtbot, view, Qt.Key.Key_Return, CTRL)
+    dialog = grid.summary_dialog
+    assert dialog is not None
+    assert dialog.isVisible()
+    key(qtbot, dialog, Qt.Key.Key_Return)
+    leads, _source, _again = await requested
+    assert [lead.row for lead in leads] == [2, 3, 4, 5, 6]
+    grid.rows_queued([lead.row_id for lead in leads])
+    assert model.total() == 0
+
+
+@pytest.mark.asyncio
+async def test_rows_left_after_queueing_keep_their_numbers(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(8)])
+    model = grid.model
+    # The header is row 1 of the paste, the data rows 2 to 9.
+    assert row_numbers(grid) == ["2", "3", "4", "5", "6", "7", "8", "9"]
+    assert model.headerData(0, Qt.Orientation.Vertical, Qt.ItemDataRole.ToolTipRole).startswith(
+        "Pasted row 2"
+    )
+    requested = asyncio.ensure_future(next_signal(grid.queue_requested))
+    grid.request_queue()
+    grid.summary_dialog.findChild(QPushButton, "confirmQueue").click()
+    leads, _source, _again = await requested
+    grid.rows_queued([lead.row_id for lead in leads])
+    await settled(grid)
+    # Left: "4.12E+08" (data row 3), no phone (4), priority 150 (5), no name (6).
+    assert row_numbers(grid) == ["4", "5", "6", "7"]
+    texts = [grid.problems.index(i).data() for i in range(grid.problems.rowCount())]
+    assert texts[0].startswith("Row 4 · Mobile: ")
+    # The filter keeps them too.
+    grid.toolbar.filter_box.setChecked(True)
+    assert row_numbers(grid) == ["4", "5", "6", "7"]
+
+
+@pytest.mark.asyncio
+async def test_a_file_row_names_its_file_and_other_rows_by_their_number(
+    grid: BatchGrid, tmp_path: Path
+) -> None:
+    path = tmp_path / "leads.csv"
+    rows = [HEADER, *lead_rows(4)]
+    rows.append(["Twin", "1 Main St", "Carlton", "3053", rows[1][4], "", ""])  # row 1's number
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    await grid.open_file(path)
+    await settled(grid)
+    model = grid.model
+    assert row_numbers(grid) == ["2", "3", "4", "5", "6"]
+    tip = model.headerData(0, Qt.Orientation.Vertical, Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("Row 2 of leads.csv")
+    # The twin names the row as the grid and the file number it (2), not its place (1).
+    assert "also in row 2 " in model.index(4, 4).data(Qt.ItemDataRole.ToolTipRole)
+    # Rows taken out before it change nothing.
+    grid.view.selectRow(1)
+    grid.editor.remove_selected_rows()
+    await settled(grid)
+    assert row_numbers(grid) == ["2", "4", "5", "6"]
+    assert "also in row 2 " in model.index(3, 4).data(Qt.ItemDataRole.ToolTipRole)
+
+
+@pytest.mark.asyncio
+async def test_the_note_about_a_change_clears_on_the_next_edit(
+    qtbot: QtBot, grid: BatchGrid
+) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(10)])
+    grid.apply_all_fixes()
+    assert "Applied 2 suggested fixes" in grid.footer.status.text()
+    await settled(grid)
+    grid.model.setData(grid.model.index(0, 2), "Kew")  # an edit in the table
+    assert grid.footer.status.text() == ""
+    grid.apply_all_fixes()  # nothing left to fix: a new note replaces nothing stale
+    assert "no suggested fixes" in grid.footer.status.text()
+    grid.undo_stack.undo()  # undo is a change too
+    assert grid.footer.status.text() == ""
+    # A paste says what it did instead.
+    select_cell(grid, 0, 0)
+    QApplication.clipboard().setMimeData(excel_clipboard([["Ann"]]))
+    await grid.paste_from_clipboard()
+    assert grid.footer.status.text() == "Pasted 1 cells."
+
+
+@pytest.mark.asyncio
+async def test_undo_after_queueing_is_cleared_and_says_so(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(10)])
+    grid.apply_all_fixes()
+    await settled(grid)
+    assert grid.undo_action.isEnabled()
+    requested = asyncio.ensure_future(next_signal(grid.queue_requested))
+    grid.request_queue()
+    grid.summary_dialog.findChild(QPushButton, "confirmQueue").click()
+    leads, _source, _again = await requested
+    grid.rows_queued([lead.row_id for lead in leads])
+    assert not grid.undo_stack.canUndo()
+    assert not grid.undo_action.isEnabled()
+    assert "cannot be undone" in grid.footer.status.text()
+    left = [r.cells for r in grid.model.all_rows()]
+    grid.view.setFocus()
+    qtbot.keyClick(grid.view, Qt.Key.Key_Z, CTRL)  # does nothing, as the button shows
+    assert [r.cells for r in grid.model.all_rows()] == left
+
+
+@pytest.mark.asyncio
+async def test_a_long_problem_message_can_be_read_in_full(qtbot: QtBot, grid: BatchGrid) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(4)])
+    grid.splitter.setSizes([1100, 200])  # a narrow list cuts every message short
+    panel = grid.panel
+    position = next(
+        i for i, e in enumerate(grid.problems.entries()) if "scientific" in e.problem.message
+    )
+    entry = grid.problems.entry(position)
+    message = entry.problem.message
+    assert len(message) > 60
+    index = grid.problems.index(position)
+    assert message in index.data(Qt.ItemDataRole.ToolTipRole)
+    panel.list.setCurrentIndex(index)
+    assert panel.details.text() == grid.problems.details(entry)
+    assert message in panel.details.text()
+    assert panel.details.wordWrap()
+    assert panel.details.isVisible()
+
+
+@pytest.mark.asyncio
+async def test_every_control_is_named_and_its_keys_are_in_its_tooltip(
+    qtbot: QtBot, grid: BatchGrid
+) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(4)])
+    controls = grid.findChildren(QAbstractButton) + grid.findChildren(QComboBox)
+    controls += grid.findChildren(QAbstractItemView)
+    assert len(controls) > 12
+
+    def in_combo(widget: QWidget) -> bool:  # a drop-down's own list
+        parent = widget.parentWidget()
+        while parent is not None and parent is not grid:
+            if isinstance(parent, QComboBox):
+                return True
+            parent = parent.parentWidget()
+        return False
+
+    controls = [w for w in controls if not in_combo(w)]
+    unnamed = [w.objectName() or type(w).__name__ for w in controls if not w.accessibleName()]
+    assert not unnamed
+    actions = grid.grid_actions
+    for action, keys in (
+        (actions.fix, "Ctrl+."),
+        (actions.fix_all, "Ctrl+Shift+F"),
+        (actions.remove, "Ctrl+-"),
+        (actions.problems, "F6"),
+        (actions.field, "Alt+Down"),
+        (actions.undo, "Ctrl+Z"),
+    ):
+        assert keys in action.toolTip(), action.objectName()
+    assert "Ctrl+Return" in grid.footer.queue_button.toolTip()
+    assert "Ctrl+Shift+F" in grid.panel.fix_all_button.toolTip()
+    assert "Alt+Down" in grid.header.combos[0].toolTip()
+    assert "Ctrl+Z" in grid.toolbar.undo_button.toolTip()
+
+
+@pytest.mark.asyncio
+async def test_problem_cells_carry_a_mark_as_well_as_a_colour(
+    qtbot: QtBot, grid: BatchGrid
+) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(4)])
+    view = grid.view
+    view.clearSelection()
+    view.setCurrentIndex(QModelIndex())
+    for dark in (False, True):
+        grid.model.set_dark(dark)
+        image = view.viewport().grab().toImage()
+
+        def mark_at(row: int, column: int, dx: int, dy: int, image: QImage = image) -> QColor:
+            x = view.columnViewportPosition(column) + view.columnWidth(column) - 16 + dx
+            y = view.rowViewportPosition(row) + (view.rowHeight(row) - 12) // 2 + dy
+            return image.pixelColor(x, y)
+
+        def near(colour: QColor, wanted: str) -> bool:
+            other = QColor(wanted)
+            return all(
+                abs(a - b) < 40
+                for a, b in zip(colour.getRgb()[:3], other.getRgb()[:3], strict=True)
+            )
+
+        assert near(mark_at(2, 4, 6, 2), MARKS[ERROR])  # "4.12E+08": the round mark
+        assert near(mark_at(1, 4, 4, 8), MARKS[WARNING])  # the lost 0: the triangle
+        assert not near(mark_at(0, 4, 6, 2), MARKS[ERROR])  # a clean cell has none
+    # Screen readers hear the severity with the message.
+    description = grid.model.index(2, 4).data(Qt.ItemDataRole.AccessibleDescriptionRole)
+    assert description.startswith("Error: ")
+    assert grid.model.index(2, 4).data(Qt.ItemDataRole.DecorationRole) is not None
+
+
+@pytest.mark.asyncio
+async def test_the_table_keeps_room_for_ten_rows_in_a_squeezed_splitter(
+    qtbot: QtBot, grid: BatchGrid
+) -> None:
+    """The window's splitter may give the grid little height: the table keeps its rows."""
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(40)])
+    holder = QSplitter(Qt.Orientation.Vertical)
+    qtbot.addWidget(holder)
+    holder.addWidget(grid)
+    holder.addWidget(QWidget())
+    holder.resize(1200, 700)
+    holder.show()
+    holder.setSizes([150, 550])  # far less than the grid needs
+    await until(lambda: grid.view.isVisible(), limit=5)
+    view = grid.view
+    shown = view.viewport().height() // view.rowHeight(0)
+    assert shown >= view.min_rows()
+    # Ten rows wherever the screen has room for them; fewer only on a short screen.
+    assert view.rows_for(1040) == GridView.MIN_ROWS
+    assert GridView.FEWEST_ROWS <= view.rows_for(512) < GridView.MIN_ROWS
+    assert holder.sizes()[0] > 150
+    grid.setParent(None)  # the grid fixture closes the grid itself

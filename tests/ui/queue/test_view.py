@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core.delivery.dispatcher import QueueFigures
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.records import LeadInput, LeadQuery, Target
-from noojee_desk.ui.queue.model import COL_STATUS, QueueModel
+from noojee_desk.ui.queue.model import COL_BATCH, COL_ID, COL_STATUS, QueueModel
 from noojee_desk.ui.queue.view import PauseAction, QueueView
 
 TARGET = Target(3, 42, 101)
@@ -38,7 +38,7 @@ def select(view: QueueView, *rows: int) -> None:
     view.table.clearSelection()
     flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
     for row in rows:
-        view.table.selectionModel().select(view.proxy.index(row, 0), flags)
+        view.table.selectionModel().select(view.model.index(row, 0), flags)
 
 
 def test_hold_applies_to_queued_leads_only(qtbot: QtBot, tmp_path: Path) -> None:
@@ -108,3 +108,36 @@ def test_figures_shown_by_the_view_and_the_pause_action(qtbot: QtBot, tmp_path: 
     view.show_figures(idle)
     assert view.figures_text == "Nothing waiting to be sent."
     assert view.model.index(0, COL_STATUS).data() == "Queued"
+
+
+def test_search_box_and_newest_first_over_an_attached_model(qtbot: QtBot, tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    leads = [
+        LeadInput({"Name": f"P{i}", "FirstPhone": f"03701{i:05d}"}, row=i + 1) for i in range(500)
+    ]
+    outbox.enqueue("Demo", TARGET, leads, allow_duplicates=False, source="sheet.xlsx")
+    model = QueueModel(batch_names=lambda batch_id: f"sheet.xlsx #{batch_id}")
+    model.attach(lambda query, after: outbox.lead_ids(query, after=after), outbox.leads_by_id)
+    model.set_profile("Demo")
+    view = QueueView(model)
+    qtbot.addWidget(view)
+    view.show()
+    assert model.rowCount() == 500
+    assert model.index(0, COL_BATCH).data() == "sheet.xlsx #1"
+
+    with qtbot.waitSignal(model.loaded, timeout=2000):  # when typing pauses, in SQL
+        qtbot.keyClicks(view.search, "0370100499")
+    assert model.rowCount() == 1
+    assert model.index(0, COL_ID).data() == "500"  # its row in the sheet
+    view.search.clear()
+    qtbot.waitUntil(lambda: model.rowCount() == 500)
+
+    header = view.table.horizontalHeader()
+    qtbot.mouseClick(
+        header.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=header.rect().topLeft() + QPoint(header.sectionViewportPosition(COL_ID) + 5, 5),
+    )
+    assert model.descending
+    assert model.index(0, COL_ID).data() == "500"  # newest first
+    assert view.selected_leads() == []
