@@ -218,6 +218,10 @@ class Dispatcher:
         self.figures_interval = figures_interval
         self._subscribers: list[Callable[[Event], None]] = []
         self._in_flight: dict[int, _InFlight] = {}
+        #: Leads whose call ended and whose answer is being committed, by id: still "in
+        #: flight" for the controls (a hold or cancel asked for meanwhile is applied once the
+        #: answer is recorded) and for ``in_flight``.
+        self._settling: dict[int, Lead] = {}
         self._cancel_requested: set[int] = set()
         self._hold_requested: set[int] = set()
         self._pause: _Pause | None = None
@@ -308,8 +312,13 @@ class Dispatcher:
 
     @property
     def in_flight(self) -> frozenset[int]:
-        """Ids of the leads being sent right now."""
-        return frozenset(self._in_flight)
+        """Ids of the leads being sent right now, or whose answer is not recorded yet (empty:
+        every answer is committed)."""
+        return frozenset(self._flying())
+
+    def _flying(self) -> set[int]:
+        """Leads a control cannot move now: called, or their answer being committed."""
+        return self._in_flight.keys() | self._settling.keys()
 
     def server_state(self) -> str:
         if self._pause is not None and self._pause.blocked:
@@ -404,7 +413,7 @@ class Dispatcher:
         return self._move_leads(set(lead_ids), cancel=False)
 
     def _move_leads(self, ids: set[int], *, cancel: bool) -> int:
-        flying = ids & self._in_flight.keys()
+        flying = ids & self._flying()
         (self._cancel_requested if cancel else self._hold_requested).update(flying)
         ready = self._take_ready(ids)
 
@@ -418,7 +427,7 @@ class Dispatcher:
         def late(changed: list[Lead]) -> None:
             # Leads claimed while the write waited for the file: as if asked while in flight.
             missed = ids - flying - {lead.id for lead in changed}
-            again = missed & self._in_flight.keys()
+            again = missed & self._flying()
             (self._cancel_requested if cancel else self._hold_requested).update(again)
             if self._take_ready(missed):
                 self._move_leads(missed - again, cancel=cancel)
@@ -452,6 +461,7 @@ class Dispatcher:
         """Hold every unsent lead of ``batch_id`` (those in flight when their answer comes)."""
         queued = self.outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.QUEUED})))
         flying = [f.lead.id for f in self._in_flight.values() if f.lead.batch_id == batch_id]
+        flying += [i for i, lead in self._settling.items() if lead.batch_id == batch_id]
         ready = [lead.id for lead in self._ready if lead.batch_id == batch_id]
         held = self.hold([lead.id for lead in queued] + flying + ready)
         stopped = self.setup.explain(batch_id, held)
@@ -851,6 +861,7 @@ class Dispatcher:
                 fix="It is retried safely with the same lead id; if this persists, contact "
                 "support with the log file.",
             )
+        self._settling[lead.id] = lead
         self._in_flight.pop(lead.id, None)
         try:
             await self._settle(flight, outcome, started)
@@ -858,6 +869,8 @@ class Dispatcher:
             self._storage_failed(exc)
         except Exception:
             log.exception("recording the answer for lead %s failed", lead.id)
+        finally:
+            self._settling.pop(lead.id, None)
         self._wake.set()
 
     async def _write(self, write: Callable[[OutboxWriter], Awaitable[T]]) -> T:
@@ -1040,6 +1053,29 @@ class Dispatcher:
         else:  # not running (a settle after stop): commit here
             updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])
+        await self._late_controls(updated)
+
+    async def _late_controls(self, updated: Lead) -> None:
+        """A cancel or hold asked for while the answer was being committed: applied now to
+        what the answer left (a lead that landed stays delivered, as when asked for during
+        the call; the outbox moves only the states each control moves)."""
+        cancel = updated.id in self._cancel_requested
+        hold = updated.id in self._hold_requested
+        self._cancel_requested.discard(updated.id)
+        self._hold_requested.discard(updated.id)
+        if not (cancel or hold):
+            return
+        ids = [updated.id]
+
+        def move(box: Outbox) -> list[Lead]:
+            return box.cancel(ids) if cancel else box.hold(ids)
+
+        if self._writer is not None:
+            changed = await self._write(lambda w: w.run(move))
+        else:
+            changed = move(self.outbox)
+        self._emit_leads(changed)
+        self._changed()
 
     async def _expire_if_due(self) -> None:
         """Leads stuck behind an open breaker longer than the retry budget become ``failed``."""

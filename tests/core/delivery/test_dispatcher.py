@@ -813,3 +813,38 @@ async def test_a_cancelled_lead_claimed_ahead_is_never_called(
     await h.until(lambda: h.finished(batch))
     assert h.states() == {"delivered": 2, "cancelled": 1}
     assert len(client.calls) == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["hold", "stop the batch"])
+async def test_a_hold_asked_for_while_an_answer_is_written_still_holds_the_lead(
+    make: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    writing, written = asyncio.Event(), asyncio.Event()
+    real = OutboxWriter.record
+
+    async def slow_record(self: OutboxWriter, attempt: object, transition: object) -> object:
+        writing.set()  # the call has ended; its answer ("retry later") is being committed
+        await written.wait()
+        return await real(self, attempt, transition)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(OutboxWriter, "record", slow_record)
+    client = FakeClient(lambda n, f, a: BUSY)
+    h = make(client, max_concurrency=1)
+    batch = h.enqueue(leads(1))
+    h.start()
+    await asyncio.wait_for(writing.wait(), 10)
+    (lead,) = h.outbox.leads()
+    # Its answer is not recorded yet: it still counts as in flight.
+    assert h.dispatcher.in_flight == {lead.id}
+    if how == "hold":
+        assert h.dispatcher.hold([lead.id]) == 1
+    else:
+        h.dispatcher._stop_batch(batch)
+    written.set()
+    await h.until(lambda: h.states() == {"held": 1})
+    assert not h.dispatcher.in_flight
+    await asyncio.sleep(0.1)  # "retry later" would have sent it again by now
+    assert h.states() == {"held": 1}
+    assert len(client.calls) == 1
+    await h.stop()
