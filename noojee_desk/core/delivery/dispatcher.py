@@ -16,7 +16,8 @@ How it works, in short:
 - Controls (cancel, hold, retry, pause) write on the loop's connection when the file is free
   (waiting at most ``control_wait``), else on the writer thread; expiry, recovery and the
   breaker's "due now" always go through the writer: another process holding the file never
-  stalls the loop.
+  stalls the loop. A lead whose call ended but whose answer is not committed yet still counts
+  as in flight: a hold or cancel (or a batch stopped) meanwhile is applied once it is recorded.
 - Every answer goes through ``POLICY``, one table that says what each kind of answer means for the
   lead and for the queue. The new state is committed before anyone hears of it.
 - A queue-wide circuit breaker: after ``RetryTiming.breaker_after`` server failures in a row (or
