@@ -1,15 +1,18 @@
-"""Throughput of the dispatcher against the emulator, side by side with two naive senders.
+"""Throughput of the dispatcher against the emulator, side by side with a script told the capacity.
 
-Reproduce:  .venv/bin/python benchmarks/bench_throughput.py [--leads 2000] [--naive-leads 400]
-            [--capacities 4,1,8] [--json FILE]
+Reproduce:  .venv/bin/python benchmarks/bench_throughput.py [--leads 3000] [--capacities 1,3,4,8]
+            [--runs 3] [--naive] [--json FILE]
 
 The emulator runs in its own process (``noojee-desk sim``: 100 ms minimum service time, jitter
-up to 20 ms, the server's FIFO queue). For each capacity three senders run one after the other
-against the same emulator (reset in between): one lead at a time, 32 at once, and ours (outbox +
-dispatcher, which is not told the capacity). Reported for each: leads per second as a ratio of
-the server's ideal (capacity / mean service time; also against the 100 ms minimum), the 109s,
-and the server-side queue wait p50/p90.
-Targets (ours, capacity 4): >= 0.95 of ideal, zero 109s, p50 server queue wait <= 20 ms.
+up to 20 ms, the server's FIFO queue). For each capacity the senders run one after the other
+against the same emulator (reset in between; the order alternates from run to run): a plain
+script told the capacity (that many calls at once, each worker sending its next lead as soon as
+its last one answered, a 109 retried), and ours (outbox + dispatcher, which is not told the
+capacity). ``--naive`` adds the senders that know nothing: one lead at a time, and 32 at once.
+Reported for each: leads per second as a ratio of the server's ideal (capacity / mean service
+time; also against the 100 ms minimum), the 109s, and the server-side queue wait p50/p90; with
+``--runs N``, the median of each over the runs.
+Targets (ours, every capacity): a ratio >= the told sender's, zero 109s, p50 wait <= 20 ms.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from noojee_desk.core.delivery.api import NoojeeClient  # noqa: E402
 from noojee_desk.core.delivery.dispatcher import BatchFinished, Dispatcher  # noqa: E402
 from noojee_desk.core.delivery.outbox import Outbox  # noqa: E402
+from noojee_desk.core.delivery.outcome import Kind  # noqa: E402
 from noojee_desk.core.delivery.records import LeadInput, Target  # noqa: E402
 from noojee_desk.sim.data import DEMO_API_KEY  # noqa: E402
 
@@ -78,8 +83,9 @@ def lead_fields(i: int, prefix: str) -> dict[str, str]:
     return {"Name": f"Bench {i}", "FirstPhone": f"{prefix}{i:06d}"}
 
 
-async def naive(url: str, count: int, at_once: int) -> float:
-    """``at_once`` workers, each sending the next lead as soon as its last one answered."""
+async def naive(url: str, count: int, at_once: int, *, retry: bool = False) -> float:
+    """``at_once`` workers, each sending the next lead as soon as its last one answered; with
+    ``retry`` a lead the server did not take (a 109, any retry-later answer) goes again."""
     async with NoojeeClient(url, DEMO_API_KEY, max_connections=64) as client:
         queue = list(range(count))
         started = time.perf_counter()
@@ -87,7 +93,10 @@ async def naive(url: str, count: int, at_once: int) -> float:
         async def worker() -> None:
             while queue:
                 i = queue.pop()
-                await client.insert_lead(3, 42, 101, lead_fields(i, "0417"))
+                while True:
+                    outcome = await client.insert_lead(3, 42, 101, lead_fields(i, "0417"))
+                    if not retry or outcome.kind in (Kind.DELIVERED, Kind.REJECTED):
+                        break
 
         await asyncio.gather(*(worker() for _ in range(at_once)))
         return time.perf_counter() - started
@@ -145,55 +154,94 @@ def measure(sim: Sim, name: str, count: int, elapsed: float, capacity: int) -> d
     }
 
 
-async def run_capacity(capacity: int, leads: int, naive_leads: int) -> list[dict[str, Any]]:
+TOLD = "script told the capacity"
+OURS = "Noojee Desk"
+
+
+async def run_capacity(
+    capacity: int, leads: int, *, naive_too: bool, flip: bool
+) -> list[dict[str, Any]]:
     sim = Sim(capacity)
     rows = []
     try:
-        for name, at_once in (("one at a time", 1), ("32 at once", 32)):
+        senders: list[tuple[str, int | None]] = [(TOLD, capacity), (OURS, None)]
+        if flip:
+            senders.reverse()
+        if naive_too:
+            senders += [("one at a time", 1), ("32 at once", 32)]
+        for name, at_once in senders:
             sim.reset()
-            elapsed = await naive(sim.url, naive_leads, at_once)
-            rows.append(measure(sim, name, naive_leads, elapsed, capacity))
-            print(rows[-1], flush=True)
-        sim.reset()
-        elapsed, extra = await ours(sim.url, leads)
-        row = measure(sim, "Noojee Desk", leads, elapsed, capacity)
-        row.update(extra)
-        rows.append(row)
-        print(row, flush=True)
+            extra: dict[str, Any] = {}
+            if at_once is None:
+                elapsed, extra = await ours(sim.url, leads)
+            else:
+                elapsed = await naive(sim.url, leads, at_once, retry=name == TOLD)
+            row = measure(sim, name, leads, elapsed, capacity)
+            row.update(extra)
+            rows.append(row)
+            print(row, flush=True)
     finally:
         sim.close()
     return rows
 
 
+MEDIAN_OF = ("rate", "ratio", "ratio_to_min_service", "code_109", "wait_p50_ms", "wait_p90_ms")
+
+
+def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per capacity and sender: the median of each figure over the runs."""
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["capacity"], r["sender"]), []).append(r)
+    out = []
+    for (capacity, sender), group in groups.items():
+        row: dict[str, Any] = {"capacity": capacity, "sender": sender, "leads": group[0]["leads"]}
+        row["runs"] = len(group)
+        for key in MEDIAN_OF:
+            row[key] = statistics.median(r[key] for r in group)
+        row["ratios"] = [r["ratio"] for r in group]
+        out.append(row)
+    return out
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| Capacity | Sender | Leads | Leads/s | Ratio of ideal | (of 100 ms ideal) | 109s | "
-        "Wait p50 | Wait p90 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| Capacity | Sender | Leads | Runs | Leads/s | Ratio of ideal | (of 100 ms ideal) "
+        "| 109s | Wait p50 | Wait p90 | Each run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
+        each = ", ".join(f"{x:.3f}" for x in r["ratios"])
         lines.append(
-            f"| {r['capacity']} | {r['sender']} | {r['leads']} | {r['rate']:.1f} | "
-            f"**{r['ratio']:.3f}** | {r['ratio_to_min_service']:.3f} | {r['code_109']} | "
-            f"{r['wait_p50_ms']:.0f} ms | {r['wait_p90_ms']:.0f} ms |"
+            f"| {r['capacity']} | {r['sender']} | {r['leads']} | {r['runs']} | {r['rate']:.1f} | "
+            f"**{r['ratio']:.3f}** | {r['ratio_to_min_service']:.3f} | {r['code_109']:g} | "
+            f"{r['wait_p50_ms']:.1f} ms | {r['wait_p90_ms']:.0f} ms | {each} |"
         )
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=2000)
-    parser.add_argument("--naive-leads", type=int, default=400)
-    parser.add_argument("--capacities", default="4,1,8")
+    parser.add_argument("--leads", type=int, default=3000)
+    parser.add_argument("--capacities", default="1,3,4,8")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--naive", action="store_true", help="also one at a time and 32 at once")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
+    command = " ".join([".venv/bin/python", "benchmarks/bench_throughput.py", *sys.argv[1:]])
+    loads = [os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")]
     rows: list[dict[str, Any]] = []
-    for capacity in (int(c) for c in args.capacities.split(",")):
-        rows += asyncio.run(run_capacity(capacity, args.leads, args.naive_leads))
+    for run in range(args.runs):
+        for capacity in (int(c) for c in args.capacities.split(",")):
+            rows += asyncio.run(
+                run_capacity(capacity, args.leads, naive_too=args.naive, flip=run % 2 == 1)
+            )
+            loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
     print()
-    print(table(rows))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores")
+    print(table(medians(rows)))
+    print(f"\nload average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f} "
+          f"on {os.cpu_count()} cores")  # fmt: skip
+    print(f"reproduce: {command}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

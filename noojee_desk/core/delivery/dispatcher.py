@@ -5,6 +5,19 @@ How it works, in short:
 - Leads are claimed from the outbox (marked ``sending``, committed) only when the adaptive limit
   (``limiter.AdaptiveLimit``) has room, so the server never sees a burst. The limit starts at 1
   and finds the server's own limit from latency (see ``limiter``).
+- Every slot stays busy: a small group of leads is claimed ahead (marked ``sending`` and
+  committed before any of them is called; only leads whose external id we made), and the next
+  one is called the moment an answer frees a slot, while that answer is still being committed.
+  The writer thread commits answers and claims asked for together in one transaction (one disk
+  sync). Paused, stopped, or the breaker open: the leads claimed ahead go back in line, their
+  outcome known (never called). A process killed meanwhile leaves them ``sending``, re-queued
+  flagged "outcome unknown" by the next run: a 112 then means delivered (no other lead has our
+  id) and a 105 ends ``duplicate`` (perhaps its own attempt), never "delivered".
+- Controls (cancel, hold, retry, pause) write on the loop's connection when the file is free
+  (waiting at most ``control_wait``), else on the writer thread; expiry, recovery and the
+  breaker's "due now" always go through the writer: another process holding the file never
+  stalls the loop. A lead whose call ended but whose answer is not committed yet still counts
+  as in flight: a hold or cancel (or a batch stopped) meanwhile is applied once it is recorded.
 - Every answer goes through ``POLICY``, one table that says what each kind of answer means for the
   lead and for the queue. The new state is committed before anyone hears of it.
 - A queue-wide circuit breaker: after ``RetryTiming.breaker_after`` server failures in a row (or
@@ -206,6 +219,10 @@ class Dispatcher:
         self.figures_interval = figures_interval
         self._subscribers: list[Callable[[Event], None]] = []
         self._in_flight: dict[int, _InFlight] = {}
+        #: Leads whose call ended and whose answer is being committed, by id: still "in
+        #: flight" for the controls (a hold or cancel asked for meanwhile is applied once the
+        #: answer is recorded) and for ``in_flight``.
+        self._settling: dict[int, Lead] = {}
         self._cancel_requested: set[int] = set()
         self._hold_requested: set[int] = set()
         self._pause: _Pause | None = None
@@ -221,6 +238,14 @@ class Dispatcher:
         self._finished_batches: set[int] = set()
         self._next_expire = 0.0
         self._released: list[int] = []
+        #: Leads claimed ahead of their call (marked ``sending``, committed): the next to go the
+        #: moment a slot frees, so no slot waits for a commit. Only leads whose external id we
+        #: made: if the process dies, such a lead's retry tells a 112 (it landed: delivered)
+        #: from a 105 ("duplicate", perhaps its own attempt) whether or not it was called.
+        self._ready: deque[Lead] = deque()
+        self._claiming = False
+        #: Control writes waiting on the writer thread because another writer held the file.
+        self._later: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # sends, until their answer is recorded
         self._writer: OutboxWriter | None = None
         self.setup = SetupWatch()
@@ -229,6 +254,12 @@ class Dispatcher:
         self.lock_retry = 1.5  # seconds between tries to take the lock over
         self.poll_interval = 0.5  # seconds between looks for leads other processes queue
         self.probes = 0  # list calls sent while the PBX did not answer
+        #: At most this many leads claimed ahead of their calls (0: claim only when a slot is
+        #: free, one commit on the way of each call).
+        self.claim_ahead = 4
+        #: A control's write waits at most this long for the file on the loop's thread (our own
+        #: writer's commits take milliseconds); longer, and it goes to the writer thread.
+        self.control_wait = 0.05
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -282,8 +313,13 @@ class Dispatcher:
 
     @property
     def in_flight(self) -> frozenset[int]:
-        """Ids of the leads being sent right now."""
-        return frozenset(self._in_flight)
+        """Ids of the leads being sent right now, or whose answer is not recorded yet (empty:
+        every answer is committed)."""
+        return frozenset(self._flying())
+
+    def _flying(self) -> set[int]:
+        """Leads a control cannot move now: called, or their answer being committed."""
+        return self._in_flight.keys() | self._settling.keys()
 
     def server_state(self) -> str:
         if self._pause is not None and self._pause.blocked:
@@ -347,6 +383,10 @@ class Dispatcher:
     def pause(self, reason: str = "Paused") -> None:
         """Stop starting new calls (calls in flight finish); leads stay queued."""
         self._pause = _Pause(reason)
+        ready = [lead.id for lead in self._ready]
+        self._ready.clear()
+        if ready:  # claimed ahead, never called: back in line
+            self._control_write(lambda box: box.release(ready, unknown_outcome=False))
         self._changed()
 
     def resume(self) -> None:
@@ -367,30 +407,49 @@ class Dispatcher:
 
     def cancel(self, lead_ids: Iterable[int]) -> int:
         """Cancel leads: queued, held and failed ones now, ones in flight unless they land."""
-        ids = set(lead_ids)
-        flying = ids & self._in_flight.keys()
-        self._cancel_requested |= flying
-        changed = self.outbox.cancel(ids - flying)
-        self._emit_leads(changed)
-        self._changed()
-        return len(changed) + len(flying)
+        return self._move_leads(set(lead_ids), cancel=True)
 
     def hold(self, lead_ids: Iterable[int]) -> int:
         """Park queued leads (``held``) until they are retried."""
-        ids = set(lead_ids)
-        flying = ids & self._in_flight.keys()
-        self._hold_requested |= flying
-        changed = self.outbox.hold(ids - flying)
-        self._emit_leads(changed)
-        self._changed()
+        return self._move_leads(set(lead_ids), cancel=False)
+
+    def _move_leads(self, ids: set[int], *, cancel: bool) -> int:
+        flying = ids & self._flying()
+        (self._cancel_requested if cancel else self._hold_requested).update(flying)
+        ready = self._take_ready(ids)
+
+        def work(box: Outbox) -> list[Lead]:
+            # Claimed ahead but never called: queued again first (their outcome is known).
+            if ready:
+                box.release(ready, unknown_outcome=False)
+            rest = ids - flying
+            return box.cancel(rest) if cancel else box.hold(rest)
+
+        def late(changed: list[Lead]) -> None:
+            # Leads claimed while the write waited for the file: as if asked while in flight.
+            missed = ids - flying - {lead.id for lead in changed}
+            again = missed & self._flying()
+            (self._cancel_requested if cancel else self._hold_requested).update(again)
+            if self._take_ready(missed):
+                self._move_leads(missed - again, cancel=cancel)
+
+        changed = self._control_write(work, late)
+        if changed is None:  # written later, on the writer thread
+            return len(ids - flying) + len(flying)
         return len(changed) + len(flying)
+
+    def _take_ready(self, ids: set[int]) -> list[int]:
+        """Ids of ``ids`` claimed ahead, taken out of line (they will not be called)."""
+        taken = [lead.id for lead in self._ready if lead.id in ids]
+        if taken:
+            self._ready = deque(lead for lead in self._ready if lead.id not in ids)
+        return taken
 
     def retry(self, lead_ids: Iterable[int]) -> int:
         """Failed, rejected, cancelled or held leads: queued again now, with a new retry budget."""
-        changed = self.outbox.requeue(lead_ids)
-        self._emit_leads(changed)
-        self._changed()
-        return len(changed)
+        ids = list(lead_ids)
+        changed = self._control_write(lambda box: box.requeue(ids))
+        return len(ids) if changed is None else len(changed)
 
     def send_anyway(self, batch_id: int) -> int:
         """A batch stopped for a set-up mistake: its held leads go out after all, and it is
@@ -403,17 +462,63 @@ class Dispatcher:
         """Hold every unsent lead of ``batch_id`` (those in flight when their answer comes)."""
         queued = self.outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.QUEUED})))
         flying = [f.lead.id for f in self._in_flight.values() if f.lead.batch_id == batch_id]
-        held = self.hold([lead.id for lead in queued] + flying)
+        flying += [i for i, lead in self._settling.items() if lead.batch_id == batch_id]
+        ready = [lead.id for lead in self._ready if lead.batch_id == batch_id]
+        held = self.hold([lead.id for lead in queued] + flying + ready)
         stopped = self.setup.explain(batch_id, held)
         log.warning("batch %s stopped: %s", batch_id, stopped.sentence)
         self._emit(stopped)
 
     def resend_with_duplicates(self, lead_ids: Iterable[int]) -> int:
         """Leads rejected as duplicates (105): queued again with allow-duplicates."""
-        changed = self.outbox.requeue_duplicates(lead_ids)
+        ids = list(lead_ids)
+        changed = self._control_write(lambda box: box.requeue_duplicates(ids))
+        return len(ids) if changed is None else len(changed)
+
+    def _control_write(
+        self,
+        work: Callable[[Outbox], list[Lead]],
+        then: Callable[[list[Lead]], None] | None = None,
+    ) -> list[Lead] | None:
+        """A control's write, done now on the loop's connection when the file is free (or
+        within ``control_wait``). While another writer (another process, a big enqueue, an
+        export) holds it longer, the loop does not wait: the write goes to the writer thread,
+        which waits its turn, and its events follow when it is done (None is returned)."""
+        if self._writer is not None:
+            try:
+                with self.outbox.short_wait(self.control_wait):
+                    changed = work(self.outbox)
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise
+                task = asyncio.ensure_future(self._control_later(work, then))
+                self._later.add(task)
+                task.add_done_callback(self._later.discard)
+                return None
+        else:  # not running: no other write of ours can be waiting
+            changed = work(self.outbox)
+        if then is not None:
+            then(changed)
         self._emit_leads(changed)
         self._changed()
-        return len(changed)
+        return changed
+
+    async def _control_later(
+        self,
+        work: Callable[[Outbox], list[Lead]],
+        then: Callable[[list[Lead]], None] | None,
+    ) -> None:
+        try:
+            changed = await self._write(lambda w: w.run(work))
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+            return
+        except RuntimeError:  # the writer closed meanwhile (stopping): on the loop's connection
+            changed = work(self.outbox)
+        if then is not None:
+            then(changed)
+        self._emit_leads(changed)
+        self._changed()
 
     def _changed(self) -> None:
         self._figures_dirty = True
@@ -448,17 +553,13 @@ class Dispatcher:
         self._writer = OutboxWriter(self.outbox.path, clock=self._clock)
         self._stats.started = self._mono()
         try:
-            self._emit_leads(
-                [
-                    lead
-                    for lead in map(self.outbox.get, self.outbox.recover_interrupted(self.profile))
-                    if lead is not None
-                ]
-            )
+            profile = self.profile
+            recovered = await self._write(lambda w: w.run(lambda b: b.recover_interrupted(profile)))
+            self._emit_leads([lead for lead in map(self.outbox.get, recovered) if lead is not None])
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    self._expire_if_due()
+                    await self._expire_if_due()
                     await self._launch()
                     self._emit_figures()
                 except sqlite3.Error as exc:
@@ -588,35 +689,103 @@ class Dispatcher:
                     candidates.append(held)
         return max(0.0, min(candidates)) if candidates else None
 
-    async def _launch(self) -> None:
+    def _ahead_wanted(self) -> int:
+        """How many leads to keep claimed ahead of their calls: a small group, more at higher
+        limits (answers come closer together), none while anything but plain sending goes on."""
+        if (
+            self._pause is not None
+            or self._stopping
+            or self.breaker.is_open
+            or self.setup.suspect
+            or self.claim_ahead <= 0
+        ):
+            return 0
+        return min(self.claim_ahead, 1 + self.limiter.limit // 4)
+
+    def _start_ready(self) -> None:
+        """Call the leads claimed ahead while the limit has room (at once, on an answer)."""
         if self._pause is not None or self._stopping or self._writer is None:
+            return
+        if self.breaker.is_open or self.setup.suspect:
+            return
+        while self._ready and self.limiter.available > 0:
+            self._start(self._ready.popleft(), probe=False)
+
+    def _start(self, lead: Lead, *, probe: bool) -> None:
+        if probe:
+            self.breaker.probing = True
+        ticket = self.limiter.acquire(force=True)
+        assert ticket is not None
+        flight = _InFlight(lead, ticket, probe=probe)
+        self._in_flight[lead.id] = flight
+        flight.task = asyncio.ensure_future(self._send(flight))
+        self._tasks.add(flight.task)
+        flight.task.add_done_callback(self._tasks.discard)
+
+    async def _unready(self) -> None:
+        """Leads claimed ahead go back in line (paused, breaker open, stopping): never called,
+        so their outcome is known."""
+        if not self._ready:
+            return
+        ids = [lead.id for lead in self._ready]
+        self._ready.clear()
+        changed = await self._write(
+            lambda w: w.run(lambda box: box.release(ids, unknown_outcome=False))
+        )
+        self._emit_leads(changed)
+
+    async def _launch(self) -> None:
+        if self._writer is None:
+            return
+        if self._pause is not None or self._stopping:
+            await self._unready()
             return
         now = self._clock()
         allowance = self.breaker.allowance(now)
+        if allowance is not None or self.setup.suspect:
+            await self._unready()
+        else:
+            self._start_ready()
         free = self.limiter.available if allowance is None else allowance
         if self.setup.suspect:  # a batch may be set up wrong: one call at a time until it is clear
             free = min(free, 1 - len(self._in_flight))
-        if free <= 0:
+        ahead = 0 if allowance is not None else self._ahead_wanted() - len(self._ready)
+        if (free <= 0 and ahead <= 0) or self._claiming:
             return
         if allowance is not None and self.breaker.mode is BreakerMode.DOWN:
-            if self.outbox.earliest_due(self.profile) is not None:  # something to send
-                self._start_probe()
+            if free > 0 and self.outbox.earliest_due(self.profile) is not None:
+                self._start_probe()  # something to send
             return
         # A probe while the PBX answers with errors is the next lead in line, whatever its wait.
         due_by = float("inf") if allowance is not None else None
-        leads = await self._write(lambda w: w.claim_due(self.profile, free, now, due_by=due_by))
-        for lead in leads:
-            probe = allowance is not None
-            if probe:
-                self.breaker.probing = True
-            ticket = self.limiter.acquire(force=True)
-            assert ticket is not None
-            flight = _InFlight(lead, ticket, probe=probe)
-            self._in_flight[lead.id] = flight
-            flight.task = asyncio.ensure_future(self._send(flight))
-            self._tasks.add(flight.task)
-            flight.task.add_done_callback(self._tasks.discard)
-        self._emit_leads(leads)
+        profile = self.profile
+
+        async def claim(count: int, due: float | None, generated: bool) -> list[Lead]:
+            if count <= 0:
+                return []
+            return await self._write(
+                lambda w: w.claim_due(profile, count, now, due_by=due, generated_ids_only=generated)
+            )
+
+        self._claiming = True
+        try:  # both in one commit (the writer groups them)
+            now_leads, ahead_leads = await asyncio.gather(
+                claim(free, due_by, False), claim(ahead, None, True)
+            )
+        finally:
+            self._claiming = False
+        probe = allowance is not None
+        # Answers that came meanwhile took leads claimed ahead: what does not fit waits in line.
+        late: list[Lead] = []
+        for lead in now_leads:
+            if probe or self.limiter.available > 0:
+                self._start(lead, probe=probe)
+            else:
+                late.append(lead)
+        self._ready.extendleft(reversed(late))
+        self._ready.extend(ahead_leads)
+        self._start_ready()
+        self._emit_leads(now_leads + ahead_leads)
 
     def _start_probe(self) -> None:
         self.breaker.probing = True
@@ -643,18 +812,27 @@ class Dispatcher:
                 self.breaker.trouble(now, outcome.retry_reason, probe=True, no_answer=False)
             else:  # it answers (a refused key or address shows on the next lead)
                 log.info("the PBX answers again: sending resumes")
-                self._recovered(now)
+                await self._bring_forward(self._recovered(), now)
         except sqlite3.Error as exc:
             self._storage_failed(exc)
         self._figures_dirty = True
         self._wake.set()
 
-    def _recovered(self, now: float) -> None:
-        """The breaker closes; leads that waited out the trouble are due now."""
+    def _recovered(self) -> float | None:
+        """The breaker closes; returns since when leads waited out the trouble (for
+        ``_bring_forward``)."""
         since = self.breaker.streak_from
         self.breaker.answered()
-        if since is not None:
-            self._emit_leads(self.outbox.bring_forward(self.profile, since, now))
+        return since
+
+    async def _bring_forward(self, since: float | None, now: float) -> None:
+        """Leads that waited out the trouble (tried since ``since``) are due now."""
+        if since is None:
+            return
+        profile = self.profile
+        self._emit_leads(
+            await self._write(lambda w: w.run(lambda b: b.bring_forward(profile, since, now)))
+        )
 
     async def _send(self, flight: _InFlight) -> None:
         lead = flight.lead
@@ -684,6 +862,7 @@ class Dispatcher:
                 fix="It is retried safely with the same lead id; if this persists, contact "
                 "support with the log file.",
             )
+        self._settling[lead.id] = lead
         self._in_flight.pop(lead.id, None)
         try:
             await self._settle(flight, outcome, started)
@@ -691,6 +870,8 @@ class Dispatcher:
             self._storage_failed(exc)
         except Exception:
             log.exception("recording the answer for lead %s failed", lead.id)
+        finally:
+            self._settling.pop(lead.id, None)
         self._wake.set()
 
     async def _write(self, write: Callable[[OutboxWriter], Awaitable[T]]) -> T:
@@ -699,7 +880,8 @@ class Dispatcher:
         dropped for it, and the queue is not paused."""
         delay = 0.25
         while True:
-            assert self._writer is not None
+            if self._writer is None:
+                raise RuntimeError("the dispatcher is not running")
             try:
                 return await write(self._writer)
             except sqlite3.OperationalError as exc:
@@ -731,6 +913,7 @@ class Dispatcher:
             self._stats.last_busy = self._mono()
         else:
             self.limiter.dropped(flight.ticket)
+        recovered_since: float | None = None
         if rule.server_trouble:
             self.breaker.trouble(
                 now, outcome.retry_reason, probe=flight.probe, no_answer=outcome.no_answer
@@ -739,7 +922,7 @@ class Dispatcher:
                 self._next_expire = now
         elif rule.step is not Step.BLOCK:
             if self.breaker.is_open:
-                self._recovered(now)
+                recovered_since = self._recovered()
             else:
                 self.breaker.answered()
         elif flight.probe:
@@ -847,13 +1030,55 @@ class Dispatcher:
                 self._stop_batch(lead.batch_id)
             except sqlite3.Error:
                 log.exception("holding batch %s after its set-up refusals failed", lead.batch_id)
-        if self._writer is not None:
+        # The slot is free: the next lead goes now, while this answer is being committed (a
+        # crash before that commit leaves this lead "sending": re-queued, outcome unknown).
+        # The loop refills the leads claimed ahead once the answer is recorded (one pass of
+        # the loop per answer, as the claimed-ahead group covers that commit).
+        self._start_ready()
+        await self._bring_forward(recovered_since, now)
+        give_back: list[int] = []
+        if self._pause is not None or self.breaker.is_open or self.setup.suspect:
+            give_back = [lead.id for lead in self._ready]  # claimed ahead: back in line
+            self._ready.clear()
+        if self._writer is not None and give_back:
+
+            def both(box: Outbox) -> tuple[list[Lead], Lead]:
+                return box.release(give_back, unknown_outcome=False), box.record(
+                    attempt, transition
+                )
+
+            released, updated = await self._write(lambda w: w.run(both))
+            self._emit_leads(released)
+        elif self._writer is not None:
             updated = await self._write(lambda w: w.record(attempt, transition))
         else:  # not running (a settle after stop): commit here
             updated = self.outbox.record(attempt, transition)
         self._emit_leads([updated])
+        await self._late_controls(updated)
 
-    def _expire_if_due(self) -> None:
+    async def _late_controls(self, updated: Lead) -> None:
+        """A cancel or hold asked for while the answer was being committed: applied now to
+        what the answer left (a lead that landed stays delivered, as when asked for during
+        the call; the outbox moves only the states each control moves)."""
+        cancel = updated.id in self._cancel_requested
+        hold = updated.id in self._hold_requested
+        self._cancel_requested.discard(updated.id)
+        self._hold_requested.discard(updated.id)
+        if not (cancel or hold):
+            return
+        ids = [updated.id]
+
+        def move(box: Outbox) -> list[Lead]:
+            return box.cancel(ids) if cancel else box.hold(ids)
+
+        if self._writer is not None:
+            changed = await self._write(lambda w: w.run(move))
+        else:
+            changed = move(self.outbox)
+        self._emit_leads(changed)
+        self._changed()
+
+    async def _expire_if_due(self) -> None:
         """Leads stuck behind an open breaker longer than the retry budget become ``failed``."""
         if not self.breaker.is_open:
             return
@@ -861,15 +1086,19 @@ class Dispatcher:
         if now < self._next_expire:
             return
         self._next_expire = now + self.timing.expire_every
-        expired = self.outbox.expire(
-            self.profile,
-            now - self.retry_budget,
-            f"The PBX could not be reached for {_span(self.retry_budget)}; gave up.",
-        )
+        profile, before = self.profile, now - self.retry_budget
+        message = f"The PBX could not be reached for {_span(self.retry_budget)}; gave up."
+        expired = await self._write(lambda w: w.run(lambda b: b.expire(profile, before, message)))
         self._emit_leads(expired)
 
     async def _shutdown(self) -> None:
+        # Claimed ahead but never called: back in line, their outcome known.
+        ready = [lead.id for lead in self._ready]
+        self._ready.clear()
+        if ready:
+            self._emit_leads(self.outbox.release(ready, unknown_outcome=False))
         tasks = list(self._tasks)  # calls in flight, and answers still being recorded
+        tasks += self._later  # control writes waiting for the file
         if tasks and self._grace > 0:
             await asyncio.wait(tasks, timeout=self._grace)
         for task in tasks:

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -55,6 +56,28 @@ _NEW_FILE_GRACE = 10.0
 
 #: The query of every lead (a frozen query, so one shared default is safe).
 EVERY_LEAD = LeadQuery()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An answer to log (``Outbox.record``) in a group of writes."""
+
+    attempt: Attempt
+    transition: Transition
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim (``Outbox.claim_due``) in a group of writes."""
+
+    profile: str
+    limit: int
+    now: float
+    due_by: float | None = None
+    generated_only: bool = False
+
+
+GroupWrite = Record | Claim
 
 
 class Outbox:
@@ -445,79 +468,131 @@ class Outbox:
         return sorted(r[0] for r in rows)
 
     def claim_due(
-        self, profile: str, limit: int, now: float | None = None, *, due_by: float | None = None
+        self,
+        profile: str,
+        limit: int,
+        now: float | None = None,
+        *,
+        due_by: float | None = None,
+        generated_ids_only: bool = False,
     ) -> list[Lead]:
         """Up to ``limit`` queued leads due by ``now``, oldest due first, marked ``sending``.
 
         ``due_by`` (default ``now``) takes leads due by then instead: the breaker's probe is the
-        next lead in line, whatever its own wait. The mark is committed before this returns, so
-        a crash during the call that follows leaves the lead recoverable as "outcome unknown".
+        next lead in line, whatever its own wait. ``generated_ids_only`` takes only leads whose
+        external id we made (a claim ahead of its call: see ``Dispatcher``). The mark is
+        committed before this returns, so a crash during the call that follows leaves the lead
+        recoverable as "outcome unknown".
         """
+        with self._write() as db:
+            return self._claim(db, profile, limit, now, due_by, generated_ids_only)
+
+    def _claim(
+        self,
+        db: sqlite3.Connection,
+        profile: str,
+        limit: int,
+        now: float | None,
+        due_by: float | None,
+        generated_ids_only: bool,
+    ) -> list[Lead]:
         if limit <= 0:
             return []
         now = self._clock() if now is None else now
         due = now if due_by is None else due_by
-        with self._write() as db:
-            rows = db.execute(
-                "UPDATE leads SET state = 'sending', updated_at = ?, "
-                "budget_from = COALESCE(budget_from, ?), "
-                "first_attempt_at = COALESCE(first_attempt_at, ?) "
-                "WHERE id IN (SELECT id FROM leads WHERE profile = ? AND state = 'queued' "
-                "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?) "
-                f"RETURNING {LEAD_COLUMNS}",
-                (now, now, now, profile, due, limit),
-            ).fetchall()
+        only = "AND external_id_generated = 1 " if generated_ids_only else ""
+        rows = db.execute(
+            "UPDATE leads SET state = 'sending', updated_at = ?, "
+            "budget_from = COALESCE(budget_from, ?), "
+            "first_attempt_at = COALESCE(first_attempt_at, ?) "
+            "WHERE id IN (SELECT id FROM leads WHERE profile = ? AND state = 'queued' "
+            f"AND next_attempt_at <= ? {only}ORDER BY next_attempt_at, id LIMIT ?) "
+            f"RETURNING {LEAD_COLUMNS}",
+            (now, now, now, profile, due, limit),
+        ).fetchall()
         leads = [lead_of(r) for r in rows]
         leads.sort(key=lambda lead: (lead.next_attempt_at, lead.id))
         return leads
 
     def record(self, attempt: Attempt, transition: Transition) -> Lead:
         """Log ``attempt`` and move its lead as ``transition`` says, in one durable commit."""
+        with self._write() as db:
+            return self._record(db, attempt, transition)
+
+    def write_group(self, writes: Sequence[GroupWrite]) -> list[Lead | list[Lead]]:
+        """Several answers (``Record``) and claims (``Claim``) in one durable commit, in order:
+        one disk sync for all. A write that fails (a lead that is not there) fails the group,
+        which is then written one by one so that only that write fails; a locked file fails
+        them all (``sqlite3.OperationalError``)."""
+        with self._write() as db:
+            return [self._group_write(db, one) for one in writes]
+
+    def _group_write(self, db: sqlite3.Connection, one: GroupWrite) -> Lead | list[Lead]:
+        if isinstance(one, Record):
+            return self._record(db, one.attempt, one.transition)
+        return self._claim(db, one.profile, one.limit, one.now, one.due_by, one.generated_only)
+
+    def write_one(self, one: GroupWrite) -> Lead | list[Lead]:
+        """One write of a group, in its own commit."""
+        with self._write() as db:
+            return self._group_write(db, one)
+
+    @contextlib.contextmanager
+    def short_wait(self, seconds: float) -> Iterator[None]:
+        """Writes inside wait at most ``seconds`` for another connection's write, then fail
+        (``database is locked``), instead of waiting the whole ``busy_timeout``."""
+        timeout = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0])
+        self._db.execute(f"PRAGMA busy_timeout = {max(0, round(seconds * 1000))}")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {timeout}")
+
+    def _record(self, db: sqlite3.Connection, attempt: Attempt, transition: Transition) -> Lead:
         now = self._clock()
         t = transition
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO attempts (lead_id, started_at, finished_at, outcome, code, message, "
-                "latency, http_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    attempt.lead_id,
-                    attempt.started_at,
-                    attempt.finished_at,
-                    attempt.outcome,
-                    attempt.code,
-                    redact_text(attempt.message)[:2000],
-                    attempt.latency,
-                    attempt.http_status,
-                ),
-            )
-            row = db.execute(
-                "UPDATE leads SET state = ?, attempts = attempts + 1, "
-                "next_attempt_at = COALESCE(?, next_attempt_at), "
-                "unknown_outcome = COALESCE(?, unknown_outcome), last_code = ?, last_message = ?, "
-                "sentence = ?, fix = ?, "
-                "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, "
-                "budget_from = COALESCE(budget_from, ?), "
-                "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, "
-                f"updated_at = ? WHERE id = ? RETURNING {LEAD_COLUMNS}",
-                (
-                    t.state.value,
-                    t.next_attempt_at,
-                    None if t.unknown_outcome is None else int(t.unknown_outcome),
-                    t.code,
-                    redact_text(t.message)[:2000],
-                    t.sentence,
-                    t.fix,
-                    attempt.started_at,
-                    attempt.finished_at,
-                    attempt.started_at,
-                    t.state.value,
-                    attempt.finished_at,
-                    now,
-                    attempt.lead_id,
-                ),
-            ).fetchone()
-            if row is None:
-                raise KeyError(attempt.lead_id)
+        db.execute(
+            "INSERT INTO attempts (lead_id, started_at, finished_at, outcome, code, message, "
+            "latency, http_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                attempt.lead_id,
+                attempt.started_at,
+                attempt.finished_at,
+                attempt.outcome,
+                attempt.code,
+                redact_text(attempt.message)[:2000],
+                attempt.latency,
+                attempt.http_status,
+            ),
+        )
+        row = db.execute(
+            "UPDATE leads SET state = ?, attempts = attempts + 1, "
+            "next_attempt_at = COALESCE(?, next_attempt_at), "
+            "unknown_outcome = COALESCE(?, unknown_outcome), last_code = ?, last_message = ?, "
+            "sentence = ?, fix = ?, "
+            "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, "
+            "budget_from = COALESCE(budget_from, ?), "
+            "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, "
+            f"updated_at = ? WHERE id = ? RETURNING {LEAD_COLUMNS}",
+            (
+                t.state.value,
+                t.next_attempt_at,
+                None if t.unknown_outcome is None else int(t.unknown_outcome),
+                t.code,
+                redact_text(t.message)[:2000],
+                t.sentence,
+                t.fix,
+                attempt.started_at,
+                attempt.finished_at,
+                attempt.started_at,
+                t.state.value,
+                attempt.finished_at,
+                now,
+                attempt.lead_id,
+            ),
+        ).fetchone()
+        if row is None:
+            raise KeyError(attempt.lead_id)
         return lead_of(row)
 
     def release(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures.thread import BrokenThreadPool
@@ -623,3 +625,226 @@ async def test_stopping_while_waiting_for_the_queue_returns_at_once(outbox: Outb
         await asyncio.wait_for(task, 1.0)
         assert time.monotonic() - started < 0.5
         assert not dispatcher.running
+
+
+# -- keeping slots busy, and controls that never stall the loop -------------------------------
+
+_HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+"""
+
+
+@pytest.mark.asyncio
+async def test_controls_do_not_stall_the_loop_while_another_process_holds_the_file(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()  # nothing is answered: only the controls write
+    h = make(client, max_concurrency=1)
+    batch = h.enqueue(leads(6))
+    h.start()
+    await h.until(lambda: len(h.dispatcher.in_flight) == 1)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD_LOCK, str(h.outbox.path), "1.5",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"locked"
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        assert h.dispatcher.cancel([6]) == 1
+        assert h.dispatcher.hold([5]) == 1
+        h.dispatcher.pause("Lunch")
+        took = time.perf_counter() - started
+        await asyncio.sleep(0.2)
+        assert h.outbox.get(6).state is State.QUEUED  # type: ignore[union-attr]  # not yet
+        await h.until(lambda: h.outbox.get(6).state is State.CANCELLED)  # type: ignore[union-attr]
+        ticking.cancel()
+    finally:
+        await proc.wait()
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert took < 0.3, took  # each control waited at most its short wait (50 ms), not 5 s
+    assert max(gaps) < 0.3, max(gaps)
+    await h.until(lambda: h.outbox.get(5).state is State.HELD)  # type: ignore[union-attr]
+    client.gate.set()
+    h.dispatcher.resume()
+    await h.until(lambda: h.states() == {"delivered": 4, "held": 1, "cancelled": 1})
+    assert not h.finished(batch)
+
+
+@pytest.mark.asyncio
+async def test_expiry_behind_an_open_breaker_does_not_stall_the_loop(
+    make: Callable[..., Harness],
+) -> None:
+    now = [time.time() + 5.0]  # ahead of the outbox clock: the new leads are due
+    h = make(FakeClient(lambda n, f, a: OFFLINE), clock=lambda: now[0], retry_budget=30.0)
+    h.enqueue(leads(3))
+    h.start()
+    await h.until(lambda: h.dispatcher.breaker.is_open)
+    await h.until(lambda: not h.dispatcher.in_flight)
+    tried = [x.id for x in h.outbox.leads() if x.attempts]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD_LOCK, str(h.outbox.path), "1.5",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    ticks: list[float] = []
+    try:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"locked"
+        now[0] += 31  # the expiry is due while the file is held
+        h.dispatcher.wake()
+        deadline = time.perf_counter() + 1.2
+        while time.perf_counter() < deadline:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+    finally:
+        await proc.wait()
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 0.3, max(gaps)
+    await h.until(lambda: h.outbox.counts("p")[State.FAILED] >= len(tried))
+    assert all(h.outbox.get(i).state is State.FAILED for i in tried)  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_the_next_call_does_not_wait_for_the_last_answer_s_commit(
+    make: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def slowed(real: Callable[..., object]) -> Callable[..., object]:
+        def slow(*args: object) -> object:
+            time.sleep(0.03)  # a slow disk sync for each answer
+            return real(*args)
+
+        return slow
+
+    for name in ("record", "_record"):  # ``record`` alone, or inside a group commit
+        if hasattr(Outbox, name):
+            monkeypatch.setattr(Outbox, name, slowed(getattr(Outbox, name)))
+    client = FakeClient()
+    starts: list[float] = []
+    answer = client.answer
+    client.answer = lambda n, f, a: (starts.append(time.perf_counter()), answer(n, f, a))[1]
+    client.delay = 0.05  # a call takes longer than a commit, as on a real PBX
+    h = make(client, max_concurrency=1)
+    batch = h.enqueue(leads(8))
+    h.start()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 8}
+    gaps = sorted(b - a - client.delay for a, b in itertools.pairwise(starts))
+    # The next call goes while the last answer is committed: most gaps are far below a
+    # commit (waiting for the answer's commit, then the claim's, would cost 60 ms each).
+    assert gaps[len(gaps) // 2] < 0.02, gaps
+
+
+@pytest.mark.asyncio
+async def test_leads_claimed_ahead_go_back_in_line_with_their_outcome_known(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()
+    h = make(client, max_concurrency=1)
+    h.enqueue(leads(6))
+    h.start()
+    await h.until(lambda: len(h.dispatcher.in_flight) == 1)
+    await h.until(lambda: h.outbox.counts("p")[State.SENDING] == 2)  # one flying, one ahead
+    (flying,) = h.dispatcher.in_flight
+    h.dispatcher.pause()
+    ahead = [x for x in h.outbox.leads() if x.state is State.SENDING and x.id != flying]
+    assert not ahead  # back in line at once
+    await h.stop()
+    by_id = {x.id: x for x in h.outbox.leads()}
+    assert by_id[flying].unknown_outcome  # it was called: its answer is unknown
+    assert not any(x.unknown_outcome for i, x in by_id.items() if i != flying)
+    assert {x.state for x in by_id.values()} == {State.QUEUED}
+
+
+@pytest.mark.asyncio
+async def test_only_leads_with_our_own_external_ids_are_claimed_ahead(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()
+    h = make(client, max_concurrency=1)
+    theirs = [
+        LeadInput({**item.fields, "njExternalLeadId": f"crm-{i}"}, item.phones, item.row)
+        for i, item in enumerate(leads(3))
+    ]
+    batch = h.enqueue(theirs)
+    h.start()
+    await h.until(lambda: len(h.dispatcher.in_flight) == 1)
+    await asyncio.sleep(0.1)
+    assert h.outbox.counts("p")[State.SENDING] == 1  # their ids: marked only when called
+    client.gate.set()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 3}
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_lead_claimed_ahead_is_never_called(
+    make: Callable[..., Harness],
+) -> None:
+    client = FakeClient()
+    client.gate = asyncio.Event()
+    h = make(client, max_concurrency=1)
+    batch = h.enqueue(leads(3))
+    h.start()
+    await h.until(lambda: h.outbox.counts("p")[State.SENDING] == 2)
+    (ahead,) = [
+        x.id
+        for x in h.outbox.leads()
+        if x.state is State.SENDING and x.id not in h.dispatcher.in_flight
+    ]
+    assert h.dispatcher.cancel([ahead]) == 1
+    assert h.outbox.get(ahead).state is State.CANCELLED  # type: ignore[union-attr]
+    client.gate.set()
+    await h.until(lambda: h.finished(batch))
+    assert h.states() == {"delivered": 2, "cancelled": 1}
+    assert len(client.calls) == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["hold", "stop the batch"])
+async def test_a_hold_asked_for_while_an_answer_is_written_still_holds_the_lead(
+    make: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    writing, written = asyncio.Event(), asyncio.Event()
+    real = OutboxWriter.record
+
+    async def slow_record(self: OutboxWriter, attempt: object, transition: object) -> object:
+        writing.set()  # the call has ended; its answer ("retry later") is being committed
+        await written.wait()
+        return await real(self, attempt, transition)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(OutboxWriter, "record", slow_record)
+    client = FakeClient(lambda n, f, a: BUSY)
+    h = make(client, max_concurrency=1)
+    batch = h.enqueue(leads(1))
+    h.start()
+    await asyncio.wait_for(writing.wait(), 10)
+    (lead,) = h.outbox.leads()
+    # Its answer is not recorded yet: it still counts as in flight.
+    assert h.dispatcher.in_flight == {lead.id}
+    if how == "hold":
+        assert h.dispatcher.hold([lead.id]) == 1
+    else:
+        h.dispatcher._stop_batch(batch)
+    written.set()
+    await h.until(lambda: h.states() == {"held": 1})
+    assert not h.dispatcher.in_flight
+    await asyncio.sleep(0.1)  # "retry later" would have sent it again by now
+    assert h.states() == {"held": 1}
+    assert len(client.calls) == 1
+    await h.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -82,3 +83,64 @@ async def test_closed_writer_refuses_calls(tmp_path: Path) -> None:
     writer.close()
     with pytest.raises(RuntimeError, match="closed"):
         await writer.run(lambda box: box.counts("P"))
+
+
+def _queue(path: Path, count: int) -> Outbox:
+    box = Outbox(path)
+    box.enqueue(
+        "P", Target(1, 2, 3),
+        [LeadInput({"Name": f"A{i}", "FirstPhone": f"03701{i:05d}"}) for i in range(count)],
+        allow_duplicates=False, source="t",
+    )  # fmt: skip
+    return box
+
+
+@pytest.mark.asyncio
+async def test_answers_and_claims_asked_for_together_share_one_commit(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    reader = _queue(path, 12)
+    writer = OutboxWriter(path, clock=time.time)
+    try:
+        claimed = await writer.claim_due("P", 6, time.time())
+        commits = writer.commits
+        answers = [
+            writer.record(
+                Attempt(lead.id, 1.0, 1.2, "delivered", 0, "OK", 0.2),
+                Transition(State.DELIVERED, code=0),
+            )
+            for lead in claimed
+        ]
+        results = await asyncio.gather(*answers, writer.claim_due("P", 6, time.time()))
+        *recorded, more = results
+        assert [lead.state for lead in recorded] == [State.DELIVERED] * 6  # type: ignore[union-attr]
+        assert len(more) == 6  # type: ignore[arg-type]
+        # The first write starts a commit at once; the rest, asked for meanwhile, share one.
+        assert writer.commits - commits <= 2
+        assert reader.counts("P").as_dict()["delivered"] == 6
+        assert reader.counts("P").as_dict()["sending"] == 6
+    finally:
+        writer.close()
+        reader.close()
+
+
+@pytest.mark.asyncio
+async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    reader = _queue(path, 2)
+    writer = OutboxWriter(path, clock=time.time)
+    try:
+        claimed = await writer.claim_due("P", 2, time.time())
+        answers = [
+            writer.record(
+                Attempt(lead_id, 1.0, 1.2, "delivered", 0, "OK", 0.2),
+                Transition(State.DELIVERED, code=0),
+            )
+            for lead_id in (claimed[0].id, 999, claimed[1].id)  # 999: no such lead
+        ]
+        results = await asyncio.gather(*answers, return_exceptions=True)
+        assert isinstance(results[1], sqlite3.IntegrityError)  # its attempt has no lead
+        assert [r.state for r in (results[0], results[2])] == [State.DELIVERED] * 2  # type: ignore[union-attr]
+        assert reader.counts("P").as_dict()["delivered"] == 2
+    finally:
+        writer.close()
+        reader.close()
