@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from noojee_desk.core.delivery.api import ApiError, ConfigError, NoojeeClient
 from noojee_desk.core.delivery.dispatcher import Dispatcher, Event, QueueFigures
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.policy import RetryTiming
-from noojee_desk.core.delivery.records import Delivered, Enqueued, LeadInput, Target
+from noojee_desk.core.delivery.records import Delivered, Enqueued, LeadInput, Target, is_locked
 from noojee_desk.core.delivery.schema import content_key
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_from_pbx, layout_key
 from noojee_desk.core.leads.validate import ValidationSettings, Validator
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Batches larger than this are written by a worker thread (a disk sync must not stall the UI).
 BIG_BATCH = 200
+#: How long a small batch waits on the loop's connection for another writer (seconds).
+SHORT_WAIT = 0.05
 
 #: Builds the in-process transport of the built-in PBX and gives its key (demo mode).
 DemoFactory = Callable[[], tuple[httpx.AsyncBaseTransport, str]]
@@ -419,15 +422,22 @@ class Desk:
                 reuse_finished=False,
             )
 
-        if len(leads) > BIG_BATCH:
+        def write() -> Enqueued:
+            with Outbox(self.paths.outbox) as outbox:
+                return queue(outbox)
 
-            def write() -> Enqueued:
-                with Outbox(self.paths.outbox) as outbox:
-                    return queue(outbox)
-
+        queued: Enqueued | None = None
+        if len(leads) <= BIG_BATCH:
+            # Small batches on the loop's connection, but never waiting there for another
+            # writer (the window would freeze): a held file is waited out in a worker instead.
+            try:
+                with self.outbox.short_wait(SHORT_WAIT):
+                    queued = queue(self.outbox)
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise
+        if queued is None:
             queued = await asyncio.get_running_loop().run_in_executor(None, write)
-        else:
-            queued = queue(self.outbox)
         if self.dispatcher is not None and queued.batch.total:
             self.dispatcher.wake()
         return queued

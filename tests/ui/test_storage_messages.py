@@ -19,7 +19,7 @@ import pytest_asyncio
 from helpers.desks import make_core_desk, make_desk
 from helpers.waits import until
 from helpers.windows import close_window
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
@@ -167,13 +167,27 @@ async def test_a_lock_another_process_holds_is_waited_out_without_a_disk_message
     errors: list[str] = []
     demo.tasks.on_error = errors.append
     holder = hold_the_lock(demo.desk.paths.outbox, 6)
+    ticks = [time.monotonic()]
+    gaps: list[float] = []
+
+    def tick() -> None:
+        now = time.monotonic()
+        gaps.append(now - ticks[-1])
+        ticks.append(now)
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(20)
     try:
         started = time.monotonic()
         queue_lead(qtbot, demo, "Bo Chen", "03 7010 5678")
         await until(lambda: states(demo) == ["Delivered"], limit=40, what="queued after the lock")
         assert time.monotonic() - started > 5  # it really met the lock
     finally:
+        timer.stop()
         ended(holder)
+    # The window never froze meanwhile: the waiting is done off its thread.
+    assert max(gaps) < 1.0, f"the window stalled {max(gaps):.2f} s"
     assert demo.problem_banner.reason is not BannerReason.QUEUE_FILE
     assert "not queued" not in demo.form.summary.text()
     assert errors == []
