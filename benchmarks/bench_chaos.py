@@ -55,7 +55,7 @@ def make_file(path: Path, count: int) -> dict[int, tuple[str, str]]:
 
 def judge(report: str, pbx: dict[str, Any], rows: dict[int, tuple[str, str]]) -> dict[str, Any]:
     lines = [json.loads(line) for line in report.splitlines() if line.strip()]
-    results = {r["row"]: r for r in lines[:-1]}
+    results = {r["row"] - 1: r for r in lines[:-1]}  # the report names file rows: header is 1
     leads = [lead for lead in pbx["leads"] if lead["campaign_id"] == 42]
     by_external = Counter(lead["external_id"] for lead in leads)
     by_phone = Counter(lead["fields"]["FirstPhone"] for lead in leads)

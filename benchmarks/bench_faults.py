@@ -112,6 +112,8 @@ def verify(report: str, pbx: dict[str, Any], expected: dict[int, str]) -> list[s
     problems: list[str] = []
     lines = [json.loads(line) for line in report.splitlines() if line.strip()]
     rows, summary = lines[:-1], lines[-1]["summary"]
+    # The report names each row by its row in the file (the header is row 1): data row n is n + 1.
+    rows = [{**r, "row": r["row"] - 1} for r in rows]
     leads = [lead for lead in pbx["leads"] if lead["campaign_id"] == 42]
     twice = [k for k, n in Counter(x["external_id"] for x in leads).items() if n > 1]
     if twice:
