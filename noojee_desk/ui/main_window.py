@@ -182,7 +182,9 @@ class MainWindow(QMainWindow):
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
 
         self.queue_model = QueueModel(self._target_names, self._batch_name)
-        self.queue_model.attach(self._find_lead_ids, self._read_leads, self._run_query)
+        self.queue_model.attach(
+            self._find_lead_ids, self._read_leads, self._run_query, self._find_top_id
+        )
         self._batch_names: dict[int, str] = {}
         self.queue_view = QueueView(self.queue_model)
         self.queue_view.pause_toggled.connect(self._pause_toggled)
@@ -973,6 +975,14 @@ class MainWindow(QMainWindow):
         with Outbox(self.desk.paths.outbox) as outbox:
             return outbox.lead_ids(query, after=after)
 
+    def _find_top_id(self, profile: str | None) -> int:
+        """In a worker: the profile's newest lead id as a queue query starts (fetch_new looks
+        above it, so an empty search result does not make every watch tick read the queue)."""
+        if profile is None:
+            return 0
+        with Outbox(self.desk.paths.outbox) as outbox:
+            return outbox.last_lead_id(profile)
+
     def _read_leads(self, ids: Sequence[int]) -> dict[int, Lead]:
         """A page of the queue view (asked for while Qt paints): a SQLite error shows the
         queue-file banner once the paint is over and the rows stay blank until the next read."""
@@ -983,11 +993,18 @@ class MainWindow(QMainWindow):
             return {}
 
     def _run_query(self, job: Callable[[], Any], done: Callable[[Any], None]) -> Any:
+        generation = self.queue_model.generation  # the query (or the fetch) this job is for
+
         async def run() -> None:
             try:
                 result = await self.tasks.in_worker(job)
-            except _STORAGE_ERRORS as exc:
-                self._storage_failed(exc, "searching the queue")
+            except Exception as exc:  # any failure: the model must not wait for it for good
+                if isinstance(exc, _STORAGE_ERRORS):
+                    self._storage_failed(exc, "searching the queue")
+                else:
+                    log.exception("The queue view's query failed")
+                if not self._closing:
+                    self.queue_model.query_failed(generation)
                 return
             if not self._closing:
                 done(result)
@@ -1137,9 +1154,10 @@ class MainWindow(QMainWindow):
     @_reads_queue
     def _flush_changes(self) -> None:
         outbox = self.desk.outbox
-        ids, self._pending_ids = sorted(self._pending_ids), set()
-        batches, self._pending_batches = sorted(self._pending_batches), set()
-        leads = list(outbox.leads_by_id(ids).values())
+        ids, batches = sorted(self._pending_ids), sorted(self._pending_batches)
+        leads = list(outbox.leads_by_id(ids).values())  # a read error keeps them pending
+        self._pending_ids.difference_update(ids)
+        self._pending_batches.difference_update(batches)
         if leads:
             self.queue_model.update(leads)
         if batches:  # a bulk control: the rows read again (the query too, when filtered)
@@ -1246,7 +1264,7 @@ class MainWindow(QMainWindow):
         return LeadQuery(
             profile=profile.name if profile is not None else None,
             states=self.queue_model.states,
-            search=self.queue_view.search.text(),
+            search=self.queue_model.search,  # as the view searched: the same text, the same rule
         )
 
     def export_results(self, kind: str) -> None:

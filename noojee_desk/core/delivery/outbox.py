@@ -807,7 +807,14 @@ class Outbox:
         Eight bytes a lead (a million: 8 MB, about 0.3 s): the queue view's rows are these, and
         it reads the leads of the few hundred rows it shows. Call it off the UI thread."""
         if not query.search.strip() and query.lead_ids is None and query.profile is not None:
-            return self._lead_ids_by_batch(query, after)
+            if self._db.in_transaction:
+                return self._lead_ids_by_batch(query, after)
+            # Its reads in one snapshot: a batch committed between them cannot list wrong ids.
+            self._db.execute("BEGIN DEFERRED")
+            try:
+                return self._lead_ids_by_batch(query, after)
+            finally:
+                self._db.execute("COMMIT")
         where, params = self._where(query)
         if after:
             where += (" AND " if where else " WHERE ") + "id > ?"

@@ -107,6 +107,8 @@ def lead_phone(lead: Lead) -> str:
 IdFinder = Callable[[LeadQuery, int], "array[int]"]
 #: Reads the leads with these ids (one page: fast, on the UI thread).
 PageReader = Callable[[Sequence[int]], Mapping[int, Lead]]
+#: Reads the highest lead id in the outbox (of a profile), the top a query can see.
+TopReader = Callable[[str | None], int]
 #: Runs a job somewhere (a worker thread) and hands its result to a callback on the UI thread.
 #: It may return something to wait on (an asyncio task) until the callback has run.
 Runner = Callable[[Callable[[], Any], Callable[[Any], None]], Any]
@@ -116,12 +118,27 @@ def run_here(job: Callable[[], Any], done: Callable[[Any], None]) -> None:
     done(job())
 
 
+#: SQLite's LIKE folds the case of ASCII letters only ("MÜLLER" does not find "Müller").
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def like_fold(text: str) -> str:
+    """Text as SQLite's LIKE compares it: ASCII letters in lower case, every other letter as is."""
+    return text.translate(_ASCII_LOWER)
+
+
 def haystack(lead: Lead) -> str:
-    """What the search looks in, as the SQL search does: fields, external id, messages."""
-    return " ".join(
+    """What the search looks in, as the SQL search does: fields, external id, messages (folded
+    as LIKE folds them)."""
+    return like_fold(" ".join(
         [*lead.fields.keys(), *lead.fields.values(), lead.external_id, lead.sentence,
          lead.last_message]
-    ).casefold()  # fmt: skip
+    ))  # fmt: skip
+
+
+def matches(needle: str, lead: Lead) -> bool:
+    """The outbox's search on one lead: ``needle`` (as typed) anywhere in it, LIKE's way."""
+    return not needle.strip() or like_fold(needle.strip()) in haystack(lead)
 
 
 class QueueModel(QAbstractTableModel):
@@ -158,9 +175,20 @@ class QueueModel(QAbstractTableModel):
         self._loading = False
         self._late: list[Lead] = []  # changes that arrive while a query runs
         self._seen = 0  # the highest id the last query could see
+        self._top: TopReader | None = None
+        self._fetching = False  # a fetch_new runs (one at a time)
+        self._fetch_wanted = False  # fetch_new was asked while a query or a fetch ran
 
-    def attach(self, finder: IdFinder, pages: PageReader, runner: Runner = run_here) -> None:
-        self._finder, self._pages, self._runner = finder, pages, runner
+    def attach(
+        self,
+        finder: IdFinder,
+        pages: PageReader,
+        runner: Runner = run_here,
+        top: TopReader | None = None,
+    ) -> None:
+        """``top`` reads the outbox's highest lead id as a query starts (without it: the
+        highest id the query finds), so that fetch_new looks only above it."""
+        self._finder, self._pages, self._runner, self._top = finder, pages, runner, top
         self._all = None
 
     # -- the query --------------------------------------------------------------------------
@@ -185,12 +213,17 @@ class QueueModel(QAbstractTableModel):
         return self.refresh()
 
     def set_search(self, text: str) -> Any:
-        self._needle = text.strip().casefold()
+        self._needle = text.strip()  # as typed: the outbox's LIKE folds ASCII letters only
         return self.refresh()
 
     @property
     def loading(self) -> bool:
         return self._loading
+
+    @property
+    def generation(self) -> int:
+        """Which query is the latest (a runner tells ``query_failed`` which one failed)."""
+        return self._generation
 
     def refresh(self) -> Any:
         """Run the query again (off the UI thread when attached) and show its rows; returns
@@ -201,13 +234,17 @@ class QueueModel(QAbstractTableModel):
             chosen = array("q", sorted(i for i, lead in self._all.items() if self._accepts(lead)))
             self._arrived(generation, chosen, max(self._all, default=0))
             return None
-        finder, query = self._finder, self.query()
+        finder, query, top = self._finder, self.query(), self._top
         assert finder is not None
         self._loading = True
+        self._fetch_wanted = False  # the query sees every lead committed before it runs
 
         def job() -> tuple[array[int], int]:
+            # The top first: a lead committed between the two reads is above it, so the next
+            # fetch_new looks for it (and finds it shown already, or shows it).
+            seen = top(query.profile) if top is not None else 0
             found = finder(query, 0)
-            return found, (found[-1] if found else 0)
+            return found, max(seen, found[-1] if found else 0)
 
         return self._runner(job, lambda result: self._arrived(generation, *result))
 
@@ -217,46 +254,90 @@ class QueueModel(QAbstractTableModel):
         self.beginResetModel()
         self._ids = ids
         self._cache.clear()
-        self._seen = max(seen, self._seen if ids else seen)
+        self._seen = max(seen, self._seen)
         self._loading = False
         self.endResetModel()
+        self._replay_late()
+        self.loaded.emit()
+        self._fetch_if_wanted()
+
+    def query_failed(self, generation: int) -> None:
+        """The runner could not run a job of ``generation`` (a storage error, said elsewhere):
+        the rows shown stay, the changes that waited for the query are applied, and the next
+        fetch_new runs."""
+        self._fetching = False
+        if generation == self._generation and self._loading:
+            self._loading = False
+            self._replay_late()
+
+    def _replay_late(self) -> None:
         late, self._late = self._late, []
         if late:
             self.update(late)
-        self.loaded.emit()
 
     def fetch_new(self) -> Any:
         """Show the leads queued since the last query (by this window or another process).
 
-        Returns what the runner gives to wait on until they are shown (None: nothing to wait)."""
-        if self._all is not None or self._loading or self._finder is None:
+        Returns what the runner gives to wait on until they are shown (None: nothing to wait;
+        asked while a query or another fetch runs, it runs once that is over)."""
+        if self._all is not None or self._finder is None:
+            return None
+        if self._loading or self._fetching:
+            self._fetch_wanted = True
             return None
         finder, query, after, generation = self._finder, self.query(), self._seen, self._generation
+        top = self._top
+        self._fetching = True
 
-        def job() -> array[int]:
-            return finder(query, after)
+        def job() -> tuple[array[int], int]:
+            seen = top(query.profile) if top is not None else 0
+            found = finder(query, after)
+            return found, max(seen, found[-1] if found else 0)
 
-        return self._runner(job, lambda ids: self._append(generation, ids))
+        return self._runner(job, lambda result: self._append(generation, *result))
 
-    def _append(self, generation: int, ids: array[int]) -> None:
-        if generation != self._generation or self._loading:
-            return
-        fresh = array("q", (i for i in ids if i > (self._ids[-1] if self._ids else 0)))
-        if not fresh:
-            return
-        self._seen = max(self._seen, fresh[-1])
-        count = len(self._ids)
-        first = 0 if self.descending else count
-        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-        self._ids.extend(fresh)
-        self.endInsertRows()
+    def _fetch_if_wanted(self) -> None:
+        if self._fetch_wanted and not self._loading and not self._fetching:
+            self._fetch_wanted = False
+            self.fetch_new()
+
+    def _append(self, generation: int, ids: array[int], seen: int) -> None:
+        self._fetching = False
+        if generation == self._generation and not self._loading:
+            self._seen = max(self._seen, seen)
+            self._insert_ids(ids)
+        self._fetch_if_wanted()
+
+    def _insert_ids(self, ids: Iterable[int]) -> None:
+        """Rows for the ids not shown yet, each in its place in queue order (update() may have
+        shown a higher id already, so a lower one is not simply appended)."""
+        tail: array[int] = array("q")
+        for lead_id in ids:
+            last = self._ids[-1] if self._ids else 0
+            if tail or lead_id > last:
+                if not tail or lead_id > tail[-1]:
+                    tail.append(lead_id)
+                continue
+            at = bisect_left(self._ids, lead_id)
+            if at < len(self._ids) and self._ids[at] == lead_id:
+                continue
+            row = self._row_of_position(at) + (1 if self.descending else 0)
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._ids.insert(at, lead_id)
+            self.endInsertRows()
+        if tail:
+            count = len(self._ids)
+            first = 0 if self.descending else count
+            self.beginInsertRows(QModelIndex(), first, first + len(tail) - 1)
+            self._ids.extend(tail)
+            self.endInsertRows()
 
     def _accepts(self, lead: Lead) -> bool:
         if self.profile is not None and lead.profile != self.profile:
             return False
         if self._states is not None and lead.state not in self._states:
             return False
-        return not self._needle or self._needle in haystack(lead)
+        return matches(self._needle, lead)
 
     # -- rows and ids -----------------------------------------------------------------------
 
@@ -395,7 +476,7 @@ class QueueModel(QAbstractTableModel):
         if self._loading:
             self._late.extend(leads)
             return
-        changed: list[int] = []
+        changed: set[int] = set()  # ids: their rows are known once every removal is made
         last = self.columnCount() - 1
         for lead in leads:
             if self._all is not None:
@@ -406,7 +487,7 @@ class QueueModel(QAbstractTableModel):
             if present and wanted:
                 if lead.id in self._cache or self._all is not None:
                     self._cache[lead.id] = lead
-                changed.append(self._row_of_position(at))
+                changed.add(lead.id)
             elif present:
                 row = self._row_of_position(at)
                 self.beginRemoveRows(QModelIndex(), row, row)
@@ -420,8 +501,9 @@ class QueueModel(QAbstractTableModel):
                 self._cache[lead.id] = lead
                 self._seen = max(self._seen, lead.id)
                 self.endInsertRows()
-        if changed:
-            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
+        rows = [row for row in map(self.row_of, changed) if row is not None]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), last))
 
     def reload(self) -> Any:
         """Many leads changed at once (a bulk control): without a filter or a search no row

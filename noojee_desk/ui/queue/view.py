@@ -190,6 +190,10 @@ class LeadDetails(QDialog):
         layout.addWidget(buttons)
 
 
+#: Up to this many selected rows the controls follow the selected leads' states.
+SELECTION_READ = 500
+
+
 class QueueView(QWidget):
     """Shows the queue; its controls emit signals the window routes to the dispatcher."""
 
@@ -343,12 +347,12 @@ class QueueView(QWidget):
         layout.addWidget(self.table, 1)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         # A selected lead changes state while selected (delivered, rejected 105, …).
-        self.model.dataChanged.connect(self._selection_changed)
+        self.model.dataChanged.connect(self._rows_changed)
         self._selection_changed()
 
     def _search_now(self) -> None:
         self._search_timer.stop()
-        if self.search.text().strip().casefold() != self.model.search:
+        if self.search.text().strip() != self.model.search:
             self.model.set_search(self.search.text())
 
     def _header_clicked(self, column: int) -> None:
@@ -383,15 +387,54 @@ class QueueView(QWidget):
         self.pause.setText("Resume sending" if paused else "Pause sending")
         self.pause.blockSignals(False)
 
+    def selected_rows(self) -> list[int]:
+        """The selected rows in order, from the selection's ranges (no lead is read)."""
+        rows: set[int] = set()
+        for top, bottom in self._spans():
+            rows.update(range(top, bottom + 1))
+        return sorted(rows)
+
+    def _spans(self) -> list[tuple[int, int]]:
+        """The selection's ranges of rows (first, last)."""
+        selection = self.table.selectionModel().selection()
+        return [(span.top(), span.bottom()) for span in map(selection.at, range(selection.size()))]
+
+    def selected_count(self) -> int:
+        """How many rows are selected (a range each: Ctrl+A at a million is one)."""
+        spans = self._spans()
+        if len(spans) > 1:
+            return len(self.selected_rows())
+        return sum(bottom - top + 1 for top, bottom in spans)
+
     def selected_leads(self) -> list[Lead]:
-        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
-        found = (self.model.index(row, 0).data(LeadRole) for row in sorted(rows))
+        found = (self.model.index(row, 0).data(LeadRole) for row in self.selected_rows())
         return [lead for lead in found if lead is not None]
 
     def selected_ids(self) -> list[int]:
-        return [lead.id for lead in self.selected_leads()]
+        """The ids of the selected rows (a control on them says how many it changed)."""
+        count = self.model.rowCount()
+        return [self.model.id_at(row) for row in self.selected_rows() if row < count]
+
+    def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, *_args: object) -> None:
+        """A lead changed while the view shows it: the actions follow only when it is one of a
+        few selected ones (a large selection has every control on already)."""
+        if self.selected_count() > SELECTION_READ:
+            return
+        first, last = top.row(), bottom.row()
+        for top_row, bottom_row in self._spans():
+            if top_row <= last and bottom_row >= first:
+                self._selection_changed()
+                return
 
     def _selection_changed(self, *_args: object) -> None:
+        """Which controls apply to the selected leads. Up to SELECTION_READ rows their states
+        decide (their leads are read a page at a time); above that every control is on, and
+        the control says how many leads it changed (reading 100,000 leads freezes the UI)."""
+        if self.selected_count() > SELECTION_READ:
+            for act in (self.act_retry, self.act_cancel, self.act_hold, self.act_resend):
+                act.setEnabled(True)
+            self.act_details.setEnabled(False)
+            return
         leads = self.selected_leads()
         states = {lead.state for lead in leads}
         self.act_retry.setEnabled(

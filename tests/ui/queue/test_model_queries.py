@@ -1,0 +1,278 @@
+"""The attached queue model while its queries run: a query that fails, new leads asked for while
+a query or a fetch runs, updates that move rows, the highest id a query saw, and the search's
+one rule for upper and lower case (the outbox's SQL and the rows that follow live changes)."""
+
+from __future__ import annotations
+
+import dataclasses
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.records import LeadInput, LeadQuery, State, Target
+from noojee_desk.ui.queue.model import QueueModel, matches
+
+TARGET = Target(3, 42, 101)
+
+
+def fill(outbox: Outbox, count: int, name: str = "Person") -> list[int]:
+    leads = [
+        LeadInput({"Name": f"{name} {i}", "FirstPhone": f"03701{i:05d}"}) for i in range(count)
+    ]
+    batch = outbox.enqueue("Demo", TARGET, leads, allow_duplicates=False, source="paste")
+    return list(range(batch.first_lead_id or 0, (batch.last_lead_id or 0) + 1))
+
+
+class Later:
+    """A runner whose jobs run when asked (as a worker's answer reaches the UI a moment later)."""
+
+    def __init__(self, read_at_once: bool = False) -> None:
+        self.jobs: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
+        self.read_at_once = read_at_once  # the worker reads now, its answer arrives later
+
+    def __call__(self, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        if self.read_at_once:
+            result = job()
+            job = lambda: result  # noqa: E731
+        self.jobs.append((job, done))
+
+    def finish(self) -> None:
+        job, done = self.jobs.pop(0)
+        done(job())
+
+
+def ids_of(model: QueueModel) -> list[int]:
+    return [model.id_at(row) for row in range(model.rowCount())]
+
+
+def attached(outbox: Outbox, runner: Any = None, top: bool = True) -> tuple[QueueModel, list]:
+    asked: list[tuple[str, int]] = []
+
+    def finder(query: LeadQuery, after: int) -> array[int]:
+        asked.append((query.search, after))
+        return outbox.lead_ids(query, after=after)
+
+    model = QueueModel()
+    if runner is None:
+        model.attach(finder, outbox.leads_by_id, top=outbox.last_lead_id if top else None)
+    else:
+        model.attach(finder, outbox.leads_by_id, runner, outbox.last_lead_id if top else None)
+    return model, asked
+
+
+def test_rows_changed_are_told_where_they_are_after_the_rows_removed_with_them(
+    tmp_path: Path, qtmodeltester: ModelTester
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 6)
+    model, _ = attached(outbox)
+    model.set_profile("Demo")
+    model.set_states(frozenset({State.QUEUED}))
+    qtmodeltester.check(model)
+    for row in range(model.rowCount()):
+        model.lead_at(row)
+    told: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda first, last: told.append((first.row(), last.row())))
+    leads = {lead.id: lead for lead in outbox.leads(LeadQuery(profile="Demo"))}
+    tried = dataclasses.replace(leads[ids[4]], attempts=1)  # still queued
+    cancelled = dataclasses.replace(leads[ids[1]], state=State.CANCELLED)  # leaves the filter
+    model.update([tried, cancelled])
+    assert model.row_of(ids[4]) == 3
+    assert told == [(3, 3)]
+    assert model.lead_at(3).attempts == 1
+
+
+def test_a_failed_query_leaves_the_model_ready_with_the_changes_that_waited(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 3)
+    later = Later()
+    model, _ = attached(outbox, later)
+    model.set_profile("Demo")
+    later.finish()
+    model.set_states(frozenset({State.QUEUED}))  # its query fails in the worker
+    assert model.loading
+    failed = model.generation
+    later.jobs.clear()
+    cancelled = dataclasses.replace(outbox.leads(LeadQuery(lead_ids=[ids[0]]))[0],
+                                    state=State.CANCELLED)  # fmt: skip
+    model.update([cancelled])  # waits for the query
+    assert model.rowCount() == 3
+    model.query_failed(failed)
+    assert not model.loading
+    assert ids_of(model) == ids[1:]  # the change that waited is shown
+    more = fill(outbox, 1)
+    model.fetch_new()
+    assert len(later.jobs) == 1
+    later.finish()
+    assert ids_of(model) == ids[1:] + more
+
+
+def test_new_leads_asked_for_while_a_search_runs_are_shown_when_it_ends(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 3)
+    later = Later(read_at_once=True)
+    model, _ = attached(outbox, later)
+    model.set_profile("Demo")
+    later.finish()
+    model.set_search("Person")  # typed: the query is in flight
+    version = outbox.data_version()
+    more = fill(outbox, 2)  # queued on the window's own connection
+    assert outbox.data_version() == version  # so no later watch tick asks again
+    assert model.fetch_new() is None
+    later.finish()  # the search's answer (read before the new leads)
+    while later.jobs:
+        later.finish()
+    assert ids_of(model) == ids + more
+
+
+def test_one_fetch_at_a_time_and_an_ask_during_it_runs_after(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 2)
+    later = Later()
+    model, asked = attached(outbox, later)
+    model.set_profile("Demo")
+    later.finish()
+    first = fill(outbox, 1)
+    model.fetch_new()
+    second = fill(outbox, 1)
+    model.fetch_new()
+    model.fetch_new()
+    assert len(later.jobs) == 1
+    later.finish()
+    assert len(later.jobs) == 1  # the asks made meanwhile: one fetch
+    later.finish()
+    assert not later.jobs
+    assert ids_of(model) == ids + first + second
+    # The first fetch ran once both were queued (its worker read the top then): the second
+    # looks above them and reads nothing again.
+    assert [after for _, after in asked] == [0, ids[-1], second[-1]]
+
+
+def test_a_search_that_finds_nothing_does_not_make_each_fetch_read_the_queue(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 50)
+    for top in (True, False):
+        model, asked = attached(outbox, top=top)
+        model.set_profile("Demo")
+        model.set_search("nobody")
+        assert model.rowCount() == 0
+        asked.clear()
+        model.fetch_new()
+        model.fetch_new()
+        assert asked == [("nobody", ids[-1])] * 2  # only what is new since the query
+    # With the outbox's top read at query time, a search that found nothing starts above it.
+    other = Outbox(tmp_path / "outbox.sqlite3")
+    model, asked = attached(outbox)
+    model.set_profile("Demo")
+    model.set_search("nobody")
+    other.enqueue("Demo", TARGET, [LeadInput({"Name": "Elsewhere"})], allow_duplicates=False,
+                  source="x")  # fmt: skip
+    model.set_search("still nobody")
+    asked.clear()
+    model.fetch_new()
+    assert asked == [("still nobody", other.last_lead_id("Demo"))]
+
+
+def test_a_fetch_shows_a_lower_id_after_a_higher_one_arrived_by_update(
+    tmp_path: Path, qtmodeltester: ModelTester
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    for descending in (False, True):
+        outbox = Outbox(tmp_path / f"outbox-{descending}.sqlite3")
+        ids = fill(outbox, 3)
+        later = Later()
+        model, _ = attached(outbox, later)
+        model.set_profile("Demo")
+        later.finish()
+        if descending:
+            from PySide6.QtCore import Qt
+
+            model.sort(0, Qt.SortOrder.DescendingOrder)
+        qtmodeltester.check(model)
+        low, high = fill(outbox, 1), fill(outbox, 1)
+        model.fetch_new()  # its worker reads both
+        model.update(outbox.leads(LeadQuery(lead_ids=high)))  # an event shows the higher one
+        later.finish()
+        shown = ids + low + high
+        assert ids_of(model) == (shown[::-1] if descending else shown)
+
+
+def test_search_folds_ascii_letters_only_in_sql_and_in_live_changes(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    names = ["Mesut Özil", "Jörg Müller", "Hauptstraße Ost", "ANNE MÜLLER"]
+    leads = [LeadInput({"Name": n, "FirstPhone": f"0370100000{i}"}) for i, n in enumerate(names)]
+    batch = outbox.enqueue("Demo", TARGET, leads, allow_duplicates=False, source="paste")
+    ids = list(range(batch.first_lead_id or 0, (batch.last_lead_id or 0) + 1))
+    model, _ = attached(outbox)
+    model.set_profile("Demo")
+    expected = {
+        "Özil": [ids[0]],
+        "özil": [],
+        "MÜLLER": [ids[3]],
+        "müller": [ids[1]],
+        "mÜller": [ids[3]],  # the M either way, the Ü as typed
+        "Straße": [ids[2]],
+        "STRASSE": [],
+        "jörg": [ids[1]],
+        "JÖRG": [],
+    }
+    every = outbox.leads(LeadQuery(profile="Demo"))
+    for typed, found in expected.items():
+        model.set_search(typed)
+        assert ids_of(model) == found, typed
+        assert model.search == typed
+        assert [lead.id for lead in every if matches(typed, lead)] == found, typed
+        assert outbox.count(LeadQuery(profile="Demo", search=typed)) == len(found), typed
+    # A live change keeps or drops a row by the same rule.
+    model.set_search("MÜLLER")
+    renamed = dataclasses.replace(every[1], fields={**every[1].fields, "Name": "JÖRG MÜLLER"})
+    model.update([renamed])
+    assert ids_of(model) == [ids[1], ids[3]]
+    model.update([dataclasses.replace(renamed, fields={**renamed.fields, "Name": "Müller"})])
+    assert ids_of(model) == [ids[3]]
+
+
+def test_the_batch_ids_are_read_in_one_snapshot(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 3)
+    other = Outbox(tmp_path / "outbox.sqlite3")
+    other.cancel([ids[0]])  # the batch is partly queued: its ids are read lead by lead
+    real = outbox._db
+
+    class Between:
+        """The connection, with another process's commit after the first read."""
+
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            cursor = real.execute(sql, *args)
+            if sql.lstrip().upper().startswith("SELECT"):
+                self.reads += 1
+                if self.reads == 1:
+                    other.cancel([ids[1]])
+            return cursor
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    outbox._db = Between()  # type: ignore[assignment]
+    try:
+        found = outbox.lead_ids(LeadQuery(profile="Demo", states=frozenset({State.QUEUED})))
+    finally:
+        outbox._db = real
+    assert list(found) == ids[1:]  # as the queue was when the reading began
+    assert list(outbox.lead_ids(LeadQuery(profile="Demo", states=frozenset({State.QUEUED})))) == [
+        ids[2]
+    ]
