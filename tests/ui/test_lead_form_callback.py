@@ -66,6 +66,16 @@ def test_ticking_later_offers_an_hour_from_then(qtbot: QtBot) -> None:
     assert _shown(form) == "2026-06-01 14:00"
 
 
+def _last_line_in_zone(script: str, pc_zone: str) -> object:
+    """Run ``script`` in a real process with the PC's zone set; its last line, read as JSON."""
+    env = dict(os.environ, TZ=pc_zone, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("pc_zone", ["UTC", "America/Los_Angeles"])
 def test_a_pc_in_another_zone_offers_sydney_time(pc_zone: str) -> None:
     """A real process with the PC's zone set (TZ, tzset) and the real clock."""
@@ -87,12 +97,7 @@ def test_a_pc_in_another_zone_offers_sydney_time(pc_zone: str) -> None:
         "print(json.dumps([time.strftime('%z'), form.values()['njCallBackDate'], "
         "before.isoformat()]))\n"
     )
-    env = dict(os.environ, TZ=pc_zone, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    _offset, sent, before = json.loads(done.stdout.strip().splitlines()[-1])
+    _offset, sent, before = _last_line_in_zone(script, pc_zone)
     sydney = datetime.fromisoformat(before).astimezone(zone("Australia/Sydney"))
     expected = (sydney + timedelta(hours=1)).replace(tzinfo=None, second=0, microsecond=0)
     got = datetime.strptime(sent, "%Y-%m-%d %H:%M")
@@ -122,9 +127,4 @@ def test_a_lead_put_back_keeps_its_callback_on_any_pc_clock(pc_zone: str) -> Non
         "form.queue_failed(lead, 'The disk is full.')\n"
         "print(json.dumps(form.values().get('njCallBackDate')))\n"
     )
-    env = dict(os.environ, TZ=pc_zone, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == "2026-12-20 10:00"
+    assert _last_line_in_zone(script, pc_zone) == "2026-12-20 10:00"
