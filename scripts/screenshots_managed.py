@@ -15,10 +15,11 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import display
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
@@ -39,13 +40,9 @@ class MemoryKeyring:
 
 
 def main() -> int:
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        if not shutil.which("xvfb-run"):
-            print("No display: install xvfb (Debian: apt install xvfb) or run on a desktop.")
-            return 2
-        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24 -dpi 96", sys.executable, __file__]
-        return subprocess.call(cmd)
-    os.environ["QT_QPA_PLATFORM"] = os.environ.get("QT_QPA_PLATFORM", "xcb")
+    relaunched = display.run_on_a_display(__file__)
+    if relaunched is not None:
+        return relaunched
     scratch = Path(tempfile.mkdtemp(prefix="noojee-desk-managed-"))
     os.environ["NOOJEE_DESK_HOME"] = str(scratch / "home")
     os.environ["XDG_CONFIG_DIRS"] = str(scratch / "xdg")
