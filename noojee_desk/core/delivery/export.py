@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.records import Lead, LeadQuery
@@ -185,5 +186,50 @@ def write_xlsx(
             sheet.close()  # its spool file, which it would otherwise finish while collected
         raise
     with atomic_write(Path(destination), "wb") as stream:
-        book.save(stream)
+        # Saving packs the spooled sheet into the zip, which takes a while for a big history:
+        # Cancel is still heard then (told "all rows done" as it goes).
+        book.save(_Heeding(stream, lambda: progress is None or progress(count, count)))
     return count
+
+
+class _Heeding(io.RawIOBase):
+    """A binary stream that passes writes on and asks ``go_on`` every megabyte written.
+
+    Once it has said stop it takes everything and keeps nothing: the zip writer, collected
+    later, still finishes its file on it (the real one is gone by then).
+    """
+
+    EVERY = 1 << 20
+
+    def __init__(self, stream: IO[bytes], go_on: Callable[[], bool]) -> None:
+        super().__init__()
+        self._stream: IO[bytes] | None = stream
+        self._go_on = go_on
+        self._since = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._stream is None or self._stream.seekable()
+
+    def write(self, data: Any) -> int:
+        if self._stream is None:
+            return len(data)
+        self._since += len(data)
+        if self._since >= self.EVERY:
+            self._since = 0
+            if not self._go_on():
+                self._stream = None
+                raise ExportCancelled
+        return self._stream.write(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return 0 if self._stream is None else self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return 0 if self._stream is None else self._stream.tell()
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._stream.flush()

@@ -235,3 +235,25 @@ def test_a_cancelled_export_leaves_the_old_file(tmp_path: Path, kind: str) -> No
     assert path.read_text() == "the old one"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
     box.close()
+
+
+def test_cancel_is_heard_while_the_workbook_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row is in the sheet, then Cancel comes while the zip is written: no file."""
+    box = many(tmp_path, 3000)
+    path = tmp_path / "out.xlsx"
+    path.write_text("the old one")
+    monkeypatch.setattr(export._Heeding, "EVERY", 4096)
+    heard: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> bool:
+        heard.append((done, total))
+        return len([d for d, t in heard if d == t]) < 3  # cancelled during the save
+
+    with pytest.raises(export.ExportCancelled):
+        export.write_xlsx(box, path, LeadQuery(profile="p"), progress)
+    assert heard.count((3001, 3001)) >= 2  # all rows were done when it was cancelled
+    assert path.read_text() == "the old one"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+    box.close()
