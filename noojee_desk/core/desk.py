@@ -158,6 +158,18 @@ class Desk:
             return str(exc)
         return None
 
+    async def save_settings_soon(self) -> str | None:
+        """``save_settings`` with the synced write in a worker thread (a disk sync can take
+        tens of milliseconds: too long for the loop's thread); a message when it failed."""
+        try:
+            encoded = self.store.encode(self.settings)  # now: what the settings are now
+            if encoded is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.store.write, *encoded)
+        except SettingsError as exc:
+            log.error("%s", exc)
+            return str(exc)
+        return None
+
     @property
     def demo_allowed(self) -> bool:
         """Whether demo mode may be used (an administrator can turn it off)."""
@@ -262,7 +274,7 @@ class Desk:
             raise RuntimeError("no open connection")
         loaded = await choices.load(self.client, profile, level, parent)
         if loaded.current:
-            self.save_settings()
+            await self.save_settings_soon()
         return loaded
 
     # -- field layouts and checking -----------------------------------------------------------
