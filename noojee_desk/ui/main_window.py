@@ -39,7 +39,6 @@ from noojee_desk.core.delivery import export
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
     Dispatcher,
-    Event,
     LeadChanged,
     LeadsReloaded,
     QueueFigures,
@@ -58,7 +57,14 @@ from noojee_desk.core.delivery.records import (
     storage_problem,
 )
 from noojee_desk.core.delivery.setup import SetupStopped
-from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
+from noojee_desk.core.desk import (
+    Desk,
+    DeskEvent,
+    LearntLayout,
+    SendingRestarted,
+    SendingStopped,
+    guess_sentence,
+)
 from noojee_desk.core.leads.layouts import FieldLayout
 from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.text_tables import to_tsv
@@ -1093,8 +1099,15 @@ class MainWindow(QMainWindow):
 
     # -- events from the dispatcher ------------------------------------------------------------
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: DeskEvent) -> None:
         if self._closing:
+            return
+        if isinstance(event, SendingStopped):
+            self.problem_banner.say(BannerReason.SENDING_STOPPED, event.message)
+            return
+        if isinstance(event, SendingRestarted):
+            self.problem_banner.clear(BannerReason.SENDING_STOPPED)
+            self.status_bar.showMessage("Sending started again.", 6000)
             return
         if isinstance(event, LeadChanged):
             self._pending_ids.add(event.lead_id)

@@ -552,3 +552,28 @@ async def test_the_checks_are_built_in_a_worker_and_nothing_is_queued_before(
     await type_lead(qtbot, window, "Jane Smith", "03 7010 1234")
     await until(lambda: window.desk.outbox.counts("Demo")[State.DELIVERED] == 1, what="sent")
     assert len(built_on) == 1  # built once, shared by the form and the grid
+
+
+@pytest.mark.asyncio
+async def test_sending_stopped_by_an_error_is_said_until_it_starts_again(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noojee_desk.core.delivery.dispatcher import Dispatcher
+
+    launch = Dispatcher._launch
+    failed: list[int] = []
+
+    async def buggy(self: Dispatcher) -> None:
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("a bug in the dispatcher")
+        await launch(self)
+
+    monkeypatch.setattr(Dispatcher, "_launch", buggy)
+    window.desk.restart_waits = (1.0,)
+    await window.start(demo=True)
+    banner = window.problem_banner
+    await until(lambda: banner.reason is BannerReason.SENDING_STOPPED, what="the banner")
+    assert "starts again by itself in 1 s" in banner.text
+    await until(lambda: banner.reason is None, what="the banner gone")
+    assert "Sending started again." in window.status_bar.currentMessage()
