@@ -1052,6 +1052,7 @@ class MainWindow(QMainWindow):
                 else:
                     log.exception("The queue view's query failed")
                 if not self._closing:
+                    self._data_version = None  # what it was to show is read again next time
                     self.queue_model.query_failed(generation)
                 return
             if not self._closing:
@@ -1079,12 +1080,14 @@ class MainWindow(QMainWindow):
         """Another connection committed: new leads appear and the figures follow."""
         if self._closing or self.desk.profile is None:
             return
-        version = self.desk.outbox.data_version()
+        outbox, profile = self.desk.outbox, self.desk.profile.name
+        version = outbox.data_version()
         if version == self._data_version:
             return
+        counts = outbox.counts(profile)  # a read that fails leaves the change unseen: read again
+        self.queue_model.fetch_new()  # a fetch that fails forgets the version (``_run_query``)
+        self.status_bar.show_counts(counts.as_dict())
         self._data_version = version
-        self.queue_model.fetch_new()
-        self._refresh_counts()
 
     def _target_names(self, lead: Lead) -> str:
         profile = self.desk.profile

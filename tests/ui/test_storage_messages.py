@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core.delivery.outbox import Outbox
-from noojee_desk.core.delivery.records import LeadQuery
+from noojee_desk.core.delivery.records import LeadInput, LeadQuery, Target
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.ui.banner import BannerReason
 from noojee_desk.ui.main_window import MainWindow
@@ -310,3 +310,40 @@ async def test_a_newer_queue_file_is_never_offered_for_setting_aside(
         assert not list(queue.parent.glob("*.damaged-*"))
     finally:
         await close_window(win)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", ["counts", "lead_ids"])  # on the loop; in the query's worker
+async def test_a_change_whose_read_failed_is_read_again_at_the_next_look(
+    demo: MainWindow, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Another process queues a lead; the window's first read after that change fails for a
+    moment (an I/O error): the next look reads the change again instead of taking it as seen."""
+    demo._watch_timer.stop()  # the test does the looking
+    demo.desk.dispatcher.pause("Paused by you")  # the lead stays queued: no events about it
+    model = demo.queue_model
+    assert model.rowCount() == 0
+    with Outbox(demo.desk.paths.outbox) as other:
+        lead = LeadInput({"Name": "Ann Lee", "FirstPhone": "0370101234"}, frozenset())
+        other.queue_once(
+            "Demo", Target(3, 42, 101), [lead], allow_duplicates=False, source="elsewhere",
+            skip_delivered=False, reuse_finished=False,
+        )  # fmt: skip
+    real = getattr(Outbox, failing)
+    failed: list[int] = []
+
+    def once(self: Outbox, *args: object, **kwargs: object) -> object:
+        if not failed:
+            failed.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, failing, once)
+    demo._watch_outbox()
+    await until(lambda: bool(failed) and not model._fetching, what="the failed read")
+    await asyncio.sleep(0.1)
+    assert model.rowCount() == 0
+    assert demo.problem_banner.reason is BannerReason.QUEUE_FILE
+    demo._watch_outbox()
+    await until(lambda: model.rowCount() == 1, what="the lead read at the next look")
+    assert "Queued 1" in demo.status_bar.counts_text
