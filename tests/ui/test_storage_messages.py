@@ -21,9 +21,11 @@ from helpers.waits import until
 from helpers.windows import close_window
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QLineEdit, QPushButton
+from PySide6.QtWidgets import QLineEdit, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
+from noojee_desk.app import open_desk_or_explain
+from noojee_desk.core import paths
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.records import LeadInput, LeadQuery, Target
 from noojee_desk.sim.emulator import Emulator
@@ -347,3 +349,41 @@ async def test_a_change_whose_read_failed_is_read_again_at_the_next_look(
     demo._watch_outbox()
     await until(lambda: model.rowCount() == 1, what="the lead read at the next look")
     assert "Queued 1" in demo.status_bar.counts_text
+
+
+@pytest.mark.parametrize("agrees", [True, False])
+def test_a_damaged_queue_file_at_launch_is_set_aside_only_when_the_person_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, agrees: bool
+) -> None:
+    """Before the window (no loop runs yet): a message box; "Set it aside" renames the file
+    (kept for support) and the desk opens on an empty queue."""
+    home = tmp_path / "home"
+    where = paths.resolve(str(home)).ensure()
+    damaged = os.urandom(8192)
+    where.outbox.write_bytes(damaged)
+    _aged(where.outbox)
+    said: list[str] = []
+
+    def answer(box: QMessageBox) -> int:
+        said.append(box.text())
+        wanted = "Set it aside and start empty" if agrees else "Close"
+        next(b for b in box.buttons() if b.text() == wanted).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    desk = open_desk_or_explain(str(home))
+    assert len(said) == 1
+    assert "damaged or not a Noojee Desk queue" in said[0]
+    kept = sorted(p.name for p in where.outbox.parent.glob(where.outbox.name + "*.damaged-*"))
+    if not agrees:
+        assert desk is None
+        assert kept == []
+        assert where.outbox.read_bytes() == damaged
+        return
+    assert desk is not None
+    try:
+        assert desk.outbox.counts().total == 0
+    finally:
+        desk.outbox.close()
+    assert len(kept) == 1
+    assert (where.outbox.parent / kept[0]).read_bytes() == damaged
