@@ -1168,8 +1168,9 @@ class MainWindow(QMainWindow):
         self.status_bar.showMessage(f"Sending {count:,} held leads as they are.", 6000)
 
     def _take_back(self, batch_id: int) -> None:
-        """The batch's held leads are cancelled and their fields go into the grid, with the
-        ones the PBX refused for the same mistake, to be mapped again and queued as new leads.
+        """The batch's held leads, and the ones the PBX refused for the same mistake, go into
+        the grid to be mapped again and queued as new leads; the originals are cancelled for
+        good (``Outbox.take_back``: Retry leaves them), so only the new ones can be sent.
 
         Each keeps its external id: a PBX that took one after all refuses it a second time."""
         dispatcher = self.desk.dispatcher
@@ -1180,14 +1181,12 @@ class MainWindow(QMainWindow):
             self.status_bar.showMessage(f"Wait a moment: {self.grid.busy}", 4000)
             return
         outbox = self.desk.outbox
-        held = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.HELD})))
-        dispatcher.cancel([lead.id for lead in held])
-        taken = outbox.leads(
-            LeadQuery(lead_ids=[lead.id for lead in held], states=frozenset({State.CANCELLED}))
-        )
+        chosen = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.HELD})))
         if stopped.code is not None:
             refused = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.REJECTED})))
-            taken += [lead for lead in refused if lead.last_code == stopped.code]
+            chosen += [lead for lead in refused if lead.last_code == stopped.code]
+        changed = dispatcher.take_back([lead.id for lead in chosen])
+        taken = chosen if changed is None else changed  # None: written once the file is free
         self._stopped.pop(batch_id, None)
         self._show_stopped()
         if not taken:
