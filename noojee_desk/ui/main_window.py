@@ -723,7 +723,8 @@ class MainWindow(QMainWindow):
         target = self.pickers.target()
         ready = target is not None and self._layout_ready and self._checks_ready
         was_ready = self.form.target_ready
-        self.form.set_target_ready(ready)
+        waiting = "" if target is None or self._checks_ready else "Getting the checks ready…"
+        self.form.set_target_ready(ready, waiting)
         if ready and not was_ready:
             self._focus_first_field()  # all three chosen: the next thing to do is type
         self.grid.set_target_ready(ready)

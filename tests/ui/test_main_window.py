@@ -542,6 +542,7 @@ async def test_the_checks_are_built_in_a_worker_and_nothing_is_queued_before(
     assert threading.get_ident() not in built_on
     assert not window.form.target_ready
     assert not window.form.queue_button.isEnabled()
+    assert window.form.summary.text() == "Getting the checks ready…"
     assert not window.grid.footer.queue_button.isEnabled()
     window.form.submit()  # Ctrl+Enter now queues nothing
     assert window.desk.outbox.counts("Demo")[State.QUEUED] == 0
@@ -549,6 +550,7 @@ async def test_the_checks_are_built_in_a_worker_and_nothing_is_queued_before(
     release.set()
     await until(lambda: window.form.target_ready, what="the form ready")
     assert window.form.queue_button.isEnabled()
+    assert window.form.summary.text() == window.form.READY_TEXT
     await type_lead(qtbot, window, "Jane Smith", "03 7010 1234")
     await until(lambda: window.desk.outbox.counts("Demo")[State.DELIVERED] == 1, what="sent")
     assert len(built_on) == 1  # built once, shared by the form and the grid
