@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 from noojee_desk import APP_ID, APP_NAME, __version__
 from noojee_desk.core import logs, paths
 from noojee_desk.core.bulk import gc_paused
+from noojee_desk.core.delivery.outbox import set_aside
 from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.delivery.records import OutboxDamaged, OutboxError
 from noojee_desk.core.desk import DemoFactory, Desk
@@ -241,10 +242,19 @@ def open_desk_or_explain(home: str | None) -> Desk | None:
             if aside is None or box.clickedButton() is not aside:
                 return None
             queue = paths.resolve(home).outbox
-            for suffix in ("", "-wal", "-shm"):
-                part = queue.with_name(queue.name + suffix)
-                if part.exists():
-                    part.rename(part.with_name(f"{part.name}.damaged-{int(time.time())}"))
+            try:
+                moved = set_aside(queue)
+            except OSError as exc:
+                log.error("the damaged queue file could not be set aside: %s", exc)
+                QMessageBox(
+                    QMessageBox.Icon.Critical,
+                    APP_NAME,
+                    f"The queue file {queue} could not be set aside ({exc.strerror or exc}). "
+                    f"Move it out of the data folder yourself, then start {APP_NAME} again.",
+                    QMessageBox.StandardButton.Close,
+                ).exec()
+                return None
+            log.warning("set the damaged queue file aside: %s", ", ".join(map(str, moved)))
 
 
 def claim_folder(home: str | None) -> SingleInstance | None:

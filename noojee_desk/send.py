@@ -12,12 +12,12 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
-from noojee_desk.core.delivery import api, locks
+from noojee_desk.core.delivery import api, export, locks
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
     Event,
@@ -163,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "exit status: 0 all delivered; 1 some rejected, duplicate, invalid or failed; "
-            "2 usage or configuration error; 3 interrupted with leads still queued; "
-            "4 stopped after the same set-up mistake (fields or mapping), the rest held; "
-            "5 the queue file cannot be used (damaged, disk full, read-only). "
+            "2 usage or configuration error; 3 interrupted with leads still queued, or before "
+            "--export was written; 4 stopped after the same set-up mistake (fields or "
+            "mapping), the rest held; 5 the queue file cannot be used (damaged, disk full, "
+            "read-only), or the --export file cannot be written. "
             "Rows whose content was delivered to the same campaign before (an edited file run "
             "again) are skipped and reported 'already delivered on <date>'; --resend sends "
             "them again. One process at a time sends a connection's queue: when the app or "
@@ -207,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="validate and report; send nothing")
     parser.add_argument("--json", action="store_true", help="one JSON object per row, then totals")
     parser.add_argument("--sheet", metavar="NAME", help="the worksheet of an .xlsx file")
+    parser.add_argument(
+        "--export",
+        metavar="RESULTS",
+        help="then write this run's leads with their results to RESULTS (.csv or .xlsx), as "
+        "the app's File > Export does; Ctrl+C meanwhile writes no file",
+    )
     parser.add_argument("--max-concurrency", type=_positive_int, metavar="N", help="hard cap")
     parser.add_argument("--data-dir", metavar="DIR", help="the folder of the queue and settings")
     parser.add_argument("--ca-bundle", metavar="FILE", help="CA certificates for an on-site PBX")
@@ -531,6 +538,44 @@ def _summary(results: list[RowResult], seconds: float, batch: BatchInfo | None) 
     return summary
 
 
+class ExportProgress:
+    """How far ``--export`` is, shown as the sending is: one updating line on a terminal, a
+    line every tenth of the way on anything else, nothing with ``--json``. Called from the
+    export's worker thread with (leads written, leads in all); says False once ``cancel`` was
+    called (Ctrl+C), and the export then stops and leaves no file."""
+
+    def __init__(self, stream: IO[str] | None, path: Path) -> None:
+        self.stream = stream
+        self.name = path.name
+        self.tty = stream is not None and bool(getattr(stream, "isatty", lambda: False)())
+        self.cancelled = False
+        self._shown = -1.0
+        self._on_line = False  # the terminal's line shows the export
+
+    def cancel(self) -> None:
+        self.cancelled = True  # a plain flag: set from a signal handler, read by the worker
+
+    def __call__(self, done: int, total: int) -> bool:
+        if self.stream is not None and not self.cancelled:
+            fraction = done / total if total else 1.0
+            text = f"Exporting to {self.name}: {done:,} of {total:,} leads"
+            if self.tty:
+                self.stream.write(f"\r{text}\x1b[K")
+                self.stream.flush()
+                self._on_line = True
+            elif fraction - self._shown >= 0.1 or (fraction >= 1.0 > self._shown):
+                self._shown = fraction
+                self.stream.write(text + "\n")
+                self.stream.flush()
+        return not self.cancelled
+
+    def close(self) -> None:
+        if self._on_line and self.stream is not None:
+            self.stream.write("\n")  # the updating line stays, and what follows goes below it
+            self.stream.flush()
+            self._on_line = False
+
+
 class Progress:
     """A progress bar on a terminal; on anything else, a line now and then."""
 
@@ -755,8 +800,56 @@ async def _send(
     return outcome
 
 
+def _export_path(args: argparse.Namespace) -> Path | None:
+    """Where ``--export`` writes (None without it); a UsageError before anything is sent."""
+    if not args.export:
+        return None
+    path = Path(args.export)
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"--export {args.export}: name a .csv or .xlsx file.")
+    if args.dry_run:
+        raise UsageError("--export writes the results of a run; a dry run sends nothing.")
+    if path.is_dir():
+        raise UsageError(f"--export {args.export} is a folder: name the file to write.")
+    return path
+
+
+async def _export(
+    desk: Desk, batch: BatchInfo, path: Path, progress: ExportProgress, err: IO[str]
+) -> int:
+    """``--export``: the batch's leads and their results written to ``path`` by a worker (a
+    file written whole or not at all); the exit status it adds (EXIT_OK when written)."""
+    outbox_path = desk.paths.outbox
+    query = LeadQuery(batch_id=batch.id)
+
+    def write() -> int:
+        with Outbox(outbox_path) as outbox:  # this thread's own connection
+            if path.suffix.lower() == ".xlsx":
+                return export.write_xlsx(outbox, path, query, progress)
+            return export.write_csv(outbox, path, query, progress)
+
+    try:
+        count = await asyncio.get_running_loop().run_in_executor(None, write)
+    except export.ExportCancelled:
+        progress.close()
+        err.write(f"Export cancelled: {path} was not written.\n")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        progress.close()
+        err.write(
+            f"The results could not be written to {path} ({exc.strerror or exc}). Choose "
+            "another folder or free some disk space, then run the same command again: nothing "
+            "is sent twice.\n"
+        )
+        return EXIT_STORAGE
+    progress.close()
+    err.write(f"Exported {count:,} leads to {path}.\n")
+    return EXIT_OK
+
+
 async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     started = time.monotonic()
+    export_to = _export_path(args)
     try:
         server = api.normalise_base_url(args.server)
     except api.ConfigError as exc:
@@ -826,12 +919,23 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             results = collect(prepared, None, None)
             return _report(out, results, started, None, args, interrupted=False)
         assert client is not None  # a real run has a key, or _api_key raised
-        outcome = await _send(args, prepared, desk, adhoc.name, client, err)
-        if outcome.attention:
-            err.write(f"Needs attention: {outcome.attention} The leads stay queued.\n")
-        if outcome.setup:
-            err.write(f"Stopped: {outcome.setup}\n")
-        code = _report(out, outcome.results, started, outcome.batch, args, outcome.interrupted)
+        exporting = None
+        if export_to is not None:
+            exporting = ExportProgress(None if args.json else err, export_to)
+        with _cancels_on_signal(exporting):  # while sending, Ctrl+C stops the sending
+            outcome = await _send(args, prepared, desk, adhoc.name, client, err)
+            if outcome.attention:
+                err.write(f"Needs attention: {outcome.attention} The leads stay queued.\n")
+            if outcome.setup:
+                err.write(f"Stopped: {outcome.setup}\n")
+            code = _report(out, outcome.results, started, outcome.batch, args, outcome.interrupted)
+            if exporting is not None and export_to is not None and outcome.batch is not None:
+                if outcome.interrupted:
+                    err.write(f"Interrupted: the results were not exported to {export_to}.\n")
+                else:
+                    exported = await _export(desk, outcome.batch, export_to, exporting, err)
+                    if exported != EXIT_OK:
+                        return exported
         if outcome.setup:
             return EXIT_SETUP
         return EXIT_CONFIG if outcome.attention else code
@@ -839,6 +943,26 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if client is not None:
             await client.aclose()
         await desk.close()
+
+
+@contextlib.contextmanager
+def _cancels_on_signal(progress: ExportProgress | None) -> Iterator[None]:
+    """Ctrl+C (or SIGTERM) cancels the export, from the end of the sending (which has its own
+    handling) to the end of the export; without an export, nothing changes."""
+    if progress is None:
+        yield
+        return
+    previous = {}
+    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if signum is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            previous[signum] = signal.signal(signum, lambda *_: progress.cancel())
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _report(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import http.server
 import json
 import os
+import pty
 import random
 import signal
 import subprocess
@@ -294,6 +297,8 @@ def test_a_stored_template_layout_maps_headings_in_any_case(
         (["--map", "Name"], "SOURCE=FIELD"),
         (["--phone-fields", "Mobile"], "no column is sent as Mobile"),
         (["--template", "x"], "not a whole number"),
+        (["--export", "results.txt"], "name a .csv or .xlsx file"),
+        (["--export", "results.csv", "--dry-run"], "a dry run sends nothing"),
     ],
 )
 def test_usage_errors_exit_2_with_a_clear_message(
@@ -936,3 +941,130 @@ def test_a_batch_numbered_by_an_older_version_reports_each_row_its_own_lead(
     ]
     assert results[0].code == 208
     assert all(r.message != "Valid." for r in results)  # each row found its queued lead
+
+
+# -- --export --------------------------------------------------------------------------------
+
+
+def _export_argv(path: Path, url: str, results: Path, *extra: str) -> list[str]:
+    argv = [sys.executable, "-m", "noojee_desk", "send", str(path), "--server", url]
+    return [*argv, *TARGET_ARGS, "--export", str(results), *extra]
+
+
+def test_export_writes_the_runs_results_and_says_how_far_it_is(tmp_path: Path) -> None:
+    """A real process, its stderr not a terminal: a line as the export starts and one as it
+    ends, as the sending's progress does; the file holds each queued lead with its result."""
+    path = write_csv(tmp_path / "leads.csv", ROWS)
+    results = tmp_path / "out" / "results.csv"
+    results.parent.mkdir()
+    env = dict(os.environ, NOOJEE_DESK_HOME=str(tmp_path / "home"), NOOJEE_API_KEY="demo-key")
+    with SimThread(capacity=4, min_service=0.005, jitter=0.0, seed=3) as sim:
+        done = subprocess.run(
+            _export_argv(path, sim.url, results), env=env, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+    assert done.returncode == send.EXIT_SOME_NOT_DELIVERED, done.stderr
+    lines = done.stderr.splitlines()
+    assert "Exporting to results.csv: 0 of 3 leads" in lines
+    assert "Exporting to results.csv: 3 of 3 leads" in lines
+    assert lines[-1] == f"Exported 3 leads to {results}."
+    with results.open(encoding="utf-8-sig", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["Name"], r["Status"], r["Code"]) for r in table] == [
+        ("Ann Lee", "delivered", "0"),
+        ("Cy Poe", "rejected", "104"),
+        ("Ed Fox", "delivered", "0"),
+    ]
+    assert sorted(p.name for p in results.parent.iterdir()) == ["results.csv"]
+
+
+def test_export_progress_is_one_updating_line_on_a_terminal(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
+    results = tmp_path / "results.xlsx"
+    env = dict(os.environ, NOOJEE_DESK_HOME=str(tmp_path / "home"), NOOJEE_API_KEY="demo-key")
+    master, slave = pty.openpty()
+    seen = bytearray()
+    with SimThread(capacity=4, min_service=0.005, jitter=0.0, seed=3) as sim:
+        proc = subprocess.Popen(
+            _export_argv(path, sim.url, results), env=env, stdout=subprocess.PIPE, stderr=slave
+        )
+        os.close(slave)
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal's other side is closed: the process ended
+                break
+            if not chunk:
+                break
+            seen += chunk
+        proc.wait(timeout=60)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    os.close(master)
+    text = seen.decode()
+    assert proc.returncode == send.EXIT_OK, text
+    assert "\rExporting to results.xlsx: 2 of 2 leads\x1b[K" in text
+    assert f"\x1b[K\r\nExported 2 leads to {results}." in text  # the line stays, then this
+    book = openpyxl.load_workbook(results, read_only=True)
+    rows = list(book["Results"].iter_rows(values_only=True))
+    book.close()
+    assert [row[:2] for row in rows[1:]] == [("Ann Lee", "0412000001"), ("Ed Fox", "0412000005")]
+
+
+def _full_pipe() -> tuple[int, int]:
+    """A pipe whose buffer is full: whoever writes to it waits until the other end reads."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    for size in (4096, 1):  # a write up to PIPE_BUF goes in whole or not at all
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(write, b"x" * size)
+    os.set_blocking(write, True)
+    return read, write
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
+def test_ctrl_c_before_the_export_is_written_leaves_the_old_file(tmp_path: Path) -> None:
+    """A real process and a real SIGINT while it exports (held, for the test, by a full pipe
+    on its standard output as it reports, just before the export): no half file, the one
+    there before left as it was, exit 3; the leads themselves were delivered."""
+    rows = [f"P{i},0413{i:06d},Town" for i in range(20)]
+    path = write_csv(tmp_path / "leads.csv", rows)
+    results = tmp_path / "results.csv"
+    results.write_text("the last run's results\n", encoding="utf-8")
+    env = dict(os.environ, NOOJEE_DESK_HOME=str(tmp_path / "home"), NOOJEE_API_KEY="demo-key")
+    read, write = _full_pipe()
+    errors: list[bytes] = []
+    with SimThread(capacity=4, min_service=0.005, jitter=0.0, seed=3) as sim:
+        proc = subprocess.Popen(
+            _export_argv(path, sim.url, results), env=env, stdout=write, stderr=subprocess.PIPE
+        )
+        os.close(write)
+        assert proc.stderr is not None
+        reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()))  # type: ignore[union-attr]
+        reader.start()
+        wait_until(lambda: len(sim.state()["leads"]) == 20, limit=30, what="all sent")
+
+        def waits_on_stdout() -> bool:
+            wchan = Path(f"/proc/{proc.pid}/wchan").read_text()
+            return "pipe_write" in wchan
+
+        for _ in range(3):  # held there, not passing through a moment of waiting on stderr
+            wait_until(waits_on_stdout, limit=30, what="the report waiting on its pipe")
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        out = bytearray()
+        while chunk := os.read(read, 65536):
+            out += chunk
+        os.close(read)
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+    err = errors[0].decode()
+    assert proc.returncode == send.EXIT_INTERRUPTED, err
+    assert "Done: 20 rows" in out.decode()
+    assert f"Export cancelled: {results} was not written." in err
+    assert results.read_text(encoding="utf-8") == "the last run's results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "leads.csv", "results.csv"]
+    with Outbox(resolve(tmp_path / "home").outbox) as box:
+        assert box.counts()[State.DELIVERED] == 20

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,10 @@ SHORT_WAIT = 0.05
 #: Builds the in-process transport of the built-in PBX and gives its key (demo mode).
 DemoFactory = Callable[[], tuple[httpx.AsyncBaseTransport, str]]
 
+#: After the dispatcher stopped on an unexpected error: seconds before it starts again, the
+#: first time, the second, ...; then the last one each time. Reset by a run that lasted longer.
+RESTART_WAITS = (1.0, 5.0, 15.0, 60.0)
+
 DEMO_URL = "http://127.0.0.1"
 DEMO_OFF = "Demo mode is turned off on this computer by your administrator."
 
@@ -77,6 +82,24 @@ def guess_sentence(layout: FieldLayout) -> str:
         f"{count} fields read from the PBX. The PBX does not say which ones it dials; taken "
         f"for phone fields from their names: {shown}. Check them before sending."
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SendingStopped:
+    """The profile's dispatcher stopped on an unexpected error (logged with its traceback);
+    it starts again by itself in ``restart_in`` seconds. ``message`` is for a person."""
+
+    message: str
+    restart_in: float
+
+
+@dataclass(frozen=True, slots=True)
+class SendingRestarted:
+    """The dispatcher was started again after ``SendingStopped``."""
+
+
+#: What a desk's listeners hear: the running dispatcher's events, and the desk's own.
+DeskEvent = Event | SendingStopped | SendingRestarted
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +144,9 @@ class Desk:
         self._thread = threading.get_ident()  # the thread the outbox connection belongs to
         self.dispatcher: Dispatcher | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
-        self._listeners: list[Callable[[Event], None]] = []
+        self._stop_sending: asyncio.Event | None = None  # set: the runner starts no dispatcher
+        self.restart_waits = RESTART_WAITS
+        self._listeners: list[Callable[[DeskEvent], None]] = []
         self.queue_problem = ""  # why this profile's queue is not being sent, if it is not
 
     @property
@@ -153,6 +178,18 @@ class Desk:
         """Save; returns a message for the person when it could not be done."""
         try:
             self.store.save(self.settings)
+        except SettingsError as exc:
+            log.error("%s", exc)
+            return str(exc)
+        return None
+
+    async def save_settings_soon(self) -> str | None:
+        """``save_settings`` with the synced write in a worker thread (a disk sync can take
+        tens of milliseconds: too long for the loop's thread); a message when it failed."""
+        try:
+            encoded = self.store.encode(self.settings)  # now: what the settings are now
+            if encoded is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.store.write, *encoded)
         except SettingsError as exc:
             log.error("%s", exc)
             return str(exc)
@@ -262,7 +299,7 @@ class Desk:
             raise RuntimeError("no open connection")
         loaded = await choices.load(self.client, profile, level, parent)
         if loaded.current:
-            self.save_settings()
+            await self.save_settings_soon()
         return loaded
 
     # -- field layouts and checking -----------------------------------------------------------
@@ -341,7 +378,7 @@ class Desk:
 
     # -- the queue ----------------------------------------------------------------------------
 
-    def subscribe(self, listener: Callable[[Event], None]) -> None:
+    def subscribe(self, listener: Callable[[DeskEvent], None]) -> None:
         """Receive the events of whichever profile's dispatcher is running."""
         self._listeners.append(listener)
 
@@ -359,12 +396,19 @@ class Desk:
 
     def _start_dispatcher(self, profile: Profile, client: NoojeeClient) -> None:
         self.queue_problem = ""
-        dispatcher = self.make_dispatcher(profile.name, client)
+        stop = self._stop_sending = asyncio.Event()
+        dispatcher = self._new_dispatcher(profile.name, client)
+        self._dispatch_task = asyncio.ensure_future(
+            self._run_dispatcher(dispatcher, profile.name, client, stop)
+        )
+
+    def _new_dispatcher(self, profile: str, client: NoojeeClient) -> Dispatcher:
+        dispatcher = self.make_dispatcher(profile, client)
         dispatcher.subscribe(self._forward)
         self.dispatcher = dispatcher
-        self._dispatch_task = asyncio.ensure_future(self._run_dispatcher(dispatcher))
+        return dispatcher
 
-    def _forward(self, event: Event) -> None:
+    def _forward(self, event: DeskEvent) -> None:
         if isinstance(event, QueueFigures):
             self.queue_problem = (
                 f"This connection's queue is being sent by {event.busy_with}; it sends the "
@@ -375,19 +419,54 @@ class Desk:
         for listener in list(self._listeners):
             listener(event)
 
-    async def _run_dispatcher(self, dispatcher: Dispatcher) -> None:
-        try:
-            # Another process holding the queue sends what is queued here (it looks every
-            # half second); this one takes over by itself when that one ends.
-            await dispatcher.run(wait_for_lock=True)
-        except Exception:
-            log.exception("the dispatcher stopped")
-            self.queue_problem = "Sending stopped after an unexpected error; see the log file."
-            raise
+    async def _run_dispatcher(
+        self, dispatcher: Dispatcher, profile: str, client: NoojeeClient, stop: asyncio.Event
+    ) -> None:
+        """Runs the profile's dispatcher until ``stop``; one that ends on an unexpected error
+        is logged, said (``SendingStopped``) and replaced after a wait that grows (bounded by
+        ``restart_waits``), so a lasting fault is never a hot loop and sending never stops
+        silently. Its leads are safe meanwhile: the next dispatcher recovers those in flight."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                # Another process holding the queue sends what is queued here (it looks every
+                # half second); this one takes over by itself when that one ends.
+                await dispatcher.run(wait_for_lock=True)
+                return
+            except Exception as exc:
+                waits = self.restart_waits
+                if time.monotonic() - started > waits[-1]:
+                    failures = 0  # it ran a good while: a new fault, not the same one again
+                wait = waits[min(failures, len(waits) - 1)]
+                failures += 1
+                log.exception(
+                    "sending the queue of %r stopped on an unexpected error; starting again "
+                    "in %.0f s",
+                    profile,
+                    wait,
+                )
+                if stop.is_set():
+                    return  # it was being stopped anyway
+                self.queue_problem = (
+                    f"Sending stopped after an unexpected error ({type(exc).__name__}: {exc}). "
+                    f"It starts again by itself in {wait:.0f} s; nothing queued is lost. The "
+                    "log file has the details for support."
+                )
+                self._forward(SendingStopped(self.queue_problem, wait))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            if stop.is_set():
+                return
+            dispatcher = self._new_dispatcher(profile, client)
+            self.queue_problem = ""
+            self._forward(SendingRestarted())
 
     async def _stop_dispatcher(self) -> None:
+        if self._stop_sending is not None:
+            self._stop_sending.set()  # first: no dispatcher is started after this one
         dispatcher, task = self.dispatcher, self._dispatch_task
-        self.dispatcher, self._dispatch_task = None, None
+        self.dispatcher, self._dispatch_task, self._stop_sending = None, None, None
         if dispatcher is not None:
             await dispatcher.stop()
         if task is not None:

@@ -30,6 +30,7 @@ class BannerReason(Enum):
     NOT_CONNECTED = "not connected"  # the profile has no client (no key, or it cannot be read)
     CONNECTION_BLOCKED = "connection blocked"  # the server refused to list templates, …
     QUEUE_NEEDS_ATTENTION = "queue needs attention"  # the whole queue paused (key, address, TLS)
+    SENDING_STOPPED = "sending stopped"  # an unexpected error; it starts again by itself
     EXPORT_FAILED = "export failed"  # the results could not be written
     TASK_FAILED = "task failed"  # something the window started failed unexpectedly
     FIELDS_NOTE = "fields note"  # what a person should know about the template's fields

@@ -178,6 +178,7 @@ class LeadForm(QWidget):
         for act in (self.act_queue, self.act_clear):
             act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.addAction(act)
+        self._waiting_text = ""  # what the summary says while leads cannot be queued
         self.set_target_ready(False)
         self._offer_callback()  # a sensible time (now + 1 h in the default zone) from the start
         self.callback_zone.setText(f"{self._timezone} time")
@@ -258,13 +259,18 @@ class LeadForm(QWidget):
         if on:  # offered afresh: the form may have stood open for hours
             self._offer_callback(fresh=True)
 
-    def set_target_ready(self, ready: bool) -> None:
+    def set_target_ready(self, ready: bool, waiting: str = "") -> None:
+        """Whether leads can be queued; when not, ``waiting`` says for what (by default: the
+        template, campaign and allocation to be chosen)."""
         self._target_ready = ready
         self.queue_button.setEnabled(ready and self._layout is not None)
         if not ready:
             self.summary.setStyleSheet("")
-            self.summary.setText("Choose a template, campaign and allocation above.")
-        elif self.summary.text().startswith("Choose a template"):
+            self.summary.setText(waiting or "Choose a template, campaign and allocation above.")
+            self._waiting_text = self.summary.text()
+        elif self.summary.text() == self._waiting_text or self.summary.text().startswith(
+            "Choose a template"
+        ):
             self.summary.setText(self.READY_TEXT)
 
     READY_TEXT = "Type a lead, then press Ctrl+Enter to queue it."

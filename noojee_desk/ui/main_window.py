@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -38,7 +39,6 @@ from noojee_desk.core.delivery import export
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
     Dispatcher,
-    Event,
     LeadChanged,
     LeadsReloaded,
     QueueFigures,
@@ -57,10 +57,18 @@ from noojee_desk.core.delivery.records import (
     storage_problem,
 )
 from noojee_desk.core.delivery.setup import SetupStopped
-from noojee_desk.core.desk import Desk, LearntLayout, guess_sentence
+from noojee_desk.core.desk import (
+    Desk,
+    DeskEvent,
+    LearntLayout,
+    SendingRestarted,
+    SendingStopped,
+    guess_sentence,
+)
 from noojee_desk.core.leads.layouts import FieldLayout
 from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.text_tables import to_tsv
+from noojee_desk.core.leads.validate import ValidationSettings, prepare_checks
 from noojee_desk.core.pbx import DEFAULT_TIMEZONE, EXTERNAL_ID_FIELD
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui import connection_file as connection_ui
@@ -247,6 +255,11 @@ class MainWindow(QMainWindow):
         self._layout: FieldLayout | None = None  # the layout the form and the grid have
         self._layout_ready = True  # False while a template's fields are read for the first time
         self._learning = 0  # the latest request for a template's fields (older answers: ignored)
+        # The phone rules and time zone of each set of checking rules, built in a worker (the
+        # first build reads phonenumbers' metadata: too long for the UI thread).
+        self._checks: dict[ValidationSettings, asyncio.Task[None]] = {}
+        self._checks_ready = True  # False while the applied layout waits for its checks
+        self._applying = 0  # the latest layout applied (an older one's checks: not used)
         self._stopped: dict[int, SetupStopped] = {}  # batches held for a set-up mistake
         self._tray: QSystemTrayIcon | None = None
         self.desk.subscribe(self._on_event)
@@ -530,18 +543,20 @@ class MainWindow(QMainWindow):
             allocation = next(a["id"] for a in data.ALLOCATIONS if a["campaign_id"] == campaign)
             profile.template_id, profile.campaign_id = first, campaign
             profile.allocation_id = allocation
-        self.desk.save_settings()
-        await self.open_profile(DEMO_PROFILE)
+        await self.open_profile(DEMO_PROFILE)  # which saves the settings
 
     async def open_profile(self, name: str) -> None:
         opened = await self.desk.open(name)
+        self._prepared(self.desk.validation_settings())  # while the lists load
         self._layout_template = None  # another profile: its own layouts and settings
         self._layout, self._layout_ready = None, True
+        self._applying += 1
+        self._checks_ready = True
         self._learning += 1
         self.layout_hint.clear()
         self._stopped.clear()  # held batches belong to the profile that was open
         self.setup_banner.clear()
-        self.desk.save_settings()
+        self.tasks.spawn(self.desk.save_settings_soon(), name="save the settings")
         self._refresh_profiles()
         self._load_queue()  # what this profile queued and sent before, and the batch bars
         self.stack.setCurrentWidget(self.work)
@@ -706,9 +721,10 @@ class MainWindow(QMainWindow):
 
     def _sync_ready(self) -> None:
         target = self.pickers.target()
-        ready = target is not None and self._layout_ready
+        ready = target is not None and self._layout_ready and self._checks_ready
         was_ready = self.form.target_ready
-        self.form.set_target_ready(ready)
+        waiting = "" if target is None or self._checks_ready else "Getting the checks ready…"
+        self.form.set_target_ready(ready, waiting)
         if ready and not was_ready:
             self._focus_first_field()  # all three chosen: the next thing to do is type
         self.grid.set_target_ready(ready)
@@ -794,9 +810,42 @@ class MainWindow(QMainWindow):
         phones = ", ".join(spec.title for spec in confirmed.fields if spec.phone)
         self.status_bar.showMessage(f"Phone fields confirmed: {phones}.", 6000)
 
+    def _prepared(self, settings: ValidationSettings) -> asyncio.Task[None]:
+        """The build of ``settings``' phone rules and time zone in a worker (started once)."""
+        checks = self._checks.get(settings)
+        if checks is None or (checks.done() and (checks.cancelled() or checks.exception())):
+            checks = self.tasks.spawn(
+                self.tasks.in_worker(prepare_checks, settings), name="prepare the checks"
+            )
+            self._checks[settings] = checks
+        return checks
+
     def _apply_layout(self, template_id: int, layout: FieldLayout) -> None:
+        """The form and the grid take ``layout`` with its checks; until the checks' rules are
+        built (a worker, once per set of rules) neither can queue, so no lead goes unchecked."""
         self._layout_template = template_id
         self._layout, self._layout_ready = layout, True
+        self._applying += 1
+        checks = self._prepared(self.desk.validation_settings())
+        if checks.done():
+            self._set_layout(layout)
+            return
+        self._checks_ready = False
+        self._sync_ready()
+        self.tasks.spawn(
+            self._apply_when_prepared(checks, layout, self._applying), name="apply the fields"
+        )
+
+    async def _apply_when_prepared(
+        self, checks: asyncio.Task[None], layout: FieldLayout, request: int
+    ) -> None:
+        with contextlib.suppress(Exception):  # said by the task itself; the form builds them then
+            await asyncio.shield(checks)  # shared: cancelling this one must not cancel it
+        if request == self._applying and not self._closing:
+            self._set_layout(layout)
+
+    def _set_layout(self, layout: FieldLayout) -> None:
+        self._checks_ready = True
         profile = self.desk.profile
         timezone = profile.timezone if profile is not None else DEFAULT_TIMEZONE
         self.form.set_layout(
@@ -1004,6 +1053,7 @@ class MainWindow(QMainWindow):
                 else:
                     log.exception("The queue view's query failed")
                 if not self._closing:
+                    self._data_version = None  # what it was to show is read again next time
                     self.queue_model.query_failed(generation)
                 return
             if not self._closing:
@@ -1031,12 +1081,14 @@ class MainWindow(QMainWindow):
         """Another connection committed: new leads appear and the figures follow."""
         if self._closing or self.desk.profile is None:
             return
-        version = self.desk.outbox.data_version()
+        outbox, profile = self.desk.outbox, self.desk.profile.name
+        version = outbox.data_version()
         if version == self._data_version:
             return
+        counts = outbox.counts(profile)  # a read that fails leaves the change unseen: read again
+        self.queue_model.fetch_new()  # a fetch that fails forgets the version (``_run_query``)
+        self.status_bar.show_counts(counts.as_dict())
         self._data_version = version
-        self.queue_model.fetch_new()
-        self._refresh_counts()
 
     def _target_names(self, lead: Lead) -> str:
         profile = self.desk.profile
@@ -1051,8 +1103,15 @@ class MainWindow(QMainWindow):
 
     # -- events from the dispatcher ------------------------------------------------------------
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: DeskEvent) -> None:
         if self._closing:
+            return
+        if isinstance(event, SendingStopped):
+            self.problem_banner.say(BannerReason.SENDING_STOPPED, event.message)
+            return
+        if isinstance(event, SendingRestarted):
+            self.problem_banner.clear(BannerReason.SENDING_STOPPED)
+            self.status_bar.showMessage("Sending started again.", 6000)
             return
         if isinstance(event, LeadChanged):
             self._pending_ids.add(event.lead_id)
@@ -1110,8 +1169,9 @@ class MainWindow(QMainWindow):
         self.status_bar.showMessage(f"Sending {count:,} held leads as they are.", 6000)
 
     def _take_back(self, batch_id: int) -> None:
-        """The batch's held leads are cancelled and their fields go into the grid, with the
-        ones the PBX refused for the same mistake, to be mapped again and queued as new leads.
+        """The batch's held leads, and the ones the PBX refused for the same mistake, go into
+        the grid to be mapped again and queued as new leads; the originals are cancelled for
+        good (``Outbox.take_back``: Retry leaves them), so only the new ones can be sent.
 
         Each keeps its external id: a PBX that took one after all refuses it a second time."""
         dispatcher = self.desk.dispatcher
@@ -1122,14 +1182,12 @@ class MainWindow(QMainWindow):
             self.status_bar.showMessage(f"Wait a moment: {self.grid.busy}", 4000)
             return
         outbox = self.desk.outbox
-        held = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.HELD})))
-        dispatcher.cancel([lead.id for lead in held])
-        taken = outbox.leads(
-            LeadQuery(lead_ids=[lead.id for lead in held], states=frozenset({State.CANCELLED}))
-        )
+        chosen = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.HELD})))
         if stopped.code is not None:
             refused = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.REJECTED})))
-            taken += [lead for lead in refused if lead.last_code == stopped.code]
+            chosen += [lead for lead in refused if lead.last_code == stopped.code]
+        changed = dispatcher.take_back([lead.id for lead in chosen])
+        taken = chosen if changed is None else changed  # None: written once the file is free
         self._stopped.pop(batch_id, None)
         self._show_stopped()
         if not taken:

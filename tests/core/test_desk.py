@@ -11,8 +11,9 @@ from helpers.desks import make_core_desk
 from helpers.memory_keyring import MemoryKeyring
 from helpers.waits import until
 
+from noojee_desk.core.delivery.dispatcher import Dispatcher
 from noojee_desk.core.delivery.records import Attempt, LeadInput, State, Target, Transition
-from noojee_desk.core.desk import Desk
+from noojee_desk.core.desk import Desk, SendingRestarted, SendingStopped
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, field_spec
 from noojee_desk.core.profiles.secrets import KeyStore
 from noojee_desk.core.profiles.settings import Profile
@@ -193,3 +194,80 @@ async def test_enqueue_leaves_out_what_was_delivered_to_the_target_unless_sent_a
         assert bulk.batch.total == 247
     finally:
         await desk.close()
+
+
+def _dispatchers_fail(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """A bug in the dispatcher's loop for the next ``times`` runs: an exception it does not
+    expect, the way a programming error would end it. Returns the count of failures so far."""
+    failed = [0]
+    launch = Dispatcher._launch
+
+    async def buggy(self: Dispatcher) -> None:
+        if failed[0] < times:
+            failed[0] += 1
+            raise RuntimeError("a bug in the dispatcher")
+        await launch(self)
+
+    monkeypatch.setattr(Dispatcher, "_launch", buggy)
+    return failed
+
+
+@pytest.mark.asyncio
+async def test_a_dispatcher_that_dies_is_logged_said_and_started_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = make_desk(tmp_path)
+    desk.restart_waits = (0.3, 0.6)
+    heard: list[object] = []
+    desk.subscribe(heard.append)
+    _dispatchers_fail(monkeypatch, times=1)
+    desk.ensure_demo_profile()
+    await desk.open("Demo")
+    first = desk.dispatcher
+    await until(lambda: any(isinstance(e, SendingStopped) for e in heard), what="stopped")
+    stopped = next(e for e in heard if isinstance(e, SendingStopped))
+    assert stopped.restart_in == 0.3
+    assert "RuntimeError: a bug in the dispatcher" in stopped.message
+    assert desk.queue_problem == stopped.message
+    failure = next(r for r in caplog.records if "stopped on an unexpected error" in r.message)
+    assert failure.exc_info is not None  # the traceback is in the log
+    await until(lambda: any(isinstance(e, SendingRestarted) for e in heard), what="restarted")
+    assert desk.dispatcher is not first
+    assert desk.queue_problem == ""
+    queued = await desk.enqueue(
+        Target(3, 42, 101),
+        [LeadInput({"Name": "A", "FirstPhone": "0370100001"}, frozenset({"+61370100001"}))],
+        allow_duplicates=False,
+        source="test",
+    )
+    await until(lambda: desk.outbox.counts(batch_id=queued.batch.id)[State.DELIVERED] == 1)
+    await desk.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dispatcher_that_keeps_dying_is_started_again_with_growing_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a hot loop: the waits grow to the last of ``restart_waits`` and stay there; and
+    closing the desk during a wait ends it at once, starting no dispatcher."""
+    desk = make_desk(tmp_path)
+    desk.restart_waits = (0.1, 0.3, 0.5)
+    heard: list[object] = []
+    desk.subscribe(heard.append)
+    failed = _dispatchers_fail(monkeypatch, times=1000)
+    desk.ensure_demo_profile()
+    await desk.open("Demo")
+    began = time.monotonic()
+    await until(lambda: sum(isinstance(e, SendingStopped) for e in heard) == 5, limit=20)
+    took = time.monotonic() - began
+    waits = [e.restart_in for e in heard if isinstance(e, SendingStopped)]
+    assert waits == [0.1, 0.3, 0.5, 0.5, 0.5]
+    assert took >= 0.1 + 0.3 + 0.5 + 0.5  # four waits before the fifth failure
+    closing = time.monotonic()
+    await desk.close()
+    assert time.monotonic() - closing < 0.4  # the wait of 0.5 s is not sat out
+    restarts = sum(isinstance(e, SendingRestarted) for e in heard)
+    await asyncio.sleep(0.7)
+    assert sum(isinstance(e, SendingRestarted) for e in heard) == restarts  # none after close
+    assert failed[0] == restarts + 1
+    assert desk.dispatcher is None

@@ -262,8 +262,12 @@ async def test_a_batch_refused_for_its_phone_field_is_taken_back_and_sent_once(
     await until(lambda: grid.model.total() == 8 and not grid.busy, what="rows in the grid")
     assert window.entry_tabs.currentWidget() is grid
     assert grid.model.header == ["full_name", "referrer_phone", "njExternalLeadId"]
-    assert counts(batch_id=batch_id)[State.CANCELLED] == 8 - refused
-    assert counts(batch_id=batch_id)[State.REJECTED] == refused
+    # The originals, held and refused alike, are cancelled for good: Retry leaves them.
+    assert counts(batch_id=batch_id)[State.CANCELLED] == 8
+    originals = [lead.id for lead in desk.outbox.leads(LeadQuery(batch_id=batch_id))]
+    assert desk.dispatcher is not None
+    assert desk.dispatcher.retry(originals) == 0
+    assert counts(batch_id=batch_id)[State.CANCELLED] == 8
 
     # Re-map the number to contact_a, as a person would in the mapping row, and queue again.
     combo = grid.header.combos[1]
@@ -283,6 +287,15 @@ async def test_a_batch_refused_for_its_phone_field_is_taken_back_and_sent_once(
     first = {lead.external_id for lead in desk.outbox.leads(LeadQuery(batch_id=batch_id))}
     assert {lead["external_id"] for lead in delivered} == first
     await until(lambda: desk.outbox.counts("Demo")[State.DELIVERED] == 8)
+    # Retrying the originals now (the queue view's Retry on them) sends nobody a second time.
+    calls = emulator.state()["insert_calls_by_template"]["18"]
+    assert calls == refused + 8
+    window.queue_view.retry_requested.emit(originals)
+    await asyncio.sleep(0.5)
+    assert counts(batch_id=batch_id)[State.CANCELLED] == 8
+    assert emulator.state()["insert_calls_by_template"]["18"] == calls
+    assert len(emulator.leads(80)) == 8
+    assert desk.outbox.counts("Demo")[State.DELIVERED] == 8
 
 
 @pytest.mark.asyncio

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from pathlib import Path
 
@@ -514,3 +515,67 @@ async def test_an_export_shows_its_progress_and_can_be_cancelled(
     # The file is in place a moment before the worker's answer reaches the window.
     await until(lambda: path.exists() and not progress.isVisible(), what="the export to end")
     assert "Exported 60,000 leads" in window.status_bar.currentMessage()
+
+
+@pytest.mark.asyncio
+async def test_the_checks_are_built_in_a_worker_and_nothing_is_queued_before(
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The phone rules take a tenth of a second to build the first time: a worker builds them
+    while the lists load, and until they exist neither the form nor the grid can queue."""
+    from noojee_desk.ui import main_window as main_window_module
+
+    release = threading.Event()
+    built_on: list[int] = []
+    real = main_window_module.prepare_checks
+
+    def slow_prepare(settings: object) -> None:
+        built_on.append(threading.get_ident())
+        assert release.wait(20)
+        real(settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(main_window_module, "prepare_checks", slow_prepare)
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None, what="demo pickers")
+    await asyncio.sleep(0.3)  # the loop runs on meanwhile: the UI thread is not waiting
+    assert built_on
+    assert threading.get_ident() not in built_on
+    assert not window.form.target_ready
+    assert not window.form.queue_button.isEnabled()
+    assert window.form.summary.text() == "Getting the checks ready…"
+    assert not window.grid.footer.queue_button.isEnabled()
+    window.form.submit()  # Ctrl+Enter now queues nothing
+    assert window.desk.outbox.counts("Demo")[State.QUEUED] == 0
+
+    release.set()
+    await until(lambda: window.form.target_ready, what="the form ready")
+    assert window.form.queue_button.isEnabled()
+    assert window.form.summary.text() == window.form.READY_TEXT
+    await type_lead(qtbot, window, "Jane Smith", "03 7010 1234")
+    await until(lambda: window.desk.outbox.counts("Demo")[State.DELIVERED] == 1, what="sent")
+    assert len(built_on) == 1  # built once, shared by the form and the grid
+
+
+@pytest.mark.asyncio
+async def test_sending_stopped_by_an_error_is_said_until_it_starts_again(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noojee_desk.core.delivery.dispatcher import Dispatcher
+
+    launch = Dispatcher._launch
+    failed: list[int] = []
+
+    async def buggy(self: Dispatcher) -> None:
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("a bug in the dispatcher")
+        await launch(self)
+
+    monkeypatch.setattr(Dispatcher, "_launch", buggy)
+    window.desk.restart_waits = (1.0,)
+    await window.start(demo=True)
+    banner = window.problem_banner
+    await until(lambda: banner.reason is BannerReason.SENDING_STOPPED, what="the banner")
+    assert "starts again by itself in 1 s" in banner.text
+    await until(lambda: banner.reason is None, what="the banner gone")
+    assert "Sending started again." in window.status_bar.currentMessage()

@@ -21,11 +21,13 @@ from helpers.waits import until
 from helpers.windows import close_window
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QLineEdit, QPushButton
+from PySide6.QtWidgets import QLineEdit, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
+from noojee_desk.app import open_desk_or_explain
+from noojee_desk.core import paths
 from noojee_desk.core.delivery.outbox import Outbox
-from noojee_desk.core.delivery.records import LeadQuery
+from noojee_desk.core.delivery.records import LeadInput, LeadQuery, Target
 from noojee_desk.sim.emulator import Emulator
 from noojee_desk.ui.banner import BannerReason
 from noojee_desk.ui.main_window import MainWindow
@@ -310,3 +312,78 @@ async def test_a_newer_queue_file_is_never_offered_for_setting_aside(
         assert not list(queue.parent.glob("*.damaged-*"))
     finally:
         await close_window(win)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", ["counts", "lead_ids"])  # on the loop; in the query's worker
+async def test_a_change_whose_read_failed_is_read_again_at_the_next_look(
+    demo: MainWindow, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Another process queues a lead; the window's first read after that change fails for a
+    moment (an I/O error): the next look reads the change again instead of taking it as seen."""
+    demo._watch_timer.stop()  # the test does the looking
+    demo.desk.dispatcher.pause("Paused by you")  # the lead stays queued: no events about it
+    model = demo.queue_model
+    assert model.rowCount() == 0
+    with Outbox(demo.desk.paths.outbox) as other:
+        lead = LeadInput({"Name": "Ann Lee", "FirstPhone": "0370101234"}, frozenset())
+        other.queue_once(
+            "Demo", Target(3, 42, 101), [lead], allow_duplicates=False, source="elsewhere",
+            skip_delivered=False, reuse_finished=False,
+        )  # fmt: skip
+    real = getattr(Outbox, failing)
+    failed: list[int] = []
+
+    def once(self: Outbox, *args: object, **kwargs: object) -> object:
+        if not failed:
+            failed.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, failing, once)
+    demo._watch_outbox()
+    await until(lambda: bool(failed) and not model._fetching, what="the failed read")
+    await asyncio.sleep(0.1)
+    assert model.rowCount() == 0
+    assert demo.problem_banner.reason is BannerReason.QUEUE_FILE
+    demo._watch_outbox()
+    await until(lambda: model.rowCount() == 1, what="the lead read at the next look")
+    assert "Queued 1" in demo.status_bar.counts_text
+
+
+@pytest.mark.parametrize("agrees", [True, False])
+def test_a_damaged_queue_file_at_launch_is_set_aside_only_when_the_person_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, agrees: bool
+) -> None:
+    """Before the window (no loop runs yet): a message box; "Set it aside" renames the file
+    (kept for support) and the desk opens on an empty queue."""
+    home = tmp_path / "home"
+    where = paths.resolve(str(home)).ensure()
+    damaged = os.urandom(8192)
+    where.outbox.write_bytes(damaged)
+    _aged(where.outbox)
+    said: list[str] = []
+
+    def answer(box: QMessageBox) -> int:
+        said.append(box.text())
+        wanted = "Set it aside and start empty" if agrees else "Close"
+        next(b for b in box.buttons() if b.text() == wanted).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    desk = open_desk_or_explain(str(home))
+    assert len(said) == 1
+    assert "damaged or not a Noojee Desk queue" in said[0]
+    kept = sorted(p.name for p in where.outbox.parent.glob(where.outbox.name + "*.damaged-*"))
+    if not agrees:
+        assert desk is None
+        assert kept == []
+        assert where.outbox.read_bytes() == damaged
+        return
+    assert desk is not None
+    try:
+        assert desk.outbox.counts().total == 0
+    finally:
+        desk.outbox.close()
+    assert len(kept) == 1
+    assert (where.outbox.parent / kept[0]).read_bytes() == damaged

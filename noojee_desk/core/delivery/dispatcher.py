@@ -451,6 +451,12 @@ class Dispatcher:
         changed = self._control_write(lambda box: box.requeue(ids))
         return len(ids) if changed is None else len(changed)
 
+    def take_back(self, lead_ids: Iterable[int]) -> list[Lead] | None:
+        """Leads whose fields go back to the grid: never sent or retried again (see
+        ``Outbox.take_back``); the leads changed, or None when the write waits its turn."""
+        ids = list(lead_ids)
+        return self._control_write(lambda box: box.take_back(ids))
+
     def send_anyway(self, batch_id: int) -> int:
         """A batch stopped for a set-up mistake: its held leads go out after all, and it is
         never stopped again in this run."""

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from noojee_desk.core.delivery.locks import ProfileLock
 from noojee_desk.core.delivery.records import (
+    TAKEN_BACK,
     Attempt,
     BatchInfo,
     Counts,
@@ -49,6 +50,9 @@ from noojee_desk.core.delivery.schema import (
 from noojee_desk.core.files import private_file, private_folder
 from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
+
+#: Leads other than those ``take_back`` moved (TAKEN_BACK has no quote, so it is inlined).
+_NOT_TAKEN_BACK = f"AND NOT (state = 'cancelled' AND last_message = '{TAKEN_BACK}')"
 
 #: An empty queue file younger than this is being created by another opener, not damaged.
 _NEW_FILE_GRACE = 10.0
@@ -702,11 +706,29 @@ class Outbox:
         now = self._clock()
         return self._move(lead_ids, (State.QUEUED,), "state = 'held', updated_at = ?", (now,))
 
+    def take_back(self, lead_ids: Iterable[int]) -> list[Lead]:
+        """Held, rejected, failed, cancelled or duplicate leads whose fields went back to the
+        grid, to be queued again as new leads with the same external ids: ``cancelled`` for
+        good, said in their reason, and left alone by ``requeue``. Of each pair only the new
+        lead can be sent, so retrying an original never sends a person a second time."""
+        now = self._clock()
+        return self._move(
+            lead_ids,
+            (State.HELD, State.REJECTED, State.FAILED, State.CANCELLED, State.DUPLICATE),
+            "state = 'cancelled', last_message = ?, sentence = ?, fix = '', updated_at = ?",
+            (
+                TAKEN_BACK,
+                "Taken back to the grid to be queued again as a new lead; this one is never sent.",
+                now,
+            ),
+            _NOT_TAKEN_BACK,
+        )
+
     def requeue(
         self, lead_ids: Iterable[int], *, allow_duplicates: bool | None = None
     ) -> list[Lead]:
         """Failed, rejected, cancelled, held or duplicate leads are queued again, due now, with
-        a new budget.
+        a new budget; not those taken back to the grid (``take_back``).
 
         The external id stays the same, so a lead that may have landed is never added twice.
         """
@@ -721,6 +743,7 @@ class Outbox:
             (State.FAILED, State.REJECTED, State.CANCELLED, State.HELD, State.DUPLICATE),
             sets,
             params,
+            _NOT_TAKEN_BACK,
         )
 
     def requeue_duplicates(self, lead_ids: Iterable[int]) -> list[Lead]:

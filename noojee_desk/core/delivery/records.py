@@ -40,6 +40,10 @@ FINAL_STATES = frozenset(
 
 OPEN_STATES = frozenset({State.QUEUED, State.SENDING, State.HELD})
 
+#: The server-message column of a lead taken back to the grid (``Outbox.take_back``): cancelled
+#: for good, since the lead queued again from the grid carries its external id.
+TAKEN_BACK = "Taken back to the grid"
+
 
 class OutboxError(Exception):
     """The outbox file cannot be used; the message says why and what to do."""

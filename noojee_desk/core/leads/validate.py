@@ -180,6 +180,14 @@ _PRIORITY_TEXT = re.compile(r"\+?(\d{1,6})(?:[.,]0+)?")
 _PRIORITY_DECIMAL = re.compile(r"\+?\d{1,6}[.,]\d+")
 
 
+def prepare_checks(settings: ValidationSettings) -> None:
+    """Builds what every validator of ``settings`` shares: the phone rules (phonenumbers' metadata
+    read and compiled, around a tenth of a second) and the time zone. Afterwards a Validator of
+    these settings is quick to make; before, the first one pays. Safe in a worker thread."""
+    normaliser(settings.region, settings.phone_format, settings.strict_ranges)
+    zone(settings.timezone)
+
+
 class Validator:
     """Checks leads for one template layout. Reusable; ``validate_rows`` checks a whole batch."""
 

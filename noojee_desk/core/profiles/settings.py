@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -468,6 +469,11 @@ class SettingsStore:
         self.load_warning: str | None = None  # set when the file was damaged, unread or newer
         self.set_aside: Path | None = None  # where a damaged file was kept
         self.read_only = False
+        # Writes may come from a worker (``encode`` then ``write``): one at a time, and one
+        # encoded earlier never replaces one encoded later.
+        self._write_lock = threading.Lock()
+        self._encoded = 0
+        self._written = 0
 
     def load(self) -> Settings:
         """The user's settings over the managed ones (when there are)."""
@@ -533,9 +539,16 @@ class SettingsStore:
         return self._layered({})
 
     def save(self, settings: Settings) -> None:
+        encoded = self.encode(settings)
+        if encoded is not None:
+            self.write(*encoded)
+
+    def encode(self, settings: Settings) -> tuple[int, bytes] | None:
+        """What ``save`` writes, and its place in the order of saves (None: nothing to save).
+        Quick; the slow part, the synced write, is ``write``, which a worker thread may do."""
         if self.read_only:
             log.info("settings not saved: the file was written by a newer Noojee Desk")
-            return
+            return None
         if self.managed is not None:
             self.managed.enforce(settings)
         data = asdict(settings)
@@ -556,14 +569,24 @@ class SettingsStore:
                 f"more than the {MAX_FILE_BYTES // 1_000_000} MB a settings file may have. "
                 "Remove saved field layouts or column mappings you no longer use."
             )
-        try:
-            with atomic_write(self.path, "wb") as handle:
-                handle.write(payload)
-        except OSError as exc:
-            raise SettingsError(
-                f"Settings could not be saved to {self.path.parent} ({exc.strerror or exc}). "
-                "Free some disk space or check the folder's permissions; nothing else was lost."
-            ) from exc
+        self._encoded += 1
+        return self._encoded, payload
+
+    def write(self, order: int, payload: bytes) -> None:
+        """Writes what ``encode`` gave, unless settings encoded after it were written already."""
+        with self._write_lock:
+            if order < self._written:
+                return
+            try:
+                with atomic_write(self.path, "wb") as handle:
+                    handle.write(payload)
+            except OSError as exc:
+                raise SettingsError(
+                    f"Settings could not be saved to {self.path.parent} ({exc.strerror or exc}). "
+                    "Free some disk space or check the folder's permissions; nothing else was "
+                    "lost."
+                ) from exc
+            self._written = order
 
 
 def _encode(data: dict[str, Any]) -> bytes:

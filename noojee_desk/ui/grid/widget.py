@@ -36,6 +36,7 @@ from noojee_desk.core.leads.paste import (
     header_as_row,
     header_read,
     load_note,
+    next_source_row,
     prepare_table,
     problem_message,
     remap,
@@ -426,6 +427,12 @@ class BatchGrid(QWidget):
             self._set_busy("")
             self._say("Wait until the leads being queued are stored, then paste again.", error=True)
             return
+        if append:
+            # The grid has one numbering: added rows go on after those there (a paste under
+            # the same header numbers its rows from 2 again), their spacing kept.
+            shift = next_source_row(old.rows) - rows[0].source_row
+            for row in rows:
+                row.source_row += shift
         validator = self.checker.validator
         self._set_busy(f"Adding {len(rows):,} rows…")
         shown_after = 0.0

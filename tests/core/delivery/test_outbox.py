@@ -13,6 +13,7 @@ import pytest
 
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.records import (
+    TAKEN_BACK,
     Attempt,
     LeadInput,
     LeadQuery,
@@ -630,3 +631,29 @@ def test_a_file_of_schema_3_opens_with_its_counts_and_keeps_every_lead(tmp_path:
         delivered = LeadQuery(profile="p", states=frozenset({State.DELIVERED}))
         assert list(box.lead_ids(delivered)) == [1, 2, 6]  # part of each batch: read by index
         assert list(box.lead_ids(LeadQuery(profile="p", search="A5"))) == [5]
+
+
+def test_leads_taken_back_to_the_grid_are_cancelled_for_good(outbox: Outbox) -> None:
+    """Their fields are queued again as new leads with the same external ids: retrying an
+    original would send the person twice, so ``requeue`` leaves them (and only them)."""
+    batch = outbox.enqueue("p", TARGET, [lead(i) for i in range(4)], allow_duplicates=False,
+                           source="x")  # fmt: skip
+    ids = [found.id for found in outbox.leads(LeadQuery(batch_id=batch.id))]
+    at = 1_000_000.0
+    outbox.record(
+        Attempt(ids[0], at, at, "rejected", 102, "no phone field", 0.1),
+        Transition(State.REJECTED, code=102, message="no phone field"),
+    )
+    outbox.hold([ids[1], ids[2]])
+    outbox.cancel([ids[3]])  # cancelled by a person: Retry may send it again
+    taken = outbox.take_back(ids[:2])
+    assert sorted(found.id for found in taken) == ids[:2]
+    for found in taken:
+        assert found.state is State.CANCELLED
+        assert found.last_message == TAKEN_BACK
+        assert "queued again as a new lead" in found.sentence
+    assert outbox.take_back([ids[0]]) == []  # not twice
+    assert [found.id for found in outbox.requeue(ids)] == ids[2:]
+    assert outbox.get(ids[0]).state is State.CANCELLED  # type: ignore[union-attr]
+    assert outbox.get(ids[1]).state is State.CANCELLED  # type: ignore[union-attr]
+    assert outbox.requeue_duplicates(ids[:2]) == []

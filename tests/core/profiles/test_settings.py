@@ -49,6 +49,24 @@ def test_round_trip_keeps_profiles_choices_and_cached_lists(tmp_path: Path) -> N
     assert store.load_warning is None
 
 
+def test_a_write_encoded_earlier_never_replaces_one_encoded_later(tmp_path: Path) -> None:
+    """A worker may write the settings (the loop's thread must not wait for a disk sync): the
+    last settings encoded are the ones kept, whichever write ends last."""
+    store = SettingsStore(tmp_path / "settings.json")
+    settings = Settings(region="AU")
+    first = store.encode(settings)
+    settings.region = "NZ"
+    second = store.encode(settings)
+    assert first is not None
+    assert second is not None
+    store.write(*second)
+    store.write(*first)  # late: the older settings are not written over the newer ones
+    assert store.load().region == "NZ"
+    settings.region = "GB"
+    store.save(settings)
+    assert store.load().region == "GB"
+
+
 def test_the_range_rule_of_a_profile_is_stored_and_read_back(tmp_path: Path) -> None:
     store = SettingsStore(tmp_path / "settings.json")
     settings = Settings()

@@ -183,3 +183,26 @@ async def test_a_lead_keyed_again_is_sent_again_only_when_asked(
     qtbot.mouseClick(form.again_button, Qt.MouseButton.LeftButton)
     await until(lambda: len(states(window)) == 2, what="queued again")
     assert not form.again_button.isVisibleTo(form)
+
+
+@pytest.mark.asyncio
+async def test_rows_pasted_again_under_the_same_header_are_numbered_after_the_others(
+    window: MainWindow,
+) -> None:
+    """The second paste adds its rows (same header); the grid has one numbering, so they go on
+    after the rows there instead of starting at 2 again, and a problem names one row."""
+    grid = window.grid
+    await paste(window, [1, 2, 3])
+    QApplication.clipboard().setMimeData(
+        clipboard([HEADER, *rows([4]), ["Twin", rows([1])[0][1]]])  # the second: row 2's number
+    )
+    loaded = asyncio.ensure_future(next_signal(grid.loaded))
+    window.act_paste.trigger()
+    await loaded
+    await until(lambda: not grid.checking and not grid.busy, grid.checked, grid.status_changed)
+    model = grid.model
+    assert [model.row_number(row.id) for row in model.all_rows()] == [2, 3, 4, 5, 6]
+    twin = model.all_rows()[-1]
+    assert twin.cells[0] == "Twin"
+    messages = [p.message for p in twin.check.problems] if twin.check else []
+    assert any("row 2" in m for m in messages), messages
