@@ -922,8 +922,10 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         exporting = None
         if export_to is not None:
             exporting = ExportProgress(None if args.json else err, export_to)
-        with _cancels_on_signal(exporting):  # while sending, Ctrl+C stops the sending
-            outcome = await _send(args, prepared, desk, adhoc.name, client, err)
+        # Ctrl+C while queueing and sending stops those (the leads stay queued); from the end
+        # of the sending it cancels the export instead.
+        outcome = await _send(args, prepared, desk, adhoc.name, client, err)
+        with _cancels_on_signal(exporting):
             if outcome.attention:
                 err.write(f"Needs attention: {outcome.attention} The leads stay queued.\n")
             if outcome.setup:

@@ -33,6 +33,7 @@ from noojee_desk.core.profiles.settings import (
     SettingsError,
     SettingsStore,
 )
+from noojee_desk.core.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -448,8 +449,9 @@ class Desk:
                 )
                 if stop.is_set():
                     return  # it was being stopped anyway
+                what = redact_text(f"{type(exc).__name__}: {exc}")  # it is shown on screen
                 self.queue_problem = (
-                    f"Sending stopped after an unexpected error ({type(exc).__name__}: {exc}). "
+                    f"Sending stopped after an unexpected error ({what}). "
                     f"It starts again by itself in {wait:.0f} s; nothing queued is lost. The "
                     "log file has the details for support."
                 )
@@ -458,7 +460,8 @@ class Desk:
                 await asyncio.wait_for(stop.wait(), wait)
             if stop.is_set():
                 return
-            dispatcher = self._new_dispatcher(profile, client)
+            previous, dispatcher = dispatcher, self._new_dispatcher(profile, client)
+            dispatcher.carry_on_from(previous)
             self.queue_problem = ""
             self._forward(SendingRestarted())
 

@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         self._watch_timer.timeout.connect(self._watch_outbox)
         self._close_confirmed = False
         self._closing = False
+        self._storage_said = ""  # the last queue-file fault logged (a lasting one is logged once)
         self._session_batches: set[int] = set()
         self._layout_template: int | None = None  # the template whose layout is applied
         self._layout: FieldLayout | None = None  # the layout the form and the grid have
@@ -506,7 +507,11 @@ class MainWindow(QMainWindow):
     def _storage_failed(self, exc: BaseException, doing: str) -> StorageProblem:
         """A SQLite error on the window's side: logged, and said in the queue-file banner."""
         problem = storage_problem(exc, self.desk.paths.outbox)
-        log.error("%s failed: %s: %s", doing, type(exc).__name__, exc)
+        said = f"{doing} failed: {type(exc).__name__}: {exc}"
+        # A lasting fault fails every watch tick the same way: in the log once, until a read
+        # goes through again.
+        log.log(logging.DEBUG if said == self._storage_said else logging.ERROR, "%s", said)
+        self._storage_said = said
         if problem.locked:
             return problem  # another writer, for a moment: the next read goes through
         text = " ".join(p for p in (problem.sentence, problem.fix) if p)
@@ -1089,6 +1094,7 @@ class MainWindow(QMainWindow):
         self.queue_model.fetch_new()  # a fetch that fails forgets the version (``_run_query``)
         self.status_bar.show_counts(counts.as_dict())
         self._data_version = version
+        self._storage_said = ""
 
     def _target_names(self, lead: Lead) -> str:
         profile = self.desk.profile
@@ -1186,20 +1192,30 @@ class MainWindow(QMainWindow):
         if stopped.code is not None:
             refused = outbox.leads(LeadQuery(batch_id=batch_id, states=frozenset({State.REJECTED})))
             chosen += [lead for lead in refused if lead.last_code == stopped.code]
-        changed = dispatcher.take_back([lead.id for lead in chosen])
-        taken = chosen if changed is None else changed  # None: written once the file is free
         self._stopped.pop(batch_id, None)
         self._show_stopped()
+        # Into the grid only once they are cancelled for good: a write that waits for the file
+        # and is then lost (a quit, a crash) leaves them held, never in two places.
+        dispatcher.take_back(
+            [lead.id for lead in chosen], lambda taken: self._to_grid(batch_id, taken)
+        )
+
+    def _to_grid(self, batch_id: int, taken: list[Lead]) -> None:
         if not taken:
             self.status_bar.showMessage("No leads of that batch are left to take back.", 6000)
             return
-        taken.sort(key=lambda lead: (lead.row if lead.row is not None else lead.id, lead.id))
+        if self.grid.busy:  # it got busy while the write waited for the file
+            QTimer.singleShot(200, lambda: self._to_grid(batch_id, taken))
+            return
+        taken = sorted(
+            taken, key=lambda lead: (lead.row if lead.row is not None else lead.id, lead.id)
+        )
         keys: dict[str, None] = {}
         for lead in taken:
             keys.update(dict.fromkeys(k for k in lead.fields if k != EXTERNAL_ID_FIELD))
         header = [*keys, EXTERNAL_ID_FIELD]
         rows = [[lead.fields.get(k, "") for k in keys] + [lead.external_id] for lead in taken]
-        batch = outbox.batch(batch_id)
+        batch = self.desk.outbox.batch(batch_id)
         source = batch.source if batch is not None else f"batch {batch_id}"
         self.entry_tabs.setCurrentWidget(self.grid)
         self.grid.load_table(Table([header, *rows]), f"Taken back from {source}")

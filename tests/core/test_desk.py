@@ -271,3 +271,31 @@ async def test_a_dispatcher_that_keeps_dying_is_started_again_with_growing_waits
     assert sum(isinstance(e, SendingRestarted) for e in heard) == restarts  # none after close
     assert failed[0] == restarts + 1
     assert desk.dispatcher is None
+
+
+@pytest.mark.asyncio
+async def test_a_dispatcher_started_again_keeps_the_persons_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = make_desk(tmp_path)
+    desk.restart_waits = (0.2,)
+    heard: list[object] = []
+    desk.subscribe(heard.append)
+    _dispatchers_fail(monkeypatch, times=1)
+    desk.ensure_demo_profile()
+    await desk.open("Demo")
+    assert desk.dispatcher is not None
+    desk.dispatcher.pause("Lunch")
+    await until(lambda: any(isinstance(e, SendingRestarted) for e in heard), what="restarted")
+    assert desk.dispatcher.paused_reason == "Lunch"
+    queued = await desk.enqueue(
+        Target(3, 42, 101),
+        [LeadInput({"Name": "A", "FirstPhone": "0370100001"}, frozenset({"+61370100001"}))],
+        allow_duplicates=False,
+        source="test",
+    )
+    await asyncio.sleep(0.5)
+    assert desk.outbox.counts(batch_id=queued.batch.id)[State.QUEUED] == 1  # still paused
+    desk.dispatcher.resume()
+    await until(lambda: desk.outbox.counts(batch_id=queued.batch.id)[State.DELIVERED] == 1)
+    await desk.close()

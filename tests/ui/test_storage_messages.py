@@ -5,6 +5,7 @@ never a lost lead (a form lead goes back into the form, a grid batch stays in th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import subprocess
@@ -387,3 +388,38 @@ def test_a_damaged_queue_file_at_launch_is_set_aside_only_when_the_person_agrees
         desk.outbox.close()
     assert len(kept) == 1
     assert (where.outbox.parent / kept[0]).read_bytes() == damaged
+
+
+@pytest.mark.asyncio
+async def test_a_lasting_read_fault_is_logged_once_until_a_read_goes_through(
+    demo: MainWindow, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watch looks again at every tick while the file cannot be read: the banner stays,
+    the log has the fault once (not twice a second), and again after a good read."""
+    demo._watch_timer.stop()  # the test does the looking
+    real = Outbox.counts
+    broken = [True]
+
+    def counts(self: Outbox, *args: object, **kwargs: object) -> object:
+        if broken[0]:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, "counts", counts)
+
+    def faults() -> int:
+        return sum("disk I/O error" in r.getMessage() and r.levelno >= logging.ERROR
+                   for r in caplog.records)  # fmt: skip
+
+    for _ in range(5):
+        demo._data_version = -1  # a change to look at, each time
+        demo._watch_outbox()
+    assert demo.problem_banner.reason is BannerReason.QUEUE_FILE
+    assert faults() == 1
+    broken[0] = False
+    demo._data_version = -1
+    demo._watch_outbox()
+    broken[0] = True
+    demo._data_version = -1
+    demo._watch_outbox()
+    assert faults() == 2

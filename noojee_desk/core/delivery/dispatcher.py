@@ -451,11 +451,19 @@ class Dispatcher:
         changed = self._control_write(lambda box: box.requeue(ids))
         return len(ids) if changed is None else len(changed)
 
-    def take_back(self, lead_ids: Iterable[int]) -> list[Lead] | None:
+    def take_back(self, lead_ids: Iterable[int], then: Callable[[list[Lead]], None]) -> None:
         """Leads whose fields go back to the grid: never sent or retried again (see
-        ``Outbox.take_back``); the leads changed, or None when the write waits its turn."""
+        ``Outbox.take_back``). ``then`` gets the leads changed once that is written (now, or
+        when the file is free): only those may be queued again as new leads."""
         ids = list(lead_ids)
-        return self._control_write(lambda box: box.take_back(ids))
+        self._control_write(lambda box: box.take_back(ids), then)
+
+    def carry_on_from(self, previous: Dispatcher) -> None:
+        """Take over what a person set on ``previous`` (a dispatcher that stopped on an error):
+        a pause stays a pause, and a batch sent anyway is not stopped again."""
+        if previous._pause is not None and not previous._pause.blocked:
+            self._pause = previous._pause
+        self.setup = previous.setup
 
     def send_anyway(self, batch_id: int) -> int:
         """A batch stopped for a set-up mistake: its held leads go out after all, and it is

@@ -848,3 +848,39 @@ async def test_a_hold_asked_for_while_an_answer_is_written_still_holds_the_lead(
     assert h.states() == {"held": 1}
     assert len(client.calls) == 1
     await h.stop()
+
+
+@pytest.mark.asyncio
+async def test_leads_taken_back_are_handed_over_only_once_written(
+    make: Callable[..., Harness],
+) -> None:
+    """While another process holds the file the take-back waits; the leads are handed over
+    (to the grid) only when they are cancelled for good, never before."""
+    client = FakeClient()
+    h = make(client, max_concurrency=1)
+    h.enqueue(leads(3))
+    h.dispatcher.pause("Looking")
+    h.start()
+    ids = [lead.id for lead in h.outbox.leads()]
+    h.dispatcher.hold(ids)
+    await h.until(lambda: h.states() == {"held": 3})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD_LOCK, str(h.outbox.path), "1.0",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    handed: list[list[int]] = []
+    try:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"locked"
+        h.dispatcher.take_back(ids, lambda taken: handed.append([x.id for x in taken]))
+        await asyncio.sleep(0.3)
+        assert handed == []  # not written yet: nothing may go to the grid
+        assert h.states() == {"held": 3}
+        await h.until(lambda: handed != [])
+    finally:
+        await proc.wait()
+    assert sorted(handed[0]) == sorted(ids)
+    assert h.states() == {"cancelled": 3}
+    h.dispatcher.retry(ids)
+    await h.until(lambda: not h.dispatcher._later)
+    assert h.states() == {"cancelled": 3}  # taken back for good
