@@ -1040,14 +1040,20 @@ class Outbox:
             where += (" AND " if where else " WHERE ") + "id > ?"
             params.append(after)
         found: array[int] = array("q")
+        stopped: list[bool] = []
         if stop is not None:
-            self._db.set_progress_handler(lambda: int(stop()), _STOP_STEPS)
+
+            def wanted() -> int:
+                stopped.append(stop())
+                return int(stopped[-1])
+
+            self._db.set_progress_handler(wanted, _STOP_STEPS)
         try:
             cursor = self._db.execute(f"SELECT id FROM leads{where} ORDER BY id", params)
             while rows := cursor.fetchmany(20000):
                 found.extend(r[0] for r in rows)
         except sqlite3.OperationalError as exc:
-            if stop is not None and stop():
+            if stopped and stopped[-1]:
                 raise SearchStopped from exc
             raise
         finally:

@@ -252,7 +252,7 @@ class QueueModel(QAbstractTableModel):
     def _end_scan(self) -> None:
         if self._scanning:
             self._scanning = False
-            self._touched.clear()
+            self._touched = set()
             self.searching.emit(False)
 
     @property
