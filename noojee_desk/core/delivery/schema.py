@@ -148,7 +148,7 @@ CREATE TABLE search_backlog (
     last_id INTEGER NOT NULL
 );
 INSERT INTO search_backlog (first_id, last_id)
-    SELECT MIN(id), MAX(id) FROM leads HAVING COUNT(*) > 0;
+    SELECT lo, hi FROM (SELECT MIN(id) AS lo, MAX(id) AS hi FROM leads) WHERE lo IS NOT NULL;
 ALTER TABLE batches ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
 UPDATE batches SET indexed = 1;
 CREATE INDEX batches_unindexed ON batches(id) WHERE indexed = 0

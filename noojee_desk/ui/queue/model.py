@@ -8,6 +8,7 @@ every lead adds the rest in place (``searching`` says while it runs)."""
 
 from __future__ import annotations
 
+import heapq
 import time
 from array import array
 from bisect import bisect_left
@@ -115,11 +116,18 @@ TopReader = Callable[[str | None], int]
 FirstFinder = Callable[[LeadQuery], "array[int]"]
 #: Reads every lead a search finds; stops early (None) once the callable it is given says True.
 ScanFinder = Callable[[LeadQuery, Callable[[], bool]], "array[int] | None"]
-#: Above this many places to insert the scan's rows at, they come in one layout change.
+#: Above this many places to insert the scan's rows at (or rows to insert at more than one
+#: place), they come in one layout change.
 _INSERT_RUNS = 50
+_INSERT_ROWS = 100_000
 #: Runs a job somewhere (a worker thread) and hands its result to a callback on the UI thread.
 #: It may return something to wait on (an asyncio task) until the callback has run.
 Runner = Callable[[Callable[[], Any], Callable[[Any], None]], Any]
+
+
+def _contains(ids: array[int], lead_id: int) -> bool:
+    at = bisect_left(ids, lead_id)
+    return at < len(ids) and ids[at] == lead_id
 
 
 def run_here(job: Callable[[], Any], done: Callable[[Any], None]) -> None:
@@ -309,40 +317,69 @@ class QueueModel(QAbstractTableModel):
             return
         touched = self._touched
         self._end_scan()
-        self._merge(i for i in ids if i not in touched)
+        self._merge(ids, touched)
 
-    def _merge(self, ids: Iterable[int]) -> None:
-        """The scan's ids not shown yet, in queue order: a few places to insert them at are rows
-        inserted there (the view keeps its place and selection); many are one layout change."""
+    def _merge(self, found: array[int], touched: set[int]) -> None:
+        """The scan's ids (``found``, in queue order) shown with the rows shown now: one place to
+        add rows at (the scan's rows after the first results) or a few are rows inserted there,
+        so the view keeps its place and selection; many are one layout change. Its work on the
+        UI thread is a bisect per row shown, not per row found (a million found)."""
         shown = self._ids
-        extra = [i for i in ids if not self._has(i)]
-        if not extra:
+        gone = [i for i in touched if not _contains(shown, i) and _contains(found, i)]
+        if gone:  # a live change took these out after the scan read them
+            if len(gone) > 100:
+                drop = set(gone)
+                found = array("q", (i for i in found if i not in drop))
+            else:
+                found = array("q", found)
+                for lead_id in gone:
+                    del found[bisect_left(found, lead_id)]
+        missing = [i for i in shown if not _contains(found, i)]  # shown since the scan read
+        final = array("q", heapq.merge(found, missing)) if missing else found
+        if len(final) == len(shown):
             return
-        runs: dict[int, list[int]] = {}
-        for lead_id in sorted(extra):
-            runs.setdefault(bisect_left(shown, lead_id), []).append(lead_id)
-        if len(runs) <= _INSERT_RUNS:
-            for at in sorted(runs, reverse=True):  # from the end: the places before stay put
-                run = runs[at]
-                count = len(self._ids)
-                row = count - at if self.descending else at
-                self.beginInsertRows(QModelIndex(), row, row + len(run) - 1)
-                self._ids[at:at] = array("q", run)
+        places = [bisect_left(final, i) - n for n, i in enumerate(shown)]  # added rows before
+        self._insert_final(final, places)
+
+    def _insert_final(self, final: array[int], places: list[int]) -> None:
+        """``final`` shown instead of the rows shown now (each row shown is in it, ``places``
+        giving how many of the added rows go before it)."""
+        shown = self._ids
+        added = len(final) - len(shown)
+        # The added rows in runs: (position in shown to insert at, how many).
+        runs: list[tuple[int, int]] = []
+        before = 0
+        for position, count in enumerate(places):
+            if count > before:
+                runs.append((position, count - before))
+            before = count
+        if added > before:
+            runs.append((len(shown), added - before))
+        if len(runs) == 1:
+            at, count = runs[0]
+            row = len(shown) - at if self.descending else at
+            self.beginInsertRows(QModelIndex(), row, row + count - 1)
+            self._ids = final
+            self.endInsertRows()
+            return
+        if len(runs) <= _INSERT_RUNS and added <= _INSERT_ROWS:
+            offset = 0
+            for at, count in runs:  # in queue order: the runs before are in place already
+                start = at + offset
+                row = len(self._ids) - start if self.descending else start
+                self.beginInsertRows(QModelIndex(), row, row + count - 1)
+                self._ids[start:start] = final[start : start + count]
                 self.endInsertRows()
+                offset += count
             return
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         kept = [(self.id_at(index.row()), index.column()) for index in old]
-        merged = array("q", sorted({*shown, *extra}))
-        self._ids = merged
+        self._ids = final
         self.changePersistentIndexList(
             old, [self.index(self.row_of(lead_id) or 0, column) for lead_id, column in kept]
         )
         self.layoutChanged.emit()
-
-    def _has(self, lead_id: int) -> bool:
-        at = bisect_left(self._ids, lead_id)
-        return at < len(self._ids) and self._ids[at] == lead_id
 
     def _arrived(self, generation: int, ids: array[int], seen: int) -> None:
         if generation != self._generation:

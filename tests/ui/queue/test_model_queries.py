@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTableView
 from pytestqt.modeltest import ModelTester
@@ -417,3 +418,34 @@ def test_the_phone_rule_is_the_same_in_sql_and_in_live_changes(
     moved = dataclasses.replace(every[0], fields={"Name": "P0", "Phone": "0499 000 000"})
     model.update([moved])  # a live change by the same rule
     assert ids_of(model) == [every[3].id]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_scan_rows_go_in_between_the_first_ones_and_a_row_shown_since_stays(
+    tmp_path: Path, qtbot: QtBot, qtmodeltester: ModelTester, descending: bool
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    every: list[int] = []
+    for _ in range(3):
+        every += fill(outbox, 1, "Seller") + fill(outbox, 2, "Upsell")
+    later = Later(read_at_once=True)
+    model, _ = two_phase(outbox, later)
+    qtmodeltester.check(model)
+    model.set_profile("Demo")
+    later.finish()
+    if descending:
+        model.sort(0, Qt.SortOrder.DescendingOrder)
+    view = QTableView()
+    view.setModel(model)
+    model.set_search("sell")
+    later.finish()  # the words: every third lead; the scan has read them all
+    assert ids_of(model) == (every[::3][::-1] if descending else every[::3])
+    view.selectRow(1)
+    chosen = model.id_at(1)
+    newer = fill(outbox, 1, "Seller")  # queued after the scan read, shown by a live change
+    model.update(outbox.leads(LeadQuery(lead_ids=newer)))
+    later.finish()
+    shown = every + newer
+    assert ids_of(model) == (shown[::-1] if descending else shown)
+    (row,) = view.selectionModel().selectedRows()
+    assert model.id_at(row.row()) == chosen
