@@ -87,6 +87,7 @@ def _has_fts5() -> bool:
 
 
 HAS_FTS5 = _has_fts5()
+_TOLD_NO_FTS5 = False
 
 
 def _phone_of_json(text: str, typed: str) -> bool:
@@ -259,7 +260,7 @@ class Outbox:
                 for statement in statements(MIGRATIONS[number]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
-            if version < len(MIGRATIONS) and HAS_FTS5:  # the word index beside the search's
+            if HAS_FTS5:  # the word index beside the search's (schema 5)
                 db.execute(WORD_INDEX)
 
     def _word_index(self) -> bool:
@@ -270,12 +271,13 @@ class Outbox:
             is not None
         )
         if not HAS_FTS5:
-            log.warning("This sqlite3 module has no FTS5: the queue's search scans every lead")
+            global _TOLD_NO_FTS5
+            if not _TOLD_NO_FTS5:
+                _TOLD_NO_FTS5 = True
+                log.warning("This sqlite3 module has no FTS5: the queue's search scans the leads")
             return False
         if not there:
             with self._write() as db:
-                if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'lead_words'").fetchone():
-                    return True  # another opener made it
                 db.execute(WORD_INDEX)
         return True
 

@@ -157,8 +157,8 @@ CREATE INDEX batches_unindexed ON batches(id) WHERE indexed = 0
 
 #: The word index (SQLite FTS5; no copy of the text is kept, only the index: ``content=''``).
 WORD_INDEX = (
-    "CREATE VIRTUAL TABLE lead_words USING fts5(words, content='', columnsize=0, detail=none, "
-    "tokenize='unicode61 remove_diacritics 0')"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS lead_words USING fts5(words, content='', columnsize=0, "
+    "detail=none, tokenize='unicode61 remove_diacritics 0')"
 )
 
 

@@ -226,3 +226,24 @@ def test_the_phone_rule_in_python_is_the_rule_in_sql(tmp_path: Path) -> None:
             _first, every = search(outbox, needle)
             text = [i for i, v in zip(ids, values, strict=True) if needle in v]
             assert every == sorted({*by_python, *text}), needle
+
+
+@pytest.mark.skipif(not HAS_FTS5, reason="this sqlite3 module has no FTS5")
+def test_without_fts5_the_scan_finds_the_words_and_a_later_open_adds_the_word_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import noojee_desk.core.delivery.outbox as module
+
+    monkeypatch.setattr(module, "HAS_FTS5", False)
+    monkeypatch.setattr(module, "_TOLD_NO_FTS5", False)
+    path = tmp_path / "o.sqlite3"
+    with Outbox(path) as outbox:
+        ids = queue(outbox, LEADS)
+        assert search(outbox, "Carla") == ([], [ids[2]])
+        assert search(outbox, "0412 345 678") == ([ids[0]], [ids[0]])  # the phone index is SQL
+    assert "no FTS5" in caplog.text
+    monkeypatch.setattr(module, "HAS_FTS5", True)
+    with Outbox(path) as outbox:
+        assert search(outbox, "Carla") == ([], [ids[2]])  # queued while it was missing
+        (new,) = queue(outbox, [{"FirstName": "Carla", "LastName": "Jones"}])
+        assert search(outbox, "Carla") == ([new], [ids[2], new])
