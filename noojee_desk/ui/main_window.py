@@ -89,7 +89,7 @@ _PROFILE_PROBLEMS = tuple(r for r in BannerReason if r not in _AT_START)
 #: What the queue file can raise on the window's side: SQLite's errors and OutboxError.
 _STORAGE_ERRORS = (sqlite3.Error, OutboxError)
 #: Seconds between two chunks of the search index's backlog (sending and searching go between).
-BACKLOG_PAUSE = 0.05
+BACKLOG_PAUSE = 0.02
 
 _Read = TypeVar("_Read", bound=Callable[..., None])
 

@@ -365,7 +365,7 @@ class Outbox:
         are in ``Enqueued.skipped`` by their index in ``leads``.
         """
         prepared, phones = self._prepare(leads)
-        keys = [content_key(fields_of(body)) for _row, body, _ext, _gen in prepared]
+        keys = [content_key(fields_of(body)) for _row, body, _ext, _gen, _values in prepared]
         with self._write() as db:
             if key is not None:
                 found = self._batch_by_key(db, profile, key, target, reuse_finished)
@@ -403,7 +403,8 @@ class Outbox:
             if EXTERNAL_ID_FIELD in body:
                 body = {k: v for k, v in body.items() if k != EXTERNAL_ID_FIELD}
             external_id = given or next(generated)
-            prepared.append((lead.row, encode(body), external_id, 0 if given else 1))
+            values = tuple(body.values())  # for the search's indexes
+            prepared.append((lead.row, encode(body), external_id, 0 if given else 1, values))
             if lead.phones:
                 phones.extend((p, index) for p in lead.phones)
         return prepared, phones
@@ -481,7 +482,7 @@ class Outbox:
     ) -> BatchInfo:
         now = self._clock()
         if keys is None:
-            keys = [content_key(fields_of(body)) for _row, body, _ext, _gen in prepared]
+            keys = [content_key(fields_of(body)) for _row, body, _ext, _gen, _values in prepared]
         cursor = db.execute(
             "INSERT INTO batches (profile, template_id, campaign_id, allocation_id, "
             "allow_duplicates, source, batch_key, total, created_at, indexed) "
@@ -516,16 +517,14 @@ class Outbox:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
             (
                 (first_id + i, *common, row, body, ext, gen, now, now, now, keys[i])
-                for i, (row, body, ext, gen) in enumerate(prepared)
+                for i, (row, body, ext, gen, _values) in enumerate(prepared)
             ),
         )
         db.executemany(
             "INSERT INTO lead_phones (phone, lead_id) VALUES (?, ?)",
             ((phone, first_id + i) for phone, i in phones),
         )
-        self._index(
-            db, ((first_id + i, body, ext) for i, (_row, body, ext, _gen) in enumerate(prepared))
-        )
+        self._index(db, ((first_id + i, p[4], p[2]) for i, p in enumerate(prepared)))
         if prepared:  # every new lead is queued (state changes keep the counts by trigger)
             db.execute(
                 "INSERT INTO lead_counts (batch_id, state, profile, n) VALUES (?, 'queued', ?, ?) "
@@ -550,19 +549,20 @@ class Outbox:
             last_lead_id=last_id,
         )
 
-    def _index(self, db: sqlite3.Connection, leads: Iterable[tuple[int, str, str]]) -> None:
-        """The search's index entries of new leads (id, stored fields, external id)."""
+    def _index(
+        self, db: sqlite3.Connection, leads: Iterable[tuple[int, Sequence[str], str]]
+    ) -> None:
+        """The search's index entries of new leads (id, field values, external id)."""
         tails: list[tuple[str, int]] = []
         words: list[tuple[int, str]] = []
-        for lead_id, body, external_id in leads:
-            values = fields_of(body).values()
+        for lead_id, values, external_id in leads:
             tails.extend((t, lead_id) for t in value_tails(values))
             words.append((lead_id, words_of([*values, external_id])))
         db.executemany("INSERT INTO lead_tails (tail, lead_id) VALUES (?, ?)", tails)
         if self._words:
             db.executemany("INSERT INTO lead_words (rowid, words) VALUES (?, ?)", words)
 
-    def index_backlog(self, limit: int = 1000) -> int:
+    def index_backlog(self, limit: int = 500) -> int:
         """Index up to ``limit`` of the leads queued before the search's indexes (newest first),
         in one short write; returns how many are left (0: every lead is indexed)."""
         with self._write() as db:
@@ -573,13 +573,10 @@ class Outbox:
                 return 0
             rowid, first, last = row
             start = max(first, last - limit + 1)
-            self._index(
-                db,
-                db.execute(
-                    "SELECT id, fields, external_id FROM leads WHERE id BETWEEN ? AND ?",
-                    (start, last),
-                ).fetchall(),
-            )
+            rows = db.execute(
+                "SELECT id, fields, external_id FROM leads WHERE id BETWEEN ? AND ?", (start, last)
+            ).fetchall()
+            self._index(db, ((i, tuple(fields_of(f).values()), e) for i, f, e in rows))
             if start > first:
                 db.execute(
                     "UPDATE search_backlog SET last_id = ? WHERE rowid = ?", (start - 1, rowid)

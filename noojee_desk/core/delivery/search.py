@@ -33,9 +33,13 @@ VALUE_DIGITS = 6
 AFTER_DIGITS = ":"
 
 
+#: What a phone-like text starts with (a quick look before the pattern).
+_PHONE_START = frozenset("+(0123456789")
+
+
 def _significant_digits(text: str) -> str | None:
     text = text.strip()
-    if not text or not _PHONE_LIKE.fullmatch(text):
+    if not text or text[0] not in _PHONE_START or not _PHONE_LIKE.fullmatch(text):
         return None
     return _NOT_DIGIT.sub("", text).lstrip("0")
 
