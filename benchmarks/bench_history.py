@@ -251,7 +251,7 @@ async def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
             view.table.viewport().repaint()
             results[f"search_{key}_s"] = time.perf_counter() - began
             results[f"search_{key}_first"] = model.rowCount()
-            if args.screenshot and key == "part of a word" and model.scanning:
+            if args.screenshot and key == "name" and model.scanning:
                 shot = Path(args.screenshot).with_name(Path(args.screenshot).stem + "-search.png")
                 window.grab().save(str(shot))  # the first results, the scan still running
                 print(f"screenshot: {shot}")

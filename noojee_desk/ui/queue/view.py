@@ -260,6 +260,7 @@ class QueueView(QWidget):
         self.search.setPlaceholderText("Search name, phone, id, message… (Ctrl+F)")
         self.search.setAccessibleName("Search the queue")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(200)  # the words typed stay in view beside "Searching…"
         # The search runs in SQL when typing pauses (a keystroke each is a query each).
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self._search_now)
