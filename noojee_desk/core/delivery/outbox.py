@@ -51,9 +51,10 @@ from noojee_desk.core.delivery.schema import (
 )
 from noojee_desk.core.delivery.search import (
     AFTER_DIGITS,
+    PHONE_SQL,
     needle_tail,
+    phone_sql_params,
     tail_prefixes,
-    tails_match,
     value_tails,
     words_of,
     words_query,
@@ -88,11 +89,6 @@ def _has_fts5() -> bool:
 
 HAS_FTS5 = _has_fts5()
 _TOLD_NO_FTS5 = False
-
-
-def _phone_of_json(text: str, typed: str) -> bool:
-    """``nd_phone``: the search's phone rule on a lead's stored fields (leads not yet indexed)."""
-    return tails_match(typed, value_tails(fields_of(text).values()))
 
 
 #: The query of every lead (a frozen query, so one shared default is safe).
@@ -161,7 +157,6 @@ class Outbox:
         try:
             self._check_ours(new)  # first: the pragmas below would write to an empty file
             self._db.create_function("nd_content_key", 1, content_key_of_json, deterministic=True)
-            self._db.create_function("nd_phone", 2, _phone_of_json, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -914,8 +909,8 @@ class Outbox:
                 backlog = self._backlog()
                 if backlog:
                     ranges = " OR ".join("id BETWEEN ? AND ?" for _ in backlog)
-                    either.append(f"(({ranges}) AND nd_phone(fields, ?))")
-                    params.extend([*(i for r in backlog for i in r), typed])
+                    either.append(f"(({ranges}) AND {PHONE_SQL})")
+                    params.extend([*(i for r in backlog for i in r), *phone_sql_params(typed)])
                 clauses.append("(" + " OR ".join(either) + ")")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 

@@ -216,16 +216,31 @@ def test_on_open_counts_and_indexes_of_batches_an_older_opener_wrote_are_made(
         assert outbox.counts("p").total == 6
 
 
-def test_the_phone_rule_in_python_is_the_rule_in_sql(tmp_path: Path) -> None:
-    values = ["0412 345 678", "(03) 9876 5432", "+61 2 9999 0000", "call after 5678", "2024"]
-    typed = ["345678", "+61 412 345 678", "0398765432", "61299990000", "5678", "2024", "0000"]
+@pytest.mark.parametrize("indexed", [True, False])
+def test_the_phone_rule_in_python_is_the_rule_in_sql(tmp_path: Path, indexed: bool) -> None:
+    """The same leads from the phone index and, not indexed yet, from the rule in SQL."""
+    values = [
+        "0412 345 678", " (03) 9876 5432 ", "+61 2 9999 0000", "call after 5678", "2024",
+        "+61-2-9999-0000", "04.12.34.56.78", "0412\t345678", "\u0660\u0664\u0661\u0662345678",
+        "12-3456", "+", "000000123456", "(0412) 345678 ext", "+(04)12345678",
+    ]  # fmt: skip
+    typed = [
+        "345678", "+61 412 345 678", "0398765432", "61299990000", "5678", "2024", "0000",
+        "123456", "0412345678", "(02) 9999-0000", "99990000",
+    ]  # fmt: skip
     with Outbox(tmp_path / "o.sqlite3") as outbox:
         ids = queue(outbox, [{"V": v} for v in values])
+        if not indexed:  # as a file of schema 4 has them: in the backlog
+            with outbox.transaction() as db:
+                db.execute("DELETE FROM lead_tails")
+                db.execute("INSERT INTO search_backlog VALUES (?, ?)", (ids[0], ids[-1]))
         for needle in typed:
             by_python = [i for i, v in zip(ids, values, strict=True) if phone_matches(needle, [v])]
             _first, every = search(outbox, needle)
             text = [i for i, v in zip(ids, values, strict=True) if needle in v]
             assert every == sorted({*by_python, *text}), needle
+        # A tab, other digits or words in the value: not a phone number.
+        assert search(outbox, "0412345678")[1] == [ids[0], ids[6], ids[13]]
 
 
 @pytest.mark.skipif(not HAS_FTS5, reason="this sqlite3 module has no FTS5")
