@@ -120,6 +120,8 @@ ScanFinder = Callable[[LeadQuery, Callable[[], bool]], "array[int] | None"]
 #: place), they come in one layout change.
 _INSERT_RUNS = 50
 _INSERT_ROWS = 100_000
+#: Up to this many ids are put in or taken out of a scan's answer one by one.
+_FEW = 100
 #: Runs a job somewhere (a worker thread) and hands its result to a callback on the UI thread.
 #: It may return something to wait on (an asyncio task) until the callback has run.
 Runner = Callable[[Callable[[], Any], Callable[[Any], None]], Any]
@@ -326,16 +328,18 @@ class QueueModel(QAbstractTableModel):
         UI thread is a bisect per row shown, not per row found (a million found)."""
         shown = self._ids
         gone = [i for i in touched if not _contains(shown, i) and _contains(found, i)]
-        if gone:  # a live change took these out after the scan read them
-            if len(gone) > 100:
-                drop = set(gone)
-                found = array("q", (i for i in found if i not in drop))
-            else:
-                found = array("q", found)
-                for lead_id in gone:
-                    del found[bisect_left(found, lead_id)]
+        # A few ids in or out are a memmove each; many, one pass in Python over what was found.
+        if len(gone) > _FEW:  # a live change took these out after the scan read them
+            drop = set(gone)
+            found = array("q", (i for i in found if i not in drop))
+        for lead_id in gone if len(gone) <= _FEW else ():
+            del found[bisect_left(found, lead_id)]
         missing = [i for i in shown if not _contains(found, i)]  # shown since the scan read
-        final = array("q", heapq.merge(found, missing)) if missing else found
+        if len(missing) > _FEW:
+            found = array("q", heapq.merge(found, missing))
+        for lead_id in missing if len(missing) <= _FEW else ():
+            found.insert(bisect_left(found, lead_id), lead_id)
+        final = found
         if len(final) == len(shown):
             return
         places = [bisect_left(final, i) - n for n, i in enumerate(shown)]  # added rows before
