@@ -56,7 +56,6 @@ from noojee_desk.core.delivery.search import (
     phone_sql_params,
     tail_prefixes,
     value_tails,
-    words_of,
     words_query,
 )
 from noojee_desk.core.files import private_file, private_folder
@@ -519,7 +518,7 @@ class Outbox:
             "INSERT INTO lead_phones (phone, lead_id) VALUES (?, ?)",
             ((phone, first_id + i) for phone, i in phones),
         )
-        self._index(db, ((first_id + i, p[4], p[2]) for i, p in enumerate(prepared)))
+        self._index(db, [(first_id + i, p[4], p[1], p[2]) for i, p in enumerate(prepared)])
         if prepared:  # every new lead is queued (state changes keep the counts by trigger)
             db.execute(
                 "INSERT INTO lead_counts (batch_id, state, profile, n) VALUES (?, 'queued', ?, ?) "
@@ -545,17 +544,19 @@ class Outbox:
         )
 
     def _index(
-        self, db: sqlite3.Connection, leads: Iterable[tuple[int, Sequence[str], str]]
+        self, db: sqlite3.Connection, leads: Sequence[tuple[int, Sequence[str], str, str]]
     ) -> None:
-        """The search's index entries of new leads (id, field values, external id)."""
-        tails: list[tuple[str, int]] = []
-        words: list[tuple[int, str]] = []
-        for lead_id, values, external_id in leads:
-            tails.extend((t, lead_id) for t in value_tails(values))
-            words.append((lead_id, words_of([*values, external_id])))
-        db.executemany("INSERT INTO lead_tails (tail, lead_id) VALUES (?, ?)", tails)
+        """The search's index entries of new leads (id, field values, stored fields, external
+        id): the word index takes the stored text as ``leads`` holds it."""
+        db.executemany(
+            "INSERT INTO lead_tails (tail, lead_id) VALUES (?, ?)",
+            ((t, lead_id) for lead_id, values, _body, _ext in leads for t in value_tails(values)),
+        )
         if self._words:
-            db.executemany("INSERT INTO lead_words (rowid, words) VALUES (?, ?)", words)
+            db.executemany(
+                "INSERT INTO lead_words (rowid, fields, external_id) VALUES (?, ?, ?)",
+                ((lead_id, body, ext) for lead_id, _values, body, ext in leads),
+            )
 
     def index_backlog(self, limit: int = 500) -> int:
         """Index up to ``limit`` of the leads queued before the search's indexes (newest first),
@@ -571,7 +572,7 @@ class Outbox:
             rows = db.execute(
                 "SELECT id, fields, external_id FROM leads WHERE id BETWEEN ? AND ?", (start, last)
             ).fetchall()
-            self._index(db, ((i, tuple(fields_of(f).values()), e) for i, f, e in rows))
+            self._index(db, [(i, tuple(fields_of(f).values()), f, e) for i, f, e in rows])
             if start > first:
                 db.execute(
                     "UPDATE search_backlog SET last_id = ? WHERE rowid = ?", (start - 1, rowid)

@@ -155,10 +155,12 @@ CREATE INDEX batches_unindexed ON batches(id) WHERE indexed = 0
 """
 
 
-#: The word index (SQLite FTS5; no copy of the text is kept, only the index: ``content=''``).
+#: The word index (SQLite FTS5) of each lead's stored fields and external id: its text is read
+#: from ``leads`` (``content='leads'``), so the file holds the index only, and a dump can read it.
 WORD_INDEX = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS lead_words USING fts5(words, content='', columnsize=0, "
-    "detail=none, tokenize='unicode61 remove_diacritics 0')"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS lead_words USING fts5(fields, external_id, "
+    "content='leads', content_rowid='id', columnsize=0, detail=none, "
+    "tokenize='unicode61 remove_diacritics 0')"
 )
 
 

@@ -10,8 +10,8 @@ Two indexes give the first results at once (``Outbox.first_ids``); the scan over
 (``Outbox.lead_ids``) stays the complete answer:
   * ``lead_tails``: the reversed digits of each phone-like field value, so "ends with" is a range
     of the index;
-  * ``lead_words`` (SQLite FTS5, when the sqlite3 module has it): the words of each lead's field
-    values and external id, so a word typed finds the leads with a word starting with it.
+  * ``lead_words`` (SQLite FTS5, when the sqlite3 module has it): the words of each lead's stored
+    fields and external id, so a word typed finds the leads with a word starting with it.
     Its hits are checked with the LIKE rule, so they are always a part of what the scan finds.
 """
 
@@ -100,8 +100,3 @@ def words_query(needle: str) -> str | None:
     if not words:
         return None
     return " AND ".join(f'"{w}"*' for w in words)
-
-
-def words_of(values: Iterable[str]) -> str:
-    """The text ``lead_words`` indexes for a lead: its field values and external id."""
-    return " ".join(v for v in values if v)
