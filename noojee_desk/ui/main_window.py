@@ -43,7 +43,7 @@ from noojee_desk.core.delivery.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
-from noojee_desk.core.delivery.outbox import Outbox, set_aside
+from noojee_desk.core.delivery.outbox import Outbox, SearchStopped, set_aside
 from noojee_desk.core.delivery.records import (
     Enqueued,
     Lead,
@@ -96,6 +96,8 @@ _PROFILE_PROBLEMS = tuple(r for r in BannerReason if r not in _AT_START)
 
 #: What the queue file can raise on the window's side: SQLite's errors and OutboxError.
 _STORAGE_ERRORS = (sqlite3.Error, OutboxError)
+#: Seconds between two chunks of the search index's backlog (sending and searching go between).
+BACKLOG_PAUSE = 0.02
 
 _Read = TypeVar("_Read", bound=Callable[..., None])
 
@@ -191,7 +193,12 @@ class MainWindow(QMainWindow):
 
         self.queue_model = QueueModel(self._target_names, self._batch_name)
         self.queue_model.attach(
-            self._find_lead_ids, self._read_leads, self._run_query, self._find_top_id
+            self._find_lead_ids,
+            self._read_leads,
+            self._run_query,
+            self._find_top_id,
+            first=self._first_lead_ids,
+            scan=self._scan_lead_ids,
         )
         self._batch_names: dict[int, str] = {}
         self.queue_view = QueueView(self.queue_model)
@@ -446,6 +453,7 @@ class MainWindow(QMainWindow):
             self.problem_banner.say(BannerReason.SETTINGS_DAMAGED, self.desk.store.load_warning)
         if not self._queue_opens(demo):
             return
+        self.tasks.spawn(self._index_backlog(), name="search index")
         if demo:
             await self.open_demo()
         elif self.desk.profile is not None:
@@ -1028,6 +1036,45 @@ class MainWindow(QMainWindow):
             return array("q")
         with Outbox(self.desk.paths.outbox) as outbox:
             return outbox.lead_ids(query, after=after)
+
+    def _first_lead_ids(self, query: LeadQuery) -> Any:
+        """In a worker: a search's first results, from the outbox's indexes."""
+        if query.profile is None:
+            return array("q")
+        with Outbox(self.desk.paths.outbox) as outbox:
+            return outbox.first_ids(query)
+
+    def _scan_lead_ids(self, query: LeadQuery, stale: Callable[[], bool]) -> Any:
+        """In a worker: everything a search finds (None once a newer query made it stop)."""
+        if query.profile is None:
+            return array("q")
+        with Outbox(self.desk.paths.outbox) as outbox:
+            try:
+                return outbox.lead_ids(query, stop=stale)
+            except SearchStopped:
+                return None
+
+    async def _index_backlog(self) -> None:
+        """Leads queued before the search's indexes are indexed in a worker, a short write at a
+        time with pauses between (sending goes on; the search scans them meanwhile)."""
+        try:
+            left = self.desk.outbox.search_backlog()
+            if not left:
+                return
+            log.info("Indexing %s leads for the queue's search", left)
+            started = time.monotonic()
+            while left and not self._closing:
+                left = await self.tasks.in_worker(self._index_chunk)
+                await asyncio.sleep(BACKLOG_PAUSE)
+        except _STORAGE_ERRORS as exc:  # the search scans the leads left; the next start goes on
+            log.warning("Indexing the queue's leads for the search stopped: %s", exc)
+            return
+        if not left:
+            log.info("The queue's search index is complete (%.0f s)", time.monotonic() - started)
+
+    def _index_chunk(self) -> int:
+        with Outbox(self.desk.paths.outbox) as outbox:
+            return outbox.index_backlog()
 
     def _find_top_id(self, profile: str | None) -> int:
         """In a worker: the profile's newest lead id as a queue query starts (fetch_new looks

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -38,6 +40,7 @@ from noojee_desk.core.delivery.schema import (
     LEAD_COLUMNS,
     MIGRATIONS,
     OUR_TABLES,
+    WORD_INDEX,
     ago,
     batch_of,
     chunks,
@@ -47,15 +50,48 @@ from noojee_desk.core.delivery.schema import (
     lead_of,
     statements,
 )
+from noojee_desk.core.delivery.search import (
+    AFTER_DIGITS,
+    PHONE_SQL,
+    needle_tail,
+    phone_sql_params,
+    tail_prefixes,
+    value_tails,
+    words_query,
+)
 from noojee_desk.core.files import private_file, private_folder
 from noojee_desk.core.pbx import DUPLICATE, EXTERNAL_ID_FIELD
 from noojee_desk.core.redact import redact_text
+
+log = logging.getLogger(__name__)
 
 #: Leads other than those ``take_back`` moved (TAKEN_BACK has no quote, so it is inlined).
 _NOT_TAKEN_BACK = f"AND NOT (state = 'cancelled' AND last_message = '{TAKEN_BACK}')"
 
 #: An empty queue file younger than this is being created by another opener, not damaged.
 _NEW_FILE_GRACE = 10.0
+
+#: The first results a search shows from its indexes (the scan adds the rest).
+FIRST_RESULTS = 1000
+
+#: How long a search's first results may read leads in queue order before the indexes are asked.
+FIRST_SCAN_S = 0.03
+
+#: SQLite virtual machine steps between two looks at whether a scan is still wanted.
+_STOP_STEPS = 20000
+
+
+def _has_fts5() -> bool:
+    """Whether this sqlite3 module has FTS5 (Debian's and python.org's builds do)."""
+    try:
+        sqlite3.connect(":memory:").execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+HAS_FTS5 = _has_fts5()
+_TOLD_NO_FTS5 = False
 
 
 #: The query of every lead (a frozen query, so one shared default is safe).
@@ -128,6 +164,8 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            self._words = self._word_index()
+            self._check_counts()
         except BaseException as exc:
             self._db.close()
             if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, I/O: maybe fine
@@ -220,6 +258,59 @@ class Outbox:
                 for statement in statements(MIGRATIONS[number]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
+            if HAS_FTS5:  # the word index beside the search's (schema 5)
+                db.execute(WORD_INDEX)
+
+    def _word_index(self) -> bool:
+        """Whether the word index is there and usable. A file upgraded where the sqlite3 module
+        had no FTS5 gets it now, for the leads queued from now on (the scan finds the others)."""
+        there = (
+            self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'lead_words'").fetchone()
+            is not None
+        )
+        if not HAS_FTS5:
+            global _TOLD_NO_FTS5
+            if not _TOLD_NO_FTS5:
+                _TOLD_NO_FTS5 = True
+                log.warning("This sqlite3 module has no FTS5: the queue's search scans the leads")
+            return False
+        if not there:
+            with self._write() as db:
+                db.execute(WORD_INDEX)
+        return True
+
+    def _check_counts(self) -> None:
+        """Batches written by a process that opened the file before it was upgraded: their
+        per-batch counts are made again from their leads when they do not add up to the
+        batch, and their leads go to the search's backlog (a few rows to read when all is
+        well)."""
+        wrong = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT b.id FROM batches b LEFT JOIN (SELECT batch_id, SUM(n) AS n "
+                "FROM lead_counts GROUP BY batch_id) c ON c.batch_id = b.id "
+                "WHERE COALESCE(c.n, 0) != b.total"
+            )
+        ]
+        unindexed = self._db.execute("SELECT 1 FROM batches WHERE indexed = 0 LIMIT 1").fetchone()
+        if not wrong and unindexed is None:
+            return
+        with self._write() as db:
+            for batch_id in wrong:
+                db.execute("DELETE FROM lead_counts WHERE batch_id = ?", (batch_id,))
+                db.execute(
+                    "INSERT INTO lead_counts (batch_id, state, profile, n) "
+                    "SELECT batch_id, state, profile, COUNT(*) FROM leads WHERE batch_id = ? "
+                    "GROUP BY state",
+                    (batch_id,),
+                )
+            db.execute(
+                "INSERT INTO search_backlog (first_id, last_id) SELECT first_lead_id, "
+                "last_lead_id FROM batches WHERE indexed = 0 AND first_lead_id IS NOT NULL"
+            )
+            db.execute("UPDATE batches SET indexed = 1 WHERE indexed = 0")
+        if wrong:
+            log.warning("The lead counts of batches %s were made again from their leads", wrong)
 
     @property
     def schema_version(self) -> int:
@@ -272,7 +363,7 @@ class Outbox:
         are in ``Enqueued.skipped`` by their index in ``leads``.
         """
         prepared, phones = self._prepare(leads)
-        keys = [content_key(fields_of(body)) for _row, body, _ext, _gen in prepared]
+        keys = [content_key(fields_of(body)) for _row, body, _ext, _gen, _values in prepared]
         with self._write() as db:
             if key is not None:
                 found = self._batch_by_key(db, profile, key, target, reuse_finished)
@@ -310,7 +401,8 @@ class Outbox:
             if EXTERNAL_ID_FIELD in body:
                 body = {k: v for k, v in body.items() if k != EXTERNAL_ID_FIELD}
             external_id = given or next(generated)
-            prepared.append((lead.row, encode(body), external_id, 0 if given else 1))
+            values = tuple(body.values())  # for the search's indexes
+            prepared.append((lead.row, encode(body), external_id, 0 if given else 1, values))
             if lead.phones:
                 phones.extend((p, index) for p in lead.phones)
         return prepared, phones
@@ -388,11 +480,11 @@ class Outbox:
     ) -> BatchInfo:
         now = self._clock()
         if keys is None:
-            keys = [content_key(fields_of(body)) for _row, body, _ext, _gen in prepared]
+            keys = [content_key(fields_of(body)) for _row, body, _ext, _gen, _values in prepared]
         cursor = db.execute(
             "INSERT INTO batches (profile, template_id, campaign_id, allocation_id, "
-            "allow_duplicates, source, batch_key, total, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "allow_duplicates, source, batch_key, total, created_at, indexed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             (
                 profile,
                 target.template_id,
@@ -423,13 +515,14 @@ class Outbox:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
             (
                 (first_id + i, *common, row, body, ext, gen, now, now, now, keys[i])
-                for i, (row, body, ext, gen) in enumerate(prepared)
+                for i, (row, body, ext, gen, _values) in enumerate(prepared)
             ),
         )
         db.executemany(
             "INSERT INTO lead_phones (phone, lead_id) VALUES (?, ?)",
             ((phone, first_id + i) for phone, i in phones),
         )
+        self._index(db, [(first_id + i, p[4], p[1], p[2]) for i, p in enumerate(prepared)])
         if prepared:  # every new lead is queued (state changes keep the counts by trigger)
             db.execute(
                 "INSERT INTO lead_counts (batch_id, state, profile, n) VALUES (?, 'queued', ?, ?) "
@@ -453,6 +546,54 @@ class Outbox:
             first_lead_id=first_id if prepared else None,
             last_lead_id=last_id,
         )
+
+    def _index(
+        self, db: sqlite3.Connection, leads: Sequence[tuple[int, Sequence[str], str, str]]
+    ) -> None:
+        """The search's index entries of new leads (id, field values, stored fields, external
+        id): the word index takes the stored text as ``leads`` holds it."""
+        db.executemany(
+            "INSERT INTO lead_tails (tail, lead_id) VALUES (?, ?)",
+            ((t, lead_id) for lead_id, values, _body, _ext in leads for t in value_tails(values)),
+        )
+        if self._words:
+            db.executemany(
+                "INSERT INTO lead_words (rowid, fields, external_id) VALUES (?, ?, ?)",
+                ((lead_id, body, ext) for lead_id, _values, body, ext in leads),
+            )
+
+    def index_backlog(self, limit: int = 500) -> int:
+        """Index up to ``limit`` of the leads queued before the search's indexes (newest first),
+        in one short write; returns how many are left (0: every lead is indexed)."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT rowid, first_id, last_id FROM search_backlog ORDER BY last_id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return 0
+            rowid, first, last = row
+            start = max(first, last - limit + 1)
+            rows = db.execute(
+                "SELECT id, fields, external_id FROM leads WHERE id BETWEEN ? AND ?", (start, last)
+            ).fetchall()
+            self._index(db, [(i, tuple(fields_of(f).values()), f, e) for i, f, e in rows])
+            if start > first:
+                db.execute(
+                    "UPDATE search_backlog SET last_id = ? WHERE rowid = ?", (start - 1, rowid)
+                )
+            else:
+                db.execute("DELETE FROM search_backlog WHERE rowid = ?", (rowid,))
+            return self.search_backlog()
+
+    def search_backlog(self) -> int:
+        """How many leads the search's indexes have still to take in (``index_backlog``)."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(last_id - first_id + 1), 0) FROM search_backlog"
+        ).fetchone()
+        return int(row[0])
+
+    def _backlog(self) -> list[tuple[int, int]]:
+        return [(a, b) for a, b in self._db.execute("SELECT first_id, last_id FROM search_backlog")]
 
     # -- what the dispatcher does ------------------------------------------------------------------
 
@@ -761,8 +902,7 @@ class Outbox:
 
     # -- queries -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _where(query: LeadQuery) -> tuple[str, list[Any]]:
+    def _where(self, query: LeadQuery) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if query.profile is not None:
@@ -779,14 +919,81 @@ class Outbox:
             ids = list(query.lead_ids)
             clauses.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
             params.extend(ids)
-        if query.search.strip():
-            term = "%" + re.sub(r"([%_\\])", r"\\\1", query.search.strip()) + "%"
-            clauses.append(
-                "(external_id LIKE ? ESCAPE '\\' OR fields LIKE ? ESCAPE '\\' "
-                "OR last_message LIKE ? ESCAPE '\\' OR sentence LIKE ? ESCAPE '\\')"
-            )
-            params.extend([term] * 4)
+        needle = query.search.strip()
+        if needle:
+            like, like_params = _like(needle)
+            typed = needle_tail(needle)
+            if typed is None:
+                clauses.append(like)
+                params.extend(like_params)
+            else:  # the phone rule: from the index, and on the leads not indexed yet
+                tails, tail_params = _tails(typed)
+                either = [like, f"id IN (SELECT lead_id FROM lead_tails WHERE {tails})"]
+                params.extend([*like_params, *tail_params])
+                backlog = self._backlog()
+                if backlog:
+                    ranges = " OR ".join("id BETWEEN ? AND ?" for _ in backlog)
+                    either.append(f"(({ranges}) AND {PHONE_SQL})")
+                    params.extend([*(i for r in backlog for i in r), *phone_sql_params(typed)])
+                clauses.append("(" + " OR ".join(either) + ")")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def first_ids(
+        self, query: LeadQuery, *, limit: int = FIRST_RESULTS, scan_for: float = FIRST_SCAN_S
+    ) -> array[int]:
+        """A search's first results, in a few ms at a million: a part of what ``lead_ids``
+        finds, up to ``limit``, in queue order.
+
+        The leads are read in queue order for ``scan_for`` seconds first: a common text fills
+        the limit at once, and a small queue is read whole. Then the indexes: the phone rule,
+        and the leads with a word starting with each word typed (checked with the scan's
+        rule). What only the scan finds then is a part of a word or of a message, and the
+        leads not indexed yet (``index_backlog``)."""
+        needle = query.search.strip()
+        where, params = self._where(dataclasses.replace(query, search=""))
+        glue = " AND " if where else " WHERE "
+        like, like_params = _like(needle)
+        every, every_params = self._where(query)
+        deadline = time.perf_counter() + scan_for
+        self._db.set_progress_handler(lambda: int(time.perf_counter() > deadline), 1000)
+        try:
+            if scan_for > 0:
+                rows = self._db.execute(
+                    f"SELECT id FROM leads{every} ORDER BY id LIMIT ?", [*every_params, limit]
+                )
+                return array("q", (r[0] for r in rows))
+        except sqlite3.OperationalError:
+            pass  # a rare text in many leads: the indexes find it
+        finally:
+            self._db.set_progress_handler(None, 0)
+        found: set[int] = set()
+        typed = needle_tail(needle)
+        if typed is not None:
+            tails, tail_params = _tails(typed)
+            found.update(
+                r[0]
+                for r in self._db.execute(
+                    "SELECT l.id FROM (SELECT DISTINCT lead_id AS r FROM lead_tails "
+                    f"WHERE {tails}) CROSS JOIN leads l ON l.id = r{where} LIMIT ?",
+                    [*tail_params, *params, limit],
+                )
+            )
+        words = words_query(needle) if self._words else None
+        if typed is not None and " AND " in (words or ""):
+            words = None  # a number typed with spaces: its pieces are no words to look up
+        if words is not None and len(found) < limit:
+            try:
+                found.update(
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT l.id FROM (SELECT rowid AS r FROM lead_words WHERE lead_words "
+                        f"MATCH ?) CROSS JOIN leads l ON l.id = r{where}{glue}{like} LIMIT ?",
+                        [words, *params, *like_params, limit],
+                    )
+                )
+            except sqlite3.OperationalError as exc:  # a word FTS5 will not take: the scan finds it
+                log.info("The word index could not look up %r: %s", needle, exc)
+        return array("q", sorted(found)[:limit])
 
     def leads(
         self, query: LeadQuery = EVERY_LEAD, *, offset: int = 0, limit: int | None = None
@@ -824,11 +1031,19 @@ class Outbox:
         where, params = self._where(query)
         return int(self._db.execute(f"SELECT COUNT(*) FROM leads{where}", params).fetchone()[0])
 
-    def lead_ids(self, query: LeadQuery = EVERY_LEAD, *, after: int = 0) -> array[int]:
+    def lead_ids(
+        self,
+        query: LeadQuery = EVERY_LEAD,
+        *,
+        after: int = 0,
+        stop: Callable[[], bool] | None = None,
+    ) -> array[int]:
         """The ids of the leads ``query`` selects, in queue order (those above ``after``).
 
         Eight bytes a lead (a million: 8 MB, about 0.3 s): the queue view's rows are these, and
-        it reads the leads of the few hundred rows it shows. Call it off the UI thread."""
+        it reads the leads of the few hundred rows it shows. Call it off the UI thread. A search
+        reads every lead (about a second at a million); ``stop`` is asked as it goes, and once
+        it says True the search ends early with ``SearchStopped``."""
         if not query.search.strip() and query.lead_ids is None and query.profile is not None:
             if self._db.in_transaction:
                 return self._lead_ids_by_batch(query, after)
@@ -843,9 +1058,25 @@ class Outbox:
             where += (" AND " if where else " WHERE ") + "id > ?"
             params.append(after)
         found: array[int] = array("q")
-        cursor = self._db.execute(f"SELECT id FROM leads{where} ORDER BY id", params)
-        while rows := cursor.fetchmany(20000):
-            found.extend(r[0] for r in rows)
+        stopped: list[bool] = []
+        if stop is not None:
+
+            def wanted() -> int:
+                stopped.append(stop())
+                return int(stopped[-1])
+
+            self._db.set_progress_handler(wanted, _STOP_STEPS)
+        try:
+            cursor = self._db.execute(f"SELECT id FROM leads{where} ORDER BY id", params)
+            while rows := cursor.fetchmany(20000):
+                found.extend(r[0] for r in rows)
+        except sqlite3.OperationalError as exc:
+            if stopped and stopped[-1]:
+                raise SearchStopped from exc
+            raise
+        finally:
+            if stop is not None:
+                self._db.set_progress_handler(None, 0)
         return found
 
     def _lead_ids_by_batch(self, query: LeadQuery, after: int) -> array[int]:
@@ -1031,6 +1262,30 @@ class Outbox:
         """An OS lock that only one process at a time holds for ``profile``'s queue."""
         digest = hashlib.sha1(profile.encode("utf-8")).hexdigest()[:12]
         return ProfileLock(self.path.with_name(f"{self.path.name}.{digest}.lock"), profile)
+
+
+class SearchStopped(Exception):
+    """A search's scan was stopped early: its answer is no longer wanted."""
+
+
+def _like(needle: str) -> tuple[str, list[str]]:
+    """The search's text rule: ``needle`` anywhere in a lead's fields, id or messages."""
+    term = "%" + re.sub(r"([%_\\])", r"\\\1", needle) + "%"
+    clause = (
+        "(external_id LIKE ? ESCAPE '\\' OR fields LIKE ? ESCAPE '\\' "
+        "OR last_message LIKE ? ESCAPE '\\' OR sentence LIKE ? ESCAPE '\\')"
+    )
+    return clause, [term] * 4
+
+
+def _tails(typed: str) -> tuple[str, list[str]]:
+    """The phone rule on ``lead_tails``: a tail starting with the typed digits (reversed), or one
+    they start with."""
+    prefixes = tail_prefixes(typed)
+    clause = "(tail >= ? AND tail < ?)"
+    if prefixes:
+        clause = f"({clause[1:-1]} OR tail IN ({','.join('?' * len(prefixes))}))"
+    return clause, [typed, typed + AFTER_DIGITS, *prefixes]
 
 
 def set_aside(path: str | os.PathLike[str], *, now: Callable[[], float] = time.time) -> list[Path]:

@@ -11,7 +11,7 @@ from typing import Any
 from noojee_desk.core.delivery.records import CHUNK, BatchInfo, Lead, State, Target
 from noojee_desk.core.pbx import EXTERNAL_ID_FIELD
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 #: The tables a queue file has; a SQLite file without them is someone else's database.
@@ -130,8 +130,48 @@ CREATE INDEX leads_profile ON leads(profile, id)
 """
 
 
+#: Version 5: the search's indexes (see ``search.py``). ``lead_tails`` holds the reversed digits of
+#: each lead's phone-like field values; ``lead_words`` (FTS5, made beside this migration when the
+#: sqlite3 module has FTS5) the words of its field values and external id. Leads are indexed as
+#: they are queued; those queued before, and batches written by a process that opened the file
+#: before it was upgraded (``indexed`` 0), are ranges of ids in ``search_backlog`` that
+#: ``Outbox.index_backlog`` indexes a chunk at a time, newest first, so opening a year of
+#: history does not wait for it; the search's full scan covers them meanwhile.
+_V5_SEARCH = """
+CREATE TABLE lead_tails (
+    tail TEXT NOT NULL,
+    lead_id INTEGER NOT NULL
+);
+CREATE INDEX lead_tails_tail ON lead_tails(tail, lead_id);
+CREATE TABLE search_backlog (
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL
+);
+INSERT INTO search_backlog (first_id, last_id)
+    SELECT lo, hi FROM (SELECT MIN(id) AS lo, MAX(id) AS hi FROM leads) WHERE lo IS NOT NULL;
+ALTER TABLE batches ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+UPDATE batches SET indexed = 1;
+CREATE INDEX batches_unindexed ON batches(id) WHERE indexed = 0
+"""
+
+
+#: The word index (SQLite FTS5) of each lead's stored fields and external id: its text is read
+#: from ``leads`` (``content='leads'``), so the file holds the index only, and a dump can read it.
+WORD_INDEX = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS lead_words USING fts5(fields, external_id, "
+    "content='leads', content_rowid='id', columnsize=0, detail=none, "
+    "tokenize='unicode61 remove_diacritics 0')"
+)
+
+
 #: Migration n takes the schema from user_version n to n + 1. Append; never edit a shipped one.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _V3_DUPLICATE_STATE, _V4_HISTORY)
+MIGRATIONS: tuple[str, ...] = (
+    _SCHEMA_V1,
+    _SCHEMA_V2,
+    _V3_DUPLICATE_STATE,
+    _V4_HISTORY,
+    _V5_SEARCH,
+)
 
 
 LEAD_COLUMNS = (

@@ -3,10 +3,12 @@
 The model holds the ids of the leads its query selects (eight bytes a lead, read off the UI thread)
 and reads the leads of the rows a view shows, a page at a time, into a small cache. The state
 filter and the search are SQL; rows that enter or leave them as events arrive are inserted or
-removed in place."""
+removed in place. A search shows its first results from the outbox's indexes, then the scan of
+every lead adds the rest in place (``searching`` says while it runs)."""
 
 from __future__ import annotations
 
+import heapq
 import time
 from array import array
 from bisect import bisect_left
@@ -17,6 +19,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush
 
 from noojee_desk.core.delivery.records import Lead, LeadQuery, State
+from noojee_desk.core.delivery.search import phone_matches
 from noojee_desk.core.leads.layouts import is_phone_name
 from noojee_desk.ui.itemdata import AnyIndex, fill_roles
 from noojee_desk.ui.theme import qcolor
@@ -109,9 +112,24 @@ IdFinder = Callable[[LeadQuery, int], "array[int]"]
 PageReader = Callable[[Sequence[int]], Mapping[int, Lead]]
 #: Reads the highest lead id in the outbox (of a profile), the top a query can see.
 TopReader = Callable[[str | None], int]
+#: Reads a search's first results from the outbox's indexes (fast; off the UI thread).
+FirstFinder = Callable[[LeadQuery], "array[int]"]
+#: Reads every lead a search finds; stops early (None) once the callable it is given says True.
+ScanFinder = Callable[[LeadQuery, Callable[[], bool]], "array[int] | None"]
+#: Above this many places to insert the scan's rows at (or rows to insert at more than one
+#: place), they come in one layout change.
+_INSERT_RUNS = 50
+_INSERT_ROWS = 100_000
+#: Up to this many ids are put in or taken out of a scan's answer one by one.
+_FEW = 100
 #: Runs a job somewhere (a worker thread) and hands its result to a callback on the UI thread.
 #: It may return something to wait on (an asyncio task) until the callback has run.
 Runner = Callable[[Callable[[], Any], Callable[[Any], None]], Any]
+
+
+def _contains(ids: array[int], lead_id: int) -> bool:
+    at = bisect_left(ids, lead_id)
+    return at < len(ids) and ids[at] == lead_id
 
 
 def run_here(job: Callable[[], Any], done: Callable[[Any], None]) -> None:
@@ -137,8 +155,14 @@ def haystack(lead: Lead) -> str:
 
 
 def matches(needle: str, lead: Lead) -> bool:
-    """The outbox's search on one lead: ``needle`` (as typed) anywhere in it, LIKE's way."""
-    return not needle.strip() or like_fold(needle.strip()) in haystack(lead)
+    """The outbox's search on one lead: ``needle`` (as typed) anywhere in it, LIKE's way, or a
+    phone number typed that one of its phone-like values ends with (``core.delivery.search``)."""
+    needle = needle.strip()
+    return (
+        not needle
+        or like_fold(needle) in haystack(lead)
+        or phone_matches(needle, lead.fields.values())
+    )
 
 
 class QueueModel(QAbstractTableModel):
@@ -149,6 +173,8 @@ class QueueModel(QAbstractTableModel):
 
     #: The rows of a new query are shown (after a filter, a search or a profile change).
     loaded = Signal()
+    #: True while a search's scan of every lead runs after its first results; False at its end.
+    searching = Signal(bool)
 
     def __init__(
         self,
@@ -178,6 +204,10 @@ class QueueModel(QAbstractTableModel):
         self._top: TopReader | None = None
         self._fetching = False  # a fetch_new runs (one at a time)
         self._fetch_wanted = False  # fetch_new was asked while a query or a fetch ran
+        self._first: FirstFinder | None = None
+        self._scan: ScanFinder | None = None
+        self._scanning = False  # a search's first results are shown, its scan runs
+        self._touched: set[int] = set()  # leads a live change decided on while the scan ran
 
     def attach(
         self,
@@ -185,10 +215,14 @@ class QueueModel(QAbstractTableModel):
         pages: PageReader,
         runner: Runner = run_here,
         top: TopReader | None = None,
+        first: FirstFinder | None = None,
+        scan: ScanFinder | None = None,
     ) -> None:
         """``top`` reads the outbox's highest lead id as a query starts (without it: the
-        highest id the query finds), so that fetch_new looks only above it."""
+        highest id the query finds), so that fetch_new looks only above it. With ``first`` and
+        ``scan``, a search shows ``first``'s rows, then adds what ``scan`` finds."""
         self._finder, self._pages, self._runner, self._top = finder, pages, runner, top
+        self._first, self._scan = first, scan
         self._all = None
 
     # -- the query --------------------------------------------------------------------------
@@ -221,6 +255,17 @@ class QueueModel(QAbstractTableModel):
         return self._loading
 
     @property
+    def scanning(self) -> bool:
+        """Whether a search's first results are shown and the rest is still being looked for."""
+        return self._scanning
+
+    def _end_scan(self) -> None:
+        if self._scanning:
+            self._scanning = False
+            self._touched = set()
+            self.searching.emit(False)
+
+    @property
     def generation(self) -> int:
         """Which query is the latest (a runner tells ``query_failed`` which one failed)."""
         return self._generation
@@ -236,17 +281,109 @@ class QueueModel(QAbstractTableModel):
             return None
         finder, query, top = self._finder, self.query(), self._top
         assert finder is not None
+        self._end_scan()
         self._loading = True
         self._fetch_wanted = False  # the query sees every lead committed before it runs
+        first = self._first if self._needle and self._scan is not None else None
 
         def job() -> tuple[array[int], int]:
             # The top first: a lead committed between the two reads is above it, so the next
             # fetch_new looks for it (and finds it shown already, or shows it).
             seen = top(query.profile) if top is not None else 0
-            found = finder(query, 0)
+            found = finder(query, 0) if first is None else first(query)
             return found, max(seen, found[-1] if found else 0)
 
-        return self._runner(job, lambda result: self._arrived(generation, *result))
+        def arrived(result: tuple[array[int], int]) -> None:
+            self._arrived(generation, *result)
+            if first is not None and generation == self._generation:
+                self._start_scan(generation, query)
+
+        return self._runner(job, arrived)
+
+    def _start_scan(self, generation: int, query: LeadQuery) -> None:
+        """After a search's first results: every lead it finds, added in place when the scan
+        ends (a newer query makes the scan stop early)."""
+        scan = self._scan
+        assert scan is not None
+        self._scanning = True
+        self._touched = set()
+        self.searching.emit(True)
+
+        def stale() -> bool:
+            return generation != self._generation
+
+        self._runner(lambda: scan(query, stale), lambda ids: self._scanned(generation, ids))
+
+    def _scanned(self, generation: int, ids: array[int] | None) -> None:
+        if generation != self._generation or ids is None:
+            return
+        touched = self._touched
+        self._end_scan()
+        self._merge(ids, touched)
+
+    def _merge(self, found: array[int], touched: set[int]) -> None:
+        """The scan's ids (``found``, in queue order) shown with the rows shown now: one place to
+        add rows at (the scan's rows after the first results) or a few are rows inserted there,
+        so the view keeps its place and selection; many are one layout change. Its work on the
+        UI thread is a bisect per row shown, not per row found (a million found)."""
+        shown = self._ids
+        gone = [i for i in touched if not _contains(shown, i) and _contains(found, i)]
+        # A few ids in or out are a memmove each; many, one pass in Python over what was found.
+        if len(gone) > _FEW:  # a live change took these out after the scan read them
+            drop = set(gone)
+            found = array("q", (i for i in found if i not in drop))
+        for lead_id in gone if len(gone) <= _FEW else ():
+            del found[bisect_left(found, lead_id)]
+        missing = [i for i in shown if not _contains(found, i)]  # shown since the scan read
+        if len(missing) > _FEW:
+            found = array("q", heapq.merge(found, missing))
+        for lead_id in missing if len(missing) <= _FEW else ():
+            found.insert(bisect_left(found, lead_id), lead_id)
+        final = found
+        if len(final) == len(shown):
+            return
+        places = [bisect_left(final, i) - n for n, i in enumerate(shown)]  # added rows before
+        self._insert_final(final, places)
+
+    def _insert_final(self, final: array[int], places: list[int]) -> None:
+        """``final`` shown instead of the rows shown now (each row shown is in it, ``places``
+        giving how many of the added rows go before it)."""
+        shown = self._ids
+        added = len(final) - len(shown)
+        # The added rows in runs: (position in shown to insert at, how many).
+        runs: list[tuple[int, int]] = []
+        before = 0
+        for position, count in enumerate(places):
+            if count > before:
+                runs.append((position, count - before))
+            before = count
+        if added > before:
+            runs.append((len(shown), added - before))
+        if len(runs) == 1:
+            at, count = runs[0]
+            row = len(shown) - at if self.descending else at
+            self.beginInsertRows(QModelIndex(), row, row + count - 1)
+            self._ids = final
+            self.endInsertRows()
+            return
+        if len(runs) <= _INSERT_RUNS and added <= _INSERT_ROWS:
+            offset = 0
+            for at, count in runs:  # in queue order: the runs before are in place already
+                start = at + offset
+                row = len(self._ids) - start if self.descending else start
+                self.beginInsertRows(QModelIndex(), row, row + count - 1)
+                self._ids[start:start] = final[start : start + count]
+                self.endInsertRows()
+                offset += count
+            return
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        kept = [(self.id_at(index.row()), index.column()) for index in old]
+        self._ids = final
+        self.changePersistentIndexList(
+            old, [self.index(self.row_of(lead_id) or 0, column) for lead_id, column in kept]
+        )
+        self.layoutChanged.emit()
 
     def _arrived(self, generation: int, ids: array[int], seen: int) -> None:
         if generation != self._generation:
@@ -269,6 +406,8 @@ class QueueModel(QAbstractTableModel):
         if generation == self._generation and self._loading:
             self._loading = False
             self._replay_late()
+        if generation == self._generation:
+            self._end_scan()
 
     def _replay_late(self) -> None:
         late, self._late = self._late, []
@@ -479,6 +618,8 @@ class QueueModel(QAbstractTableModel):
         changed: set[int] = set()  # ids: their rows are known once every removal is made
         last = self.columnCount() - 1
         for lead in leads:
+            if self._scanning:  # decided here: the scan's older answer does not undo it
+                self._touched.add(lead.id)
             if self._all is not None:
                 self._all[lead.id] = lead
             at = bisect_left(self._ids, lead.id)

@@ -260,11 +260,20 @@ class QueueView(QWidget):
         self.search.setPlaceholderText("Search name, phone, id, message… (Ctrl+F)")
         self.search.setAccessibleName("Search the queue")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(200)  # the words typed stay in view beside "Searching…"
         # The search runs in SQL when typing pauses (a keystroke each is a query each).
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self._search_now)
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
         self.search.returnPressed.connect(self._search_now)
+        # A search's first results come from the indexes; the rest while this shows.
+        self.searching = QLabel("Searching messages…")
+        self.searching.setObjectName("queueSearching")
+        self.searching.setToolTip(
+            "The first results are shown; messages and parts of words are still being searched"
+        )
+        self.searching.hide()
+        self.model.searching.connect(self.searching.setVisible)
 
         self.act_retry = self._action("Retry", "Send the selected leads again now", "actRetry")
         self.act_cancel = self._action("Cancel", "Do not send the selected leads", "actCancel")
@@ -336,6 +345,7 @@ class QueueView(QWidget):
         top.addWidget(self.figures, 1)
         top.addWidget(self.filter)
         top.addWidget(self.search, 1)
+        top.addWidget(self.searching)
         top.addWidget(actions)
         top.addWidget(export)
         top.addWidget(self.pause)

@@ -150,7 +150,7 @@ def test_a_file_of_schema_1_opens_migrated_and_keeps_its_leads(tmp_path: Path) -
     )
     db.close()
     with Outbox(path) as box:
-        assert box.schema_version == SCHEMA_VERSION == 4
+        assert box.schema_version == SCHEMA_VERSION == 5
         (claimed,) = box.claim_due("p", 1)
         assert claimed.fields == {"Name": "A"}
         assert claimed.unknown_outcome
@@ -518,7 +518,7 @@ def test_a_queue_file_of_schema_1_is_migrated_and_its_deliveries_known(tmp_path:
     db.commit()
     db.close()
     with Outbox(path) as box:
-        assert box.schema_version == SCHEMA_VERSION == 4
+        assert box.schema_version == SCHEMA_VERSION == 5
         queued = box.queue_once("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="y")
         assert sorted(queued.skipped) == [0]
         assert queued.skipped[0].external_id == "nd-old"
@@ -582,7 +582,7 @@ def test_delivered_by_key_reads_which_contents_went_to_the_target(
 
 def test_a_file_of_schema_3_opens_with_its_counts_and_keeps_every_lead(tmp_path: Path) -> None:
     """A queue file today's release made (schema 3, leads in several states and batches): it
-    opens as schema 4, keeps every lead, and its per-batch counts match the leads and follow
+    opens as schema 5, keeps every lead, and its per-batch counts match the leads and follow
     every later change."""
     from noojee_desk.core.delivery.schema import statements
 
@@ -610,7 +610,7 @@ def test_a_file_of_schema_3_opens_with_its_counts_and_keeps_every_lead(tmp_path:
         )
     db.close()
     with Outbox(path) as box:
-        assert box.schema_version == 4
+        assert box.schema_version == 5
         assert [lead.fields["Name"] for lead in box.leads()] == [f"A{n}" for n in range(1, 7)]
         assert box.counts("p").as_dict() == {
             **dict.fromkeys((s.value for s in State), 0),

@@ -10,12 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTableView
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.outbox import Outbox, SearchStopped
 from noojee_desk.core.delivery.records import LeadInput, LeadQuery, State, Target
-from noojee_desk.ui.queue.model import QueueModel, matches
+from noojee_desk.ui.queue.model import QueueModel, matches, run_here
 
 TARGET = Target(3, 42, 101)
 
@@ -276,3 +279,173 @@ def test_the_batch_ids_are_read_in_one_snapshot(tmp_path: Path) -> None:
     assert list(outbox.lead_ids(LeadQuery(profile="Demo", states=frozenset({State.QUEUED})))) == [
         ids[2]
     ]
+
+
+def two_phase(outbox: Outbox, runner: Any) -> tuple[QueueModel, list[bool]]:
+    """A model whose searches show the indexes' first results, then the scan's."""
+    stops: list[bool] = []
+
+    def scan(query: LeadQuery, stale: Callable[[], bool]) -> array[int] | None:
+        stops.append(stale())
+        try:
+            return outbox.lead_ids(query, stop=stale)
+        except SearchStopped:
+            return None
+
+    model = QueueModel()
+    model.attach(
+        lambda query, after: outbox.lead_ids(query, after=after),
+        outbox.leads_by_id,
+        runner,
+        outbox.last_lead_id,
+        first=lambda query: outbox.first_ids(query, scan_for=0),
+        scan=scan,
+    )
+    return model, stops
+
+
+def test_a_search_shows_the_index_results_then_adds_what_the_scan_finds_in_place(
+    tmp_path: Path, qtbot: QtBot, qtmodeltester: ModelTester
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    words = fill(outbox, 3, "Seller")  # "Seller 0", ...: a word starting with "sell"
+    inner = fill(outbox, 2, "Upsell")  # only a part of the word: the scan finds them
+    later = Later()
+    model, _ = two_phase(outbox, later)
+    qtmodeltester.check(model)
+    model.set_profile("Demo")
+    later.finish()
+    view = QTableView()
+    view.setModel(model)
+    model.set_search("sell")
+    searching: list[bool] = []
+    model.searching.connect(searching.append)
+    later.finish()  # the indexes' answer
+    assert ids_of(model) == words
+    assert model.scanning
+    assert searching == [True]
+    view.selectRow(1)
+    later.finish()  # the scan's answer
+    assert ids_of(model) == words + inner
+    assert not model.scanning
+    assert searching == [True, False]
+    assert [index.row() for index in view.selectionModel().selectedRows()] == [1]
+    assert model.id_at(view.selectionModel().selectedRows()[0].row()) == words[1]
+
+
+def test_a_newer_search_stops_the_scan_of_the_one_before(tmp_path: Path, qtbot: QtBot) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    fill(outbox, 3, "Seller")
+    buyers = fill(outbox, 2, "Buyer")
+    later = Later()
+    model, stops = two_phase(outbox, later)
+    model.set_profile("Demo")
+    later.finish()
+    model.set_search("sell")
+    later.finish()  # first results; the scan waits in the worker
+    model.set_search("buy")  # typed again before it ran
+    later.finish()  # the old scan: stale at once, it ends without an answer
+    assert stops == [True]
+    later.finish()  # the new search's first results
+    assert ids_of(model) == buyers
+    later.finish()
+    assert stops == [True, False]
+    assert ids_of(model) == buyers
+    assert not model.scanning
+
+
+def test_a_live_change_while_the_scan_runs_is_not_undone_by_its_older_answer(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = fill(outbox, 4, "Upsell")  # the scan alone finds them
+    later = Later(read_at_once=True)  # the scan reads now; its answer comes after the change
+    model, _ = two_phase(outbox, later)
+    model.set_profile("Demo")
+    later.finish()
+    model.set_states(frozenset({State.QUEUED}))
+    later.finish()
+    model.set_search("sell")
+    later.finish()  # nothing from the indexes; the scan has read all four
+    assert ids_of(model) == []
+    (cancelled,) = outbox.cancel([ids[0]])
+    model.update([cancelled])  # no longer queued
+    later.finish()
+    assert ids_of(model) == ids[1:]
+
+
+def test_many_places_to_add_the_scan_rows_at_are_one_layout_change(
+    tmp_path: Path, qtbot: QtBot, qtmodeltester: ModelTester
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    every: list[int] = []
+    for _ in range(60):  # a word, then a part of a word, 60 times over
+        every += fill(outbox, 1, "Seller") + fill(outbox, 2, "Upsell")
+    model, _ = two_phase(outbox, run_here)
+    qtmodeltester.check(model)
+    model.set_profile("Demo")
+    view = QTableView()
+    view.setModel(model)
+    layouts: list[bool] = []
+    model.layoutChanged.connect(lambda *_: layouts.append(True))
+    model.set_search("sell")
+    assert ids_of(model) == every
+    assert layouts == [True]
+    model.sort(0, Qt.SortOrder.DescendingOrder)
+    model.set_search("seller")
+    model.set_search("sell")
+    assert ids_of(model) == every[::-1]
+
+
+def test_the_phone_rule_is_the_same_in_sql_and_in_live_changes(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    phones = ["0412 345 678", "(03) 9876 5432", "+61 2 9999 0000", "see 0412345678", "5678"]
+    leads = [LeadInput({"Name": f"P{i}", "Phone": p}) for i, p in enumerate(phones)]
+    outbox.enqueue("Demo", TARGET, leads, allow_duplicates=False, source="paste")
+    every = outbox.leads(LeadQuery(profile="Demo"))
+    model, _ = two_phase(outbox, run_here)
+    model.set_profile("Demo")
+    typed = ["345678", "+61 412 345 678", "0412345678", "(02) 9999-0000", "5678", "9876 543"]
+    for needle in typed:
+        model.set_search(needle)
+        found = list(outbox.lead_ids(LeadQuery(profile="Demo", search=needle)))
+        assert ids_of(model) == found, needle
+        assert [lead.id for lead in every if matches(needle, lead)] == found, needle
+    model.set_search("0412345678")  # the phone rule and the text rule
+    assert ids_of(model) == [every[0].id, every[3].id]
+    moved = dataclasses.replace(every[0], fields={"Name": "P0", "Phone": "0499 000 000"})
+    model.update([moved])  # a live change by the same rule
+    assert ids_of(model) == [every[3].id]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_scan_rows_go_in_between_the_first_ones_and_a_row_shown_since_stays(
+    tmp_path: Path, qtbot: QtBot, qtmodeltester: ModelTester, descending: bool
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    every: list[int] = []
+    for _ in range(3):
+        every += fill(outbox, 1, "Seller") + fill(outbox, 2, "Upsell")
+    later = Later(read_at_once=True)
+    model, _ = two_phase(outbox, later)
+    qtmodeltester.check(model)
+    model.set_profile("Demo")
+    later.finish()
+    if descending:
+        model.sort(0, Qt.SortOrder.DescendingOrder)
+    view = QTableView()
+    view.setModel(model)
+    model.set_search("sell")
+    later.finish()  # the words: every third lead; the scan has read them all
+    assert ids_of(model) == (every[::3][::-1] if descending else every[::3])
+    view.selectRow(1)
+    chosen = model.id_at(1)
+    newer = fill(outbox, 1, "Seller")  # queued after the scan read, shown by a live change
+    model.update(outbox.leads(LeadQuery(lead_ids=newer)))
+    later.finish()
+    shown = every + newer
+    assert ids_of(model) == (shown[::-1] if descending else shown)
+    (row,) = view.selectionModel().selectedRows()
+    assert model.id_at(row.row()) == chosen
