@@ -172,6 +172,8 @@ class _InFlight:
     ticket: Ticket
     task: asyncio.Task[None] | None = None
     probe: bool = False
+    freed_at: float | None = None  # when the answer came that freed the slot this call fills
+    answered_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -244,6 +246,9 @@ class Dispatcher:
         #: from a 105 ("duplicate", perhaps its own attempt) whether or not it was called.
         self._ready: deque[Lead] = deque()
         self._claiming = False
+        #: When each answer that left a slot free came (oldest first), until a call fills it:
+        #: the gap between them is the slot's idle time outside the calls (``limiter.note_gap``).
+        self._freed: deque[float] = deque()
         #: Control writes waiting on the writer thread because another writer held the file.
         self._later: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # sends, until their answer is recorded
@@ -716,7 +721,8 @@ class Dispatcher:
             self.breaker.probing = True
         ticket = self.limiter.acquire(force=True)
         assert ticket is not None
-        flight = _InFlight(lead, ticket, probe=probe)
+        freed_at = self._freed.popleft() if self._freed else None
+        flight = _InFlight(lead, ticket, probe=probe, freed_at=freed_at)
         self._in_flight[lead.id] = flight
         flight.task = asyncio.ensure_future(self._send(flight))
         self._tasks.add(flight.task)
@@ -738,11 +744,13 @@ class Dispatcher:
         if self._writer is None:
             return
         if self._pause is not None or self._stopping:
+            self._freed.clear()
             await self._unready()
             return
         now = self._clock()
         allowance = self.breaker.allowance(now)
         if allowance is not None or self.setup.suspect:
+            self._freed.clear()  # slots idle on purpose: no gap to measure
             await self._unready()
         else:
             self._start_ready()
@@ -775,6 +783,8 @@ class Dispatcher:
         finally:
             self._claiming = False
         probe = allowance is not None
+        if not now_leads and not self._ready and not ahead_leads:
+            self._freed.clear()  # free slots for want of leads, not a gap
         # Answers that came meanwhile took leads claimed ahead: what does not fit waits in line.
         late: list[Lead] = []
         for lead in now_leads:
@@ -837,6 +847,8 @@ class Dispatcher:
     async def _send(self, flight: _InFlight) -> None:
         lead = flight.lead
         started = self._clock()
+        if flight.freed_at is not None:
+            self.limiter.note_gap(self._mono() - flight.freed_at)
         try:
             target = lead.target
             outcome = await self._client.insert_lead(
@@ -862,6 +874,7 @@ class Dispatcher:
                 fix="It is retried safely with the same lead id; if this persists, contact "
                 "support with the log file.",
             )
+        flight.answered_at = self._mono()
         self._settling[lead.id] = lead
         self._in_flight.pop(lead.id, None)
         try:
@@ -908,6 +921,10 @@ class Dispatcher:
         if outcome.kind in (Kind.DELIVERED, Kind.REJECTED):
             self.limiter.release(flight.ticket, outcome.latency)
             self._stats.answers.append(self._mono())
+            if self.limiter.available > 0:  # not held back by a drain: a slot to fill now
+                self._freed.append(flight.answered_at)
+                while len(self._freed) > self.limiter.limit:
+                    self._freed.popleft()
         elif rule.shrink_limit:
             self.limiter.overloaded(flight.ticket)
             self._stats.last_busy = self._mono()
