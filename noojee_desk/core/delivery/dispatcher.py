@@ -246,8 +246,9 @@ class Dispatcher:
         #: from a 105 ("duplicate", perhaps its own attempt) whether or not it was called.
         self._ready: deque[Lead] = deque()
         self._claiming = False
-        #: When each answer that left a slot free came (oldest first), until a call fills it:
-        #: the gap between them is the slot's idle time outside the calls (``limiter.note_gap``).
+        #: When each answer that left a slot free came (oldest first; moved back by our own
+        #: work inside that call), until a call fills the slot: from then to the next call is
+        #: the slot's time away from the server (``limiter.note_gap``).
         self._freed: deque[float] = deque()
         #: Control writes waiting on the writer thread because another writer held the file.
         self._later: set[asyncio.Task[None]] = set()
@@ -919,10 +920,13 @@ class Dispatcher:
         now = self._clock()
         # What the answer says about the server.
         if outcome.kind in (Kind.DELIVERED, Kind.REJECTED):
-            self.limiter.release(flight.ticket, outcome.latency)
+            # The server's part of the call when the client timed it; our own work in the
+            # call (writing the request, reading the answer) is part of the slot's gap.
+            away = outcome.latency if outcome.on_wire is None else outcome.on_wire
+            self.limiter.release(flight.ticket, away)
             self._stats.answers.append(self._mono())
             if self.limiter.available > 0:  # not held back by a drain: a slot to fill now
-                self._freed.append(flight.answered_at)
+                self._freed.append(flight.answered_at - max(0.0, outcome.latency - away))
                 while len(self._freed) > self.limiter.limit:
                     self._freed.popleft()
         elif rule.shrink_limit:
