@@ -132,12 +132,11 @@ class AdaptiveLimit:
         self._good = 0  # the highest limit that recently held
         self._probe_gap = 1  # windows to wait before probing above ``_good``
         self._quiet = 0  # windows since the last change
-        # The drain: "run", then "hold" (send nothing until the server's queue emptied), then
-        # "measure" (one call alone), then "run" again with the limit restored.
+        # The drain: "run", then "hold" (send nothing until our calls from before answered),
+        # then "measure" (the limit is back; the first call sent is timed), then "run".
         self._phase = "run"
         self._phase_until = 0.0  # wall-clock end of "hold" (or the give-up time of "measure")
         self._drain_slot = math.floor(wall() / drain_every) if drain_every > 0 else 0
-        self._restore = self._limit
         self._drain_started = 0.0  # wall-clock start of the hold
         self._drain_ticket: tuple[int, int] | None = None  # (epoch, seq) of the no-load sample
         self._last_latency = 0.0
@@ -264,7 +263,6 @@ class AdaptiveLimit:
             hold = min(3.0, 1.1 * (self._last_latency or self.base or 0.1)) + self.min_hold
             self._drain_started = slot * self.drain_every
             self._phase, self._phase_until = "hold", self._drain_started + hold
-            self._restore = self._limit
             self._set(self._limit, "drain: hold")
         if self._phase == "hold" and (
             now >= self._phase_until
@@ -274,7 +272,7 @@ class AdaptiveLimit:
             self._phase = "measure"
             self._phase_until = now + max(2.0, 20 * (self.base or 0.1))
             self._drain_ticket = None
-            self._set(self._restore, "drain: done, timing the first call")
+            self._set(self._limit, "drain: done, timing the first call")
 
     def _end_drain(self, latency: float | None) -> None:
         """The first call after a hold answered (``latency``: its no-load sample) or gave up."""

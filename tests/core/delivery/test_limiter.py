@@ -302,6 +302,19 @@ def test_a_drain_holds_at_least_a_moment_and_at_most_about_a_round_trip() -> Non
     assert limit.acquire() is not None  # gave up waiting for them after about a round trip
 
 
+def test_a_hard_cap_lowered_during_a_drain_holds_after_it() -> None:
+    now = [100.0]
+    limit = AdaptiveLimit(initial=4, max_limit=16, drain_every=30.0, clock=lambda: now[0],
+                          wall=lambda: now[0])  # fmt: skip
+    _with_a_base(limit)
+    now[0] = 120.0
+    assert limit.acquire() is None  # holding
+    limit.set_max(2)
+    now[0] = 120.5
+    assert limit.available == 2
+    assert limit.limit == 2
+
+
 def test_the_gap_counts_as_part_of_each_slots_time() -> None:
     """queue = limit * (latency - base) / (latency + gap); a queue over beta drops the limit to
     target + alpha, where target = limit - queue."""
