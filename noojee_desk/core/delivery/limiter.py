@@ -15,11 +15,11 @@ queue:
   calls are never left out. Its latency is the mean without the slowest tenth.
 - ``base`` is the lowest window latency of the last ``base_memory`` seconds: the no-load latency.
 - Drains (like BBR's ProbeRTT): every ``drain_every`` seconds, on the wall clock's grid so that
-  desks sharing a PBX do it at the same moment, the limiter sends nothing until its calls sent
-  before the drain have answered (the server's queue is first come, first served: it is empty of
-  what was ahead of them), at least ``min_hold`` and at most a bit more than one round trip. Then
-  the limit is back at once, and the first call sent, which found the server's queue empty, is a
-  fresh no-load sample. Without it a desk that starts while others keep the server busy would
+  desks sharing a PBX do it at the same moment, the limiter sends nothing for a bit more than one
+  round trip (the server's queue empties), then the calls that would leave no queue (the last
+  window's ``target``, below: the server's capacity for a desk alone, about its share for desks
+  sharing it), whose first one is timed: a fresh no-load sample; when it answers, the limit is
+  restored. Without it a desk that starts while others keep the server busy would
   take their queue for the no-load latency and grab more than its share.
 - Little's law: each slot spends ``latency + gap`` per call, ``latency - base`` of it queueing,
   so ``queue = limit * (latency - base) / (latency + gap)`` calls wait on the server, and
@@ -93,7 +93,6 @@ class AdaptiveLimit:
         base_memory: float = 75.0,
         max_probe_gap: int = 16,
         drain_every: float = 15.0,
-        min_hold: float = 0.02,
         max_gap_share: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -112,7 +111,6 @@ class AdaptiveLimit:
         self.base_memory = base_memory
         self.max_probe_gap = max_probe_gap
         self.drain_every = drain_every
-        self.min_hold = min_hold
         self.max_gap_share = max_gap_share
         self._clock = clock
         self._wall = wall
@@ -132,12 +130,14 @@ class AdaptiveLimit:
         self._good = 0  # the highest limit that recently held
         self._probe_gap = 1  # windows to wait before probing above ``_good``
         self._quiet = 0  # windows since the last change
-        # The drain: "run", then "hold" (send nothing until our calls from before answered),
-        # then "measure" (the limit is back; the first call sent is timed), then "run".
+        # The drain: "run", then "hold" (send nothing until the server's queue emptied), then
+        # "measure" (the calls that leave no queue; the first one sent is timed), then "run"
+        # again with the limit restored.
         self._phase = "run"
         self._phase_until = 0.0  # wall-clock end of "hold" (or the give-up time of "measure")
         self._drain_slot = math.floor(wall() / drain_every) if drain_every > 0 else 0
-        self._drain_started = 0.0  # wall-clock start of the hold
+        self._restore = self._limit
+        self._last_target = 1.0  # the last window's ``target`` (calls that leave no queue)
         self._drain_ticket: tuple[int, int] | None = None  # (epoch, seq) of the no-load sample
         self._last_latency = 0.0
         self._gap: float | None = None  # smoothed seconds from an answer to its slot's next call
@@ -258,21 +258,19 @@ class AdaptiveLimit:
             self._drain_slot = slot
             if not self._history or self._slow_start:
                 return  # nothing learnt yet, or still starting: no need to measure again
-            # Send nothing until the calls now queued (ours and other desks') are done: once
-            # ours answered, what was queued ahead of them is (at most about one round trip).
-            hold = min(3.0, 1.1 * (self._last_latency or self.base or 0.1)) + self.min_hold
-            self._drain_started = slot * self.drain_every
-            self._phase, self._phase_until = "hold", self._drain_started + hold
+            # Send nothing until the calls now queued (ours and other desks') are done.
+            hold = min(3.0, 1.1 * (self._last_latency or self.base or 0.1)) + 0.02
+            self._phase, self._phase_until = "hold", slot * self.drain_every + hold
+            self._restore = self._limit
             self._set(self._limit, "drain: hold")
-        if self._phase == "hold" and (
-            now >= self._phase_until
-            or (self.in_flight == 0 and now >= self._drain_started + self.min_hold)
-        ):
-            # The limit is back at once; the first call sent finds the queue empty.
+        if self._phase == "hold" and now >= self._phase_until:
+            # As many calls as keep the server's slots busy with none waiting (desks sharing it
+            # hold about their shares of that); the first one sent is timed.
             self._phase = "measure"
             self._phase_until = now + max(2.0, 20 * (self.base or 0.1))
             self._drain_ticket = None
-            self._set(self._limit, "drain: done, timing the first call")
+            calls = max(1, min(self._limit, math.floor(self._last_target)))
+            self._set(calls, "drain: the calls that leave no queue, the first one timed")
 
     def _end_drain(self, latency: float | None) -> None:
         """The first call after a hold answered (``latency``: its no-load sample) or gave up."""
@@ -280,6 +278,7 @@ class AdaptiveLimit:
             self._history.append((self._clock(), latency))
         self._phase = "run"
         self._drain_ticket = None
+        self._set(self._restore, "drain: done")
 
     def _account(self) -> None:
         now = self._clock()
@@ -332,6 +331,7 @@ class AdaptiveLimit:
         gap = min(self.gap, self.max_gap_share * base)
         queue = self._limit * max(0.0, latency - base) / (latency + gap)
         target = self._limit - queue
+        self._last_target = target
         limit = self._limit
         # Kept busy: on average all the slots in flight but those between an answer and their
         # next call (``gap``), within half a call; not a sender with fewer calls to make.
