@@ -457,6 +457,7 @@ class NoojeeClient:
             headers["Content-Type"] = "application/json; charset=UTF-8"
         limit = MAX_INSERT_ANSWER if sent else MAX_LIST_ANSWER
         deadline = asyncio.timeout(self._deadline)
+        wire = _WireTimes()
         try:
             async with deadline:
                 request = self._http.build_request(
@@ -466,6 +467,7 @@ class NoojeeClient:
                     content=content,
                     headers=headers,
                     timeout=read_timeout if read_timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                    extensions={"trace": wire.trace},
                 )
                 response = await self._http.send(request, stream=True)
                 try:
@@ -486,7 +488,7 @@ class NoojeeClient:
         if not complete and 200 <= answer.status < 300:
             outcome = _too_long(limit, answer, self._api_key, sent=sent)
             log.warning("%s %s: %s", verb, method, outcome.describe())
-        outcome = _with_latency(self._scrub(outcome), time.monotonic() - started)
+        outcome = _with_latency(self._scrub(outcome), time.monotonic() - started, wire.span())
         log.debug("%s %s -> HTTP %s %s", verb, method, response.status_code, outcome.kind.value)
         return outcome, parsed
 
@@ -637,8 +639,30 @@ def _field_names(body: Any) -> list[FieldDefn] | None:
     return fields or None
 
 
-def _with_latency(outcome: Outcome, latency: float) -> Outcome:
-    return replace(outcome, latency=latency)
+def _with_latency(outcome: Outcome, latency: float, on_wire: float | None = None) -> Outcome:
+    return replace(outcome, latency=latency, on_wire=on_wire)
+
+
+class _WireTimes:
+    """When the request's last byte was written and the answer's headers read (httpcore's
+    ``trace`` extension), for the call's time away from us."""
+
+    __slots__ = ("answered", "sent")
+
+    def __init__(self) -> None:
+        self.sent: float | None = None
+        self.answered: float | None = None
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):
+            self.sent = time.monotonic()
+        elif event.endswith(".receive_response_headers.complete"):
+            self.answered = time.monotonic()
+
+    def span(self) -> float | None:
+        if self.sent is None or self.answered is None or self.answered < self.sent:
+            return None
+        return self.answered - self.sent
 
 
 def _id_of(value: object) -> int | None:

@@ -172,6 +172,8 @@ class _InFlight:
     ticket: Ticket
     task: asyncio.Task[None] | None = None
     probe: bool = False
+    freed_at: float | None = None  # when the answer came that freed the slot this call fills
+    answered_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -244,6 +246,10 @@ class Dispatcher:
         #: from a 105 ("duplicate", perhaps its own attempt) whether or not it was called.
         self._ready: deque[Lead] = deque()
         self._claiming = False
+        #: When each answer that left a slot free came (oldest first; moved back by our own
+        #: work inside that call), until a call fills the slot: from then to the next call is
+        #: the slot's time away from the server (``limiter.note_gap``).
+        self._freed: deque[float] = deque()
         #: Control writes waiting on the writer thread because another writer held the file.
         self._later: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # sends, until their answer is recorded
@@ -730,7 +736,8 @@ class Dispatcher:
             self.breaker.probing = True
         ticket = self.limiter.acquire(force=True)
         assert ticket is not None
-        flight = _InFlight(lead, ticket, probe=probe)
+        freed_at = self._freed.popleft() if self._freed else None
+        flight = _InFlight(lead, ticket, probe=probe, freed_at=freed_at)
         self._in_flight[lead.id] = flight
         flight.task = asyncio.ensure_future(self._send(flight))
         self._tasks.add(flight.task)
@@ -752,11 +759,13 @@ class Dispatcher:
         if self._writer is None:
             return
         if self._pause is not None or self._stopping:
+            self._freed.clear()
             await self._unready()
             return
         now = self._clock()
         allowance = self.breaker.allowance(now)
         if allowance is not None or self.setup.suspect:
+            self._freed.clear()  # slots idle on purpose: no gap to measure
             await self._unready()
         else:
             self._start_ready()
@@ -789,6 +798,8 @@ class Dispatcher:
         finally:
             self._claiming = False
         probe = allowance is not None
+        if not now_leads and not self._ready and not ahead_leads:
+            self._freed.clear()  # free slots for want of leads, not a gap
         # Answers that came meanwhile took leads claimed ahead: what does not fit waits in line.
         late: list[Lead] = []
         for lead in now_leads:
@@ -851,6 +862,8 @@ class Dispatcher:
     async def _send(self, flight: _InFlight) -> None:
         lead = flight.lead
         started = self._clock()
+        if flight.freed_at is not None:
+            self.limiter.note_gap(self._mono() - flight.freed_at)
         try:
             target = lead.target
             outcome = await self._client.insert_lead(
@@ -876,6 +889,7 @@ class Dispatcher:
                 fix="It is retried safely with the same lead id; if this persists, contact "
                 "support with the log file.",
             )
+        flight.answered_at = self._mono()
         self._settling[lead.id] = lead
         self._in_flight.pop(lead.id, None)
         try:
@@ -920,8 +934,15 @@ class Dispatcher:
         now = self._clock()
         # What the answer says about the server.
         if outcome.kind in (Kind.DELIVERED, Kind.REJECTED):
-            self.limiter.release(flight.ticket, outcome.latency)
+            # The server's part of the call when the client timed it; our own work in the
+            # call (writing the request, reading the answer) is part of the slot's gap.
+            away = outcome.latency if outcome.on_wire is None else outcome.on_wire
+            self.limiter.release(flight.ticket, away)
             self._stats.answers.append(self._mono())
+            if self.limiter.available > 0:  # not held back by a drain: a slot to fill now
+                self._freed.append(flight.answered_at - max(0.0, outcome.latency - away))
+                while len(self._freed) > self.limiter.limit:
+                    self._freed.popleft()
         elif rule.shrink_limit:
             self.limiter.overloaded(flight.ticket)
             self._stats.last_busy = self._mono()

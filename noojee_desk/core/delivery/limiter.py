@@ -2,10 +2,12 @@
 
 The server runs at most C inserts at once and queues the rest. Below C, one more call in flight
 adds throughput and leaves latency at its no-load level; above C it only adds queueing: each
-call waits about ``service / C`` longer. Between two calls of a slot there is also the round trip
-(network, TLS, parsing) during which the slot idles, so the best limit is C plus the calls that
-cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's concurrency-limits
-``VegasLimit``) does, from an estimate of the calls waiting in the server's queue:
+call waits about ``service / C`` longer. Between an answer and the next call of its slot the
+client also takes a moment (``gap``: the sender measures it and tells ``note_gap``) during which
+the slot idles, so the best limit is C plus the share of a slot that gap costs,
+``C * (1 + gap / latency)``, no more. The limiter finds it like TCP Vegas (and Netflix's
+concurrency-limits ``VegasLimit``) does, from an estimate of the calls waiting in the server's
+queue:
 
 - Answers are grouped in windows: ``max(4, 2 * limit)`` calls *sent under the current limit*
   (one round trip's worth while starting), after the first ``limit`` of them (that first round
@@ -14,13 +16,19 @@ cover that gap, no more. The limiter finds it like TCP Vegas (and Netflix's conc
 - ``base`` is the lowest window latency of the last ``base_memory`` seconds: the no-load latency.
 - Drains (like BBR's ProbeRTT): every ``drain_every`` seconds, on the wall clock's grid so that
   desks sharing a PBX do it at the same moment, the limiter sends nothing for a bit more than one
-  round trip (the server's queue empties), then one call alone, whose latency is a fresh no-load
-  sample; then the limit is restored. Without it a desk that starts while others keep the server
-  busy would take their queue for the no-load latency and grab more than its share.
-- Little's law: ``queue = limit * (1 - base / latency)`` calls wait on the server.
-  - ``queue > beta`` (1.5): too many; the limit drops to ``limit - queue + alpha`` (at least by
-    one). A probe (below) must do better to be kept, ``queue <= probe_accept`` (1.2), else the
-    limit goes straight back.
+  round trip (the server's queue empties), then the calls that would leave no queue (the last
+  window's ``target``, below: the server's capacity for a desk alone, about its share for desks
+  sharing it), whose first one is timed: a fresh no-load sample; when it answers, the limit is
+  restored. Without it a desk that starts while others keep the server busy would
+  take their queue for the no-load latency and grab more than its share.
+- Little's law: each slot spends ``latency + gap`` per call, ``latency - base`` of it queueing,
+  so ``queue = limit * (latency - base) / (latency + gap)`` calls wait on the server, and
+  ``target = limit - queue`` is the limit that would keep its slots busy with none waiting: the
+  capacity plus the share of a slot the gap costs.
+  - ``queue > beta`` (1.5): too many; the limit drops to ``target + alpha`` (at least by one).
+    A probe (below) must do better to be kept, ``queue <= probe_accept`` (1.2), else the limit
+    goes straight back; slow start overshooting goes back to ``target`` rounded up (not below the
+    limit it doubled from).
   - ``queue < alpha`` (0.5) while the limit was kept busy, and calls hardly slower than at no
     load (under ``grow_slower``, 10%: a queue other desks make is no room to grow): grow; double
     at first (slow start), then one step. Growing beyond the highest limit that recently held is
@@ -65,6 +73,7 @@ class Decision:
     base: float
     queue: float
     reason: str
+    gap: float = 0.0
 
 
 class AdaptiveLimit:
@@ -84,6 +93,7 @@ class AdaptiveLimit:
         base_memory: float = 75.0,
         max_probe_gap: int = 16,
         drain_every: float = 15.0,
+        max_gap_share: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -101,6 +111,7 @@ class AdaptiveLimit:
         self.base_memory = base_memory
         self.max_probe_gap = max_probe_gap
         self.drain_every = drain_every
+        self.max_gap_share = max_gap_share
         self._clock = clock
         self._wall = wall
         self._limit = max(min_limit, min(max_limit, initial))
@@ -112,20 +123,24 @@ class AdaptiveLimit:
         self._skip = 0  # calls of the first round at a new limit: not part of its window
         self._done = 0  # calls of the window that ended
         self._samples: list[float] = []
-        self._busy = 0  # samples of the window whose call was sent with the limit full
+        self._flown = 0.0  # calls in flight times seconds, since the limit was last set
+        self._flown_at = self._flown_from = clock()
         self._history: deque[tuple[float, float]] = deque()  # (time, window latency)
         self._probe_from: int | None = None  # the limit to go back to if this one fails
         self._good = 0  # the highest limit that recently held
-        self._gap = 1  # windows to wait before probing above ``_good``
+        self._probe_gap = 1  # windows to wait before probing above ``_good``
         self._quiet = 0  # windows since the last change
         # The drain: "run", then "hold" (send nothing until the server's queue emptied), then
-        # "measure" (one call alone), then "run" again with the limit restored.
+        # "measure" (the calls that leave no queue; the first one sent is timed), then "run"
+        # again with the limit restored.
         self._phase = "run"
         self._phase_until = 0.0  # wall-clock end of "hold" (or the give-up time of "measure")
         self._drain_slot = math.floor(wall() / drain_every) if drain_every > 0 else 0
         self._restore = self._limit
-        self._drain_samples: list[float] = []
+        self._last_target = 1.0  # the last window's ``target`` (calls that leave no queue)
+        self._drain_ticket: tuple[int, int] | None = None  # (epoch, seq) of the no-load sample
         self._last_latency = 0.0
+        self._gap: float | None = None  # smoothed seconds from an answer to its slot's next call
         self.decisions: deque[Decision] = deque(maxlen=1024)
 
     # -- state -------------------------------------------------------------------------------------
@@ -150,6 +165,18 @@ class AdaptiveLimit:
     def draining(self) -> bool:
         return self._phase != "run"
 
+    @property
+    def gap(self) -> float:
+        """The smoothed time in seconds from an answer to the next call of its slot (0 until the
+        sender told one)."""
+        return self._gap or 0.0
+
+    def note_gap(self, seconds: float) -> None:
+        """One measured gap: from an answer to the next call sent in the slot it freed."""
+        if seconds < 0 or not math.isfinite(seconds):
+            return
+        self._gap = seconds if self._gap is None else self._gap + (seconds - self._gap) / 16
+
     def wake_in(self) -> float | None:
         """Seconds until sending may resume after a drain's hold (None when not holding)."""
         if self._phase != "hold":
@@ -169,28 +196,27 @@ class AdaptiveLimit:
         self._tick()
         if not force and (self._phase == "hold" or self.in_flight >= self._limit):
             return None
+        self._account()
         self.in_flight += 1
         ticket = Ticket(self._epoch, self._sent, self.in_flight)
         self._sent += 1
+        if self._phase == "measure" and self._drain_ticket is None:
+            self._drain_ticket = (ticket.epoch, ticket.seq)  # the first call after the hold
         return ticket
 
     def release(self, ticket: Ticket, latency: float | None) -> None:
         """The call ended; ``latency`` when the server processed it (an answer with a code)."""
+        self._account()
         self.in_flight = max(0, self.in_flight - 1)
+        if self._phase == "measure" and self._drain_ticket == (ticket.epoch, ticket.seq):
+            self._end_drain(latency)
         if ticket.epoch != self._epoch:
             return  # sent under another limit
-        if self._phase == "measure":
-            if latency is not None and latency > 0:
-                self._drain_samples.append(latency)
-                self._end_drain()
-            return
         if not self._skip <= ticket.seq < self._skip + self._window:
             return  # the first round at a new limit (a transition), or beyond this window
         self._done += 1
         if latency is not None and latency > 0:
             self._samples.append(latency)
-            if ticket.in_flight >= self._limit:
-                self._busy += 1
         if self._done >= self._window:
             if len(self._samples) >= max(2, self._window // 2):
                 self._decide()
@@ -203,6 +229,7 @@ class AdaptiveLimit:
 
     def overloaded(self, ticket: Ticket) -> None:
         """The server gave up on a call after queueing it (109): halve the limit now."""
+        self._account()
         self.in_flight = max(0, self.in_flight - 1)
         if ticket.epoch != self._epoch:
             return  # already reacted to this overload
@@ -210,7 +237,7 @@ class AdaptiveLimit:
         self._probe_from = None
         if self._phase != "run":
             self._phase = "run"
-        self._gap = self.max_probe_gap
+        self._probe_gap = self.max_probe_gap
         new = max(self.min_limit, self._limit // 2)
         self._good = min(self._good, new)
         self._set(new, "server overloaded (109)")
@@ -222,6 +249,8 @@ class AdaptiveLimit:
         if self.drain_every <= 0:
             return
         now = self._wall()
+        if self._phase == "measure" and now >= self._phase_until:
+            self._end_drain(None)  # the first call after the hold never answered
         if self._phase == "run":
             slot = math.floor(now / self.drain_every)
             if slot <= self._drain_slot:
@@ -235,18 +264,26 @@ class AdaptiveLimit:
             self._restore = self._limit
             self._set(self._limit, "drain: hold")
         if self._phase == "hold" and now >= self._phase_until:
+            # As many calls as keep the server's slots busy with none waiting (desks sharing it
+            # hold about their shares of that); the first one sent is timed.
             self._phase = "measure"
             self._phase_until = now + max(2.0, 20 * (self.base or 0.1))
-            self._drain_samples = []
-            self._set(1, "drain: measure no-load latency")
-        elif self._phase == "measure" and now >= self._phase_until:
-            self._end_drain()
+            self._drain_ticket = None
+            calls = max(1, min(self._limit, math.floor(self._last_target)))
+            self._set(calls, "drain: the calls that leave no queue, the first one timed")
 
-    def _end_drain(self) -> None:
-        if self._drain_samples:
-            self._history.append((self._clock(), min(self._drain_samples)))
+    def _end_drain(self, latency: float | None) -> None:
+        """The first call after a hold answered (``latency``: its no-load sample) or gave up."""
+        if latency is not None and latency > 0:
+            self._history.append((self._clock(), latency))
         self._phase = "run"
+        self._drain_ticket = None
         self._set(self._restore, "drain: done")
+
+    def _account(self) -> None:
+        now = self._clock()
+        self._flown += self.in_flight * max(0.0, now - self._flown_at)
+        self._flown_at = now
 
     def _window_size(self) -> int:
         return max(2, self._limit) if self._slow_start else max(4, 2 * self._limit)
@@ -254,7 +291,16 @@ class AdaptiveLimit:
     def _set(self, limit: int, reason: str, latency: float = 0.0, queue: float = 0.0) -> None:
         limit = max(self.min_limit, min(self.max_limit, limit))
         self.decisions.append(
-            Decision(self._clock(), self._limit, limit, latency, self.base or 0.0, queue, reason)
+            Decision(
+                self._clock(),
+                self._limit,
+                limit,
+                latency,
+                self.base or 0.0,
+                queue,
+                reason,
+                self.gap,
+            )
         )
         if limit != self._limit:
             self._limit = limit
@@ -265,22 +311,33 @@ class AdaptiveLimit:
         self._window = self._window_size()
         self._skip = self._limit
         self._samples = []
-        self._busy = 0
+        self._account()
+        self._flown, self._flown_from = 0.0, self._flown_at
 
     def _decide(self) -> None:
         samples = sorted(self._samples)
         keep = samples[: max(1, math.ceil(len(samples) * 0.9))]  # without the slowest tenth
         latency = sum(keep) / len(keep)
         self._last_latency = latency
-        busy = self._busy >= len(samples) / 2
         now = self._clock()
         self._history.append((now, latency))
         while len(self._history) > 1 and self._history[0][0] < now - self.base_memory:
             self._history.popleft()
         base = self.base or latency
         slower = 1.0 - base / latency  # the share of each call's time spent queueing
-        queue = self._limit * slower
+        # Each slot spends ``latency + gap`` per call (the gap bounded: a stalled sender is no
+        # reason to pile calls on the server); ``target`` calls would keep the server's slots
+        # busy with none waiting: its capacity plus the share of a slot the gap costs.
+        gap = min(self.gap, self.max_gap_share * base)
+        queue = self._limit * max(0.0, latency - base) / (latency + gap)
+        target = self._limit - queue
+        self._last_target = target
         limit = self._limit
+        # Kept busy: on average all the slots in flight but those between an answer and their
+        # next call (``gap``), within half a call; not a sender with fewer calls to make.
+        self._account()
+        span = self._flown_at - self._flown_from
+        busy = span <= 0 or self._flown / span >= limit * latency / (latency + gap) - 0.5
         self._quiet += 1
 
         # The limit a probe above it started from, while such a probe runs.
@@ -293,16 +350,22 @@ class AdaptiveLimit:
         # desks are queueing too; give way, down to one call (shares stay fair).
         crowded = slower > self.shrink_slower and limit > self.min_limit
         if queue > too_many or crowded:
-            self._slow_start = False
+            starting, self._slow_start = self._slow_start, False
+            if probe_from is not None and starting:
+                # Doubled past the server's limit: the window says where it is.
+                new = max(probe_from, min(limit - 1, _round(target + self.alpha)))
+                self._probe_from = probe_from if new > probe_from else None
+                self._set(new, "slow start found a queue", latency, queue)
+                return
             if probe_from is not None:
                 new = probe_from
                 if limit > self._good:
-                    self._gap = min(self.max_probe_gap, self._gap * 2)
+                    self._probe_gap = min(self.max_probe_gap, self._probe_gap * 2)
                 else:
                     self._good = new  # a limit that held before no longer does
                 reason = "probe found a queue"
             else:
-                new = min(limit - 1, round(limit - queue + self.alpha))
+                new = min(limit - 1, _round(target + self.alpha))
                 reason = "queue on the server" if queue > too_many else "server crowded"
             new = max(self.min_limit, new)
             self._probe_from = None
@@ -313,7 +376,7 @@ class AdaptiveLimit:
             self._good = max(self._good, limit)
         if self._probe_from is not None:
             self._probe_from = None
-            self._gap = 1 if limit >= self._good else self._gap
+            self._probe_gap = 1 if limit >= self._good else self._probe_gap
         if queue >= self.alpha:
             self._slow_start = False
         # Grow only while calls hardly wait: a queue made by other desks is no room to grow.
@@ -327,8 +390,13 @@ class AdaptiveLimit:
         elif limit < self._good:
             self._probe_from = limit
             self._set(limit + 1, "recover", latency, queue)
-        elif self._quiet >= self._gap:
+        elif self._quiet >= self._probe_gap:
             self._probe_from = limit
             self._set(limit + 1, "probe", latency, queue)
         else:
             self._set(limit, "steady", latency, queue)
+
+
+def _round(value: float) -> int:
+    """To the nearest whole number, halves up."""
+    return math.floor(value + 0.5)

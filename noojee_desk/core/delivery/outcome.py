@@ -43,6 +43,10 @@ class Outcome:
     retry_after: float | None = None  # suggested delay in seconds for RETRY_LATER
     http_status: int | None = None
     latency: float = 0.0  # seconds from sending the request to the answer (or the failure)
+    #: Seconds from the request's last byte written to the answer's headers read: the call's
+    #: time away from us (the network and the server), without our own work on either side.
+    #: None when not timed (no answer, or a client that cannot tell).
+    on_wire: float | None = None
 
     @property
     def no_answer(self) -> bool:

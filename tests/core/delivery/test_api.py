@@ -77,6 +77,25 @@ async def test_delivered_then_duplicate_then_allowed(sim: SimThread) -> None:
 
 
 @pytest.mark.asyncio
+async def test_an_answer_tells_the_time_it_spent_away_from_us() -> None:
+    """``on_wire``: from the request written to the answer's headers read; the server's 0.1 s
+    is in it, our own work (a new connection, writing, reading the answer) is not."""
+    with SimThread(min_service=0.1, jitter=0.0) as server:
+        async with NoojeeClient(server.url, DEMO_API_KEY) as client:
+            first = await client.insert_lead(T, C, A, lead(njExternalLeadId="w-1"))
+            again = await client.insert_lead(T, C, A, lead("0370109999", njExternalLeadId="w-2"))
+            listed = await client.probe()
+        async with NoojeeClient("http://127.0.0.1:9", DEMO_API_KEY) as nobody:
+            refused = await nobody.insert_lead(T, C, A, lead())
+    for outcome in (first, again):
+        assert outcome.kind is Kind.DELIVERED
+        assert outcome.on_wire is not None
+        assert 0.1 <= outcome.on_wire < outcome.latency
+    assert listed.on_wire is not None
+    assert refused.on_wire is None  # never on the wire
+
+
+@pytest.mark.asyncio
 async def test_server_failure_is_retry_later(sim: SimThread) -> None:
     sim.set_faults(failure_rate=1.0)
     async with NoojeeClient(sim.url, DEMO_API_KEY) as client:

@@ -23,6 +23,7 @@ from helpers.dispatch import (
     leads,
     rejected,
 )
+from helpers.simproc import SimProcess
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.api import NoojeeClient
@@ -509,6 +510,32 @@ async def test_against_the_emulator_every_lead_lands_once(
         x.last_code for x in h.outbox.leads(LeadQuery(states=frozenset({State.REJECTED})))
     )
     assert rejected_codes == [104, 105]
+
+
+@pytest.mark.asyncio
+async def test_at_the_emulators_limit_it_measures_its_gap_and_keeps_the_queue_short(
+    make: Callable[..., Harness], sim_factory: Callable[..., SimProcess]
+) -> None:
+    """The emulator in its own process takes 3 calls at once, 50 ms each: the limit settles at
+    the capacity plus what covers the gap between an answer and the next call, never piling
+    calls on the server (no 109, most calls not waiting long)."""
+    sim = sim_factory("--capacity", "3", "--min-service", "0.05", "--jitter", "0.0")
+    async with NoojeeClient(sim.url, "demo-key") as client:
+        h = make(client)
+        batch = h.enqueue(leads(400))
+        h.start()
+        await h.until(lambda: h.finished(batch), within=60)
+    limiter = h.dispatcher.limiter
+    assert h.states() == {"delivered": 400}
+    state = sim.state()
+    assert state["codes"].get("109", 0) == 0
+    waits = sorted(state["queue_waits"])
+    assert waits[len(waits) // 2] <= 0.025  # half a call at most, for half the calls
+    assert 0 < limiter.gap < 0.05  # measured: our own work between two calls of a slot
+    after_start = [d for d in limiter.decisions if "slow start" not in d.reason][2:]
+    assert after_start
+    assert max(d.new_limit for d in after_start) <= 3 + 2
+    assert limiter.limit >= 3
 
 
 @pytest.mark.asyncio

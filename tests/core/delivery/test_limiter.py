@@ -15,6 +15,7 @@ from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
 @dataclass
 class Desk:
     limit: AdaptiveLimit
+    calls_at_once: int | None = None  # the most calls it has to make at once (None: plenty)
     sent: int = 0
     done: int = 0
     answered_at: list[float] = field(default_factory=list)
@@ -24,7 +25,8 @@ class Model:
     """A server with ``capacity`` slots and a FIFO queue; each desk keeps its limit busy.
 
     ``rtt`` is the round trip outside the server (network and parsing), ``service`` the time a
-    slot is held (plus a uniform jitter). Time is simulated; nothing sleeps.
+    slot is held (plus a uniform jitter), ``gap`` the time from an answer to the next call of
+    its slot (told to the limiter, as the dispatcher does). Time is simulated; nothing sleeps.
     """
 
     def __init__(
@@ -34,9 +36,11 @@ class Model:
         service: float = 0.1,
         jitter: float = 0.02,
         rtt: float = 0.004,
+        gap: float = 0.0,
         seed: int = 1,
     ) -> None:
         self.capacity = capacity
+        self.gap = gap
         self.service = service
         self.jitter = jitter
         self.rtt = rtt
@@ -64,7 +68,9 @@ class Model:
         heapq.heappush(self.events, (when, self.seq, kind, payload))
 
     def _fill(self, desk: Desk) -> None:
-        while (ticket := desk.limit.acquire()) is not None:
+        while (desk.calls_at_once is None or desk.limit.in_flight < desk.calls_at_once) and (
+            ticket := desk.limit.acquire()
+        ) is not None:
             desk.sent += 1
             self._at(self.now + self.rtt / 2, "arrive", (desk, ticket, self.now))
         wake = desk.limit.wake_in()
@@ -97,11 +103,18 @@ class Model:
                 self._at(self.now + self.rtt / 2, "answer", (desk, ticket, sent_at))
             elif kind == "wake":
                 self._fill(payload)  # type: ignore[arg-type]
-            else:
+            elif kind == "answer":
                 desk, ticket, sent_at = payload  # type: ignore[misc]
                 desk.limit.release(ticket, self.now - sent_at)
                 desk.done += 1
                 desk.answered_at.append(self.now)
+                if self.gap > 0:
+                    self._at(self.now + self.gap, "refill", desk)
+                else:
+                    self._fill(desk)
+            elif kind == "refill":
+                desk = payload  # type: ignore[assignment]
+                desk.limit.note_gap(self.gap)
                 self._fill(desk)
 
     def ideal(self) -> float:
@@ -230,31 +243,155 @@ def test_bad_settings_are_refused() -> None:
         AdaptiveLimit(alpha=2.0, beta=1.0)
 
 
-def test_a_drain_holds_then_measures_one_call_then_restores() -> None:
-    now = [100.0]
-    limit = AdaptiveLimit(initial=4, max_limit=16, drain_every=30.0, clock=lambda: now[0],
-                          wall=lambda: now[0])  # fmt: skip
+def _with_a_base(limit: AdaptiveLimit, latency: float = 0.1) -> None:
     limit._slow_start = False
-    for _ in range(4):  # one window of answers, so there is a base
-        tickets = [limit.acquire() for _ in range(4)]
+    for _ in range(4):  # windows of answers, so there is a base
+        tickets = [limit.acquire() for _ in range(limit.limit)]
         for ticket in tickets:
-            limit.release(ticket, 0.1)  # type: ignore[arg-type]
+            limit.release(ticket, latency)  # type: ignore[arg-type]
+
+
+def test_a_drain_holds_then_times_the_first_of_the_calls_that_leave_no_queue() -> None:
+    now = [100.0]
+    limit = AdaptiveLimit(initial=6, max_limit=6, drain_every=30.0, clock=lambda: now[0],
+                          wall=lambda: now[0])  # fmt: skip
+    _with_a_base(limit, 0.1)
+    # One window with a queue (latency 0.15 at 6 calls: 2 waiting, 4 would leave none).
+    for _ in range(3):
+        tickets = [limit.acquire() for _ in range(6)]
+        for ticket in tickets:
+            limit.release(ticket, 0.15)  # type: ignore[arg-type]
     before = limit.limit
     flying = limit.acquire()
+    assert flying is not None
     now[0] = 120.0  # the next slot of the wall clock's 30 s grid
     assert limit.available == 0
     assert limit.acquire() is None
     assert limit.draining
     hold = limit.wake_in()
     assert hold is not None
-    assert 0.1 < hold < 0.2
+    assert 0.1 < hold < 0.2  # a bit more than one round trip
+    limit.release(flying, 0.1)
+    assert limit.acquire() is None  # still holding: other desks' calls may be queued
     now[0] += hold
-    assert limit.acquire() is None  # our own call from before is still out
-    limit.release(flying, 0.1)  # type: ignore[arg-type]
-    alone = limit.acquire()
-    assert alone is not None
-    assert limit.acquire() is None  # one call at a time while measuring
-    limit.release(alone, 0.09)
+    first = limit.acquire()
+    assert first is not None
+    calls = 1 + limit.available
+    assert 1 < calls < before  # the calls that leave no queue, not the whole limit
+    others = [limit.acquire() for _ in range(calls - 1)]
+    assert limit.acquire() is None
+    for ticket in others:
+        limit.release(ticket, 0.2)  # type: ignore[arg-type]
+    assert limit.draining  # only the first call's answer is the no-load sample
+    limit.release(first, 0.09)
     assert not limit.draining
     assert limit.limit == before
     assert limit.base == pytest.approx(0.09)
+
+
+def test_a_drain_whose_timed_call_never_answers_ends_anyway() -> None:
+    now = [100.0]
+    limit = AdaptiveLimit(initial=4, max_limit=16, drain_every=30.0, clock=lambda: now[0],
+                          wall=lambda: now[0])  # fmt: skip
+    _with_a_base(limit)
+    before = limit.limit
+    now[0] = 120.0
+    assert limit.acquire() is None  # holding
+    now[0] = 120.5
+    stuck = limit.acquire()
+    assert stuck is not None
+    assert limit.draining
+    now[0] = 125.0  # it never answers: the drain gives up on it
+    assert limit.available > 0
+    assert not limit.draining
+    assert limit.limit == before
+
+
+def test_a_hard_cap_lowered_during_a_drain_holds_after_it() -> None:
+    now = [100.0]
+    limit = AdaptiveLimit(initial=4, max_limit=16, drain_every=30.0, clock=lambda: now[0],
+                          wall=lambda: now[0])  # fmt: skip
+    _with_a_base(limit)
+    now[0] = 120.0
+    assert limit.acquire() is None  # holding
+    limit.set_max(2)
+    now[0] = 120.5
+    assert limit.available == 2
+    assert limit.limit == 2
+
+
+def test_the_gap_counts_as_part_of_each_slots_time() -> None:
+    """queue = limit * (latency - base) / (latency + gap); a queue over beta drops the limit to
+    target + alpha, where target = limit - queue."""
+    limit = AdaptiveLimit(initial=10, max_limit=16, drain_every=0)
+    _with_a_base(limit, 0.1)
+    assert limit.limit == 10
+    for _ in range(40):
+        limit.note_gap(0.03)
+    assert limit.gap == pytest.approx(0.03)
+    tickets = [limit.acquire() for _ in range(10)]  # the first round at this limit: skipped
+    for ticket in tickets:
+        limit.release(ticket, 0.13)  # type: ignore[arg-type]
+    for _ in range(2):  # one window: twice the limit
+        window = [limit.acquire() for _ in range(10)]
+        for ticket in window:
+            limit.release(ticket, 0.13)  # type: ignore[arg-type]
+    decision = limit.decisions[-1]
+    # 10 * 0.03 / 0.16 = 1.875 calls waiting; target 8.125; + 0.5 = 8.6: 9.
+    assert decision.queue == pytest.approx(1.875)
+    assert decision.gap == pytest.approx(0.03)
+    assert limit.limit == 9
+    # Without the gap the same latency reads as 10 * 0.03 / 0.13 = 2.3 waiting: 8.
+    blind = AdaptiveLimit(initial=10, max_limit=16, drain_every=0)
+    _with_a_base(blind, 0.1)
+    for _ in range(3):
+        tickets = [blind.acquire() for _ in range(10)]
+        for ticket in tickets:
+            blind.release(ticket, 0.13)  # type: ignore[arg-type]
+    assert blind.limit == 8
+
+
+def test_the_gap_is_smoothed_and_bounded() -> None:
+    limit = AdaptiveLimit(initial=4, drain_every=0)
+    limit.note_gap(0.002)
+    limit.note_gap(-1.0)  # not a gap
+    limit.note_gap(float("nan"))
+    assert limit.gap == pytest.approx(0.002)
+    limit.note_gap(0.018)  # one slow one moves it by a sixteenth
+    assert limit.gap == pytest.approx(0.003)
+    # A gap longer than half a call (a stalled sender) counts as half a call.
+    for _ in range(200):
+        limit.note_gap(5.0)
+    _with_a_base(limit, 0.1)
+    tickets = [limit.acquire() for _ in range(4)]
+    for ticket in tickets:
+        limit.release(ticket, 0.2)  # type: ignore[arg-type]
+    for _ in range(2):
+        window = [limit.acquire() for _ in range(4)]
+        for ticket in window:
+            limit.release(ticket, 0.2)  # type: ignore[arg-type]
+    assert limit.decisions[-1].queue == pytest.approx(4 * 0.1 / 0.25)
+
+
+def test_slow_start_overshooting_goes_back_to_the_servers_limit_plus_the_gap() -> None:
+    """Capacity 8, calls of 0.11 s, a gap of 0.02 s: 8 slots would idle a sixth of the time;
+    8 * (1 + 0.02 / 0.11) = 9.5 calls keep them busy."""
+    model = Model(8, rtt=0.0, gap=0.02)
+    desk = model.add_desk(max_limit=32, drain_every=0)
+    model.run(until=30.0)
+    exits = [d for d in desk.limit.decisions if d.reason == "slow start found a queue"]
+    assert [(d.limit, d.new_limit) for d in exits] == [(16, 9)]  # not back to 8
+    assert 9 <= desk.limit.limit <= 11
+    assert model.rate(desk, 5.0, 30.0) >= 0.95 * model.ideal()
+    assert model.wait_p50(skip=200) <= 0.020
+
+
+def test_a_sender_with_fewer_calls_than_the_limit_does_not_grow_it() -> None:
+    """Slots idle for want of calls are not the gap: a sender that never has more than two
+    calls to make at once leaves the limit near two, though the server takes eight."""
+    model = Model(8, rtt=0.0, gap=0.01)
+    desk = model.add_desk(max_limit=32, drain_every=0)
+    desk.calls_at_once = 2
+    model.run(until=20.0)
+    assert desk.limit.limit <= 4
+    assert max(d.new_limit for d in desk.limit.decisions) <= 4
