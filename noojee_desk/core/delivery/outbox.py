@@ -65,8 +65,8 @@ from noojee_desk.core.redact import redact_text
 
 log = logging.getLogger(__name__)
 
-#: Leads other than those ``take_back`` moved (TAKEN_BACK has no quote, so it is inlined).
-_NOT_TAKEN_BACK = f"AND NOT (state = 'cancelled' AND last_message = '{TAKEN_BACK}')"
+#: Leads other than those ``take_back`` moved.
+_NOT_TAKEN_BACK = "AND taken_back = 0"
 
 #: An empty queue file younger than this is being created by another opener, not damaged.
 _NEW_FILE_GRACE = 10.0
@@ -83,10 +83,13 @@ _STOP_STEPS = 20000
 
 def _has_fts5() -> bool:
     """Whether this sqlite3 module has FTS5 (Debian's and python.org's builds do)."""
+    probe = sqlite3.connect(":memory:")
     try:
-        sqlite3.connect(":memory:").execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        probe.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
     except sqlite3.Error:
         return False
+    finally:
+        probe.close()
     return True
 
 
@@ -856,7 +859,8 @@ class Outbox:
         return self._move(
             lead_ids,
             (State.HELD, State.REJECTED, State.FAILED, State.CANCELLED, State.DUPLICATE),
-            "state = 'cancelled', last_message = ?, sentence = ?, fix = '', updated_at = ?",
+            "state = 'cancelled', taken_back = 1, last_message = ?, sentence = ?, fix = '', "
+            "updated_at = ?",
             (
                 TAKEN_BACK,
                 "Taken back to the grid to be queued again as a new lead; this one is never sent.",

@@ -40,8 +40,8 @@ FINAL_STATES = frozenset(
 
 OPEN_STATES = frozenset({State.QUEUED, State.SENDING, State.HELD})
 
-#: The server-message column of a lead taken back to the grid (``Outbox.take_back``): cancelled
-#: for good, since the lead queued again from the grid carries its external id.
+#: What a lead taken back to the grid says in its server-message column (``Outbox.take_back``;
+#: ``leads.taken_back`` is what keeps it cancelled for good).
 TAKEN_BACK = "Taken back to the grid"
 
 

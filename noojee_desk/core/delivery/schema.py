@@ -130,12 +130,13 @@ CREATE INDEX leads_profile ON leads(profile, id)
 """
 
 
-#: Version 5: the search's indexes (see ``search.py``). ``lead_tails`` holds the reversed digits of
-#: each lead's phone-like field values; ``lead_words`` (FTS5, made beside this migration when the
-#: sqlite3 module has FTS5) the words of its field values and external id. Leads are indexed as
-#: they are queued; those queued before, and batches written by a process that opened the file
-#: before it was upgraded (``indexed`` 0), are ranges of ids in ``search_backlog`` that
-#: ``Outbox.index_backlog`` indexes a chunk at a time, newest first, so opening a year of
+#: Version 5: ``leads.taken_back`` marks a lead whose fields went back to the grid (cancelled for
+#: good: ``Outbox.take_back``), and the search's indexes (see ``search.py``). ``lead_tails`` holds
+#: the reversed digits of each lead's phone-like field values; ``lead_words`` (FTS5, made beside
+#: this migration when the sqlite3 module has FTS5) the words of its field values and external id.
+#: Leads are indexed as they are queued; those queued before, and batches written by a process that
+#: opened the file before it was upgraded (``indexed`` 0), are ranges of ids in ``search_backlog``
+#: that ``Outbox.index_backlog`` indexes a chunk at a time, newest first, so opening a year of
 #: history does not wait for it; the search's full scan covers them meanwhile.
 _V5_SEARCH = """
 CREATE TABLE lead_tails (
@@ -151,7 +152,8 @@ INSERT INTO search_backlog (first_id, last_id)
     SELECT lo, hi FROM (SELECT MIN(id) AS lo, MAX(id) AS hi FROM leads) WHERE lo IS NOT NULL;
 ALTER TABLE batches ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
 UPDATE batches SET indexed = 1;
-CREATE INDEX batches_unindexed ON batches(id) WHERE indexed = 0
+CREATE INDEX batches_unindexed ON batches(id) WHERE indexed = 0;
+ALTER TABLE leads ADD COLUMN taken_back INTEGER NOT NULL DEFAULT 0
 """
 
 

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.queue_files import queue_file_at
 
 from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.records import (
@@ -584,15 +585,9 @@ def test_a_file_of_schema_3_opens_with_its_counts_and_keeps_every_lead(tmp_path:
     """A queue file today's release made (schema 3, leads in several states and batches): it
     opens as schema 5, keeps every lead, and its per-batch counts match the leads and follow
     every later change."""
-    from noojee_desk.core.delivery.schema import statements
 
     path = tmp_path / "o.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.create_function("nd_content_key", 1, lambda text: text, deterministic=True)
-    for number in range(3):
-        for statement in statements(MIGRATIONS[number]):
-            db.execute(statement)
-    db.execute("PRAGMA user_version = 3")
+    db = queue_file_at(path, 3)
     for batch in (1, 2):
         db.execute(
             "INSERT INTO batches (id, profile, template_id, campaign_id, allocation_id, "

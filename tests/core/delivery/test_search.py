@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.queue_files import queue_file_at
 
 from noojee_desk.core.delivery.outbox import HAS_FTS5, Outbox, SearchStopped
 from noojee_desk.core.delivery.records import LeadInput, LeadQuery, State, Target
-from noojee_desk.core.delivery.schema import MIGRATIONS, statements
 from noojee_desk.core.delivery.search import needle_tail, phone_matches
 
 TARGET = Target(3, 42, 101)
@@ -118,12 +118,7 @@ def test_a_scan_that_is_no_longer_wanted_stops_early(tmp_path: Path) -> None:
 
 def _schema_4_file(path: Path, leads: int) -> None:
     """A queue file as the previous release made it (schema 4), with two batches of leads."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.create_function("nd_content_key", 1, lambda text: text, deterministic=True)
-    for number in range(4):
-        for statement in statements(MIGRATIONS[number]):
-            db.execute(statement)
-    db.execute("PRAGMA user_version = 4")
+    db = queue_file_at(path, 4)
     half = leads // 2
     for batch, (first, last) in enumerate(((1, half), (half + 1, leads)), start=1):
         db.execute(

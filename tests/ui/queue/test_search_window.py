@@ -4,18 +4,17 @@ the rest of a search is still being looked for."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from helpers.desks import make_desk
+from helpers.queue_files import queue_file_at
 from helpers.waits import until
 from helpers.windows import close_window
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core import paths
 from noojee_desk.core.delivery.records import LeadQuery
-from noojee_desk.core.delivery.schema import MIGRATIONS, statements
 from noojee_desk.core.profiles.settings import DEMO_PROFILE
 from noojee_desk.ui.main_window import MainWindow
 
@@ -25,12 +24,7 @@ LEADS = 3000
 def schema_4_queue(home: Path) -> None:
     """The demo profile's delivered leads in a file as the previous release left it."""
     path = paths.resolve(str(home)).ensure().outbox
-    db = sqlite3.connect(path, isolation_level=None)
-    db.create_function("nd_content_key", 1, lambda text: text, deterministic=True)
-    for number in range(4):
-        for statement in statements(MIGRATIONS[number]):
-            db.execute(statement)
-    db.execute("PRAGMA user_version = 4")
+    db = queue_file_at(path, 4)
     db.execute(
         "INSERT INTO batches (id, profile, template_id, campaign_id, allocation_id, "
         "allow_duplicates, source, total, first_lead_id, last_lead_id, created_at) "
