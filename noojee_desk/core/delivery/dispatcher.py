@@ -704,7 +704,8 @@ class Dispatcher:
                 if due is not None:
                     candidates.append(due - now)
             else:
-                held = self.limiter.wake_in()  # a drain holds new calls back for a moment
+                # A drain holds new calls back for a moment, or the early call is ahead.
+                held = self.limiter.wake_in()
                 if held is not None:
                     candidates.append(held)
         return max(0.0, min(candidates)) if candidates else None
@@ -736,7 +737,9 @@ class Dispatcher:
             self.breaker.probing = True
         ticket = self.limiter.acquire(force=True)
         assert ticket is not None
-        freed_at = self._freed.popleft() if self._freed else None
+        # The early call (one above the limit, sent before an answer) fills no freed slot.
+        early = ticket.in_flight > self.limiter.limit
+        freed_at = self._freed.popleft() if self._freed and not early else None
         flight = _InFlight(lead, ticket, probe=probe, freed_at=freed_at)
         self._in_flight[lead.id] = flight
         flight.task = asyncio.ensure_future(self._send(flight))
@@ -939,7 +942,7 @@ class Dispatcher:
             away = outcome.latency if outcome.on_wire is None else outcome.on_wire
             self.limiter.release(flight.ticket, away)
             self._stats.answers.append(self._mono())
-            if self.limiter.available > 0:  # not held back by a drain: a slot to fill now
+            if self.limiter.room > 0:  # not held back by a drain: a slot to fill now
                 self._freed.append(flight.answered_at - max(0.0, outcome.latency - away))
                 while len(self._freed) > self.limiter.limit:
                     self._freed.popleft()

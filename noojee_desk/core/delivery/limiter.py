@@ -39,6 +39,13 @@ queue:
 - Calls that spend over ``shrink_slower`` (a quarter) of their time queueing mean other desks
   are queueing too: shrink (down to one call), so that desks sharing a PBX hold similar limits.
 - A 109 (the server gave up on a call after a minute in its queue) halves the limit at once.
+- One call early: a whole number of slots cannot hold the gap's share (at capacity 3 the best
+  limit is about 3.1). Once a probe above the limit found a queue (the limit is the server's),
+  one call more than the limit may go ``gap`` seconds before the oldest call in flight is due
+  to answer (by the mean time of the last calls): it reaches the server about when that slot
+  frees, so the slot does not idle while its answer is being recorded, and it waits hardly at
+  all. Never above the hard cap, never during a drain or slow start, never while the server is
+  crowded (the flag goes with the first decrease).
 
 Several desks sharing a PBX each see the queue the others make: none grows while calls wait, and
 the ones holding more calls than the rest give way, so their shares stay even.
@@ -60,6 +67,7 @@ class Ticket:
     epoch: int
     seq: int  # 0 for the first call sent under this epoch's limit
     in_flight: int  # calls in flight including this one, when it was sent
+    at: float = 0.0  # the limiter's clock when it was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +149,13 @@ class AdaptiveLimit:
         self._drain_ticket: tuple[int, int] | None = None  # (epoch, seq) of the no-load sample
         self._last_latency = 0.0
         self._gap: float | None = None  # smoothed seconds from an answer to its slot's next call
+        # (epoch, seq) -> when it was sent, or for the early call when a slot freed after that
+        self._flying: dict[tuple[int, int], float] = {}
+        self._early: set[tuple[int, int]] = set()  # early calls still waiting for a slot to free
+        self._call_time: float | None = None  # smoothed seconds from a call's send to its answer
+        self._ceiling = False  # a probe above the limit found a queue: the limit is the server's
         self.decisions: deque[Decision] = deque(maxlen=1024)
+        self.early_calls = 0  # calls sent one above the limit (diagnostics, benchmarks)
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -155,11 +169,37 @@ class AdaptiveLimit:
         return min(m for _, m in self._history) if self._history else None
 
     @property
-    def available(self) -> int:
+    def room(self) -> int:
+        """Calls the limit itself has room for now (without the early call)."""
         self._tick()
         if self._phase == "hold":
             return 0
         return max(0, self._limit - self.in_flight)
+
+    @property
+    def available(self) -> int:
+        """Calls that may go now: the limit's room, or the one early call when it is due."""
+        room = self.room
+        if room > 0:
+            return room
+        early = self._early_at()
+        return 1 if early is not None and early <= self._clock() else 0
+
+    def _early_at(self) -> float | None:
+        """When one call above the limit may go (see the module docstring), or None."""
+        if (
+            not self._ceiling
+            or self._phase != "run"
+            or self._slow_start
+            or self._probe_from is not None  # a probe above the limit runs: it alone
+            or self.in_flight != self._limit
+            or self._limit >= self.max_limit
+            or not self._gap
+            or self._call_time is None
+            or not self._flying
+        ):
+            return None
+        return min(self._flying.values()) + self._call_time - self._gap
 
     @property
     def draining(self) -> bool:
@@ -178,10 +218,14 @@ class AdaptiveLimit:
         self._gap = seconds if self._gap is None else self._gap + (seconds - self._gap) / 16
 
     def wake_in(self) -> float | None:
-        """Seconds until sending may resume after a drain's hold (None when not holding)."""
-        if self._phase != "hold":
+        """Seconds until a call may go that may not go now: the end of a drain's hold, or the
+        early call's moment (None when neither is ahead)."""
+        if self._phase == "hold":
+            return max(0.0, self._phase_until - self._wall())
+        if self.available > 0:
             return None
-        return max(0.0, self._phase_until - self._wall())
+        early = self._early_at()
+        return None if early is None else max(0.0, early - self._clock())
 
     def set_max(self, max_limit: int) -> None:
         """Change the hard cap (at least ``min_limit``)."""
@@ -193,12 +237,15 @@ class AdaptiveLimit:
 
     def acquire(self, *, force: bool = False) -> Ticket | None:
         """A ticket for one more call, or None when the limit is reached (``force``: always)."""
-        self._tick()
-        if not force and (self._phase == "hold" or self.in_flight >= self._limit):
+        if not force and self.available <= 0:
             return None
         self._account()
         self.in_flight += 1
-        ticket = Ticket(self._epoch, self._sent, self.in_flight)
+        ticket = Ticket(self._epoch, self._sent, self.in_flight, self._clock())
+        self._flying[(ticket.epoch, ticket.seq)] = ticket.at
+        if self.in_flight > self._limit:  # the early call: its time starts when a slot frees
+            self._early.add((ticket.epoch, ticket.seq))
+            self.early_calls += 1
         self._sent += 1
         if self._phase == "measure" and self._drain_ticket is None:
             self._drain_ticket = (ticket.epoch, ticket.seq)  # the first call after the hold
@@ -206,8 +253,7 @@ class AdaptiveLimit:
 
     def release(self, ticket: Ticket, latency: float | None) -> None:
         """The call ended; ``latency`` when the server processed it (an answer with a code)."""
-        self._account()
-        self.in_flight = max(0, self.in_flight - 1)
+        self._landed(ticket, answered=latency is not None and latency > 0)
         if self._phase == "measure" and self._drain_ticket == (ticket.epoch, ticket.seq):
             self._end_drain(latency)
         if ticket.epoch != self._epoch:
@@ -229,8 +275,8 @@ class AdaptiveLimit:
 
     def overloaded(self, ticket: Ticket) -> None:
         """The server gave up on a call after queueing it (109): halve the limit now."""
-        self._account()
-        self.in_flight = max(0, self.in_flight - 1)
+        self._landed(ticket, answered=False)
+        self._ceiling = False
         if ticket.epoch != self._epoch:
             return  # already reacted to this overload
         self._slow_start = False
@@ -241,6 +287,23 @@ class AdaptiveLimit:
         new = max(self.min_limit, self._limit // 2)
         self._good = min(self._good, new)
         self._set(new, "server overloaded (109)")
+
+    def _landed(self, ticket: Ticket, *, answered: bool) -> None:
+        """Bookkeeping of a call that ended: in flight, and the time calls take."""
+        self._account()
+        self.in_flight = max(0, self.in_flight - 1)
+        key = (ticket.epoch, ticket.seq)
+        sent = self._flying.pop(key, None)
+        self._early.discard(key)
+        now = self._clock()
+        for waiting in self._early:  # the slot it was sent for is free: its time starts now
+            self._flying[waiting] = max(self._flying.get(waiting, now), now)
+        self._early.clear()
+        if answered and sent is not None:
+            took = now - sent
+            if took > 0 and math.isfinite(took):
+                old = self._call_time
+                self._call_time = took if old is None else old + (took - old) / 8
 
     # -- the algorithm -----------------------------------------------------------------------------
 
@@ -355,6 +418,7 @@ class AdaptiveLimit:
                 # Doubled past the server's limit: the window says where it is.
                 new = max(probe_from, min(limit - 1, _round(target + self.alpha)))
                 self._probe_from = probe_from if new > probe_from else None
+                self._ceiling = new < limit
                 self._set(new, "slow start found a queue", latency, queue)
                 return
             if probe_from is not None:
@@ -364,9 +428,11 @@ class AdaptiveLimit:
                 else:
                     self._good = new  # a limit that held before no longer does
                 reason = "probe found a queue"
+                self._ceiling = True  # one more than ``new`` is too many
             else:
                 new = min(limit - 1, _round(target + self.alpha))
                 reason = "queue on the server" if queue > too_many else "server crowded"
+                self._ceiling = False  # learn the server's limit again
             new = max(self.min_limit, new)
             self._probe_from = None
             self._set(new, reason, latency, queue)

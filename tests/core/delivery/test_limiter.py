@@ -18,6 +18,7 @@ class Desk:
     calls_at_once: int | None = None  # the most calls it has to make at once (None: plenty)
     sent: int = 0
     done: int = 0
+    most: int = 0  # the most calls it had in flight at once
     answered_at: list[float] = field(default_factory=list)
 
 
@@ -72,6 +73,7 @@ class Model:
             ticket := desk.limit.acquire()
         ) is not None:
             desk.sent += 1
+            desk.most = max(desk.most, desk.limit.in_flight)
             self._at(self.now + self.rtt / 2, "arrive", (desk, ticket, self.now))
         wake = desk.limit.wake_in()
         if wake is not None:  # a drain holds: look again when it ends (as the dispatcher does)
@@ -395,3 +397,35 @@ def test_a_sender_with_fewer_calls_than_the_limit_does_not_grow_it() -> None:
     model.run(until=20.0)
     assert desk.limit.limit <= 4
     assert max(d.new_limit for d in desk.limit.decisions) <= 4
+
+
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_one_call_early_covers_the_gap_a_whole_number_of_slots_cannot(capacity: int) -> None:
+    # A sender told the capacity keeps exactly that many calls; each slot idles for the gap.
+    # The limiter, at the server's limit, sends one call early instead (just before the oldest
+    # call's answer is due): more done than the told sender, with hardly any wait.
+    told, ours = Model(capacity, gap=0.006, seed=2), Model(capacity, gap=0.006, seed=2)
+    fixed = told.add_desk(initial=capacity, min_limit=capacity, max_limit=capacity)
+    adaptive = ours.add_desk(max_limit=16)
+    told.run(until=90.0)
+    ours.run(until=90.0)
+    told_rate = told.rate(fixed, 20.0, 90.0) / told.ideal()
+    our_rate = ours.rate(adaptive, 20.0, 90.0) / ours.ideal()
+    assert our_rate >= told_rate + 0.03
+    assert adaptive.limit.early_calls > 100
+    assert fixed.limit.early_calls == 0
+    assert ours.wait_p50(skip=200) <= 0.020
+
+
+def test_no_early_call_above_the_hard_cap_or_before_the_servers_limit_is_known() -> None:
+    model = Model(3, gap=0.006, seed=2)
+    capped = model.add_desk(max_limit=3)
+    model.run(until=60.0)
+    assert capped.limit.limit == 3
+    assert capped.most == 3
+    assert capped.limit.early_calls == 0
+    fresh = AdaptiveLimit(initial=2, clock=lambda: 0.0, wall=lambda: 0.0)
+    assert fresh.acquire() is not None
+    assert fresh.acquire() is not None
+    assert fresh.available == 0
+    assert fresh.wake_in() is None
