@@ -1,6 +1,9 @@
 """The window while 2,000 leads are sent: the longest gap between Qt timer ticks; and cold start.
 
-Reproduce:  .venv/bin/python benchmarks/bench_ui_send.py [--leads 2000] [--starts 5]
+Reproduce:  .venv/bin/python benchmarks/bench_ui_send.py [--leads 2000] [--starts 5] [--history N]
+
+``--history N``: the profile already holds N delivered leads (a year of history: the queue file
+``bench_history.py`` builds and caches), so the window shows them while it sends.
 
 The emulator runs in its own thread (capacity 4, 100 ms minimum service time, jitter on), as a PBX
 would on another machine; the window, the dispatcher and the queue view share the one Qt loop.
@@ -13,6 +16,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,17 +62,38 @@ def start_times(runs: int) -> list[tuple[float, float]]:
     return results
 
 
-async def send_and_watch(count: int) -> dict[str, float]:
+def history_file(count: int) -> Path:
+    """The cached queue file of ``count`` delivered leads in the demo profile (built once)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_history import build_file
+
+    from noojee_desk.core.delivery.schema import SCHEMA_VERSION
+    from noojee_desk.core.profiles.settings import DEMO_PROFILE
+
+    cache = Path(tempfile.gettempdir()) / "nd-bench-history"
+    cache.mkdir(parents=True, exist_ok=True)
+    source = cache / f"outbox-{count}-v{SCHEMA_VERSION}.sqlite3"
+    build_file(source, count, DEMO_PROFILE)
+    return source
+
+
+async def send_and_watch(count: int, history: int = 0) -> dict[str, float]:
+    from noojee_desk.core import paths
+    from noojee_desk.core.profiles.settings import DEMO_PROFILE
     from noojee_desk.ui.main_window import MainWindow
 
+    source = history_file(history) if history else None
     with (
         SimThread(capacity=4, min_service=0.1, jitter=0.02) as sim,
         tempfile.TemporaryDirectory() as home,
     ):
+        if source is not None:  # the history is the profile's own: same name as in the file
+            shutil.copyfile(source, paths.resolve(home).ensure().outbox)
+        name = DEMO_PROFILE if source is not None else "Bench"
         desk = build_desk(home, demo=None)
-        desk.keys.set_for_session("Bench", DEMO_API_KEY)
-        desk.settings.upsert(Profile("Bench", server_url=sim.url))
-        desk.settings.active_profile = "Bench"
+        desk.keys.set_for_session(name, DEMO_API_KEY)
+        desk.settings.upsert(Profile(name, server_url=sim.url))
+        desk.settings.active_profile = name
         window = MainWindow(desk)
         window.show()
         await window.start()
@@ -85,14 +110,15 @@ async def send_and_watch(count: int) -> dict[str, float]:
         started = time.perf_counter()
         ticks.clear()
         await window.enqueue(Target(3, 42, 101), leads, False, "benchmark")
-        while desk.outbox.counts("Bench")[State.DELIVERED] < count:  # noqa: ASYNC110
+        while desk.outbox.counts(name)[State.DELIVERED] < count + history:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # polling the file is what is measured against
         seconds = time.perf_counter() - started
         timer.stop()
         await asyncio.sleep(0.3)  # let the view catch up, as a person would see it
-        shown = sum(
+        rows = window.queue_model.rowCount()
+        shown = sum(  # the rows of this batch: the last ones in queue order
             1
-            for r in range(window.queue_model.rowCount())
+            for r in range(max(0, rows - count), rows)
             if window.queue_model.lead_at(r).state is State.DELIVERED
         )
         state = sim.state(include_leads=False)
@@ -118,15 +144,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=2000)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--history", type=int, default=0, help="delivered leads already there")
     args = parser.parse_args()
-    print(f"# {Path(__file__).name}: {args.leads} leads, {args.starts} starts")
+    print(
+        f"# {Path(__file__).name}: {args.leads} leads, {args.starts} starts, "
+        f"{args.history:,} delivered leads in history"
+    )
     print(
         f"# reproduce: .venv/bin/python benchmarks/{Path(__file__).name} "
-        f"--leads {args.leads} --starts {args.starts}"
+        f"--leads {args.leads} --starts {args.starts} --history {args.history}"
     )
     app = make_app()
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        result = runner.run(send_and_watch(args.leads))
+        result = runner.run(send_and_watch(args.leads, args.history))
     print(
         f"sending {args.leads} leads: {result['seconds']:.1f} s, {result['rate']:.1f} leads/s "
         f"({result['rate'] / result['ideal']:.2f} of ideal {result['ideal']:.0f}/s)"
