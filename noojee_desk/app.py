@@ -249,7 +249,8 @@ def open_desk_or_explain(home: str | None) -> Desk | None:
                 QMessageBox(
                     QMessageBox.Icon.Critical,
                     APP_NAME,
-                    f"The queue file {queue} could not be set aside ({exc.strerror or exc}). "
+                    f"The queue file {exc.filename or queue} could not be set aside "
+                    f"({exc.strerror or exc}); nothing was moved. "
                     f"Move it out of the data folder yourself, then start {APP_NAME} again.",
                     QMessageBox.StandardButton.Close,
                 ).exec()

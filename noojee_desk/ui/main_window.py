@@ -503,7 +503,8 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self.problem_banner.say(
                 BannerReason.QUEUE_FILE,
-                f"The queue file {self.desk.paths.outbox} could not be set aside ({exc}). "
+                f"The queue file {exc.filename or self.desk.paths.outbox} could not be set "
+                f"aside ({exc.strerror or exc}); nothing was moved. "
                 "Move it out of the data folder yourself, then start Noojee Desk again.",
             )
             return

@@ -1294,12 +1294,26 @@ def _tails(typed: str) -> tuple[str, list[str]]:
 
 def set_aside(path: str | os.PathLike[str], *, now: Callable[[], float] = time.time) -> list[Path]:
     """Renames a damaged queue file (and its -wal and -shm files) to ``<name>.damaged-<time>``,
-    so the next open starts an empty queue; the renamed files, for support to recover."""
+    so the next open starts an empty queue; the renamed files, for support to recover.
+
+    All or nothing: when one of them cannot be renamed, those renamed already are put back (a
+    -wal left beside a new, empty file could be replayed into it) and the OSError is raised,
+    naming the file that could not be moved."""
     queue = Path(path)
     stamp = int(now())
-    moved: list[Path] = []
-    for suffix in ("", "-wal", "-shm"):
-        part = queue.with_name(queue.name + suffix)
-        if part.exists():
-            moved.append(part.rename(part.with_name(f"{part.name}.damaged-{stamp}")))
-    return moved
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            part = queue.with_name(queue.name + suffix)
+            if part.exists():
+                moved.append((part, part.rename(part.with_name(f"{part.name}.damaged-{stamp}"))))
+    except OSError as exc:
+        for part, renamed in reversed(moved):
+            try:
+                renamed.rename(part)
+            except OSError:
+                log.exception("could not put %s back as %s", renamed, part)
+        if exc.filename is None:
+            exc.filename = str(queue)
+        raise
+    return [renamed for _, renamed in moved]

@@ -17,7 +17,7 @@ from helpers.dispatch import FakeClient, Harness, leads
 
 from noojee_desk.core.delivery import writer
 from noojee_desk.core.delivery.dispatcher import QueueFigures
-from noojee_desk.core.delivery.outbox import Outbox
+from noojee_desk.core.delivery.outbox import Outbox, set_aside
 from noojee_desk.core.delivery.records import OutboxDamaged, storage_problem
 
 
@@ -66,6 +66,37 @@ def test_a_queue_with_a_table_missing_is_damaged(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(OutboxDamaged):
         Outbox(path)
+
+
+def test_setting_aside_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = tmp_path / "outbox.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        queue.with_name(queue.name + suffix).write_bytes(b"damaged" + suffix.encode())
+    rename = Path.rename
+
+    def failing(self: Path, target: Path) -> Path:
+        if self.name.endswith("-wal"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(PermissionError) as caught:
+        set_aside(queue, now=lambda: 1000.0)
+    assert caught.value.filename == str(queue.with_name(queue.name + "-wal"))
+    # The file moved first is back: no -wal is left beside a queue file that is not its own.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "outbox.sqlite3",
+        "outbox.sqlite3-shm",
+        "outbox.sqlite3-wal",
+    ]
+    assert queue.read_bytes() == b"damaged"
+    monkeypatch.setattr(Path, "rename", rename)
+    moved = set_aside(queue, now=lambda: 1000.0)
+    assert [p.name for p in moved] == [
+        "outbox.sqlite3.damaged-1000",
+        "outbox.sqlite3-wal.damaged-1000",
+        "outbox.sqlite3-shm.damaged-1000",
+    ]
 
 
 def test_each_sqlite_error_has_its_own_words() -> None:
