@@ -44,8 +44,9 @@ queue:
   one call more than the limit may go ``gap`` seconds before the oldest call in flight is due
   to answer (by the mean time of the last calls): it reaches the server about when that slot
   frees, so the slot does not idle while its answer is being recorded, and it waits hardly at
-  all. Never above the hard cap, never during a drain or slow start, never while the server is
-  crowded (the flag goes with the first decrease).
+  all. Not while calls wait already (the last window's ``queue >= alpha``: a limit one above
+  the capacity covers the gap by itself), never above the hard cap, during a probe, a drain or
+  slow start, nor while the server is crowded (the flag goes with the first decrease).
 
 Several desks sharing a PBX each see the queue the others make: none grows while calls wait, and
 the ones holding more calls than the rest give way, so their shares stay even.
@@ -146,6 +147,7 @@ class AdaptiveLimit:
         self._drain_slot = math.floor(wall() / drain_every) if drain_every > 0 else 0
         self._restore = self._limit
         self._last_target = 1.0  # the last window's ``target`` (calls that leave no queue)
+        self._last_queue = 0.0  # the last window's ``queue`` (calls waiting on the server)
         self._drain_ticket: tuple[int, int] | None = None  # (epoch, seq) of the no-load sample
         self._last_latency = 0.0
         self._gap: float | None = None  # smoothed seconds from an answer to its slot's next call
@@ -192,6 +194,7 @@ class AdaptiveLimit:
             or self._phase != "run"
             or self._slow_start
             or self._probe_from is not None  # a probe above the limit runs: it alone
+            or self._last_queue >= self.alpha  # calls wait already: the gap is covered
             or self.in_flight != self._limit
             or self._limit >= self.max_limit
             or not self._gap
@@ -395,6 +398,7 @@ class AdaptiveLimit:
         queue = self._limit * max(0.0, latency - base) / (latency + gap)
         target = self._limit - queue
         self._last_target = target
+        self._last_queue = queue
         limit = self._limit
         # Kept busy: on average all the slots in flight but those between an answer and their
         # next call (``gap``), within half a call; not a sender with fewer calls to make.
