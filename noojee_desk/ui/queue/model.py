@@ -219,6 +219,7 @@ class QueueModel(QAbstractTableModel):
         self._wanted: Order = "id"  # the order asked for (its query may still run)
         self._wanted_descending = False
         self._keyed: KeyFinder | None = None
+        self._relayout = False  # the query under way brings the same leads in another order
         self._cache: dict[int, Lead] = {}
         self._all: dict[int, Lead] | None = {}  # reset(): every lead, no outbox behind
         self._finder: IdFinder | None = None
@@ -316,6 +317,9 @@ class QueueModel(QAbstractTableModel):
         self._generation += 1
         generation = self._generation
         order = self._wanted
+        # A query for other leads (a filter, a search) is under way: its rows come as a new model.
+        relayout = relayout and not (self._loading and not self._relayout)
+        self._relayout = relayout
         if self._all is not None:
             chosen = [lead for lead in self._all.values() if self._accepts(lead)]
             keys = array("q", sorted(sort_key(lead, order) for lead in chosen))

@@ -413,3 +413,21 @@ def test_a_model_without_an_outbox_sorts_in_memory(tmp_path: Path, qtbot: QtBot)
     (held,) = outbox.hold([ids_of(model)[-4]])  # a queued one
     model.update([held])
     assert ids_of(model) == expected(outbox, "status")
+
+
+def test_a_sort_asked_while_a_filter_query_runs_comes_as_a_new_model(
+    tmp_path: Path, qtbot: QtBot, qtmodeltester: ModelTester
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    mixed(outbox)
+    later = Later()
+    model = attached(outbox, later)
+    qtmodeltester.check(model)
+    model.set_profile("Demo")
+    later.finish()
+    model.set_states(frozenset({State.REJECTED, State.QUEUED}))  # other leads: a reset
+    model.sort(COL_STATUS, ASC)
+    with qtbot.waitSignal(model.modelReset), qtbot.assertNotEmitted(model.layoutChanged):
+        later.finish_all()
+    query = LeadQuery(profile="Demo", states=frozenset({State.REJECTED, State.QUEUED}))
+    assert ids_of(model) == expected(outbox, "status", query)
