@@ -4,7 +4,9 @@ Measures, with the real MainWindow (demo mode) on a copy of a prepared queue fil
   start() to the first rows shown, the longest loop stall in the first 3 s, the window's memory
   growth; a search by phone and by name (first results from the indexes, every result once the
   scan ends, stalls; and the scan alone, as the search was before the indexes); scrolling top to
-  bottom a page at a time; exporting every lead to CSV with the window open (stall, memory).
+  bottom a page at a time; sorting by status, by last change and back to queue order (the
+  sorted query in its worker: time to the rows shown, stall, memory); exporting every lead to
+  CSV with the window open (stall, memory).
 A 5 ms precise timer on the Qt loop records every gap between its ticks (a "stall").
 ``--old N`` also times what the window did before (every lead of the profile read on the UI
 thread, as ``outbox.leads(LeadQuery(profile=...))``) on an N-lead file, for comparison.
@@ -286,6 +288,26 @@ async def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
         window.grab().save(args.screenshot)
         print(f"screenshot: {args.screenshot}")
 
+    # -- sorted by status, by last change, and back to queue order (a click on each header) -----
+    from noojee_desk.ui.queue.model import COL_ID, COL_STATUS, COL_UPDATED
+
+    header = view.table.horizontalHeader()
+    for name, column, order in (
+        ("status", COL_STATUS, Qt.SortOrder.AscendingOrder),
+        ("updated", COL_UPDATED, Qt.SortOrder.DescendingOrder),
+        ("id", COL_ID, Qt.SortOrder.AscendingOrder),
+    ):
+        memory = rss_mb()
+        began = time.perf_counter()
+        header.setSortIndicator(column, order)  # as the click turns it
+        view._header_clicked(column)
+        await until(lambda name=name: model.order == name and not model.loading)
+        view.table.viewport().repaint()
+        results[f"sort_{name}_s"] = time.perf_counter() - began
+        results[f"sort_{name}_stall_ms"] = ticker.longest(began)
+        results[f"sort_{name}_memory_growth_mb"] = rss_mb() - memory
+    await settle(0.3)
+
     # -- the search index's backlog (a file of schema 4), indexed while the window runs ---------
     if results["backlog"]:
         began = time.perf_counter()
@@ -388,6 +410,13 @@ def main(argv: list[str]) -> int:
          f"{results['scroll_worst_step_ms']:.0f} ms", "<= 50 ms")
     )  # fmt: skip
     lines.append(("scroll: longest stall", f"{results['scroll_stall_ms']:.0f} ms", "<= 50 ms"))
+    for name, label in (("status", "by status"), ("updated", "by last change"), ("id", "back")):
+        lines.append(
+            (f"sort {label}: rows shown; longest stall, memory growth",
+             f"{results[f'sort_{name}_s']:.2f} s",
+             f"{results[f'sort_{name}_stall_ms']:.0f} ms (<= 50 ms), "
+             f"{results[f'sort_{name}_memory_growth_mb']:+.0f} MB")
+        )  # fmt: skip
     if "backlog_done_s" in results:
         lines.append(
             (f"search index backlog ({results['backlog']:,} leads): done after start",

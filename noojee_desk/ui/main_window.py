@@ -43,6 +43,7 @@ from noojee_desk.core.delivery.dispatcher import (
     LeadsReloaded,
     QueueFigures,
 )
+from noojee_desk.core.delivery.order import Order
 from noojee_desk.core.delivery.outbox import Outbox, SearchStopped, set_aside
 from noojee_desk.core.delivery.records import (
     Enqueued,
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
             self._find_top_id,
             first=self._first_lead_ids,
             scan=self._scan_lead_ids,
+            keyed=self._find_sort_keys,
         )
         self._batch_names: dict[int, str] = {}
         self.queue_view = QueueView(self.queue_model)
@@ -1037,6 +1039,14 @@ class MainWindow(QMainWindow):
             return array("q")
         with Outbox(self.desk.paths.outbox) as outbox:
             return outbox.lead_ids(query, after=after)
+
+    def _find_sort_keys(self, query: LeadQuery, order: Order, after: int) -> Any:
+        """In a worker: the sort keys of the rows the queue view shows sorted by status or by
+        last change (in that order and by id), on a connection of the worker's own."""
+        if query.profile is None:
+            return array("q"), array("q")
+        with Outbox(self.desk.paths.outbox) as outbox:
+            return outbox.sort_keys(query, order, after=after)
 
     def _first_lead_ids(self, query: LeadQuery) -> Any:
         """In a worker: a search's first results, from the outbox's indexes."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from noojee_desk.core.delivery.locks import ProfileLock
+from noojee_desk.core.delivery.order import Order, sql_key
 from noojee_desk.core.delivery.records import (
     TAKEN_BACK,
     Attempt,
@@ -1082,6 +1083,40 @@ class Outbox:
             if stop is not None:
                 self._db.set_progress_handler(None, 0)
         return found
+
+    def sort_keys(
+        self, query: LeadQuery, order: Order, *, after: int = 0
+    ) -> tuple[array[int], array[int]]:
+        """The sort keys (``order.sort_key``) of the leads ``query`` selects (those above
+        ``after``), twice: in ``order`` (``ORDER BY`` key), and in queue order (by id: the queue
+        view finds a lead's row from its id with these). Both in one snapshot.
+
+        Eight bytes a lead each; SQLite sorts in a temporary B-tree (no index is kept for it:
+        every index costs each lead queued), about 0.6 s a query at a million leads. Call it
+        off the UI thread. A search reads every lead."""
+        where, params = self._where(query)
+        if after:
+            where += (" AND " if where else " WHERE ") + "id > ?"
+            params.append(after)
+        key = sql_key(order)
+
+        def read(sql: str) -> array[int]:
+            found: array[int] = array("q")
+            cursor = self._db.execute(sql, params)
+            while rows := cursor.fetchmany(20000):
+                found.extend(r[0] for r in rows)
+            return found
+
+        outer = not self._db.in_transaction
+        if outer:
+            self._db.execute("BEGIN DEFERRED")
+        try:
+            ordered = read(f"SELECT {key} AS k FROM leads{where} ORDER BY k")
+            by_id = read(f"SELECT {key} FROM leads{where} ORDER BY id")
+        finally:
+            if outer:
+                self._db.execute("COMMIT")
+        return ordered, by_id
 
     def _lead_ids_by_batch(self, query: LeadQuery, after: int) -> array[int]:
         """``lead_ids`` without a search, from the batches: a batch's leads have consecutive

@@ -1,10 +1,13 @@
 """The queue as a Qt table model: a window onto the outbox.
 
-The model holds the ids of the leads its query selects (eight bytes a lead, read off the UI thread)
-and reads the leads of the rows a view shows, a page at a time, into a small cache. The state
-filter and the search are SQL; rows that enter or leave them as events arrive are inserted or
-removed in place. A search shows its first results from the outbox's indexes, then the scan of
-every lead adds the rest in place (``searching`` says while it runs)."""
+The model holds the sort keys of the leads its query selects (``core.delivery.order``; in queue
+order they are the ids: eight bytes a lead, read off the UI thread) and reads the leads of the
+rows a view shows, a page at a time, into a small cache. The state filter, the search and the
+order are SQL; rows that enter or leave them as events arrive are inserted or removed in place,
+and a row whose key changes (its state, sorted by status) moves to its new place. In queue order
+a search shows its first results from the outbox's indexes, then the scan of every lead adds the
+rest in place (``searching`` says while it runs); sorted by status or by last change, a search
+is one sorted query over every lead (the rows shown before stay until it ends)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush
 
+from noojee_desk.core.delivery.order import ID_MASK, Order, sort_key
 from noojee_desk.core.delivery.records import Lead, LeadQuery, State
 from noojee_desk.core.delivery.search import phone_matches
 from noojee_desk.core.leads.layouts import is_phone_name
@@ -36,6 +40,13 @@ COLUMNS = ("#", "Batch", "Status", "Lead", "Phone", "Campaign", "Tries", "Detail
     COL_DETAILS,
     COL_UPDATED,
 ) = range(9)
+#: What a click on a sortable column's header does.
+HEADER_TIPS = {
+    COL_ID: "The lead's row in its spreadsheet or paste (click: queue order; again: newest first)",
+    COL_STATUS: "Click: what needs a person first (failed, rejected, duplicate, on hold), then "
+    "sending, queued, delivered, cancelled; again: the other way round",
+    COL_UPDATED: "Click: the latest changes first; again: the oldest first",
+}
 PAGE = 100  # leads read at a time around the rows a view shows (a screen is some 30)
 CACHE = 3000  # leads kept; past that the cache starts again from the page asked for
 
@@ -116,6 +127,11 @@ TopReader = Callable[[str | None], int]
 FirstFinder = Callable[[LeadQuery], "array[int]"]
 #: Reads every lead a search finds; stops early (None) once the callable it is given says True.
 ScanFinder = Callable[[LeadQuery, Callable[[], bool]], "array[int] | None"]
+#: Reads the sort keys of the leads a query selects (above an id) in an order other than by id:
+#: in that order, and by id (``Outbox.sort_keys``; slow at a million: off the UI thread).
+KeyFinder = Callable[[LeadQuery, Order, int], "tuple[array[int], array[int]]"]
+#: The columns the rows can be sorted by, and their orders.
+SORT_ORDERS: dict[int, Order] = {COL_ID: "id", COL_STATUS: "status", COL_UPDATED: "updated"}
 #: Above this many places to insert the scan's rows at (or rows to insert at more than one
 #: place), they come in one layout change.
 _INSERT_RUNS = 50
@@ -130,6 +146,14 @@ Runner = Callable[[Callable[[], Any], Callable[[Any], None]], Any]
 def _contains(ids: array[int], lead_id: int) -> bool:
     at = bisect_left(ids, lead_id)
     return at < len(ids) and ids[at] == lead_id
+
+
+def _id_of(key: int) -> int:
+    return key & ID_MASK
+
+
+def _lead_id(lead: Lead) -> int:
+    return lead.id
 
 
 def run_here(job: Callable[[], Any], done: Callable[[Any], None]) -> None:
@@ -166,15 +190,22 @@ def matches(needle: str, lead: Lead) -> bool:
 
 
 class QueueModel(QAbstractTableModel):
-    """One row per lead the query selects, in queue order (by id; newest first on request).
+    """One row per lead the query selects, in queue order (by id; newest first on request), or
+    by status or last change (``sort``; then by id).
 
     ``attach`` connects it to an outbox (its id finder, its page reader and a runner for the slow
-    queries); ``reset`` alone shows a fixed list of leads (filtered in memory)."""
+    queries); ``reset`` alone shows a fixed list of leads (filtered and sorted in memory).
+
+    The rows are ``_keys``, ascending sort keys (``core.delivery.order``; in queue order the
+    ids), and in another order ``_by_id`` holds the same keys in id order, so that a lead's row
+    is found from its id (a bisect each) when a live change moves it."""
 
     #: The rows of a new query are shown (after a filter, a search or a profile change).
     loaded = Signal()
     #: True while a search's scan of every lead runs after its first results; False at its end.
     searching = Signal(bool)
+    #: The order asked for went back to the order the rows are shown in (its query failed).
+    order_changed = Signal()
 
     def __init__(
         self,
@@ -182,7 +213,13 @@ class QueueModel(QAbstractTableModel):
         batch_names: Callable[[int], str] | None = None,
     ) -> None:
         super().__init__()
-        self._ids: array[int] = array("q")
+        self._keys: array[int] = array("q")  # the rows' sort keys, ascending
+        self._by_id: array[int] | None = None  # the same keys by id (None in queue order)
+        self._order: Order = "id"  # the order of the rows shown
+        self._wanted: Order = "id"  # the order asked for (its query may still run)
+        self._wanted_descending = False
+        self._keyed: KeyFinder | None = None
+        self._relayout = False  # the query under way brings the same leads in another order
         self._cache: dict[int, Lead] = {}
         self._all: dict[int, Lead] | None = {}  # reset(): every lead, no outbox behind
         self._finder: IdFinder | None = None
@@ -217,12 +254,14 @@ class QueueModel(QAbstractTableModel):
         top: TopReader | None = None,
         first: FirstFinder | None = None,
         scan: ScanFinder | None = None,
+        keyed: KeyFinder | None = None,
     ) -> None:
         """``top`` reads the outbox's highest lead id as a query starts (without it: the
         highest id the query finds), so that fetch_new looks only above it. With ``first`` and
-        ``scan``, a search shows ``first``'s rows, then adds what ``scan`` finds."""
+        ``scan``, a search shows ``first``'s rows, then adds what ``scan`` finds. With
+        ``keyed``, the rows can be sorted by status and by last change."""
         self._finder, self._pages, self._runner, self._top = finder, pages, runner, top
-        self._first, self._scan = first, scan
+        self._first, self._scan, self._keyed = first, scan, keyed
         self._all = None
 
     # -- the query --------------------------------------------------------------------------
@@ -270,31 +309,45 @@ class QueueModel(QAbstractTableModel):
         """Which query is the latest (a runner tells ``query_failed`` which one failed)."""
         return self._generation
 
-    def refresh(self) -> Any:
+    def refresh(self, *, relayout: bool = False) -> Any:
         """Run the query again (off the UI thread when attached) and show its rows; returns
-        what the runner gives to wait on."""
+        what the runner gives to wait on. ``relayout``: the same leads in another order (or a
+        few more), so the rows come in one layout change and the selection stays on its leads
+        (otherwise they come as a new model)."""
         self._generation += 1
         generation = self._generation
+        order = self._wanted
+        # A query for other leads (a filter, a search) is under way: its rows come as a new model.
+        relayout = relayout and not (self._loading and not self._relayout)
+        self._relayout = relayout
         if self._all is not None:
-            chosen = array("q", sorted(i for i, lead in self._all.items() if self._accepts(lead)))
-            self._arrived(generation, chosen, max(self._all, default=0))
+            chosen = [lead for lead in self._all.values() if self._accepts(lead)]
+            keys = array("q", sorted(sort_key(lead, order) for lead in chosen))
+            by_id = None
+            if order != "id":
+                by_id = array("q", (sort_key(lead, order) for lead in sorted(chosen, key=_lead_id)))
+            self._arrived(generation, keys, by_id, max(self._all, default=0), relayout)
             return None
-        finder, query, top = self._finder, self.query(), self._top
+        finder, query, top, keyed = self._finder, self.query(), self._top, self._keyed
         assert finder is not None
         self._end_scan()
         self._loading = True
         self._fetch_wanted = False  # the query sees every lead committed before it runs
-        first = self._first if self._needle and self._scan is not None else None
+        first = self._first if self._needle and self._scan is not None and order == "id" else None
 
-        def job() -> tuple[array[int], int]:
+        def job() -> tuple[array[int], array[int] | None, int]:
             # The top first: a lead committed between the two reads is above it, so the next
             # fetch_new looks for it (and finds it shown already, or shows it).
             seen = top(query.profile) if top is not None else 0
+            if order != "id":
+                assert keyed is not None
+                keys, by_id = keyed(query, order, 0)
+                return keys, by_id, max(seen, _id_of(by_id[-1]) if by_id else 0)
             found = finder(query, 0) if first is None else first(query)
-            return found, max(seen, found[-1] if found else 0)
+            return found, None, max(seen, found[-1] if found else 0)
 
-        def arrived(result: tuple[array[int], int]) -> None:
-            self._arrived(generation, *result)
+        def arrived(result: tuple[array[int], array[int] | None, int]) -> None:
+            self._arrived(generation, *result, relayout)
             if first is not None and generation == self._generation:
                 self._start_scan(generation, query)
 
@@ -326,7 +379,7 @@ class QueueModel(QAbstractTableModel):
         add rows at (the scan's rows after the first results) or a few are rows inserted there,
         so the view keeps its place and selection; many are one layout change. Its work on the
         UI thread is a bisect per row shown, not per row found (a million found)."""
-        shown = self._ids
+        shown = self._keys
         gone = [i for i in touched if not _contains(shown, i) and _contains(found, i)]
         # A few ids in or out are a memmove each; many, one pass in Python over what was found.
         if len(gone) > _FEW:  # a live change took these out after the scan read them
@@ -348,7 +401,7 @@ class QueueModel(QAbstractTableModel):
     def _insert_final(self, final: array[int], places: list[int]) -> None:
         """``final`` shown instead of the rows shown now (each row shown is in it, ``places``
         giving how many of the added rows go before it)."""
-        shown = self._ids
+        shown = self._keys
         added = len(final) - len(shown)
         # The added rows in runs: (position in shown to insert at, how many).
         runs: list[tuple[int, int]] = []
@@ -363,37 +416,61 @@ class QueueModel(QAbstractTableModel):
             at, count = runs[0]
             row = len(shown) - at if self.descending else at
             self.beginInsertRows(QModelIndex(), row, row + count - 1)
-            self._ids = final
+            self._keys = final
             self.endInsertRows()
             return
         if len(runs) <= _INSERT_RUNS and added <= _INSERT_ROWS:
             offset = 0
             for at, count in runs:  # in queue order: the runs before are in place already
                 start = at + offset
-                row = len(self._ids) - start if self.descending else start
+                row = len(self._keys) - start if self.descending else start
                 self.beginInsertRows(QModelIndex(), row, row + count - 1)
-                self._ids[start:start] = final[start : start + count]
+                self._keys[start:start] = final[start : start + count]
                 self.endInsertRows()
                 offset += count
             return
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         kept = [(self.id_at(index.row()), index.column()) for index in old]
-        self._ids = final
+        self._keys = final
         self.changePersistentIndexList(
             old, [self.index(self.row_of(lead_id) or 0, column) for lead_id, column in kept]
         )
         self.layoutChanged.emit()
 
-    def _arrived(self, generation: int, ids: array[int], seen: int) -> None:
+    def _arrived(
+        self,
+        generation: int,
+        keys: array[int],
+        by_id: array[int] | None,
+        seen: int,
+        relayout: bool = False,
+    ) -> None:
         if generation != self._generation:
             return
-        self.beginResetModel()
-        self._ids = ids
-        self._cache.clear()
+        if relayout:
+            self.layoutAboutToBeChanged.emit()
+            old = self.persistentIndexList()
+            kept = [(self.id_at(index.row()), index.column()) for index in old]
+        else:
+            self.beginResetModel()
+            self._cache.clear()
+        self._keys, self._by_id = keys, by_id
+        self._order, self.descending = self._wanted, self._wanted_descending
         self._seen = max(seen, self._seen)
         self._loading = False
-        self.endResetModel()
+        if relayout:
+            rows = [self.row_of(lead_id) for lead_id, _column in kept]
+            self.changePersistentIndexList(
+                old,
+                [
+                    QModelIndex() if row is None else self.index(row, column)
+                    for row, (_lead_id, column) in zip(rows, kept, strict=True)
+                ],
+            )
+            self.layoutChanged.emit()
+        else:
+            self.endResetModel()
         self._replay_late()
         self.loaded.emit()
         self._fetch_if_wanted()
@@ -405,6 +482,9 @@ class QueueModel(QAbstractTableModel):
         self._fetching = False
         if generation == self._generation and self._loading:
             self._loading = False
+            if (self._wanted, self._wanted_descending) != (self._order, self.descending):
+                self._wanted, self._wanted_descending = self._order, self.descending
+                self.order_changed.emit()  # the rows stay in the order they are shown in
             self._replay_late()
         if generation == self._generation:
             self._end_scan()
@@ -425,11 +505,15 @@ class QueueModel(QAbstractTableModel):
             self._fetch_wanted = True
             return None
         finder, query, after, generation = self._finder, self.query(), self._seen, self._generation
-        top = self._top
+        top, order, keyed = self._top, self._order, self._keyed
         self._fetching = True
 
         def job() -> tuple[array[int], int]:
             seen = top(query.profile) if top is not None else 0
+            if order != "id":  # their keys, by id
+                assert keyed is not None
+                found = keyed(query, order, after)[1]
+                return found, max(seen, _id_of(found[-1]) if found else 0)
             found = finder(query, after)
             return found, max(seen, found[-1] if found else 0)
 
@@ -444,31 +528,41 @@ class QueueModel(QAbstractTableModel):
         self._fetching = False
         if generation == self._generation and not self._loading:
             self._seen = max(self._seen, seen)
-            self._insert_ids(ids)
+            if self._by_id is not None and len(ids) > _FEW:
+                # Many rows at many places: the sorted query again, its rows in one layout
+                # change (a row inserted is a memmove of every key after it).
+                self.refresh(relayout=True)
+            else:
+                self._insert_keys(ids if self._by_id is None else sorted(ids))
         self._fetch_if_wanted()
 
-    def _insert_ids(self, ids: Iterable[int]) -> None:
-        """Rows for the ids not shown yet, each in its place in queue order (update() may have
-        shown a higher id already, so a lower one is not simply appended)."""
+    def _insert_keys(self, keys: Iterable[int]) -> None:
+        """Rows for the keys (ascending) of leads not shown yet, each in its place (update()
+        may have shown a later one already, so an earlier one is not simply appended)."""
         tail: array[int] = array("q")
-        for lead_id in ids:
-            last = self._ids[-1] if self._ids else 0
-            if tail or lead_id > last:
-                if not tail or lead_id > tail[-1]:
-                    tail.append(lead_id)
+        keyed = self._by_id is not None
+        for key in keys:
+            if keyed and self._find(_id_of(key)) is not None:
+                continue  # shown by a live change, where its key is now
+            last = self._keys[-1] if self._keys else 0
+            if tail or key > last:
+                if not tail or key > tail[-1]:
+                    tail.append(key)
                 continue
-            at = bisect_left(self._ids, lead_id)
-            if at < len(self._ids) and self._ids[at] == lead_id:
+            at = bisect_left(self._keys, key)
+            if at < len(self._keys) and self._keys[at] == key:
                 continue
             row = self._row_of_position(at) + (1 if self.descending else 0)
             self.beginInsertRows(QModelIndex(), row, row)
-            self._ids.insert(at, lead_id)
+            self._put(at, key)
             self.endInsertRows()
         if tail:
-            count = len(self._ids)
+            count = len(self._keys)
             first = 0 if self.descending else count
             self.beginInsertRows(QModelIndex(), first, first + len(tail) - 1)
-            self._ids.extend(tail)
+            self._keys.extend(tail)
+            for key in tail if keyed else ():
+                self._put_by_id(key)
             self.endInsertRows()
 
     def _accepts(self, lead: Lead) -> bool:
@@ -481,19 +575,64 @@ class QueueModel(QAbstractTableModel):
     # -- rows and ids -----------------------------------------------------------------------
 
     def _position(self, row: int) -> int:
-        return len(self._ids) - 1 - row if self.descending else row
+        return len(self._keys) - 1 - row if self.descending else row
 
     def _row_of_position(self, position: int) -> int:
-        return len(self._ids) - 1 - position if self.descending else position
+        return len(self._keys) - 1 - position if self.descending else position
 
     def id_at(self, row: int) -> int:
-        return self._ids[self._position(row)]
+        key = self._keys[self._position(row)]
+        return key if self._by_id is None else key & ID_MASK
 
     def row_of(self, lead_id: int) -> int | None:
-        at = bisect_left(self._ids, lead_id)
-        if at < len(self._ids) and self._ids[at] == lead_id:
-            return self._row_of_position(at)
-        return None
+        at = self._find(lead_id)
+        return None if at is None else self._row_of_position(at)
+
+    def _find(self, lead_id: int) -> int | None:
+        """The position of a lead's key in ``_keys`` (None: not shown)."""
+        if self._by_id is None:
+            at = bisect_left(self._keys, lead_id)
+            return at if at < len(self._keys) and self._keys[at] == lead_id else None
+        by_id = self._by_id
+        j = bisect_left(by_id, lead_id, key=_id_of)
+        if j == len(by_id) or by_id[j] & ID_MASK != lead_id:
+            return None
+        return bisect_left(self._keys, by_id[j])
+
+    def _key(self, lead: Lead) -> int:
+        return sort_key(lead, self._order)
+
+    def _put(self, at: int, key: int) -> None:
+        self._keys.insert(at, key)
+        if self._by_id is not None:
+            self._put_by_id(key)
+
+    def _put_by_id(self, key: int) -> None:
+        assert self._by_id is not None
+        self._by_id.insert(bisect_left(self._by_id, key & ID_MASK, key=_id_of), key)
+
+    def _take(self, at: int) -> None:
+        key = self._keys.pop(at)
+        if self._by_id is not None:
+            del self._by_id[bisect_left(self._by_id, key & ID_MASK, key=_id_of)]
+
+    def _move(self, at: int, key: int) -> None:
+        """The row at ``at`` to its new key's place (the view keeps its selection on it)."""
+        assert self._by_id is not None
+        keys = self._keys
+        self._by_id[bisect_left(self._by_id, keys[at] & ID_MASK, key=_id_of)] = key
+        place = bisect_left(keys, key)
+        to = place - 1 if place > at else place  # its position once moved
+        if to == at:
+            keys[at] = key
+            return
+        row, new_row = self._row_of_position(at), self._row_of_position(to)
+        self.beginMoveRows(
+            QModelIndex(), row, row, QModelIndex(), new_row + 1 if new_row > row else new_row
+        )
+        del keys[at]
+        keys.insert(to, key)
+        self.endMoveRows()
 
     def lead_at(self, row: int) -> Lead:
         lead_id = self.id_at(row)
@@ -516,16 +655,52 @@ class QueueModel(QAbstractTableModel):
         self._cache.update(found)
         return self._cache
 
+    def can_sort(self, column: int) -> bool:
+        """Whether the rows can be sorted by ``column`` (by status and by last change when
+        the outbox sorts them, or when the model holds its leads)."""
+        if column not in SORT_ORDERS:
+            return False
+        return column == COL_ID or self._keyed is not None or self._all is not None
+
+    @property
+    def sort_column(self) -> int:
+        """The column the rows are sorted by (asked for: its query may still run)."""
+        return next(column for column, order in SORT_ORDERS.items() if order == self._wanted)
+
+    @property
+    def sort_order(self) -> Qt.SortOrder:
+        descending = self._wanted_descending
+        return Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+
+    @property
+    def order(self) -> Order:
+        """The order of the rows shown."""
+        return self._order
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Queue order (by id), oldest or newest first; the other columns keep queue order."""
+        """Queue order (by id), by status (``core.delivery.order.STATUS_ORDER``) or by last
+        change, then by id; first to last or last to first. Another column's rows come from a
+        sorted query in the worker (the rows shown stay until it ends, then take their new
+        places in one layout change); the same column the other way round is the same rows
+        read backwards. The columns that cannot sort keep the order."""
+        if not self.can_sort(column):
+            return
         descending = order == Qt.SortOrder.DescendingOrder
+        wanted = SORT_ORDERS[column]
+        self._wanted_descending = descending
+        if wanted != self._wanted:
+            self._wanted = wanted
+            self.refresh(relayout=True)
+            return
+        if self._loading and self._order != wanted:
+            return  # the sorted query runs: its rows come the way asked for
         if descending == self.descending:
             return
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         positions = [(index.row(), index.column()) for index in old]
         self.descending = descending
-        last = len(self._ids) - 1
+        last = len(self._keys) - 1
         self.changePersistentIndexList(
             old, [self.index(last - row, column) for row, column in positions]
         )
@@ -534,7 +709,7 @@ class QueueModel(QAbstractTableModel):
     # -- data -------------------------------------------------------------------------------
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._ids)
+        return 0 if parent.isValid() else len(self._keys)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
@@ -544,16 +719,19 @@ class QueueModel(QAbstractTableModel):
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
-        tip = role == Qt.ItemDataRole.ToolTipRole
-        if orientation == Qt.Orientation.Horizontal and tip and section == COL_ID:
-            return "The lead's row in its spreadsheet or paste (click: newest first)"
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(section) if self.can_sort(section) else None
+        if role == Qt.ItemDataRole.InitialSortOrderRole and section == COL_UPDATED:
+            return Qt.SortOrder.DescendingOrder.value  # the latest changes first
         return None
 
     def multiData(self, index: AnyIndex, roleDataSpan: Any) -> None:
         fill_roles(self, index, roleDataSpan)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._ids)):
+        if not index.isValid() or not (0 <= index.row() < len(self._keys)):
             return None
         try:
             lead = self.lead_at(index.row())
@@ -610,8 +788,8 @@ class QueueModel(QAbstractTableModel):
         self.refresh()
 
     def update(self, leads: Iterable[Lead]) -> None:
-        """Changed or new leads: rows in place, and rows in or out as they enter or leave
-        the query (queue order is by id)."""
+        """Changed or new leads: rows in place, rows in or out as they enter or leave the
+        query, and rows moved whose sort key changed (sorted by status or by last change)."""
         if self._loading:
             self._late.extend(leads)
             return
@@ -622,23 +800,27 @@ class QueueModel(QAbstractTableModel):
                 self._touched.add(lead.id)
             if self._all is not None:
                 self._all[lead.id] = lead
-            at = bisect_left(self._ids, lead.id)
-            present = at < len(self._ids) and self._ids[at] == lead.id
+            found = self._find(lead.id)
             wanted = self._accepts(lead)
-            if present and wanted:
+            if found is not None and wanted:
                 if lead.id in self._cache or self._all is not None:
                     self._cache[lead.id] = lead
+                key = self._key(lead)
+                if key != self._keys[found]:
+                    self._move(found, key)
                 changed.add(lead.id)
-            elif present:
-                row = self._row_of_position(at)
+            elif found is not None:
+                row = self._row_of_position(found)
                 self.beginRemoveRows(QModelIndex(), row, row)
-                del self._ids[at]
+                self._take(found)
                 self._cache.pop(lead.id, None)
                 self.endRemoveRows()
             elif wanted:
-                row = at if not self.descending else len(self._ids) - at
+                key = self._key(lead)
+                at = bisect_left(self._keys, key)
+                row = at if not self.descending else len(self._keys) - at
                 self.beginInsertRows(QModelIndex(), row, row)
-                self._ids.insert(at, lead.id)
+                self._put(at, key)
                 self._cache[lead.id] = lead
                 self._seen = max(self._seen, lead.id)
                 self.endInsertRows()
@@ -648,22 +830,26 @@ class QueueModel(QAbstractTableModel):
 
     def reload(self) -> Any:
         """Many leads changed at once (a bulk control): without a filter or a search no row
-        enters or leaves, so the rows are read again as they are painted (the view keeps its
-        place and selection); otherwise the query runs again."""
+        enters or leaves, so in queue order the rows are read again as they are painted (the
+        view keeps its place and selection); sorted otherwise, the rows may move: the sorted
+        query runs again and they take their places in one layout change; filtered or
+        searched, the query runs again."""
         if self._all is None and (self._states is not None or self._needle):
             return self.refresh()
+        if self._all is None and self._wanted != "id":
+            return self.refresh(relayout=True)
         self._cache.clear()
-        if self._ids:
+        if self._keys:
             last = self.columnCount() - 1
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, last))
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._keys) - 1, last))
         return None
 
     def set_paused(self, reason: str) -> None:
         if reason != self.paused_reason:
             self.paused_reason = reason
-            if self._ids:
+            if self._keys:
                 self.dataChanged.emit(
-                    self.index(0, COL_STATUS), self.index(len(self._ids) - 1, COL_DETAILS)
+                    self.index(0, COL_STATUS), self.index(len(self._keys) - 1, COL_DETAILS)
                 )
 
 

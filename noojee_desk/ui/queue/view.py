@@ -225,10 +225,12 @@ class QueueView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(COL_DETAILS, QHeaderView.ResizeMode.Stretch)
-        # Queue order, oldest or newest first: the # column's header turns it round.
+        # Queue order, oldest or newest first (the # column's header turns it round), or by
+        # status or last change (a sorted query in a worker): a click on the header.
         header.setSortIndicatorShown(True)
-        header.setSortIndicator(COL_ID, Qt.SortOrder.AscendingOrder)
+        header.setSortIndicator(model.sort_column, model.sort_order)
         header.sectionClicked.connect(self._header_clicked)
+        model.order_changed.connect(self._show_order)
         for column, width in (
             (COL_ID, 56),
             (COL_BATCH, 150),
@@ -366,17 +368,17 @@ class QueueView(QWidget):
             self.model.set_search(self.search.text())
 
     def _header_clicked(self, column: int) -> None:
+        """The header has turned its indicator already: the model sorts that way, or (a
+        column it does not sort by) the indicator goes back to the model's order."""
         header = self.table.horizontalHeader()
-        if column != COL_ID:  # only queue order is kept by the outbox's index
-            order = (
-                Qt.SortOrder.DescendingOrder
-                if self.model.descending
-                else Qt.SortOrder.AscendingOrder
-            )
-            header.setSortIndicator(COL_ID, order)
-            return
-        order = header.sortIndicatorOrder()
-        self.model.sort(COL_ID, order)
+        if self.model.can_sort(column):
+            self.model.sort(column, header.sortIndicatorOrder())
+        self._show_order()
+
+    def _show_order(self) -> None:
+        self.table.horizontalHeader().setSortIndicator(
+            self.model.sort_column, self.model.sort_order
+        )
 
     def _action(self, text: str, tip: str, name: str) -> QAction:
         act = QAction(text, self)

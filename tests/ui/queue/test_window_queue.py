@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 from helpers.waits import until
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.core.delivery.outbox import Outbox
@@ -98,3 +98,22 @@ async def test_the_view_and_the_export_find_the_same_leads_for_any_case(
         assert shown == found, typed
         exported = [lead.id for lead in outbox.iter_leads(window._shown_query())]
         assert exported == shown, typed
+
+
+@pytest.mark.asyncio
+async def test_the_window_sorts_by_status_in_its_worker_and_a_held_lead_moves_up(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    ids = await paused_with(window, qtbot, "Ann Lee", "Bob Ray", "Cy Cole")
+    model = window.queue_model
+    header = window.queue_view.table.horizontalHeader()
+    x = header.sectionViewportPosition(COL_STATUS) + 5
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    assert header.sortIndicatorSection() == COL_STATUS
+    await until(lambda: model.order == "status" and not model.loading, what="sorted by status")
+    assert [model.id_at(row) for row in range(3)] == ids  # all queued: queue order
+    window.queue_view.table.selectRow(2)
+    window.queue_view.act_hold.trigger()  # through the dispatcher and its events
+    await until(lambda: model.id_at(0) == ids[2], what="the held lead first")
+    assert states(window) == ["On hold", "Queued", "Queued"]
+    assert window.queue_view.selected_ids() == [ids[2]]  # the selection went with it

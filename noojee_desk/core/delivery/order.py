@@ -1,0 +1,60 @@
+"""The queue's orders: by id (queue order), by status and by last change, as one integer a lead.
+
+A lead's sort key is ``major * 2**32 + id``: ``major`` is 0 in queue order (the key is the id),
+the rank of its state (``STATUS_ORDER``) by status, and the whole seconds of its last change
+(``updated_at``, counted from 2020) by last change; the id breaks ties, so every key is unique
+and ``key & ID_MASK`` is the lead's id again. SQLite computes the same integer (``sql_key``)
+that Python does (``sort_key``), so the queue view's rows, read in SQL ``ORDER BY`` key, stay in
+that order as live changes move them. Leads changed within the same second are in queue order
+(the view shows the time to the minute). Ids stay below 2**32 (four billion leads)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from noojee_desk.core.delivery.records import Lead, State
+
+Order = Literal["id", "status", "updated"]
+
+ID_BITS = 32
+ID_MASK = (1 << ID_BITS) - 1
+
+#: The order by status: what needs a person first (gave up, rejected, maybe a duplicate, kept
+#: back), then what is on its way (being sent, waiting), then what is over (delivered,
+#: cancelled). A queue paused for a person keeps its queued leads where queued leads are.
+STATUS_ORDER: tuple[State, ...] = (
+    State.FAILED,
+    State.REJECTED,
+    State.DUPLICATE,
+    State.HELD,
+    State.SENDING,
+    State.QUEUED,
+    State.DELIVERED,
+    State.CANCELLED,
+)
+STATUS_RANK = {state: rank for rank, state in enumerate(STATUS_ORDER)}
+
+#: The seconds of a last change are counted from 2020-01-01 (UTC): 31 bits reach past 2080.
+UPDATED_EPOCH = 1_577_836_800
+
+
+def sort_key(lead: Lead, order: Order) -> int:
+    """The lead's key in ``order`` (ascending keys: the order's rows, first to last)."""
+    if order == "id":
+        return lead.id
+    if order == "status":
+        return (STATUS_RANK[lead.state] << ID_BITS) + lead.id
+    # int() truncates toward zero, as SQLite's CAST does
+    return ((int(lead.updated_at) - UPDATED_EPOCH) << ID_BITS) + lead.id
+
+
+def sql_key(order: Order) -> str:
+    """The SQL expression of ``sort_key`` over a row of ``leads``."""
+    if order == "id":
+        return "id"
+    if order == "status":
+        ranks = " ".join(f"WHEN '{state.value}' THEN {rank}" for state, rank in STATUS_RANK.items())
+        major = f"(CASE state {ranks} END)"
+    else:
+        major = f"(CAST(updated_at AS INTEGER) - {UPDATED_EPOCH})"
+    return f"({major} * {1 << ID_BITS} + id)"
