@@ -906,6 +906,33 @@ def test_leads_left_in_sends_own_queue_are_not_said_to_go_with_the_app(
     assert "Noojee Desk" not in out  # the app never opens the queue of `send <server>`
 
 
+@pytest.mark.parametrize("in_app", [True, False])
+def test_leads_left_in_a_named_queue_go_with_the_app_only_when_it_has_that_connection(
+    tmp_path: Path,
+    pbx: SimThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    in_app: bool,
+) -> None:
+    """``--profile NAME`` with the key in the environment: the app sends what is left only
+    when NAME is one of its connections; a name it does not have is a queue of `send` alone."""
+    if in_app:
+        settings = Settings(profiles=[Profile("office", server_url=pbx.url)])
+        SettingsStore(resolve().settings).save(settings)
+    monkeypatch.setenv(send.KEY_ENV, "wrong-key")  # paused: the leads stay queued
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
+    argv = [str(path), "--server", pbx.url, *TARGET_ARGS, "--profile", "office"]
+    code, out, _ = run(argv, capsys)
+    assert code == send.EXIT_CONFIG
+    also = " (or open Noojee Desk on that connection)" if in_app else ""
+    assert f"2 leads are still queued; run the same command again{also} to send them." in out
+    assert ("Noojee Desk" in out) is in_app
+    code, out, _ = run([*argv, "--json"], capsys)
+    rows, _summary = json_lines(out)
+    by = "Noojee Desk or 'send' run" if in_app else "'send' runs"
+    assert f"Still queued: it is sent when {by} again." in [r["message"] for r in rows]
+
+
 def test_a_batch_numbered_by_an_older_version_reports_each_row_its_own_lead(
     tmp_path: Path,
 ) -> None:
