@@ -24,7 +24,7 @@ from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.server import SimThread
 from noojee_desk.ui.banner import BannerReason
 from noojee_desk.ui.main_window import MainWindow
-from noojee_desk.ui.queue.model import COL_STATUS
+from noojee_desk.ui.queue.model import COL_BATCH, COL_STATUS
 
 
 def states(window: MainWindow) -> list[str]:
@@ -485,6 +485,55 @@ async def test_leads_another_process_queues_appear_within_a_second(
     await until(lambda: window.queue_model.rowCount() == before + 3, limit=5)
     assert time.monotonic() - written < 1.5
     assert window.queue_model.lead_at(before + 2).fields["Name"] == "Far 2"
+
+
+@pytest.mark.asyncio
+async def test_leads_another_process_queues_are_sent_and_shown_once_each(
+    window: MainWindow,
+) -> None:
+    """``send --profile P`` while the window has P open and sending: the window's dispatcher
+    (woken by the other process's commit) delivers the new batch within seconds, and each of
+    its leads is one row of the queue view, delivered, named by its batch."""
+    import sys
+    import time
+
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    await until(lambda: not window.queue_model.loading)
+    await asyncio.sleep(1.0)  # the dispatcher idles: nothing queued
+    script = (
+        "import sys\n"
+        "from noojee_desk.core.delivery.outbox import Outbox\n"
+        "from noojee_desk.core.delivery.records import LeadInput, Target\n"
+        "with Outbox(sys.argv[1]) as box:\n"
+        "    box.enqueue(sys.argv[2], Target(3, 42, 101), [LeadInput({'Name': f'Far {i}', "
+        "'FirstPhone': f'0370188{i:03d}'}, row=i + 2) for i in range(20)], "
+        "allow_duplicates=False, source='send far.csv')\n"
+    )
+    profile = window.desk.profile
+    assert profile is not None
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(window.desk.paths.outbox), profile.name
+    )
+    assert await sender.wait() == 0
+    written = time.monotonic()
+    outbox = window.desk.outbox
+    await until(lambda: outbox.counts(profile.name)[State.DELIVERED] == 20, limit=10)
+    assert time.monotonic() - written < 5
+    model = window.queue_model
+    await until(
+        lambda: model.rowCount() == 20
+        and all(model.lead_at(r).state is State.DELIVERED for r in range(20)),
+        limit=5,
+        what="each lead shown once, delivered",
+    )
+    assert sorted(model.lead_at(r).fields["Name"] for r in range(20)) == sorted(
+        f"Far {i}" for i in range(20)
+    )
+    batches = {model.index(r, COL_BATCH).data() for r in range(20)}
+    assert len(batches) == 1
+    assert batches.pop().startswith("send far.csv (")
+    assert {model.index(r, COL_STATUS).data() for r in range(20)} == {"Delivered"}
 
 
 @pytest.mark.asyncio
