@@ -522,8 +522,10 @@ async def test_leads_another_process_queues_are_sent_and_shown_once_each(
     assert time.monotonic() - written < 5
     model = window.queue_model
     await until(
-        lambda: model.rowCount() == 20
-        and all(model.lead_at(r).state is State.DELIVERED for r in range(20)),
+        lambda: (
+            model.rowCount() == 20
+            and all(model.lead_at(r).state is State.DELIVERED for r in range(20))
+        ),
         limit=5,
         what="each lead shown once, delivered",
     )
