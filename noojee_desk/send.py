@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
+from noojee_desk.core import logs
 from noojee_desk.core.delivery import api, export, locks
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
@@ -1010,8 +1011,11 @@ def _report(
     return EXIT_OK
 
 
-def main(argv: list[str]) -> int:
-    """Run ``noojee-desk send``; returns the exit status."""
+def main(argv: list[str], *, log_to_file: bool = False) -> int:
+    """Run ``noojee-desk send``; returns the exit status. ``log_to_file`` (the command): the
+    log records go to the data folder's log file, redacted, as the app's do; never to the
+    terminal, where Python's last resort would print them unredacted, tracebacks and all,
+    beside the lines this command says itself."""
     out, err = sys.stdout, sys.stderr
     for stream in (out, err):
         with contextlib.suppress(AttributeError, ValueError):
@@ -1024,6 +1028,8 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     locks.PROGRAM = "'noojee-desk send'"  # who holds a queue, as others are told
+    if log_to_file:
+        logs.setup(resolve(args.data_dir).log_file)
     try:
         return asyncio.run(_run(args, out, err))
     except UsageError as exc:
@@ -1046,4 +1052,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], log_to_file=True))

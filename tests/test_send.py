@@ -719,7 +719,11 @@ def test_send_takes_over_when_the_queue_holder_ends(tmp_path: Path) -> None:
         out, err = sender.communicate(timeout=60)
         leads = sim.state()["leads"]
     assert sender.returncode == send.EXIT_OK, err.decode()
-    assert "is being sent by the test's window (pid " in err.decode()
+    said = err.decode()
+    assert said.count("is being sent by the test's window (pid ") == 1
+    # The dispatcher's log records go to the log file, not the terminal (said once, above).
+    assert "Taking over when it ends" not in said
+    assert "Taking over when it ends" in resolve(home).log_file.read_text(encoding="utf-8")
     _rows, summary = json_lines(out.decode())
     assert summary["delivered"] == 10
     assert len(leads) == 10
