@@ -1148,8 +1148,14 @@ class MainWindow(QMainWindow):
         if version == self._data_version:
             return
         counts = outbox.counts(profile)  # a read that fails leaves the change unseen: read again
+        dispatcher = self.desk.dispatcher
+        if dispatcher is None or dispatcher.busy_with is not None:
+            # Another process sends this queue (or nothing here does): what it records reaches
+            # this window only through the file, so the rows are read again as painted.
+            self.queue_model.reread()
         self.queue_model.fetch_new()  # a fetch that fails forgets the version (``_run_query``)
         self.status_bar.show_counts(counts.as_dict())
+        self._refresh_batches()
         self._data_version = version
         self._storage_said = ""
 

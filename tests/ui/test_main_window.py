@@ -539,6 +539,59 @@ async def test_leads_another_process_queues_are_sent_and_shown_once_each(
 
 
 @pytest.mark.asyncio
+async def test_leads_another_process_sends_are_shown_as_it_records_them(
+    window: MainWindow,
+) -> None:
+    """The window opened while another process (``send``) has the queue: what that process
+    records (here, its leads cancelled) shows in the rows already read and in the batch bars
+    within a second or so, without a reload."""
+    import time
+
+    from noojee_desk.core.delivery.outbox import Outbox
+
+    outbox_path = window.desk.paths.outbox
+    outbox_path.parent.mkdir(parents=True, exist_ok=True)
+    other = Outbox(outbox_path)  # the other process's connection
+    lock = other.lock_profile("Demo")
+    lock.acquire()  # it has the demo queue: the window's dispatcher waits for it
+    try:
+        await window.start(demo=True)
+        await until(lambda: window.pickers.target() is not None)
+        dispatcher = window.desk.dispatcher
+        assert dispatcher is not None
+        await until(lambda: dispatcher.busy_with is not None, what="the queue busy")
+        leads = [
+            LeadInput({"Name": f"Far {i}", "FirstPhone": f"0370177{i:03d}"}, row=i + 2)
+            for i in range(3)
+        ]
+        batch = other.enqueue("Demo", Target(3, 42, 101), leads, allow_duplicates=False,
+                              source="send far.csv")  # fmt: skip
+        model = window.queue_model
+        await until(lambda: model.rowCount() == 3, what="the leads shown")
+        assert [model.index(r, COL_STATUS).data() for r in range(3)] == ["Queued"] * 3
+        bars = window.queue_view.batches._bars
+        await until(lambda: batch.id in bars, what="the batch bar")
+        assert "0 of 3 delivered" in bars[batch.id][0].text()
+        ids = [model.lead_at(r).id for r in range(3)]
+        other.cancel(ids[:2])
+        changed = time.monotonic()
+        await until(
+            lambda: (
+                [model.index(r, COL_STATUS).data() for r in range(3)]
+                == ["Cancelled", "Cancelled", "Queued"]
+            ),
+            limit=5,
+            what="the other process's changes shown",
+        )
+        assert time.monotonic() - changed < 2.5
+        other.cancel(ids[2:])
+        await until(lambda: batch.id not in bars, limit=5, what="the finished batch's bar gone")
+    finally:
+        lock.release()
+        other.close()
+
+
+@pytest.mark.asyncio
 async def test_an_export_shows_its_progress_and_can_be_cancelled(
     window: MainWindow, tmp_path: Path
 ) -> None:

@@ -652,11 +652,18 @@ class QueueModel(QAbstractTableModel):
         place and selection); otherwise the query runs again."""
         if self._all is None and (self._states is not None or self._needle):
             return self.refresh()
+        self.reread()
+        return None
+
+    def reread(self) -> None:
+        """Leads changed by another process (no events reach this window about them): the
+        rows are read again as they are painted, in place. Which rows a filter or a search
+        shows is left as it is (running the query again at every change would reset the view
+        and restart a search's scan); the next query decides."""
         self._cache.clear()
         if self._ids:
             last = self.columnCount() - 1
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, last))
-        return None
 
     def set_paused(self, reason: str) -> None:
         if reason != self.paused_reason:
