@@ -544,7 +544,7 @@ async def test_leads_another_process_sends_are_shown_as_it_records_them(
 ) -> None:
     """The window opened while another process (``send``) has the queue: what that process
     records (here, its leads cancelled) shows in the rows already read and in the batch bars
-    within a second or so, without a reload."""
+    within a second or so, without a reload; when it ends, the window sends the queue."""
     import time
 
     from noojee_desk.core.delivery.outbox import Outbox
@@ -586,6 +586,12 @@ async def test_leads_another_process_sends_are_shown_as_it_records_them(
         assert time.monotonic() - changed < 2.5
         other.cancel(ids[2:])
         await until(lambda: batch.id not in bars, limit=5, what="the finished batch's bar gone")
+        lock.release()  # the other process ends: the window takes the queue over by itself
+        await until(lambda: dispatcher.busy_with is None, limit=5, what="the queue taken over")
+        other.requeue(ids)
+        await until(
+            lambda: other.counts("Demo")[State.DELIVERED] == 3, limit=10, what="sent by the window"
+        )
     finally:
         lock.release()
         other.close()
