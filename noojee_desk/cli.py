@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.data_dir:
             rest = ["--data-dir", args.data_dir, *rest]
-        return send_main(rest)
+        return send_main(rest, log_to_file=True)
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     if args.demo and not demo_allowed():

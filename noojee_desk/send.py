@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
+from noojee_desk.core import logs
 from noojee_desk.core.delivery import api, export, locks
 from noojee_desk.core.delivery.dispatcher import (
     BatchFinished,
@@ -421,7 +422,9 @@ async def _api_key(profile: str | None, server: str) -> str:
 # -- reporting -----------------------------------------------------------------------------------
 
 
-def _lead_result(lead: Lead) -> RowResult:
+def _lead_result(lead: Lead, app_opens: bool = False) -> RowResult:
+    """The row of ``lead``; ``app_opens``: its queue is one of the app's connections (so the
+    app sends it too), not a queue only ``send`` opens."""
     status = _STATUS_OF[lead.state]
     if lead.state is State.CANCELLED:
         message = "Cancelled in the app; not sent."
@@ -431,8 +434,9 @@ def _lead_result(lead: Lead) -> RowResult:
         if shows_server and lead.last_message and lead.last_message not in message:
             message = f"{message} (server: {lead.last_code} {lead.last_message})".strip()
         if not message and status == "pending":
-            # A queue named after the server is this command's own: the app never opens it.
-            by = "'send' runs" if lead.profile.startswith("send ") else "Noojee Desk or 'send' run"
+            # A queue that is none of the app's connections (named after the server, or a
+            # --profile the app does not have) is sent by `send` alone: the app never opens it.
+            by = "Noojee Desk or 'send' run" if app_opens else "'send' runs"
             message = f"Still queued: it is sent when {by} again."
     return RowResult(
         row=lead.row or 0,
@@ -469,9 +473,11 @@ def collect(
     *,
     profile: str | None = None,
     target: Target | None = None,
+    app_opens: bool = False,
 ) -> list[RowResult]:
     """One result per row: its lead in ``batch``, else (given ``profile`` and ``target``) an
-    earlier delivery of the same content, else invalid or pending."""
+    earlier delivery of the same content, else invalid or pending (``app_opens``: the queue is
+    one of the app's connections, see ``_lead_result``)."""
     by_row: dict[int, Lead] = {}
     if outbox is not None and batch is not None:
         by_row = _match_leads(
@@ -487,7 +493,8 @@ def collect(
         if not check.ok:
             results.append(_invalid(check))
         elif check.row in by_row:
-            results.append(replace(_lead_result(by_row[check.row]), row=check.row))
+            lead_result = _lead_result(by_row[check.row], app_opens)
+            results.append(replace(lead_result, row=check.row))
         elif check.row in earlier:
             results.append(replace(_already(earlier[check.row]), row=check.row))
         else:
@@ -654,6 +661,7 @@ class SendResult:
     interrupted: bool = False
     attention: str = ""
     setup: str = ""  # the batch was stopped: its first answers were the same set-up mistake
+    app_opens: bool = False  # the queue is one of the app's connections: the app sends it too
 
 
 def _scaled(timing: RetryTiming, factor: float) -> RetryTiming:
@@ -707,10 +715,13 @@ async def _send(
             f"{len(queued.skipped)} rows were delivered to this campaign before and are not "
             "sent again (--resend sends them).\n"
         )
-    outcome = SendResult([], batch)
+    # Only a connection the app has is ever opened (and sent) by the app.
+    outcome = SendResult([], batch, app_opens=desk.settings.profile(profile) is not None)
 
     def results() -> list[RowResult]:
-        return collect(prepared, outbox, batch, profile=profile, target=target)
+        return collect(
+            prepared, outbox, batch, profile=profile, target=target, app_opens=outcome.app_opens
+        )
 
     if outbox.counts(batch_id=batch.id).open == 0:
         outcome.results = results()
@@ -930,7 +941,15 @@ async def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 err.write(f"Needs attention: {outcome.attention} The leads stay queued.\n")
             if outcome.setup:
                 err.write(f"Stopped: {outcome.setup}\n")
-            code = _report(out, outcome.results, started, outcome.batch, args, outcome.interrupted)
+            code = _report(
+                out,
+                outcome.results,
+                started,
+                outcome.batch,
+                args,
+                outcome.interrupted,
+                app_opens=outcome.app_opens,
+            )
             if exporting is not None and export_to is not None and outcome.batch is not None:
                 if outcome.interrupted:
                     err.write(f"Interrupted: the results were not exported to {export_to}.\n")
@@ -974,6 +993,8 @@ def _report(
     batch: BatchInfo | None,
     args: argparse.Namespace,
     interrupted: bool,
+    *,
+    app_opens: bool = False,
 ) -> int:
     summary = _summary(results, time.monotonic() - started, batch)
     if args.json:
@@ -981,7 +1002,7 @@ def _report(
             out.write(json.dumps(result.as_json(), ensure_ascii=True) + "\n")
         out.write(json.dumps({"summary": summary}, ensure_ascii=True) + "\n")
     else:
-        _print_readable(out, results, summary, args.dry_run, bool(args.profile))
+        _print_readable(out, results, summary, args.dry_run, app_opens)
     out.flush()
     if summary["pending"] and not args.dry_run:
         return EXIT_INTERRUPTED if interrupted else EXIT_SOME_NOT_DELIVERED
@@ -990,8 +1011,11 @@ def _report(
     return EXIT_OK
 
 
-def main(argv: list[str]) -> int:
-    """Run ``noojee-desk send``; returns the exit status."""
+def main(argv: list[str], *, log_to_file: bool = False) -> int:
+    """Run ``noojee-desk send``; returns the exit status. ``log_to_file`` (the command): the
+    log records go to the data folder's log file, redacted, as the app's do; never to the
+    terminal, where Python's last resort would print them unredacted, tracebacks and all,
+    beside the lines this command says itself."""
     out, err = sys.stdout, sys.stderr
     for stream in (out, err):
         with contextlib.suppress(AttributeError, ValueError):
@@ -1004,6 +1028,8 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     locks.PROGRAM = "'noojee-desk send'"  # who holds a queue, as others are told
+    if log_to_file:
+        logs.setup(resolve(args.data_dir).log_file)
     try:
         return asyncio.run(_run(args, out, err))
     except UsageError as exc:
@@ -1026,4 +1052,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], log_to_file=True))

@@ -719,7 +719,11 @@ def test_send_takes_over_when_the_queue_holder_ends(tmp_path: Path) -> None:
         out, err = sender.communicate(timeout=60)
         leads = sim.state()["leads"]
     assert sender.returncode == send.EXIT_OK, err.decode()
-    assert "is being sent by the test's window (pid " in err.decode()
+    said = err.decode()
+    assert said.count("is being sent by the test's window (pid ") == 1
+    # The dispatcher's log records go to the log file, not the terminal (said once, above).
+    assert "Taking over when it ends" not in said
+    assert "Taking over when it ends" in resolve(home).log_file.read_text(encoding="utf-8")
     _rows, summary = json_lines(out.decode())
     assert summary["delivered"] == 10
     assert len(leads) == 10
@@ -904,6 +908,33 @@ def test_leads_left_in_sends_own_queue_are_not_said_to_go_with_the_app(
     assert code == send.EXIT_CONFIG
     assert "2 leads are still queued; run the same command again to send them." in out
     assert "Noojee Desk" not in out  # the app never opens the queue of `send <server>`
+
+
+@pytest.mark.parametrize("in_app", [True, False])
+def test_leads_left_in_a_named_queue_go_with_the_app_only_when_it_has_that_connection(
+    tmp_path: Path,
+    pbx: SimThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    in_app: bool,
+) -> None:
+    """``--profile NAME`` with the key in the environment: the app sends what is left only
+    when NAME is one of its connections; a name it does not have is a queue of `send` alone."""
+    if in_app:
+        settings = Settings(profiles=[Profile("office", server_url=pbx.url)])
+        SettingsStore(resolve().settings).save(settings)
+    monkeypatch.setenv(send.KEY_ENV, "wrong-key")  # paused: the leads stay queued
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
+    argv = [str(path), "--server", pbx.url, *TARGET_ARGS, "--profile", "office"]
+    code, out, _ = run(argv, capsys)
+    assert code == send.EXIT_CONFIG
+    also = " (or open Noojee Desk on that connection)" if in_app else ""
+    assert f"2 leads are still queued; run the same command again{also} to send them." in out
+    assert ("Noojee Desk" in out) is in_app
+    code, out, _ = run([*argv, "--json"], capsys)
+    rows, _summary = json_lines(out)
+    by = "Noojee Desk or 'send' run" if in_app else "'send' runs"
+    assert f"Still queued: it is sent when {by} again." in [r["message"] for r in rows]
 
 
 def test_a_batch_numbered_by_an_older_version_reports_each_row_its_own_lead(

@@ -8,7 +8,7 @@ import logging.handlers
 from pathlib import Path
 
 from noojee_desk.core.files import private_file, private_folder, private_opener
-from noojee_desk.core.redact import add_secret, redact_text
+from noojee_desk.core.redact import MIN_SECRET, add_secret, redact_text
 
 
 class RedactingFilter(logging.Filter):
@@ -19,8 +19,9 @@ class RedactingFilter(logging.Filter):
         self._secrets: set[str] = set()
 
     def add_secret(self, secret: str) -> None:
-        """Mask ``secret`` here, and in every text redacted anywhere in this process."""
-        if secret:
+        """Mask ``secret`` here, and in every text redacted anywhere in this process (a value
+        shorter than ``MIN_SECRET`` is not searched for: it would mask ordinary words)."""
+        if secret and len(secret.strip()) >= MIN_SECRET:
             self._secrets.add(secret)
             add_secret(secret)
 

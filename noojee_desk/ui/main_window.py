@@ -106,13 +106,23 @@ _Read = TypeVar("_Read", bound=Callable[..., None])
 def _reads_queue(method: _Read) -> _Read:
     """A window method that reads the queue file: a SQLite error becomes the queue-file banner
     (what happened and what to do), never a traceback; the next refresh reads again."""
+    return _guarded(method, "reading the queue")
 
+
+def _writes_queue(method: _Read) -> _Read:
+    """A window method that changes leads in the queue file (a control of the queue view, a
+    held batch's buttons): a SQLite error becomes the queue-file banner, never a traceback;
+    nothing changed, and the person can try again."""
+    return _guarded(method, "changing the queue")
+
+
+def _guarded(method: _Read, doing: str) -> _Read:
     @functools.wraps(method)
     def guarded(self: MainWindow, *args: Any, **kwargs: Any) -> None:
         try:
             method(self, *args, **kwargs)
         except _STORAGE_ERRORS as exc:
-            self._storage_failed(exc, f"reading the queue ({method.__name__})")
+            self._storage_failed(exc, f"{doing} ({method.__name__})")
 
     return guarded  # type: ignore[return-value]
 
@@ -1149,8 +1159,14 @@ class MainWindow(QMainWindow):
         if version == self._data_version:
             return
         counts = outbox.counts(profile)  # a read that fails leaves the change unseen: read again
+        dispatcher = self.desk.dispatcher
+        if dispatcher is None or dispatcher.busy_with is not None:
+            # Another process sends this queue (or nothing here does): what it records reaches
+            # this window only through the file, so the rows are read again as painted.
+            self.queue_model.reread()
         self.queue_model.fetch_new()  # a fetch that fails forgets the version (``_run_query``)
         self.status_bar.show_counts(counts.as_dict())
+        self._refresh_batches()
         self._data_version = version
         self._storage_said = ""
 
@@ -1223,6 +1239,7 @@ class MainWindow(QMainWindow):
         if batch is not None:
             self.edit_fields_of(batch.target.template_id)
 
+    @_writes_queue
     def _send_anyway(self, batch_id: int) -> None:
         dispatcher = self.desk.dispatcher
         if dispatcher is None:
@@ -1232,6 +1249,7 @@ class MainWindow(QMainWindow):
         self._show_stopped()
         self.status_bar.showMessage(f"Sending {count:,} held leads as they are.", 6000)
 
+    @_writes_queue
     def _take_back(self, batch_id: int) -> None:
         """The batch's held leads, and the ones the PBX refused for the same mistake, go into
         the grid to be mapped again and queued as new leads; the originals are cancelled for
@@ -1258,6 +1276,7 @@ class MainWindow(QMainWindow):
             [lead.id for lead in chosen], lambda taken: self._to_grid(batch_id, taken)
         )
 
+    @_reads_queue
     def _to_grid(self, batch_id: int, taken: list[Lead]) -> None:
         if not taken:
             self.status_bar.showMessage("No leads of that batch are left to take back.", 6000)
@@ -1372,6 +1391,7 @@ class MainWindow(QMainWindow):
         if dispatcher is not None:
             self._pause_toggled(dispatcher.paused_reason is None)
 
+    @_writes_queue
     def _control(self, control: Callable[[Dispatcher, list[int]], int], ids: list[int]) -> None:
         dispatcher = self.desk.dispatcher
         if dispatcher is None or not ids:
@@ -1438,6 +1458,10 @@ class MainWindow(QMainWindow):
         except export.ExportCancelled:
             self.status_bar.showMessage("Export cancelled; no file was written.", 6000)
             return
+        except _STORAGE_ERRORS as exc:  # the queue file could not be read: no file written
+            self._storage_failed(exc, "exporting the results")
+            self.status_bar.clearMessage()
+            return
         except OSError as exc:
             self.problem_banner.say(
                 BannerReason.EXPORT_FAILED,
@@ -1450,6 +1474,7 @@ class MainWindow(QMainWindow):
             progress.end()
         self.status_bar.showMessage(f"Exported {count:,} leads to {path}.", 8000)
 
+    @_reads_queue
     def copy_failed_rows(self) -> None:
         """Rejected and failed leads as TSV: fix them in a spreadsheet, paste them back."""
         profile = self.desk.profile
@@ -1512,7 +1537,10 @@ class MainWindow(QMainWindow):
         profile = self.desk.profile
         open_leads = 0
         if profile is not None and not self._close_confirmed:
-            open_leads = self.desk.outbox.counts(profile.name).open
+            try:
+                open_leads = self.desk.outbox.counts(profile.name).open
+            except _STORAGE_ERRORS as exc:  # whatever is queued stays in the file: close
+                log.warning("counting the open leads at close failed: %s", exc)
         if open_leads:
             event.ignore()
             box = QMessageBox(

@@ -88,6 +88,28 @@ def test_ordinary_words_and_short_secrets_are_left_alone() -> None:
     assert redact_text("about a tab") == "about a tab"
 
 
+def test_the_log_filter_leaves_words_alone_after_a_short_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key of one letter (a test's, or a typo) must not turn "disk I/O error" into
+    "dis*** I/O error" in every later record of the process."""
+    import logging
+
+    from noojee_desk.core.logs import RedactingFilter
+
+    monkeypatch.setattr(redact, "_secrets", set())
+    log_filter = RedactingFilter()
+    log_filter.add_secret("k")
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "disk I/O error", None, None)
+    log_filter.filter(record)
+    assert record.getMessage() == "disk I/O error"
+    assert log_filter.known_secrets() == ()
+    log_filter.add_secret("a-real-key-4d2f")
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "key a-real-key-4d2f", None, None)
+    log_filter.filter(record)
+    assert record.getMessage() == f"key {MASK}"
+
+
 def test_an_added_secret_is_masked_everywhere_after(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redact, "_secrets", set())
     secret = "only-registered-9f8e"

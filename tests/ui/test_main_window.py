@@ -24,7 +24,7 @@ from noojee_desk.sim.data import DEMO_API_KEY
 from noojee_desk.sim.server import SimThread
 from noojee_desk.ui.banner import BannerReason
 from noojee_desk.ui.main_window import MainWindow
-from noojee_desk.ui.queue.model import COL_STATUS
+from noojee_desk.ui.queue.model import COL_BATCH, COL_STATUS
 
 
 def states(window: MainWindow) -> list[str]:
@@ -485,6 +485,116 @@ async def test_leads_another_process_queues_appear_within_a_second(
     await until(lambda: window.queue_model.rowCount() == before + 3, limit=5)
     assert time.monotonic() - written < 1.5
     assert window.queue_model.lead_at(before + 2).fields["Name"] == "Far 2"
+
+
+@pytest.mark.asyncio
+async def test_leads_another_process_queues_are_sent_and_shown_once_each(
+    window: MainWindow,
+) -> None:
+    """``send --profile P`` while the window has P open and sending: the window's dispatcher
+    (woken by the other process's commit) delivers the new batch within seconds, and each of
+    its leads is one row of the queue view, delivered, named by its batch."""
+    import sys
+    import time
+
+    await window.start(demo=True)
+    await until(lambda: window.pickers.target() is not None)
+    await until(lambda: not window.queue_model.loading)
+    await asyncio.sleep(1.0)  # the dispatcher idles: nothing queued
+    script = (
+        "import sys\n"
+        "from noojee_desk.core.delivery.outbox import Outbox\n"
+        "from noojee_desk.core.delivery.records import LeadInput, Target\n"
+        "with Outbox(sys.argv[1]) as box:\n"
+        "    box.enqueue(sys.argv[2], Target(3, 42, 101), [LeadInput({'Name': f'Far {i}', "
+        "'FirstPhone': f'0370188{i:03d}'}, row=i + 2) for i in range(20)], "
+        "allow_duplicates=False, source='send far.csv')\n"
+    )
+    profile = window.desk.profile
+    assert profile is not None
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(window.desk.paths.outbox), profile.name
+    )
+    assert await sender.wait() == 0
+    written = time.monotonic()
+    outbox = window.desk.outbox
+    await until(lambda: outbox.counts(profile.name)[State.DELIVERED] == 20, limit=10)
+    assert time.monotonic() - written < 5
+    model = window.queue_model
+    await until(
+        lambda: (
+            model.rowCount() == 20
+            and all(model.lead_at(r).state is State.DELIVERED for r in range(20))
+        ),
+        limit=5,
+        what="each lead shown once, delivered",
+    )
+    assert sorted(model.lead_at(r).fields["Name"] for r in range(20)) == sorted(
+        f"Far {i}" for i in range(20)
+    )
+    batches = {model.index(r, COL_BATCH).data() for r in range(20)}
+    assert len(batches) == 1
+    assert batches.pop().startswith("send far.csv (")
+    assert {model.index(r, COL_STATUS).data() for r in range(20)} == {"Delivered"}
+
+
+@pytest.mark.asyncio
+async def test_leads_another_process_sends_are_shown_as_it_records_them(
+    window: MainWindow,
+) -> None:
+    """The window opened while another process (``send``) has the queue: what that process
+    records (here, its leads cancelled) shows in the rows already read and in the batch bars
+    within a second or so, without a reload; when it ends, the window sends the queue."""
+    import time
+
+    from noojee_desk.core.delivery.outbox import Outbox
+
+    outbox_path = window.desk.paths.outbox
+    outbox_path.parent.mkdir(parents=True, exist_ok=True)
+    other = Outbox(outbox_path)  # the other process's connection
+    lock = other.lock_profile("Demo")
+    lock.acquire()  # it has the demo queue: the window's dispatcher waits for it
+    try:
+        await window.start(demo=True)
+        await until(lambda: window.pickers.target() is not None)
+        dispatcher = window.desk.dispatcher
+        assert dispatcher is not None
+        await until(lambda: dispatcher.busy_with is not None, what="the queue busy")
+        leads = [
+            LeadInput({"Name": f"Far {i}", "FirstPhone": f"0370177{i:03d}"}, row=i + 2)
+            for i in range(3)
+        ]
+        batch = other.enqueue("Demo", Target(3, 42, 101), leads, allow_duplicates=False,
+                              source="send far.csv")  # fmt: skip
+        model = window.queue_model
+        await until(lambda: model.rowCount() == 3, what="the leads shown")
+        assert [model.index(r, COL_STATUS).data() for r in range(3)] == ["Queued"] * 3
+        bars = window.queue_view.batches._bars
+        await until(lambda: batch.id in bars, what="the batch bar")
+        assert "0 of 3 delivered" in bars[batch.id][0].text()
+        ids = [model.lead_at(r).id for r in range(3)]
+        other.cancel(ids[:2])
+        changed = time.monotonic()
+        await until(
+            lambda: (
+                [model.index(r, COL_STATUS).data() for r in range(3)]
+                == ["Cancelled", "Cancelled", "Queued"]
+            ),
+            limit=5,
+            what="the other process's changes shown",
+        )
+        assert time.monotonic() - changed < 2.5
+        other.cancel(ids[2:])
+        await until(lambda: batch.id not in bars, limit=5, what="the finished batch's bar gone")
+        lock.release()  # the other process ends: the window takes the queue over by itself
+        await until(lambda: dispatcher.busy_with is None, limit=5, what="the queue taken over")
+        other.requeue(ids)
+        await until(
+            lambda: other.counts("Demo")[State.DELIVERED] == 3, limit=10, what="sent by the window"
+        )
+    finally:
+        lock.release()
+        other.close()
 
 
 @pytest.mark.asyncio

@@ -69,3 +69,49 @@ def test_a_second_launch_brings_the_first_window_forward_and_another_folder_runs
     finally:
         relaunch.terminate()
         relaunch.wait(15)
+
+
+def test_send_into_the_connection_the_app_has_open_is_delivered_by_the_app(
+    tmp_path: Path,
+) -> None:
+    """Two real processes: the app (demo connection open, sending) and ``send --profile Demo``
+    on the same data folder. The app's window delivers the leads within seconds (to its
+    built-in PBX); ``send`` says who sends them, waits, reports every row and exits 0."""
+    import json
+
+    from noojee_desk.sim.server import SimThread
+
+    home = tmp_path / "home"
+    leads = tmp_path / "leads.csv"
+    rows = [f"P{i},0413{i:06d},Town" for i in range(30)]
+    leads.write_text("Name,FirstPhone,City\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    app = _start(home)
+    try:
+        _wait_for(lambda: "starting (data in" in _log(home), 60, "the window never started")
+        _wait_for(lambda: resolve(home).outbox.exists(), 30, "the window opened no queue")
+        time.sleep(2.0)  # its dispatcher holds the demo queue
+        env = dict(os.environ, NOOJEE_API_KEY="demo-key")
+        env.pop("NOOJEE_DESK_HOME", None)
+        with SimThread() as pbx:  # `send` reads the template's fields here; it sends nothing
+            argv = [sys.executable, "-m", "noojee_desk", "send", str(leads), "--server", pbx.url]
+            argv += ["--template", "3", "--campaign", "42", "--allocation", "101"]
+            argv += ["--profile", "Demo", "--data-dir", str(home), "--json"]
+            started = time.monotonic()
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+            took = time.monotonic() - started
+            on_pbx = pbx.state()["leads"]
+        assert app.poll() is None
+    finally:
+        app.terminate()
+        try:
+            app.wait(15)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            app.wait()
+    assert done.returncode == 0, done.stderr
+    assert "is being sent by the Noojee Desk window (pid " in done.stderr
+    *lines, last = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["delivered"] * 30
+    assert last["summary"]["delivered"] == 30
+    assert on_pbx == []  # the window sent them, not `send`
+    assert took < 60

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -252,10 +252,26 @@ def _aged(path: Path) -> None:
     os.utime(path, (an_hour_ago, an_hour_ago))
 
 
+def _foreign_database() -> bytes:
+    """Another program's SQLite file, as bytes."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE contacts (name TEXT)")
+    db.execute("INSERT INTO contacts VALUES ('Ann')")
+    db.commit()
+    data = db.serialize()
+    db.close()
+    return data
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("content", "words"),
-    [(b"", "is empty"), (os.urandom(8192), "damaged or not a Noojee Desk queue")],
+    [
+        (b"", "is empty"),
+        (os.urandom(8192), "damaged or not a Noojee Desk queue"),
+        (_foreign_database(), "not a Noojee Desk queue"),
+    ],
+    ids=["empty", "random", "foreign"],
 )
 async def test_a_damaged_queue_file_at_start_is_said_and_can_be_set_aside(
     tmp_path: Path, qtbot: QtBot, content: bytes, words: str
@@ -353,14 +369,24 @@ async def test_a_change_whose_read_failed_is_read_again_at_the_next_look(
 
 
 @pytest.mark.parametrize("agrees", [True, False])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "is empty"),
+        (os.urandom(8192), "damaged or not a Noojee Desk queue"),
+        (_foreign_database(), "not a Noojee Desk queue"),
+    ],
+    ids=["empty", "random", "foreign"],
+)
 def test_a_damaged_queue_file_at_launch_is_set_aside_only_when_the_person_agrees(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, agrees: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, agrees: bool, content: bytes, words: str
 ) -> None:
-    """Before the window (no loop runs yet): a message box; "Set it aside" renames the file
-    (kept for support) and the desk opens on an empty queue."""
+    """Before the window (no loop runs yet): a message box, for a 0-byte file, random bytes
+    or another program's database alike; "Set it aside" renames the file (kept for support)
+    and the desk opens on an empty queue."""
     home = tmp_path / "home"
     where = paths.resolve(str(home)).ensure()
-    damaged = os.urandom(8192)
+    damaged = content
     where.outbox.write_bytes(damaged)
     _aged(where.outbox)
     said: list[str] = []
@@ -374,7 +400,7 @@ def test_a_damaged_queue_file_at_launch_is_set_aside_only_when_the_person_agrees
     monkeypatch.setattr(QMessageBox, "exec", answer)
     desk = open_desk_or_explain(str(home))
     assert len(said) == 1
-    assert "damaged or not a Noojee Desk queue" in said[0]
+    assert words in said[0]
     kept = sorted(p.name for p in where.outbox.parent.glob(where.outbox.name + "*.damaged-*"))
     if not agrees:
         assert desk is None
@@ -423,3 +449,101 @@ async def test_a_lasting_read_fault_is_logged_once_until_a_read_goes_through(
     demo._data_version = -1
     demo._watch_outbox()
     assert faults() == 2
+
+
+MALFORMED = "database disk image is malformed"
+
+
+def _malformed(*_args: object, **_kwargs: object) -> object:
+    raise sqlite3.DatabaseError(MALFORMED)
+
+
+def _said_queue_file(window: MainWindow) -> None:
+    banner = window.problem_banner
+    assert banner.reason is BannerReason.QUEUE_FILE
+    assert "damaged" in banner.text
+    assert "Something went wrong" not in banner.text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+async def test_an_export_that_cannot_read_the_queue_says_so_not_a_traceback(
+    demo: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
+) -> None:
+    from noojee_desk.core.delivery import export
+
+    queue_lead(qtbot, demo, "Ann Lee", "03 7010 1234")
+    await until(lambda: states(demo) == ["Delivered"], limit=20, what="a lead in the view")
+    monkeypatch.setattr(export, f"write_{kind}", _malformed)
+    failures: list[str] = []
+    monkeypatch.setattr(demo, "_task_failed", failures.append)
+    demo.tasks.on_error = failures.append
+    path = tmp_path / f"results.{kind}"
+    demo.export_results(kind)
+    demo.export_dialog.fileSelected.emit(str(path))
+    await until(lambda: not demo.tasks._tasks, what="the export to end")
+    assert failures == []
+    _said_queue_file(demo)
+    assert not demo.export_progress.isVisible()
+    assert "Exported" not in demo.status_bar.currentMessage()
+    assert not path.exists()
+
+
+@pytest.mark.asyncio
+async def test_queue_controls_on_a_failing_queue_file_say_so_not_a_traceback(
+    demo: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel, hold, retry, resend, "Send anyway", "Take back" and "Copy failed rows" write
+    or read the queue file on the window's side: an I/O error or a damaged page is the
+    queue-file banner, never an exception out of a slot."""
+    from noojee_desk.core.delivery.dispatcher import Dispatcher
+    from noojee_desk.core.delivery.setup import SetupStopped
+
+    queue_lead(qtbot, demo, "Ann Lee", "03 7010 1234")
+    await until(lambda: states(demo) == ["Delivered"], limit=20, what="a lead in the view")
+    (lead,) = demo.desk.outbox.leads(LeadQuery())
+    for name in ("cancel", "hold", "requeue", "requeue_duplicates", "leads", "take_back"):
+        monkeypatch.setattr(Outbox, name, _malformed)
+    monkeypatch.setattr("noojee_desk.core.delivery.export.rows", _malformed)
+    stopped = SetupStopped(lead.batch_id, 104, 1, "The same refusal five times.", "Fix it.")
+
+    def held_batch(button: Callable[[int], None]) -> Callable[[], None]:
+        def press() -> None:  # a held batch's banner button
+            demo._stopped[lead.batch_id] = stopped
+            button(lead.batch_id)
+
+        return press
+
+    controls = [
+        lambda: demo._control(Dispatcher.cancel, [lead.id]),
+        lambda: demo._control(Dispatcher.hold, [lead.id]),
+        lambda: demo._control(Dispatcher.retry, [lead.id]),
+        lambda: demo._control(Dispatcher.resend_with_duplicates, [lead.id]),
+        held_batch(demo._send_anyway),
+        held_batch(demo._take_back),
+        demo.copy_failed_rows,
+    ]
+    banner = demo.problem_banner
+    for control in controls:
+        banner.clear()
+        control()
+        _said_queue_file(demo)
+
+
+@pytest.mark.asyncio
+async def test_closing_over_an_unreadable_queue_file_still_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close question counts the open leads; when that read fails the window closes
+    anyway (whatever is queued stays in the file) instead of raising out of closeEvent."""
+    win = MainWindow(make_desk(tmp_path / "home"))
+    win.show()
+    await win.start(demo=True)
+    await until(lambda: win.pickers.target() is not None, what="demo pickers")
+    try:
+        monkeypatch.setattr(Outbox, "counts", _malformed)
+        closed = win.close()
+        assert closed
+        monkeypatch.undo()
+    finally:
+        await close_window(win)

@@ -15,9 +15,10 @@ How it works, in short:
   id) and a 105 ends ``duplicate`` (perhaps its own attempt), never "delivered".
 - Controls (cancel, hold, retry, pause) write on the loop's connection when the file is free
   (waiting at most ``control_wait``), else on the writer thread; expiry, recovery and the
-  breaker's "due now" always go through the writer: another process holding the file never
-  stalls the loop. A lead whose call ended but whose answer is not committed yet still counts
-  as in flight: a hold or cancel (or a batch stopped) meanwhile is applied once it is recorded.
+  breaker's "due now" always go through the writer, and so do the stop's (leads claimed ahead
+  and calls cut off put back in line): another process holding the file never stalls the loop.
+  A lead whose call ended but whose answer is not committed yet still counts as in flight: a
+  hold or cancel (or a batch stopped) meanwhile is applied once it is recorded.
 - Every answer goes through ``POLICY``, one table that says what each kind of answer means for the
   lead and for the queue. The new state is committed before anyone hears of it.
 - A queue-wide circuit breaker: after ``RetryTiming.breaker_after`` server failures in a row (or
@@ -1129,12 +1130,26 @@ class Dispatcher:
         expired = await self._write(lambda w: w.run(lambda b: b.expire(profile, before, message)))
         self._emit_leads(expired)
 
+    async def _stop_write(self, work: Callable[[Outbox], list[Lead]]) -> list[Lead]:
+        """A write of the stop, on the writer thread while it runs (another process holding the
+        file stalls that thread, not the loop a window shares). A failure is logged: the leads
+        stay ``sending`` and the next run re-queues them, outcome unknown."""
+        try:
+            if self._writer is not None:
+                return await self._writer.run(work)
+            return work(self.outbox)
+        except sqlite3.Error as exc:
+            log.warning("putting leads back in line at the stop failed (next run does): %s", exc)
+            return []
+
     async def _shutdown(self) -> None:
         # Claimed ahead but never called: back in line, their outcome known.
         ready = [lead.id for lead in self._ready]
         self._ready.clear()
         if ready:
-            self._emit_leads(self.outbox.release(ready, unknown_outcome=False))
+            self._emit_leads(
+                await self._stop_write(lambda box: box.release(ready, unknown_outcome=False))
+            )
         tasks = list(self._tasks)  # calls in flight, and answers still being recorded
         tasks += self._later  # control writes waiting for the file
         if tasks and self._grace > 0:
@@ -1146,15 +1161,19 @@ class Dispatcher:
             await asyncio.gather(*tasks, return_exceptions=True)
         released, self._released = self._released, []
         if released:
-            # The call may have reached the PBX: the next attempt decides (112/105 = delivered).
-            changed = self.outbox.release(released, unknown_outcome=True)
             # A cancel or hold asked for while the call was out still stands.
             cancel = self._cancel_requested.intersection(released)
             hold = self._hold_requested.intersection(released) - cancel
             self._cancel_requested -= cancel
             self._hold_requested -= hold
-            changed += self.outbox.cancel(cancel) + self.outbox.hold(hold)
-            self._emit_leads(changed)
+
+            def back_in_line(box: Outbox) -> list[Lead]:
+                # The call may have reached the PBX: the next attempt decides (112 delivered,
+                # 105 duplicate).
+                changed = box.release(released, unknown_outcome=True)
+                return changed + box.cancel(cancel) + box.hold(hold)
+
+            self._emit_leads(await self._stop_write(back_in_line))
         self._figures_dirty = True
         self._emit_figures(force=True)
 

@@ -838,11 +838,19 @@ class QueueModel(QAbstractTableModel):
             return self.refresh()
         if self._all is None and self._wanted != "id":
             return self.refresh(relayout=True)
+        self.reread()
+        return None
+
+    def reread(self) -> None:
+        """Leads changed by another process (no events reach this window about them): the
+        rows are read again as they are painted, in place. Which rows a filter or a search
+        shows is left as it is (running the query again at every change would reset the view
+        and restart a search's scan); the next query decides. Sorted by status or by last
+        change, the rows are not moved either: the next query (or a live event) places them."""
         self._cache.clear()
         if self._keys:
             last = self.columnCount() - 1
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._keys) - 1, last))
-        return None
 
     def set_paused(self, reason: str) -> None:
         if reason != self.paused_reason:

@@ -714,6 +714,49 @@ async def test_controls_do_not_stall_the_loop_while_another_process_holds_the_fi
 
 
 @pytest.mark.asyncio
+async def test_stopping_does_not_stall_the_loop_while_another_process_holds_the_file(
+    make: Callable[..., Harness],
+) -> None:
+    """A stop (the window switching connections, or closing) puts the leads claimed ahead and
+    the calls cut off back in line: while another process holds the file, the writer thread
+    waits for it, not the loop the window shares."""
+    client = FakeClient()
+    client.gate = asyncio.Event()  # nothing is answered: the first call is in flight at the stop
+    h = make(client, max_concurrency=4)
+    h.enqueue(leads(20))
+    h.start()
+    await h.until(lambda: len(h.dispatcher.in_flight) == 1 and len(h.dispatcher._ready) == 1)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD_LOCK, str(h.outbox.path), "1.5",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    ticks: list[float] = []
+    try:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"locked"
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0.05)
+        await h.dispatcher.stop(grace=0.1)
+        ticking.cancel()
+    finally:
+        await proc.wait()
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 0.3, max(gaps)
+    assert h.states() == {"queued": 20}  # none left "sending"
+    cut_off = [x for x in h.outbox.leads() if x.unknown_outcome]
+    assert len(cut_off) == 1  # the call in flight: its next answer decides
+    client.gate.set()
+    h.start()
+    await h.until(lambda: h.states() == {"delivered": 20})
+
+
+@pytest.mark.asyncio
 async def test_expiry_behind_an_open_breaker_does_not_stall_the_loop(
     make: Callable[..., Harness],
 ) -> None:
