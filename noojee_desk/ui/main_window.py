@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -125,6 +125,20 @@ class QueueNotWritten(Exception):
         self.problem = problem
 
 
+class _TabKeys(QObject):
+    """Notes that a tab was chosen by its key (Alt+1, Alt+2: a shortcut event on the tab bar),
+    so the focus goes into the page rather than wherever Qt moved it."""
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.by_key = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Shortcut:
+            self.by_key = True
+        return False
+
+
 class _WorkSplitter(QSplitter):
     """The splitter between the work area and the queue: a taller window gives all its new
     height to the work area (the form's fields and the grid's rows before more queue rows);
@@ -190,6 +204,9 @@ class MainWindow(QMainWindow):
         self.entry_tabs.setObjectName("entryTabs")
         self.entry_tabs.addTab(self.form, "&1  Key in a lead")
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
+        self._tab_keys = _TabKeys(self)
+        self.entry_tabs.tabBar().installEventFilter(self._tab_keys)
+        self.entry_tabs.currentChanged.connect(self._entry_tab_changed)
 
         self.queue_model = QueueModel(self._target_names, self._batch_name)
         self.queue_model.attach(
@@ -340,7 +357,7 @@ class MainWindow(QMainWindow):
         # One key for pausing: the menu's action (the queue's button shows the same state).
         self.queue_view.pause.setShortcut(QKeySequence())
         self.act_pause.setShortcut(QKeySequence("Ctrl+P"))
-        self.act_fields = action("Template &fields…", self.edit_layout, "Ctrl+Shift+F", "actFields")
+        self.act_fields = action("Template &fields…", self.edit_layout, "Ctrl+Shift+T", "actFields")
         self.act_pickers = action(
             "Choose &template…", self._focus_pickers, "Ctrl+T", "actChooseTemplate"
         )
@@ -904,12 +921,34 @@ class MainWindow(QMainWindow):
         self.form.clear()
 
     def _paste(self) -> None:
-        self.entry_tabs.setCurrentWidget(self.grid)
+        self._show_grid()
         self.grid.paste_from_clipboard()
 
     def _open_file(self) -> None:
-        self.entry_tabs.setCurrentWidget(self.grid)
+        self._show_grid()  # the file dialog gives the focus back to the table
         self.grid.choose_file()
+
+    def _show_grid(self) -> None:
+        self.entry_tabs.setCurrentWidget(self.grid)
+        self.grid.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _entry_tab_changed(self, _index: int) -> None:
+        """A tab chosen by its key (Alt+1, Alt+2), or the focus left with nowhere to go: the
+        page's place to type takes it (the form's first field, the grid's table). Arrows on the
+        focused tab bar keep the focus there, as in any tab bar; so does a place in the grid
+        the person was at (its table or its problem list)."""
+        by_key, self._tab_keys.by_key = self._tab_keys.by_key, False
+        page = self.entry_tabs.currentWidget()
+        focus = self.focusWidget()
+        if not by_key and focus is not None and focus.isVisible():
+            if not page.isAncestorOf(focus):
+                return  # the tab bar, the pickers, the queue
+            if page is self.form or self.grid.panel.isAncestorOf(focus):
+                return
+        if page is self.form:
+            self.form.focus_first()
+        elif page is self.grid:
+            self.grid.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # -- queueing ------------------------------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""More of the window by keyboard alone: the paste tab, the pickers reached by Ctrl+T, keys
+that mean one thing wherever the focus is."""
+
+from __future__ import annotations
+
+import pytest
+from helpers.waits import until
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from noojee_desk.ui.main_window import MainWindow
+
+ROWS = "Name\tPhone\nAnn Able\t0412 345 111\nBob Baker\t412345222\n"
+
+
+async def open_demo(window: MainWindow) -> None:
+    window.activateWindow()
+    await window.start(demo=True)
+    await until(lambda: window.form.target_ready, what="template, campaign and allocation")
+    await until(lambda: window.focusWidget() is not None, what="a focus")
+
+
+@pytest.mark.asyncio
+async def test_alt_2_puts_the_focus_in_the_grid_and_ctrl_v_pastes(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window)
+    QGuiApplication.clipboard().setText(ROWS)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)
+    assert window.entry_tabs.currentWidget() is window.grid
+    assert window.focusWidget() is window.grid.view
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    await until(lambda: window.grid.model.rowCount() == 2, what="the rows pasted")
+    # And back: Alt+1 to the form's first field.
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
+    assert window.entry_tabs.currentWidget() is window.form
+    assert window.focusWidget() is window.form.first_field()
+
+
+@pytest.mark.asyncio
+async def test_paste_leads_from_the_menu_leaves_the_focus_in_the_grid(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window)
+    QGuiApplication.clipboard().setText(ROWS)
+    QTest.keyClick(
+        window.focusWidget(),
+        Qt.Key.Key_V,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    await until(lambda: window.grid.model.rowCount() == 2, what="the rows pasted")
+    assert window.focusWidget() is window.grid.view
+
+
+@pytest.mark.asyncio
+async def test_a_tab_chosen_on_the_tab_bar_keeps_the_focus_there(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """Arrows on the focused tab bar move between the tabs, as anywhere else."""
+    await open_demo(window)
+    bar = window.entry_tabs.tabBar()
+    bar.setFocus(Qt.FocusReason.TabFocusReason)
+    QTest.keyClick(bar, Qt.Key.Key_Right)
+    assert window.entry_tabs.currentWidget() is window.grid
+    assert window.focusWidget() is bar
+
+
+@pytest.mark.asyncio
+async def test_apply_all_fixes_key_works_in_the_grid(window: MainWindow, qtbot: QtBot) -> None:
+    """Ctrl+Shift+F in the grid applies every suggested fix (not an ambiguous key)."""
+    await open_demo(window)
+    QGuiApplication.clipboard().setText(ROWS)
+    window.act_paste.trigger()
+    await until(lambda: window.grid.model.rowCount() == 2, what="the rows pasted")
+    await until(lambda: window.grid.problems.rowCount() > 0, what="a problem with a fix")
+    window.grid.view.setFocus()
+    assert window.grid.grid_actions.fix_all.isEnabled()
+    QTest.keyClick(
+        window.grid.view,
+        Qt.Key.Key_F,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    await until(lambda: window.grid.problems.rowCount() == 0, what="the fix applied")
+    assert getattr(window, "layout_dialog", None) is None  # not Template fields as well
+
+
+@pytest.mark.asyncio
+async def test_tab_moves_between_the_pickers_once_ctrl_t_reached_them(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    pickers = window.pickers
+
+    def inside(box) -> bool:
+        focus = window.focusWidget()
+        return focus is box or box.isAncestorOf(focus)
+
+    assert inside(pickers.template)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+    assert inside(pickers.campaign)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+    assert inside(pickers.allocation)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+    assert window.focusWidget() is pickers.refresh
+    # Out of the pickers, to the form: Shift+Tab from the first field passes them by again.
+    window.form.focus_first()
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Backtab)
+    assert not any(inside(box) for box in pickers.boxes)
