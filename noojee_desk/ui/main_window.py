@@ -426,6 +426,9 @@ class MainWindow(QMainWindow):
             acts = [a for a in sub.actions() if not a.isSeparator() and a.menu() is None]
             sections.append((top.text().replace("&", ""), acts))
         sections.append(("Key in a lead", list(self.form.actions())))
+        grid = self.grid.grid_actions
+        keyed = (grid.fix, grid.fix_all, grid.problems, grid.field, grid.remove, grid.queue)
+        sections.append(("Paste many", list(keyed)))
         return sections
 
     def _settle_accessibility(self) -> None:

@@ -109,3 +109,44 @@ async def test_tab_moves_between_the_pickers_once_ctrl_t_reached_them(
     window.form.focus_first()
     QTest.keyClick(window.focusWidget(), Qt.Key.Key_Backtab)
     assert not any(inside(box) for box in pickers.boxes)
+
+
+@pytest.mark.asyncio
+async def test_the_shortcuts_page_lists_the_grids_keys(window: MainWindow, qtbot: QtBot) -> None:
+    await open_demo(window)
+    window.act_keys.trigger()
+    rows = {(where, what) for where, what, _keys in window.shortcuts_dialog.rows}
+    window.shortcuts_dialog.close()
+    for what in (
+        "Apply the suggested fix",
+        "Apply all suggested fixes",
+        "Go to the problems",
+        "Queue leads",
+        "Edit the current cell",
+        "Move between cells",
+    ):
+        assert ("Paste many", what) in rows, what
+    assert ("Queue", "Search the queue") in rows
+
+
+def test_no_key_means_two_things_where_the_focus_can_be(window: MainWindow) -> None:
+    """A key bound twice is ambiguous (Qt then does neither) unless the two actions work in
+    separate parts of the window (the form's Ctrl+Enter and the grid's)."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    def owners(act: QAction) -> list[object]:
+        return list(act.associatedObjects())
+
+    seen: dict[str, list[QAction]] = {}
+    for act in window.findChildren(QAction):
+        for key in act.shortcuts():
+            seen.setdefault(key.toString(QKeySequence.SequenceFormat.PortableText), []).append(act)
+    for key, acts in seen.items():
+        acts = list({id(a): a for a in acts}.values())
+        if len(acts) < 2:
+            continue
+        for act in acts:
+            # Each must be limited to its own widgets, and no two share a widget's subtree.
+            assert act.shortcutContext() != Qt.ShortcutContext.WindowShortcut or all(
+                other is act for other in acts
+            ), f"{key}: {[a.text() for a in acts]}"
