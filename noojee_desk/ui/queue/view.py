@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,7 +32,9 @@ from noojee_desk.ui.queue.model import (
     COL_DETAILS,
     COL_ID,
     COL_LEAD,
+    COL_PHONE,
     COL_STATUS,
+    COL_TARGET,
     COL_TRIES,
     COL_UPDATED,
     FILTERS,
@@ -193,6 +195,23 @@ class LeadDetails(QDialog):
 #: Up to this many selected rows the controls follow the selected leads' states.
 SELECTION_READ = 500
 
+#: The queue's columns: (column, wanted width, least width); Details takes what is left.
+_WIDTHS = (
+    (COL_ID, 56, 56),
+    (COL_BATCH, 150, 80),
+    (COL_STATUS, 140, 110),
+    (COL_LEAD, 200, 110),
+    (COL_PHONE, 100, 100),
+    (COL_TARGET, 100, 64),
+    (COL_TRIES, 48, 48),
+    (COL_UPDATED, 90, 64),
+)
+_FITTED = tuple(column for column, _wanted, _least in _WIDTHS)
+_LEAST = {column: least for column, _wanted, least in _WIDTHS}
+_SHRINKS = tuple(column for column, wanted, least in _WIDTHS if least < wanted)
+#: The least of the Details column (it stretches into any room left).
+DETAILS_LEAST = 90
+
 
 class QueueView(QWidget):
     """Shows the queue; its controls emit signals the window routes to the dispatcher."""
@@ -229,15 +248,14 @@ class QueueView(QWidget):
         header.setSortIndicatorShown(True)
         header.setSortIndicator(COL_ID, Qt.SortOrder.AscendingOrder)
         header.sectionClicked.connect(self._header_clicked)
-        for column, width in (
-            (COL_ID, 56),
-            (COL_BATCH, 150),
-            (COL_STATUS, 140),
-            (COL_LEAD, 200),
-            (COL_TRIES, 48),
-            (COL_UPDATED, 90),
-        ):
-            self.table.setColumnWidth(column, width)
+        # The widths wanted; a narrow table (a small or scaled screen) narrows the wordy
+        # columns down to their least, elided (the Details dialog has every word), instead of
+        # scrolling sideways. A column the person drags keeps the width given.
+        self._wanted = {column: width for column, width, _least in _WIDTHS}
+        self._fitting = False
+        header.sectionResized.connect(self._column_dragged)
+        self.table.viewport().installEventFilter(self)  # also when a scroll bar comes or goes
+        self._fit_columns()
         self.table.doubleClicked.connect(self._open_details)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
@@ -359,6 +377,39 @@ class QueueView(QWidget):
         # A selected lead changes state while selected (delivered, rejected 105, …).
         self.model.dataChanged.connect(self._rows_changed)
         self._selection_changed()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return False
+
+    def _fit_columns(self) -> None:
+        """Columns at their wanted widths where the table has room; where it has not, the
+        wordy ones narrowed in proportion (never below their least) so the row fits."""
+        room = self.table.viewport().width()
+        header = self.table.horizontalHeader()
+        wanted = {c: self._wanted.get(c, header.defaultSectionSize()) for c in _FITTED}
+        fixed = sum(wanted[c] for c in _FITTED if c not in _SHRINKS) + DETAILS_LEAST
+        shrinkable = sum(wanted[c] for c in _SHRINKS)
+        spare = room - fixed
+        widths = dict(wanted)
+        if spare < shrinkable:
+            least = {c: _LEAST[c] for c in _SHRINKS}
+            give = max(0, spare - sum(least.values()))
+            over = max(1, shrinkable - sum(least.values()))
+            for c in _SHRINKS:
+                widths[c] = least[c] + (wanted[c] - least[c]) * give // over
+        self._fitting = True
+        try:
+            for column, width in widths.items():
+                if header.sectionSize(column) != width:
+                    self.table.setColumnWidth(column, width)
+        finally:
+            self._fitting = False
+
+    def _column_dragged(self, column: int, _old: int, new: int) -> None:
+        if not self._fitting and column in _FITTED:
+            self._wanted[column] = new
 
     def _search_now(self) -> None:
         self._search_timer.stop()
