@@ -99,6 +99,15 @@ _STORAGE_ERRORS = (sqlite3.Error, OutboxError)
 #: Seconds between two chunks of the search index's backlog (sending and searching go between).
 BACKLOG_PAUSE = 0.02
 
+#: What a queue control says when none of the selected leads could be changed, and why.
+_UNCHANGED = {
+    "retry": "None of the selected leads can be retried: they are delivered, waiting to be "
+    "sent, or taken back to the grid (queue those from the grid).",
+    "hold": "None of the selected leads can be held: only leads waiting to be sent can.",
+    "cancel": "None of the selected leads can be cancelled: only leads waiting to be sent can.",
+    "resend_with_duplicates": "None of the selected leads was refused as a duplicate.",
+}
+
 _Read = TypeVar("_Read", bound=Callable[..., None])
 
 
@@ -1410,7 +1419,11 @@ class MainWindow(QMainWindow):
                 self.status_bar.showMessage("Select leads in the queue first.", 4000)
             return
         changed = control(dispatcher, ids)
-        self.status_bar.showMessage(f"{changed:,} lead{'s' if changed != 1 else ''} changed.", 4000)
+        if changed:
+            said = f"{changed:,} lead{'s' if changed != 1 else ''} changed."
+        else:
+            said = _UNCHANGED.get(getattr(control, "__name__", ""), "No selected lead changed.")
+        self.status_bar.showMessage(said, 6000)
 
     @_reads_queue
     def _show_details(self, lead_id: int) -> None:

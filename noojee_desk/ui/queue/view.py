@@ -195,6 +195,9 @@ class LeadDetails(QDialog):
 #: Up to this many selected rows the controls follow the selected leads' states.
 SELECTION_READ = 500
 
+#: The states Retry sends again (``Outbox.requeue``), unless the lead was taken back.
+RETRYABLE = frozenset({State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.DUPLICATE})
+
 #: The queue's columns: (column, wanted width, least width); Details takes what is left.
 _WIDTHS = (
     (COL_ID, 56, 56),
@@ -498,15 +501,17 @@ class QueueView(QWidget):
             return
         leads = self.selected_leads()
         states = {lead.state for lead in leads}
-        self.act_retry.setEnabled(
-            bool(
-                states
-                & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.DUPLICATE}
-            )
-        )
+        # A lead taken back to the grid is never sent again (its new copy is): nothing to retry.
+        sendable = [lead for lead in leads if not lead.taken_back]
+        self.act_retry.setEnabled(any(lead.state in RETRYABLE for lead in sendable))
         self.act_cancel.setEnabled(bool(states & {State.QUEUED, State.HELD}))
         self.act_hold.setEnabled(State.QUEUED in states)
-        self.act_resend.setEnabled(any(lead.last_code == DUPLICATE for lead in leads))
+        self.act_resend.setEnabled(
+            any(
+                lead.last_code == DUPLICATE and lead.state in (State.REJECTED, State.DUPLICATE)
+                for lead in sendable
+            )
+        )
         self.act_details.setEnabled(len(leads) == 1)
 
     def _open_details(self, index: QModelIndex) -> None:
