@@ -63,6 +63,7 @@ from noojee_desk.core.desk import (
     LearntLayout,
     SendingRestarted,
     SendingStopped,
+    sending_stopped_text,
     guess_sentence,
 )
 from noojee_desk.core.leads.layouts import FieldLayout
@@ -295,6 +296,10 @@ class MainWindow(QMainWindow):
         self._checks_ready = True  # False while the applied layout waits for its checks
         self._applying = 0  # the latest layout applied (an older one's checks: not used)
         self._stopped: dict[int, SetupStopped] = {}  # batches held for a set-up mistake
+        # Sending stopped by an unexpected error: the error and when it starts again.
+        self._restart: tuple[str, float] = ("", 0.0)
+        self._restart_timer = QTimer(self, interval=1000)
+        self._restart_timer.timeout.connect(self._count_down_restart)
         self._tray: QSystemTrayIcon | None = None
         self.desk.subscribe(self._on_event)
         self._build_actions()
@@ -1211,9 +1216,13 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         if isinstance(event, SendingStopped):
+            self._restart = (event.error, time.monotonic() + event.restart_in)
             self.problem_banner.say(BannerReason.SENDING_STOPPED, event.message)
+            if event.error:
+                self._restart_timer.start()
             return
         if isinstance(event, SendingRestarted):
+            self._restart_timer.stop()
             self.problem_banner.clear(BannerReason.SENDING_STOPPED)
             self.status_bar.showMessage("Sending started again.", 6000)
             return
@@ -1232,6 +1241,17 @@ class MainWindow(QMainWindow):
         elif isinstance(event, SetupStopped):
             self._stopped[event.batch_id] = event
             self._show_stopped()
+
+    def _count_down_restart(self) -> None:
+        """The "Sending stopped" banner counts down to the dispatcher's start again."""
+        if self._closing or self.problem_banner.reason is not BannerReason.SENDING_STOPPED:
+            self._restart_timer.stop()
+            return
+        error, at = self._restart
+        left = at - time.monotonic()
+        self.problem_banner.say(BannerReason.SENDING_STOPPED, sending_stopped_text(error, left))
+        if left <= 0:
+            self._restart_timer.stop()
 
     # -- a batch held for a set-up mistake ---------------------------------------------------
 
