@@ -63,8 +63,8 @@ from noojee_desk.core.desk import (
     LearntLayout,
     SendingRestarted,
     SendingStopped,
-    sending_stopped_text,
     guess_sentence,
+    sending_stopped_text,
 )
 from noojee_desk.core.leads.layouts import FieldLayout
 from noojee_desk.core.leads.table import Table
