@@ -225,6 +225,7 @@ class PickerBar(QWidget):
     def _template_chosen(self, template_id: int | None) -> None:
         self._remember(template_id, Profile.choose_template)
         self.campaign.set_choices([], None)
+        self.allocation.set_choices([], None)  # a campaign already empty says nothing itself
         if template_id is not None:
             self._tasks.spawn(self._load("campaigns", template_id), name="load campaigns")
         self._changed()

@@ -150,3 +150,19 @@ def test_no_key_means_two_things_where_the_focus_can_be(window: MainWindow) -> N
             assert act.shortcutContext() != Qt.ShortcutContext.WindowShortcut or all(
                 other is act for other in acts
             ), f"{key}: {[a.text() for a in acts]}"
+
+
+@pytest.mark.asyncio
+async def test_emptying_the_template_empties_the_pickers_below_it(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    line = window.pickers.template.lineEdit()
+    QTest.keyClick(line, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(line, Qt.Key.Key_Backspace)
+    QTest.keyClick(line, Qt.Key.Key_Return)
+    assert window.pickers.target() is None
+    assert window.pickers.campaign.currentText() == ""
+    assert window.pickers.allocation.currentText() == ""  # not the old campaign's list
+    assert "Choose a template" in window.form.summary.text()
