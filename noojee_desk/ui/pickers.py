@@ -78,6 +78,12 @@ class ChoiceBox(QComboBox):
 
     def _emit(self, *_args: object) -> None:
         value = self.current_id()
+        if value is not None and self.findText(self.currentText()) < 0:
+            index = self.findData(value)
+            if index >= 0:  # an id typed that the list has: shown by its name
+                self.blockSignals(True)
+                self.setCurrentIndex(index)
+                self.blockSignals(False)
         if value != self._last:
             self._last = value
             self.chosen.emit(value)

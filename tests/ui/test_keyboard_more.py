@@ -166,3 +166,17 @@ async def test_emptying_the_template_empties_the_pickers_below_it(
     assert window.pickers.campaign.currentText() == ""
     assert window.pickers.allocation.currentText() == ""  # not the old campaign's list
     assert "Choose a template" in window.form.summary.text()
+
+
+@pytest.mark.asyncio
+async def test_an_id_typed_in_a_picker_shows_the_name_it_has(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    await open_demo(window)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    line = window.pickers.template.lineEdit()
+    QTest.keyClick(line, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(line, "3")
+    QTest.keyClick(line, Qt.Key.Key_Return)
+    assert window.pickers.template.currentText() == "Home Loans  (#3)"
+    assert window.pickers.template.current_id() == 3

@@ -479,7 +479,9 @@ class BatchGrid(QWidget):
         note = load_note(table, prepared, append=append, replaced=len(old.rows), source=source)
         if self.checker.validator is None:
             note += "; choose a template to check them"
-        self._say(f"{note}. Visible after {shown_after:.2f} s.")
+        # How long a big paste took to show is worth a word; a quick one's is noise.
+        took = f" Shown after {shown_after:.1f} s." if shown_after >= 1 else ""
+        self._say(f"{note}.{took}")
         self._sync_controls()
         self.loaded.emit(len(rows))
 
