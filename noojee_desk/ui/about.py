@@ -144,6 +144,7 @@ class ShortcutsDialog(QDialog):
             ("Paste many", "Paste rows, or into the selected cells", "Ctrl+V"),
             ("Paste many", "Empty the selected cells", "Del"),
             ("Queue", "Search the queue", "Ctrl+F"),
+            ("Queue", "From the search to the leads found", "Down"),
         ]
         table = QTableWidget(len(rows), 3)
         table.setObjectName("shortcutsTable")

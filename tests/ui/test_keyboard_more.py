@@ -180,3 +180,18 @@ async def test_an_id_typed_in_a_picker_shows_the_name_it_has(
     QTest.keyClick(line, Qt.Key.Key_Return)
     assert window.pickers.template.currentText() == "Home Loans  (#3)"
     assert window.pickers.template.current_id() == 3
+
+
+@pytest.mark.asyncio
+async def test_ctrl_f_then_down_reaches_the_queues_rows(window: MainWindow, qtbot: QtBot) -> None:
+    await open_demo(window)
+    QTest.keyClicks(window.focusWidget(), "Kim Keyboard")
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+    QTest.keyClicks(window.focusWidget(), "03 7010 5555")
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    await until(lambda: window.queue_model.rowCount() == 1, what="the lead in the queue")
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.focusWidget() is window.queue_view.search
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_Down)
+    assert window.focusWidget() is window.queue_view.table
+    assert window.queue_view.table.currentIndex().row() == 0

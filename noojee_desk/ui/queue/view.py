@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -275,6 +275,12 @@ class QueueView(QWidget):
         self.filter.setObjectName("queueFilter")
         self.filter.setAccessibleName("Show")
         self.filter.addItems(list(FILTERS))
+        # As wide as most of its choices, not its longest: the row fits a narrow window (the
+        # list pops up as wide as it needs).
+        self.filter.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.filter.setMinimumContentsLength(14)
         self.filter.currentTextChanged.connect(lambda text: self.model.set_states(FILTERS[text]))
         self.search = QLineEdit()
         self.search.setObjectName("queueSearch")
@@ -287,6 +293,7 @@ class QueueView(QWidget):
         self._search_timer.timeout.connect(self._search_now)
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
         self.search.returnPressed.connect(self._search_now)
+        self.search.installEventFilter(self)  # Down: on to the rows found
         # A search's first results come from the indexes; the rest while this shows.
         self.searching = QLabel("Searching messages…")
         self.searching.setObjectName("queueSearching")
@@ -384,6 +391,14 @@ class QueueView(QWidget):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
             self._fit_columns()
+        elif watched is self.search and event.type() == QEvent.Type.KeyPress:
+            key = event.key() if isinstance(event, QKeyEvent) else None
+            if key == Qt.Key.Key_Down and self.model.rowCount():
+                self._search_now()
+                if not self.table.currentIndex().isValid():
+                    self.table.setCurrentIndex(self.model.index(0, COL_LEAD))
+                self.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+                return True
         return False
 
     def _fit_columns(self) -> None:
