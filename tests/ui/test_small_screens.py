@@ -135,7 +135,7 @@ def test_the_window_fits_and_shows_what_a_lead_needs(
     assert seen["queue_rows"] > 40, seen  # the queue keeps a few rows in view
     # The queue's columns fit its width: no scrolling sideways to read a lead's details.
     assert seen["queue_sideways"] == 0, seen
-    assert seen["details_width"] >= 80, seen
+    assert seen["details_width"] >= 140, seen
 
 
 @pytest.mark.asyncio

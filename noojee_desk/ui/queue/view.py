@@ -213,7 +213,7 @@ _FITTED = tuple(column for column, _wanted, _least in _WIDTHS)
 _LEAST = {column: least for column, _wanted, least in _WIDTHS}
 _SHRINKS = tuple(column for column, wanted, least in _WIDTHS if least < wanted)
 #: The least of the Details column (it stretches into any room left).
-DETAILS_LEAST = 90
+DETAILS_LEAST = 140
 
 
 class QueueView(QWidget):
