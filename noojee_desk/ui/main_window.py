@@ -1450,7 +1450,8 @@ class MainWindow(QMainWindow):
         lead = self.desk.outbox.get(lead_id)
         if lead is None:
             return
-        dialog = LeadDetails(lead, self.desk.outbox.attempts(lead_id), self)
+        batch = self._batch_name(lead.batch_id)
+        dialog = LeadDetails(lead, self.desk.outbox.attempts(lead_id), self, batch)
         self.details_dialog = dialog
         dialog.open()
 

@@ -8,6 +8,7 @@ from helpers.waits import until
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
 from noojee_desk.ui.main_window import MainWindow
@@ -195,3 +196,9 @@ async def test_ctrl_f_then_down_reaches_the_queues_rows(window: MainWindow, qtbo
     QTest.keyClick(window.focusWidget(), Qt.Key.Key_Down)
     assert window.focusWidget() is window.queue_view.table
     assert window.queue_view.table.currentIndex().row() == 0
+    # Ctrl+I: the lead's details, its batch named as the queue names it.
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    await until(lambda: getattr(window, "details_dialog", None) is not None, what="details")
+    text = window.details_dialog.findChild(QPlainTextEdit).toPlainText()
+    window.details_dialog.close()
+    assert "Batch 1: Keyed in (" in text

@@ -153,7 +153,13 @@ class ExportProgress(QWidget):
 class LeadDetails(QDialog):
     """Everything about one lead: fields, external id, every attempt."""
 
-    def __init__(self, lead: Lead, attempts: list[Attempt], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        lead: Lead,
+        attempts: list[Attempt],
+        parent: QWidget | None = None,
+        batch_name: str = "",
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Lead {lead.id}")
         self.resize(620, 460)
@@ -169,7 +175,8 @@ class LeadDetails(QDialog):
         if lead.last_message:
             lines.append(f"Server message: {lead.last_message}")
         row = f", row {lead.row}" if lead.row is not None else ""
-        lines.append(f"Batch {lead.batch_id}{row}")
+        named = f": {batch_name}" if batch_name else ""
+        lines.append(f"Batch {lead.batch_id}{named}{row}")
         lines.append("")
         lines.append("Fields sent:")
         lines += [f"  {k}: {v}" for k, v in lead.fields.items()]
