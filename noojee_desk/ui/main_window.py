@@ -139,13 +139,17 @@ class _TabKeys(QObject):
     """Notes that a tab was chosen by its key (Alt+1, Alt+2: a shortcut event on the tab bar),
     so the focus goes into the page rather than wherever Qt moved it."""
 
-    def __init__(self, parent: QObject) -> None:
+    def __init__(self, parent: QObject, then: Callable[[], None]) -> None:
         super().__init__(parent)
         self.by_key = False
+        self._then = then
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Shortcut:
             self.by_key = True
+            # The tab already shown changes nothing (no currentChanged): the focus goes to it
+            # all the same once the tab bar has handled the key.
+            QTimer.singleShot(0, self._then)
         return False
 
 
@@ -214,7 +218,7 @@ class MainWindow(QMainWindow):
         self.entry_tabs.setObjectName("entryTabs")
         self.entry_tabs.addTab(self.form, "&1  Key in a lead")
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
-        self._tab_keys = _TabKeys(self)
+        self._tab_keys = _TabKeys(self, lambda: self._entry_tab_changed())
         self.entry_tabs.tabBar().installEventFilter(self._tab_keys)
         self.entry_tabs.currentChanged.connect(self._entry_tab_changed)
 
@@ -949,7 +953,7 @@ class MainWindow(QMainWindow):
         self.entry_tabs.setCurrentWidget(self.grid)
         self.grid.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
-    def _entry_tab_changed(self, _index: int) -> None:
+    def _entry_tab_changed(self, _index: int = -1) -> None:
         """A tab chosen by its key (Alt+1, Alt+2), or the focus left with nowhere to go: the
         page's place to type takes it (the form's first field, the grid's table). Arrows on the
         focused tab bar keep the focus there, as in any tab bar; so does a place in the grid

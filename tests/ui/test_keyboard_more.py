@@ -202,3 +202,15 @@ async def test_ctrl_f_then_down_reaches_the_queues_rows(window: MainWindow, qtbo
     text = window.details_dialog.findChild(QPlainTextEdit).toPlainText()
     window.details_dialog.close()
     assert "Batch 1: Keyed in (" in text
+
+
+@pytest.mark.asyncio
+async def test_alt_1_on_the_form_tab_brings_the_focus_back_to_the_form(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """From the queue's search (the form's tab still shown), Alt+1 goes to the first field."""
+    await open_demo(window)
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.focusWidget() is window.queue_view.search
+    QTest.keyClick(window.focusWidget(), Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
+    await until(lambda: window.focusWidget() is window.form.first_field(), limit=3, what="form")
