@@ -244,19 +244,19 @@ async def test_the_queue_columns_narrow_to_fit_and_widen_again(
 async def test_the_queues_controls_keep_apart_on_a_narrow_window(
     window: MainWindow, qtbot: QtBot
 ) -> None:
-    """Long figures ("… leads/s · … sending · … waiting …") give way; the search box and the
+    """Long figures ("… waiting · … sending · … leads/s …") give way; the search box and the
     buttons beside it are never drawn over each other."""
     view = window.queue_view
     view.setParent(None)
     view.resize(880, 300)
     view.show()
-    view.figures.setText("12.5 leads/s · 8 sending · 12,345 waiting · limit found: 8 at once")
+    view.figures.setText("12,345 waiting · 8 sending · 12.5 leads/s · limit found: 8 at once")
     menu = view.findChild(QWidget, "selectedLeadsMenu")
     await until(lambda: view.search.isVisible() and menu.isVisible(), what="laid out")
     await until(lambda: view.search.width() > 0)
     search = view.search.geometry()
     assert search.right() < menu.geometry().left(), (search, menu.geometry())
     assert view.search.width() >= 200
-    assert view.figures.toolTip().startswith("12.5 leads/s")  # the whole text on hover
+    assert view.figures.toolTip().startswith("12,345 waiting")  # the whole text on hover
     view.close()
     view.setParent(window)

@@ -579,9 +579,10 @@ class QueueView(QWidget):
         self.model.set_paused(attention if figures.needs_attention else "")
         self.set_paused(bool(figures.paused_reason) and not figures.needs_attention)
         if figures.in_flight or figures.queued:
+            # What waits first: on a narrow window the end of the line gives way.
             self.figures.setText(
-                f"{figures.rate_per_s:.1f} leads/s · {figures.in_flight} sending · "
-                f"{figures.queued:,} waiting · limit found: {figures.limit} at once"
+                f"{figures.queued:,} waiting · {figures.in_flight} sending · "
+                f"{figures.rate_per_s:.1f} leads/s · limit found: {figures.limit} at once"
             )
         else:
             self.figures.setText("Nothing waiting to be sent.")
