@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -88,10 +89,24 @@ def guess_sentence(layout: FieldLayout) -> str:
 @dataclass(frozen=True, slots=True)
 class SendingStopped:
     """The profile's dispatcher stopped on an unexpected error (logged with its traceback);
-    it starts again by itself in ``restart_in`` seconds. ``message`` is for a person."""
+    it starts again by itself in ``restart_in`` seconds. ``message`` is for a person;
+    ``error`` is the error it names (redacted), for ``sending_stopped_text`` as time passes."""
 
     message: str
     restart_in: float
+    error: str = ""
+
+
+def sending_stopped_text(error: str, seconds_left: float) -> str:
+    """What a person is told while sending is stopped by an unexpected error: what, that it
+    starts again by itself and when (a window counts the seconds down)."""
+    left = max(0, math.ceil(seconds_left))
+    when = f"in {left} s" if left else "now"
+    return (
+        f"Sending stopped after an unexpected error ({error}). "
+        f"It starts again by itself {when}; nothing queued is lost. The "
+        "log file has the details for support."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,12 +465,8 @@ class Desk:
                 if stop.is_set():
                     return  # it was being stopped anyway
                 what = redact_text(f"{type(exc).__name__}: {exc}")  # it is shown on screen
-                self.queue_problem = (
-                    f"Sending stopped after an unexpected error ({what}). "
-                    f"It starts again by itself in {wait:.0f} s; nothing queued is lost. The "
-                    "log file has the details for support."
-                )
-                self._forward(SendingStopped(self.queue_problem, wait))
+                self.queue_problem = sending_stopped_text(what, wait)
+                self._forward(SendingStopped(self.queue_problem, wait, what))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
             if stop.is_set():

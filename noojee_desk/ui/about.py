@@ -139,6 +139,12 @@ class ShortcutsDialog(QDialog):
             ("Moving around", "To the next or the previous field", "Tab, Shift+Tab"),
             ("Moving around", "The Template, Campaign or Allocation box", "Alt+T, Alt+M, Alt+L"),
             ("Moving around", "Key in a lead or Paste many", "Alt+1, Alt+2"),
+            ("Paste many", "Move between cells", "Arrows, Tab, Home, End"),
+            ("Paste many", "Edit the current cell", "F2, or start typing; Enter keeps it"),
+            ("Paste many", "Paste rows, or into the selected cells", "Ctrl+V"),
+            ("Paste many", "Empty the selected cells", "Del"),
+            ("Queue", "Search the queue", "Ctrl+F"),
+            ("Queue", "From the search to the leads found", "Down"),
         ]
         table = QTableWidget(len(rows), 3)
         table.setObjectName("shortcutsTable")

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -65,6 +65,7 @@ from noojee_desk.core.desk import (
     SendingRestarted,
     SendingStopped,
     guess_sentence,
+    sending_stopped_text,
 )
 from noojee_desk.core.leads.layouts import FieldLayout
 from noojee_desk.core.leads.table import Table
@@ -100,6 +101,15 @@ _STORAGE_ERRORS = (sqlite3.Error, OutboxError)
 #: Seconds between two chunks of the search index's backlog (sending and searching go between).
 BACKLOG_PAUSE = 0.02
 
+#: What a queue control says when none of the selected leads could be changed, and why.
+_UNCHANGED = {
+    "retry": "None of the selected leads can be retried: they are delivered, waiting to be "
+    "sent, or taken back to the grid (queue those from the grid).",
+    "hold": "None of the selected leads can be held: only leads waiting to be sent can.",
+    "cancel": "None of the selected leads can be cancelled: only leads waiting to be sent can.",
+    "resend_with_duplicates": "None of the selected leads was refused as a duplicate.",
+}
+
 _Read = TypeVar("_Read", bound=Callable[..., None])
 
 
@@ -134,6 +144,24 @@ class QueueNotWritten(Exception):
     def __init__(self, problem: StorageProblem) -> None:
         super().__init__(" ".join(p for p in (problem.sentence, problem.fix) if p))
         self.problem = problem
+
+
+class _TabKeys(QObject):
+    """Notes that a tab was chosen by its key (Alt+1, Alt+2: a shortcut event on the tab bar),
+    so the focus goes into the page rather than wherever Qt moved it."""
+
+    def __init__(self, parent: QObject, then: Callable[[], None]) -> None:
+        super().__init__(parent)
+        self.by_key = False
+        self._then = then
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Shortcut:
+            self.by_key = True
+            # The tab already shown changes nothing (no currentChanged): the focus goes to it
+            # all the same once the tab bar has handled the key.
+            QTimer.singleShot(0, self._then)
+        return False
 
 
 class _WorkSplitter(QSplitter):
@@ -201,6 +229,9 @@ class MainWindow(QMainWindow):
         self.entry_tabs.setObjectName("entryTabs")
         self.entry_tabs.addTab(self.form, "&1  Key in a lead")
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
+        self._tab_keys = _TabKeys(self, lambda: self._entry_tab_changed())
+        self.entry_tabs.tabBar().installEventFilter(self._tab_keys)
+        self.entry_tabs.currentChanged.connect(self._entry_tab_changed)
 
         self.queue_model = QueueModel(self._target_names, self._batch_name)
         self.queue_model.attach(
@@ -281,6 +312,10 @@ class MainWindow(QMainWindow):
         self._checks_ready = True  # False while the applied layout waits for its checks
         self._applying = 0  # the latest layout applied (an older one's checks: not used)
         self._stopped: dict[int, SetupStopped] = {}  # batches held for a set-up mistake
+        # Sending stopped by an unexpected error: the error and when it starts again.
+        self._restart: tuple[str, float] = ("", 0.0)
+        self._restart_timer = QTimer(self, interval=1000)
+        self._restart_timer.timeout.connect(self._count_down_restart)
         self._tray: QSystemTrayIcon | None = None
         self.desk.subscribe(self._on_event)
         self._build_actions()
@@ -352,7 +387,7 @@ class MainWindow(QMainWindow):
         # One key for pausing: the menu's action (the queue's button shows the same state).
         self.queue_view.pause.setShortcut(QKeySequence())
         self.act_pause.setShortcut(QKeySequence("Ctrl+P"))
-        self.act_fields = action("Template &fields…", self.edit_layout, "Ctrl+Shift+F", "actFields")
+        self.act_fields = action("Template &fields…", self.edit_layout, "Ctrl+Shift+T", "actFields")
         self.act_pickers = action(
             "Choose &template…", self._focus_pickers, "Ctrl+T", "actChooseTemplate"
         )
@@ -421,6 +456,9 @@ class MainWindow(QMainWindow):
             acts = [a for a in sub.actions() if not a.isSeparator() and a.menu() is None]
             sections.append((top.text().replace("&", ""), acts))
         sections.append(("Key in a lead", list(self.form.actions())))
+        grid = self.grid.grid_actions
+        keyed = (grid.fix, grid.fix_all, grid.problems, grid.field, grid.remove, grid.queue)
+        sections.append(("Paste many", list(keyed)))
         return sections
 
     def _settle_accessibility(self) -> None:
@@ -917,12 +955,34 @@ class MainWindow(QMainWindow):
         self.form.clear()
 
     def _paste(self) -> None:
-        self.entry_tabs.setCurrentWidget(self.grid)
+        self._show_grid()
         self.grid.paste_from_clipboard()
 
     def _open_file(self) -> None:
-        self.entry_tabs.setCurrentWidget(self.grid)
+        self._show_grid()  # the file dialog gives the focus back to the table
         self.grid.choose_file()
+
+    def _show_grid(self) -> None:
+        self.entry_tabs.setCurrentWidget(self.grid)
+        self.grid.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _entry_tab_changed(self, _index: int = -1) -> None:
+        """A tab chosen by its key (Alt+1, Alt+2), or the focus left with nowhere to go: the
+        page's place to type takes it (the form's first field, the grid's table). Arrows on the
+        focused tab bar keep the focus there, as in any tab bar; so does a place in the grid
+        the person was at (its table or its problem list)."""
+        by_key, self._tab_keys.by_key = self._tab_keys.by_key, False
+        page = self.entry_tabs.currentWidget()
+        focus = self.focusWidget()
+        if not by_key and focus is not None and focus.isVisible():
+            if not page.isAncestorOf(focus):
+                return  # the tab bar, the pickers, the queue
+            if page is self.form or self.grid.panel.isAncestorOf(focus):
+                return
+        if page is self.form:
+            self.form.focus_first()
+        elif page is self.grid:
+            self.grid.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -1187,9 +1247,13 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         if isinstance(event, SendingStopped):
+            self._restart = (event.error, time.monotonic() + event.restart_in)
             self.problem_banner.say(BannerReason.SENDING_STOPPED, event.message)
+            if event.error:
+                self._restart_timer.start()
             return
         if isinstance(event, SendingRestarted):
+            self._restart_timer.stop()
             self.problem_banner.clear(BannerReason.SENDING_STOPPED)
             self.status_bar.showMessage("Sending started again.", 6000)
             return
@@ -1208,6 +1272,17 @@ class MainWindow(QMainWindow):
         elif isinstance(event, SetupStopped):
             self._stopped[event.batch_id] = event
             self._show_stopped()
+
+    def _count_down_restart(self) -> None:
+        """The "Sending stopped" banner counts down to the dispatcher's start again."""
+        if self._closing or self.problem_banner.reason is not BannerReason.SENDING_STOPPED:
+            self._restart_timer.stop()
+            return
+        error, at = self._restart
+        left = at - time.monotonic()
+        self.problem_banner.say(BannerReason.SENDING_STOPPED, sending_stopped_text(error, left))
+        if left <= 0:
+            self._restart_timer.stop()
 
     # -- a batch held for a set-up mistake ---------------------------------------------------
 
@@ -1399,14 +1474,19 @@ class MainWindow(QMainWindow):
                 self.status_bar.showMessage("Select leads in the queue first.", 4000)
             return
         changed = control(dispatcher, ids)
-        self.status_bar.showMessage(f"{changed:,} lead{'s' if changed != 1 else ''} changed.", 4000)
+        if changed:
+            said = f"{changed:,} lead{'s' if changed != 1 else ''} changed."
+        else:
+            said = _UNCHANGED.get(getattr(control, "__name__", ""), "No selected lead changed.")
+        self.status_bar.showMessage(said, 6000)
 
     @_reads_queue
     def _show_details(self, lead_id: int) -> None:
         lead = self.desk.outbox.get(lead_id)
         if lead is None:
             return
-        dialog = LeadDetails(lead, self.desk.outbox.attempts(lead_id), self)
+        batch = self._batch_name(lead.batch_id)
+        dialog = LeadDetails(lead, self.desk.outbox.attempts(lead_id), self, batch)
         self.details_dialog = dialog
         dialog.open()
 

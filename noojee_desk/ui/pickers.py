@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QGridLayout,
     QHBoxLayout,
@@ -77,6 +78,12 @@ class ChoiceBox(QComboBox):
 
     def _emit(self, *_args: object) -> None:
         value = self.current_id()
+        if value is not None and self.findText(self.currentText()) < 0:
+            index = self.findData(value)
+            if index >= 0:  # an id typed that the list has: shown by its name
+                self.blockSignals(True)
+                self.setCurrentIndex(index)
+                self.blockSignals(False)
         if value != self._last:
             self._last = value
             self.chosen.emit(value)
@@ -154,6 +161,10 @@ class PickerBar(QWidget):
         self.refresh.clicked.connect(self.reload)
         self.retry.clicked.connect(self.reload)
         self._loading = 0
+        self._inside = False  # the focus is in one of the pickers (or on Refresh)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_moved)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -220,6 +231,7 @@ class PickerBar(QWidget):
     def _template_chosen(self, template_id: int | None) -> None:
         self._remember(template_id, Profile.choose_template)
         self.campaign.set_choices([], None)
+        self.allocation.set_choices([], None)  # a campaign already empty says nothing itself
         if template_id is not None:
             self._tasks.spawn(self._load("campaigns", template_id), name="load campaigns")
         self._changed()
@@ -251,18 +263,30 @@ class PickerBar(QWidget):
 
     def _skip_when_chosen(self) -> None:
         """While all three are chosen, Tab passes the pickers by (the form comes first);
-        Ctrl+T, a mnemonic (Alt+T, Alt+M, Alt+L) or a click still reaches them."""
-        skip = self.target() is not None
-        if skip == self._skippable:
+        Ctrl+T, a mnemonic (Alt+T, Alt+M, Alt+L) or a click still reaches them, and once the
+        focus is in one, Tab goes on to the next."""
+        self._skippable = self.target() is not None
+        self._set_tab_stops(not self._skippable or self._inside)
+
+    def _focus_moved(self, _old: QWidget | None, new: QWidget | None) -> None:
+        parts = (*self.boxes, self.refresh)
+        inside = new is not None and any(part is new or part.isAncestorOf(new) for part in parts)
+        if inside != self._inside:
+            self._inside = inside
+            self._set_tab_stops(not self._skippable or inside)
+
+    def _set_tab_stops(self, reachable: bool) -> None:
+        policy = Qt.FocusPolicy.StrongFocus if reachable else Qt.FocusPolicy.ClickFocus
+        if self.template.focusPolicy() == policy:
             return
-        self._skippable = skip
-        policy = Qt.FocusPolicy.ClickFocus if skip else Qt.FocusPolicy.StrongFocus
         for box in self.boxes:
             box.setFocusPolicy(policy)
             line = box.lineEdit()
             if line is not None:
                 line.setFocusPolicy(policy)
-        self.refresh.setFocusPolicy(Qt.FocusPolicy.NoFocus if skip else Qt.FocusPolicy.TabFocus)
+        self.refresh.setFocusPolicy(
+            Qt.FocusPolicy.TabFocus if reachable else Qt.FocusPolicy.NoFocus
+        )
 
     @property
     def skipped_by_tab(self) -> bool:

@@ -128,3 +128,14 @@ def test_a_lead_put_back_keeps_its_callback_on_any_pc_clock(pc_zone: str) -> Non
         "print(json.dumps(form.values().get('njCallBackDate')))\n"
     )
     assert _last_line_in_zone(script, pc_zone) == "2026-12-20 10:00"
+
+
+def test_the_callback_box_shows_a_near_time_before_any_template(qtbot: QtBot) -> None:
+    """A form with no template yet (nothing chosen) offers an hour from now, not year 2000."""
+    from PySide6.QtCore import QDateTime
+
+    form = LeadForm()
+    qtbot.addWidget(form)
+    shown = form.callback.dateTime()
+    now = QDateTime.currentDateTime()
+    assert abs(now.secsTo(shown)) < 2 * 24 * 3600, shown.toString()

@@ -689,3 +689,29 @@ async def test_sending_stopped_by_an_error_is_said_until_it_starts_again(
     assert "starts again by itself in 1 s" in banner.text
     await until(lambda: banner.reason is None, what="the banner gone")
     assert "Sending started again." in window.status_bar.currentMessage()
+
+
+@pytest.mark.asyncio
+async def test_the_sending_stopped_banner_counts_down_to_the_start_again(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noojee_desk.core.delivery.dispatcher import Dispatcher
+
+    launch = Dispatcher._launch
+    failed: list[int] = []
+
+    async def buggy(self: Dispatcher) -> None:
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("a bug in the dispatcher")
+        await launch(self)
+
+    monkeypatch.setattr(Dispatcher, "_launch", buggy)
+    window.desk.restart_waits = (3.0,)
+    await window.start(demo=True)
+    banner = window.problem_banner
+    await until(lambda: banner.reason is BannerReason.SENDING_STOPPED, what="the banner")
+    assert "starts again by itself in 3 s" in banner.text
+    assert "RuntimeError: a bug in the dispatcher" in banner.text
+    await until(lambda: "in 2 s" in banner.text or "in 1 s" in banner.text, what="a count")
+    await until(lambda: banner.reason is None, what="the banner gone")

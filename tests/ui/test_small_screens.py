@@ -77,6 +77,8 @@ async def main():
         "allocation": shown(window.pickers.allocation, window),
         "options": shown(window.form.callback_on, window),
         "queue_rows": window.queue_view.table.viewport().height(),
+        "queue_sideways": window.queue_view.table.horizontalScrollBar().maximum(),
+        "details_width": window.queue_view.table.columnWidth(7),
     }
     print(json.dumps(report), flush=True)
     await window.shutdown()
@@ -131,6 +133,9 @@ def test_the_window_fits_and_shows_what_a_lead_needs(
     for part in ("export", "pause", "options"):
         assert seen[part] == 1.0, (part, seen)
     assert seen["queue_rows"] > 40, seen  # the queue keeps a few rows in view
+    # The queue's columns fit its width: no scrolling sideways to read a lead's details.
+    assert seen["queue_sideways"] == 0, seen
+    assert seen["details_width"] >= 140, seen
 
 
 @pytest.mark.asyncio
@@ -205,3 +210,53 @@ async def test_the_phone_field_is_visible_in_a_1024x700_window(
     inside: QWidget = window
     corner = phone.mapTo(inside, QPoint(0, phone.height()))
     assert inside.rect().contains(corner)
+
+
+@pytest.mark.asyncio
+async def test_the_queue_columns_narrow_to_fit_and_widen_again(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from noojee_desk.ui.queue.model import COL_BATCH, COL_DETAILS, COL_LEAD
+
+    view = window.queue_view
+    view.setParent(None)  # on its own, to set its width
+    view.resize(1400, 300)
+    view.show()
+    table = view.table
+    await until(lambda: table.viewport().width() > 1300, what="laid out wide")
+    assert table.columnWidth(COL_LEAD) == 200
+    view.resize(880, 300)
+    await until(lambda: table.viewport().width() < 900, what="narrowed")
+    assert table.horizontalScrollBar().maximum() == 0
+    assert table.columnWidth(COL_LEAD) < 200
+    assert table.columnWidth(COL_DETAILS) >= 80
+    view.resize(1400, 300)
+    await until(lambda: table.columnWidth(COL_LEAD) == 200, what="widened again")
+    table.setColumnWidth(COL_BATCH, 260)  # as a person dragging its edge
+    view.resize(1401, 300)
+    await until(lambda: table.viewport().width() > 1300, what="laid out")
+    assert table.columnWidth(COL_BATCH) == 260
+    view.close()
+    view.setParent(window)
+
+
+@pytest.mark.asyncio
+async def test_the_queues_controls_keep_apart_on_a_narrow_window(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """Long figures ("… waiting · … sending · … leads/s …") give way; the search box and the
+    buttons beside it are never drawn over each other."""
+    view = window.queue_view
+    view.setParent(None)
+    view.resize(880, 300)
+    view.show()
+    view.figures.setText("12,345 waiting · 8 sending · 12.5 leads/s · limit found: 8 at once")
+    menu = view.findChild(QWidget, "selectedLeadsMenu")
+    await until(lambda: view.search.isVisible() and menu.isVisible(), what="laid out")
+    await until(lambda: view.search.width() > 0)
+    search = view.search.geometry()
+    assert search.right() < menu.geometry().left(), (search, menu.geometry())
+    assert view.search.width() >= 200
+    assert view.figures.toolTip().startswith("12,345 waiting")  # the whole text on hover
+    view.close()
+    view.setParent(window)

@@ -200,6 +200,7 @@ class Lead:
     created_at: float
     updated_at: float
     budget_from: float | None = None  # when the retry budget started (first attempt or re-queue)
+    taken_back: bool = False  # its fields went back to the grid: never sent or retried again
 
     def fields_to_send(self) -> dict[str, str]:
         """The body of the insert call: the fields plus the external id."""

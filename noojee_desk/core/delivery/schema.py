@@ -180,7 +180,7 @@ LEAD_COLUMNS = (
     "id, batch_id, row_no, profile, template_id, campaign_id, allocation_id, allow_duplicates, "
     "fields, external_id, external_id_generated, state, attempts, next_attempt_at, "
     "unknown_outcome, last_code, last_message, sentence, fix, first_attempt_at, last_attempt_at, "
-    "delivered_at, created_at, updated_at, budget_from"
+    "delivered_at, created_at, updated_at, budget_from, taken_back"
 )
 
 
@@ -246,6 +246,7 @@ def lead_of(r: sqlite3.Row | tuple[Any, ...]) -> Lead:
         created_at=r[22],
         updated_at=r[23],
         budget_from=r[24],
+        taken_back=bool(r[25]),
     )
 
 

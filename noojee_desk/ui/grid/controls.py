@@ -37,6 +37,11 @@ class GridActions:
     field: QAction  # choose the field the current column is sent as
 
 
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """ "1 row", "2 rows", "1,204 leads": a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def keys_text(action: QAction) -> str:
     """The action's shortcuts as people read them: "Ctrl+. or Alt+Return"."""
     return " or ".join(
@@ -286,7 +291,7 @@ class GridFooter(QWidget):
         clean, warned, blocked, _unchecked = summary
         count = clean + warned
         if total:
-            parts = [f"{total:,} rows"]
+            parts = [counted(total, "row")]
             if checked:
                 parts += [f"{clean:,} ready", f"{warned:,} with warnings", f"{blocked:,} blocked"]
             if pending:
@@ -294,7 +299,7 @@ class GridFooter(QWidget):
             self.counts.setText(" · ".join(parts) + ("  (checking…)" if checking else ""))
         else:
             self.counts.setText("")
-        self.queue_button.setText(f"Queue {count:,} leads" if count else "Queue leads")
+        self.queue_button.setText(f"Queue {counted(count, 'lead')}" if count else "Queue leads")
         self.queue_button.setEnabled(
             ready and count > 0 and not busy and not checking and not pending
         )
@@ -304,7 +309,9 @@ class GridFooter(QWidget):
         elif checking:
             tip = "The rows are being checked…"
         else:
-            tip = f"{count:,} leads can be queued; {blocked:,} rows need fixing first."
+            need = "needs" if blocked == 1 else "need"
+            fixing = f"{counted(blocked, 'row')} {need} fixing first"
+            tip = f"{counted(count, 'lead')} can be queued; {fixing}."
         self.queue_button.setToolTip(f"Queue the ready rows{keys}. {tip}")
 
     def set_queue_keys(self, action: QAction) -> None:

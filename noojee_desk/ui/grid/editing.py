@@ -12,6 +12,7 @@ from noojee_desk.core.leads.paste import GridState, ProblemEntry, next_source_ro
 from noojee_desk.core.leads.table import Table
 from noojee_desk.core.leads.text_tables import to_tsv
 from noojee_desk.core.leads.validate import Problem
+from noojee_desk.ui.grid.controls import counted
 from noojee_desk.ui.grid.model import BatchModel
 from noojee_desk.ui.grid.undo import (
     AddRowsCommand,
@@ -97,8 +98,8 @@ class GridEditor(QObject):
         ids = [model.row_at(p).id for p in positions if not model.row_at(p).queueing]
         if not ids or self._busy():
             return
-        self._undo.push(RemoveRowsCommand(model, ids, f"Remove {len(ids):,} rows"))
-        self._say(f"Removed {len(ids):,} rows (Undo brings them back).")
+        self._undo.push(RemoveRowsCommand(model, ids, f"Remove {counted(len(ids), 'row')}"))
+        self._say(f"Removed {counted(len(ids), 'row')} (Undo brings them back).")
 
     def clear(self) -> None:
         """Empty the grid (undoable)."""
@@ -109,7 +110,7 @@ class GridEditor(QObject):
             return
         count = self._model.total()
         self._undo.push(ResetCommand(self._model, GridState(), "Clear grid"))
-        self._say(f"Cleared {count:,} rows (Undo brings them back).")
+        self._say(f"Cleared {counted(count, 'row')} (Undo brings them back).")
 
     # -- fixes ---------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from noojee_desk.ui.grid.clipboard import exact_values_html, files_in, paste_for
 from noojee_desk.ui.grid.controls import (
     GridFooter,
     GridToolbar,
+    counted,
     keys_text,
     make_actions,
     queue_summary,
@@ -296,11 +297,12 @@ class BatchGrid(QWidget):
         had_steps = self.undo_stack.count() > 0
         self.undo_stack.clear()
         left = self.model.total()
-        done = f"Queued {len(ids) - skipped:,} leads."
+        done = f"Queued {counted(len(ids) - skipped, 'lead')}."
         if skipped:
-            done += f" {skipped:,} delivered before were skipped."
+            done += f" {skipped:,} delivered before {'was' if skipped == 1 else 'were'} skipped."
         if left:
-            done += f" {left:,} rows stay here to be fixed."
+            stay = "stays" if left == 1 else "stay"
+            done += f" {counted(left, 'row')} {stay} here to be fixed."
         if had_steps:
             done += " Queued leads cannot be undone, so Undo starts again from here."
         self._say(done)
@@ -434,7 +436,7 @@ class BatchGrid(QWidget):
             for row in rows:
                 row.source_row += shift
         validator = self.checker.validator
-        self._set_busy(f"Adding {len(rows):,} rows…")
+        self._set_busy(f"Adding {counted(len(rows), 'row')}…")
         shown_after = 0.0
         try:
             if not append:
@@ -477,7 +479,9 @@ class BatchGrid(QWidget):
         note = load_note(table, prepared, append=append, replaced=len(old.rows), source=source)
         if self.checker.validator is None:
             note += "; choose a template to check them"
-        self._say(f"{note}. Visible after {shown_after:.2f} s.")
+        # How long a big paste took to show is worth a word; a quick one's is noise.
+        took = f" Shown after {shown_after:.1f} s." if shown_after >= 1 else ""
+        self._say(f"{note}.{took}")
         self._sync_controls()
         self.loaded.emit(len(rows))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QProgressBar,
+    QSizePolicy,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -32,7 +33,9 @@ from noojee_desk.ui.queue.model import (
     COL_DETAILS,
     COL_ID,
     COL_LEAD,
+    COL_PHONE,
     COL_STATUS,
+    COL_TARGET,
     COL_TRIES,
     COL_UPDATED,
     FILTERS,
@@ -40,6 +43,29 @@ from noojee_desk.ui.queue.model import (
     QueueModel,
     clock_text,
 )
+
+
+class ElidedLabel(QLabel):
+    """One line of text that gives way on a narrow window: cut with "…" where it has no room
+    (the whole text in its tooltip), never pushing the controls beside it over each other."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        shown = self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
+        )
+        painter.drawText(self.contentsRect(), int(self.alignment()), shown)
 
 
 class BatchProgress(QWidget):
@@ -151,7 +177,13 @@ class ExportProgress(QWidget):
 class LeadDetails(QDialog):
     """Everything about one lead: fields, external id, every attempt."""
 
-    def __init__(self, lead: Lead, attempts: list[Attempt], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        lead: Lead,
+        attempts: list[Attempt],
+        parent: QWidget | None = None,
+        batch_name: str = "",
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Lead {lead.id}")
         self.resize(620, 460)
@@ -167,7 +199,8 @@ class LeadDetails(QDialog):
         if lead.last_message:
             lines.append(f"Server message: {lead.last_message}")
         row = f", row {lead.row}" if lead.row is not None else ""
-        lines.append(f"Batch {lead.batch_id}{row}")
+        named = f": {batch_name}" if batch_name else ""
+        lines.append(f"Batch {lead.batch_id}{named}{row}")
         lines.append("")
         lines.append("Fields sent:")
         lines += [f"  {k}: {v}" for k, v in lead.fields.items()]
@@ -192,6 +225,26 @@ class LeadDetails(QDialog):
 
 #: Up to this many selected rows the controls follow the selected leads' states.
 SELECTION_READ = 500
+
+#: The states Retry sends again (``Outbox.requeue``), unless the lead was taken back.
+RETRYABLE = frozenset({State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.DUPLICATE})
+
+#: The queue's columns: (column, wanted width, least width); Details takes what is left.
+_WIDTHS = (
+    (COL_ID, 56, 56),
+    (COL_BATCH, 150, 80),
+    (COL_STATUS, 140, 110),
+    (COL_LEAD, 200, 110),
+    (COL_PHONE, 100, 100),
+    (COL_TARGET, 100, 64),
+    (COL_TRIES, 48, 48),
+    (COL_UPDATED, 90, 64),
+)
+_FITTED = tuple(column for column, _wanted, _least in _WIDTHS)
+_LEAST = {column: least for column, _wanted, least in _WIDTHS}
+_SHRINKS = tuple(column for column, wanted, least in _WIDTHS if least < wanted)
+#: The least of the Details column (it stretches into any room left).
+DETAILS_LEAST = 140
 
 
 class QueueView(QWidget):
@@ -231,15 +284,14 @@ class QueueView(QWidget):
         header.setSortIndicator(model.sort_column, model.sort_order)
         header.sectionClicked.connect(self._header_clicked)
         model.order_changed.connect(self._show_order)
-        for column, width in (
-            (COL_ID, 56),
-            (COL_BATCH, 150),
-            (COL_STATUS, 140),
-            (COL_LEAD, 200),
-            (COL_TRIES, 48),
-            (COL_UPDATED, 90),
-        ):
-            self.table.setColumnWidth(column, width)
+        # The widths wanted; a narrow table (a small or scaled screen) narrows the wordy
+        # columns down to their least, elided (the Details dialog has every word), instead of
+        # scrolling sideways. A column the person drags keeps the width given.
+        self._wanted = {column: width for column, width, _least in _WIDTHS}
+        self._fitting = False
+        header.sectionResized.connect(self._column_dragged)
+        self.table.viewport().installEventFilter(self)  # also when a scroll bar comes or goes
+        self._fit_columns()
         self.table.doubleClicked.connect(self._open_details)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
@@ -256,6 +308,12 @@ class QueueView(QWidget):
         self.filter.setObjectName("queueFilter")
         self.filter.setAccessibleName("Show")
         self.filter.addItems(list(FILTERS))
+        # As wide as most of its choices, not its longest: the row fits a narrow window (the
+        # list pops up as wide as it needs).
+        self.filter.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.filter.setMinimumContentsLength(14)
         self.filter.currentTextChanged.connect(lambda text: self.model.set_states(FILTERS[text]))
         self.search = QLineEdit()
         self.search.setObjectName("queueSearch")
@@ -268,6 +326,7 @@ class QueueView(QWidget):
         self._search_timer.timeout.connect(self._search_now)
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
         self.search.returnPressed.connect(self._search_now)
+        self.search.installEventFilter(self)  # Down: on to the rows found
         # A search's first results come from the indexes; the rest while this shows.
         self.searching = QLabel("Searching messages…")
         self.searching.setObjectName("queueSearching")
@@ -340,7 +399,7 @@ class QueueView(QWidget):
             export_menu.addAction(act)
         export.setMenu(export_menu)
 
-        self.figures = QLabel()
+        self.figures = ElidedLabel()
         self.figures.setObjectName("queueFigures")
         top = QHBoxLayout()
         top.addWidget(self.title)
@@ -361,6 +420,47 @@ class QueueView(QWidget):
         # A selected lead changes state while selected (delivered, rejected 105, …).
         self.model.dataChanged.connect(self._rows_changed)
         self._selection_changed()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        elif watched is self.search and event.type() == QEvent.Type.KeyPress:
+            key = event.key() if isinstance(event, QKeyEvent) else None
+            if key == Qt.Key.Key_Down and self.model.rowCount():
+                self._search_now()
+                if not self.table.currentIndex().isValid():
+                    self.table.setCurrentIndex(self.model.index(0, COL_LEAD))
+                self.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+                return True
+        return False
+
+    def _fit_columns(self) -> None:
+        """Columns at their wanted widths where the table has room; where it has not, the
+        wordy ones narrowed in proportion (never below their least) so the row fits."""
+        room = self.table.viewport().width()
+        header = self.table.horizontalHeader()
+        wanted = {c: self._wanted.get(c, header.defaultSectionSize()) for c in _FITTED}
+        fixed = sum(wanted[c] for c in _FITTED if c not in _SHRINKS) + DETAILS_LEAST
+        shrinkable = sum(wanted[c] for c in _SHRINKS)
+        spare = room - fixed
+        widths = dict(wanted)
+        if spare < shrinkable:
+            least = {c: _LEAST[c] for c in _SHRINKS}
+            give = max(0, spare - sum(least.values()))
+            over = max(1, shrinkable - sum(least.values()))
+            for c in _SHRINKS:
+                widths[c] = least[c] + (wanted[c] - least[c]) * give // over
+        self._fitting = True
+        try:
+            for column, width in widths.items():
+                if header.sectionSize(column) != width:
+                    self.table.setColumnWidth(column, width)
+        finally:
+            self._fitting = False
+
+    def _column_dragged(self, column: int, _old: int, new: int) -> None:
+        if not self._fitting and column in _FITTED:
+            self._wanted[column] = new
 
     def _search_now(self) -> None:
         self._search_timer.stop()
@@ -449,15 +549,17 @@ class QueueView(QWidget):
             return
         leads = self.selected_leads()
         states = {lead.state for lead in leads}
-        self.act_retry.setEnabled(
-            bool(
-                states
-                & {State.REJECTED, State.FAILED, State.CANCELLED, State.HELD, State.DUPLICATE}
-            )
-        )
+        # A lead taken back to the grid is never sent again (its new copy is): nothing to retry.
+        sendable = [lead for lead in leads if not lead.taken_back]
+        self.act_retry.setEnabled(any(lead.state in RETRYABLE for lead in sendable))
         self.act_cancel.setEnabled(bool(states & {State.QUEUED, State.HELD}))
         self.act_hold.setEnabled(State.QUEUED in states)
-        self.act_resend.setEnabled(any(lead.last_code == DUPLICATE for lead in leads))
+        self.act_resend.setEnabled(
+            any(
+                lead.last_code == DUPLICATE and lead.state in (State.REJECTED, State.DUPLICATE)
+                for lead in sendable
+            )
+        )
         self.act_details.setEnabled(len(leads) == 1)
 
     def _open_details(self, index: QModelIndex) -> None:
@@ -479,9 +581,10 @@ class QueueView(QWidget):
         self.model.set_paused(attention if figures.needs_attention else "")
         self.set_paused(bool(figures.paused_reason) and not figures.needs_attention)
         if figures.in_flight or figures.queued:
+            # What waits first: on a narrow window the end of the line gives way.
             self.figures.setText(
-                f"{figures.rate_per_s:.1f} leads/s · {figures.in_flight} sending · "
-                f"{figures.queued:,} waiting · limit found: {figures.limit} at once"
+                f"{figures.queued:,} waiting · {figures.in_flight} sending · "
+                f"{figures.rate_per_s:.1f} leads/s · limit found: {figures.limit} at once"
             )
         else:
             self.figures.setText("Nothing waiting to be sent.")

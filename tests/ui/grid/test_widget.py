@@ -1092,3 +1092,17 @@ async def test_the_table_keeps_room_for_ten_rows_in_a_squeezed_splitter(
     assert GridView.FEWEST_ROWS <= view.rows_for(512) < GridView.MIN_ROWS
     assert holder.sizes()[0] > 150
     grid.setParent(None)  # the grid fixture closes the grid itself
+
+
+@pytest.mark.asyncio
+async def test_one_row_left_after_queueing_is_said_in_the_singular(
+    qtbot: QtBot, grid: BatchGrid
+) -> None:
+    await paste_with_keyboard(qtbot, grid, [HEADER, *lead_rows(3)])
+    assert grid.model.total() == 3
+    ids = [grid.model.row_at(i).id for i in range(3)]
+    grid.rows_queued(ids[:2])  # as the window does once two are stored
+    await settled(grid)
+    assert grid.model.total() == 1
+    assert "Queued 2 leads. 1 row stays here to be fixed." in grid.footer.status.text()
+    assert grid.footer.counts.text().startswith("1 row ·")

@@ -83,7 +83,7 @@ def test_figures_shown_by_the_view_and_the_pause_action(qtbot: QtBot, tmp_path: 
     pause = PauseAction(view)
     view.show_figures(FIGURES)
     pause.show_figures(FIGURES)
-    assert view.figures_text == "3.5 leads/s · 2 sending · 1,200 waiting · limit found: 8 at once"
+    assert view.figures_text == "1,200 waiting · 2 sending · 3.5 leads/s · limit found: 8 at once"
     assert not view.pause.isChecked()
     assert pause.text() == "&Pause sending"
 
