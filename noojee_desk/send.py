@@ -358,6 +358,24 @@ def prepare(
     settings: DeskSettings,
     recent: Callable[..., Any] | None,
 ) -> Prepared:
+    """The file read, mapped and checked; a file too big for the memory free is a usage error
+    (raised once the rows read so far are let go), never a traceback."""
+    try:
+        return _prepare(args, server, settings, recent)
+    except MemoryError:
+        pass
+    raise UsageError(
+        f"{args.file}: it is too big to check in the memory this computer has free. "
+        "Split it into smaller files and send them one by one."
+    )
+
+
+def _prepare(
+    args: argparse.Namespace,
+    server: str,
+    settings: DeskSettings,
+    recent: Callable[..., Any] | None,
+) -> Prepared:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: no such file")

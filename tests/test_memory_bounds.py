@@ -33,7 +33,13 @@ PRELUDE = f"""
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({LIMIT}, {LIMIT}))
 def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    # This process's own peak (VmHWM): ru_maxrss keeps the parent's peak across the exec that
+    # started it, so it would report the size of the test run, not of this child.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 """
 
 
@@ -60,6 +66,16 @@ def limited_process(code: str, *args: str) -> subprocess.Popen[str]:
         text=True,
         env=_env(),
     )
+
+
+def test_a_childs_peak_is_its_own_not_the_test_runs(tmp_path: Path) -> None:
+    """The bounds below are about the child alone, however big the test run has grown."""
+    held = bytearray(300 * 1024 * 1024)
+    held[::4096] = b"\x01" * len(held[::4096])  # resident, not only reserved
+    result = run_limited("print(peak_mb())")
+    del held
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.split()[-1]) < 100, result.stdout
 
 
 class EndlessServer:

@@ -154,6 +154,24 @@ def test_a_reading_problem_is_named_by_its_row_in_the_file(
     assert "row 4: This row has 4 cells" in out + err
 
 
+def test_a_file_too_big_to_check_in_the_memory_free_is_a_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows within the read caps may still need more memory than is free to check."""
+    path = write_csv(tmp_path / "leads.csv", [ROWS[0], ROWS[4]])
+
+    def no_memory(*_args: object, **_kwargs: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(send.Validator, "validate_rows", no_memory)
+    code, out, err = run(
+        [str(path), "--server", "https://pbx.example", *TARGET_ARGS, "--dry-run"], capsys
+    )
+    assert code == send.EXIT_CONFIG
+    assert "too big to check in the memory this computer has free" in err
+    assert "Traceback" not in out + err
+
+
 def test_dry_run_of_a_clean_file_exits_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -39,8 +39,10 @@ def add_secret(secret: str | None) -> None:
 
 def forms(secret: str) -> set[str]:
     """The ways ``secret`` may be written back: plain, URL-encoded (once or twice, ``+`` for
-    spaces or not), JSON-escaped and HTML-escaped."""
-    found = {secret, html.escape(secret), json.dumps(secret)[1:-1]}
+    spaces or not), JSON-escaped (once or twice) and HTML-escaped."""
+    once_json = json.dumps(secret)[1:-1]
+    # A JSON message quoting a JSON body escapes the key twice.
+    found = {secret, html.escape(secret), once_json, json.dumps(once_json)[1:-1]}
     found.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     for once in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
         found.update({once, quote(once, safe=""), json.dumps(once)[1:-1]})
@@ -63,8 +65,13 @@ def redact_url(url: object) -> str:
 
 
 def redact_text(text: object, *secrets: str | None) -> str:
-    """``text`` with apiKey parameters masked and every given or added secret replaced."""
-    result = redact_url(text)
+    """``text`` with every given or added secret replaced and apiKey parameters masked.
+
+    The secrets go first: the parameter rule ends a value at ``&``, a quote or a comma, so a key
+    holding one would keep its tail if the rule ran first and left no whole key to find."""
+    result = str(text)
     wanted = frozenset(s.strip() for s in (*secrets, *_secrets) if s and s.strip())
     pattern = _pattern(wanted) if wanted else None
-    return pattern.sub(MASK, result) if pattern is not None else result
+    if pattern is not None:
+        result = pattern.sub(MASK, result)
+    return redact_url(result)

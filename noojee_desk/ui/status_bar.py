@@ -58,7 +58,7 @@ def connection_text(figures: QueueFigures, server: str) -> str:
     if state == "paused":
         return f"Paused — {server}"
     if state == "offline":
-        when = clock_text(figures.next_retry_at) if figures.next_retry_at else "soon"
+        when = clock_text(figures.next_retry_at) or "soon"
         return f"Offline — {server} cannot be reached, retrying at {when}"
     if state == "busy":
         return f"Server busy — {server} is queueing requests; sending slower"

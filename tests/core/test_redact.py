@@ -45,8 +45,9 @@ def echoes(key: str) -> list[str]:
 
 
 def leaked(text: str, key: str = KEY) -> list[str]:
-    """The parts of ``key`` (in any form) still readable in ``text``."""
-    forms = redact.forms(key) | {quote("Zq9+mK"), "Zq9+mK/x7", "x7=Echo"}
+    """The parts of ``key`` (in any form) still readable in ``text``, its tail after the ``&``
+    (where the parameter rule alone would stop) included."""
+    forms = redact.forms(key) | {quote("Zq9+mK"), "Zq9+mK/x7", "x7=Echo"} | redact.forms('"ab')
     lower = text.lower()
     return [form for form in forms if form.lower() in lower]
 

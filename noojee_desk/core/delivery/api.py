@@ -484,7 +484,7 @@ class NoojeeClient:
             return outcome, None
         self._reached = True
         answer = _Answer(response.status_code, response.headers, data, complete)
-        outcome, parsed = _classify(answer, self._api_key)
+        outcome, parsed = _classify(answer, self._api_key, sent=sent)
         if not complete and 200 <= answer.status < 300:
             outcome = _too_long(limit, answer, self._api_key, sent=sent)
             log.warning("%s %s: %s", verb, method, outcome.describe())
@@ -929,8 +929,9 @@ def _code_of(parsed: Any) -> int | None:
     return code
 
 
-def _classify(response: _Answer, key: str) -> tuple[Outcome, Any]:
+def _classify(response: _Answer, key: str, *, sent: bool = True) -> tuple[Outcome, Any]:
     """Map one HTTP answer to an Outcome (and the parsed JSON body when there is one).
+    ``sent``: the call carried a lead (an insert), not a question (a list).
 
     A body cut at the size limit is never parsed: its start may look like a whole answer."""
     status = response.status
@@ -1024,6 +1025,15 @@ def _classify(response: _Answer, key: str) -> tuple[Outcome, Any]:
             ), parsed
         # A 200 we cannot read: the lead may have been inserted. Retrying with the same
         # external id is safe (112/105 then means it was delivered).
+        if not sent:  # a list asked for: no lead in it to have been added
+            return Outcome(
+                Kind.UNKNOWN,
+                http_status=status,
+                message=message,
+                sentence="The server's answer could not be read (a proxy or a page may be in "
+                "the way).",
+                fix="Try again later; check the server address if it persists.",
+            ), parsed
         return Outcome(
             Kind.UNKNOWN,
             http_status=status,

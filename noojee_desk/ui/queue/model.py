@@ -68,7 +68,10 @@ def clock_text(when: float | None) -> str:
     """'10:42' today, '26 Nov 10:42' on other days."""
     if not when:
         return ""
-    local = time.localtime(when)
+    try:
+        local = time.localtime(when)
+    except (OverflowError, OSError, ValueError):  # a time no clock can show (inf, 1e300)
+        return ""
     if time.strftime("%Y%m%d", local) == time.strftime("%Y%m%d"):
         return time.strftime("%H:%M", local)
     return time.strftime("%d %b %H:%M", local)
@@ -80,7 +83,8 @@ def status_text(lead: Lead, paused_reason: str = "") -> str:
         if paused_reason:
             return "Needs attention"
         if lead.attempts and lead.next_attempt_at > time.time() + 1:
-            return f"Retrying at {clock_text(lead.next_attempt_at)}"
+            when = clock_text(lead.next_attempt_at)
+            return f"Retrying at {when}" if when else "Retrying later"
         return "Queued" if not lead.attempts else "Retrying"
     return {
         State.SENDING: "Sending…",

@@ -167,6 +167,9 @@ async def test_a_5000_digit_id_number_is_an_unreadable_answer_not_a_crash() -> N
         with pytest.raises(ApiError) as caught:
             await client.list_templates()
     assert caught.value.outcome.kind is Kind.UNKNOWN
+    # a list carries no lead: its message speaks of the answer, never of a lead added
+    assert caught.value.outcome.sentence.startswith("The server's answer could not be read")
+    assert "lead" not in caught.value.outcome.sentence + caught.value.outcome.fix
 
 
 @pytest.mark.asyncio

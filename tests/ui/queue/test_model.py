@@ -103,6 +103,9 @@ def test_status_words() -> None:
     assert status_text(base) == "Queued"
     assert status_text(replace(base, state=State.FAILED)) == "Failed (gave up)"
     assert status_text(replace(base, attempts=2, next_attempt_at=4e9)).startswith("Retrying at")
+    # a queue file from before hints were bounded may hold a retry time no clock can show
+    for never in (float("inf"), 1e300):
+        assert status_text(replace(base, attempts=2, next_attempt_at=never)) == "Retrying later"
 
 
 def test_the_filter_gives_a_view_each_cell_in_one_call(tmp_path: Path, qapp: QApplication) -> None:
