@@ -66,6 +66,10 @@ from noojee_desk.core.redact import redact_text
 
 log = logging.getLogger(__name__)
 
+#: No wait this version gives is longer than a day (hints are capped at 15 minutes, backoff at
+#: 5): a queued lead due later than this was parked by an older version, and is due at once.
+PARKED_BEYOND = 86400.0
+
 #: Leads other than those ``take_back`` moved.
 _NOT_TAKEN_BACK = "AND taken_back = 0"
 
@@ -170,6 +174,7 @@ class Outbox:
             self._migrate()
             self._words = self._word_index()
             self._check_counts()
+            self._unpark()
         except BaseException as exc:
             self._db.close()
             if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, I/O: maybe fine
@@ -282,6 +287,35 @@ class Outbox:
             with self._write() as db:
                 db.execute(WORD_INDEX)
         return True
+
+    def _unpark(self) -> None:
+        """Queued leads an older version parked beyond any wait this one gives (a Retry-After
+        of ``inf``, ``1e400`` or days, stored before such hints were bounded) are due now, so
+        their next answer decides; a seek of ``leads_due`` per profile when there are none."""
+        now = self._clock()
+        beyond = now + PARKED_BEYOND
+        profiles = [r[0] for r in self._db.execute("SELECT DISTINCT profile FROM lead_counts")]
+        parked = [
+            profile
+            for profile in profiles
+            if self._db.execute(
+                "SELECT 1 FROM leads WHERE profile = ? AND state = 'queued' "
+                "AND next_attempt_at > ? LIMIT 1",
+                (profile, beyond),
+            ).fetchone()
+        ]
+        if not parked:
+            return
+        with self._write() as db:
+            moved = sum(
+                db.execute(
+                    "UPDATE leads SET next_attempt_at = ? WHERE profile = ? AND state = 'queued' "
+                    "AND next_attempt_at > ?",
+                    (now, profile, beyond),
+                ).rowcount
+                for profile in parked
+            )
+        log.warning("%d queued leads were parked beyond any retry wait; they are due now", moved)
 
     def _check_counts(self) -> None:
         """Batches written by a process that opened the file before it was upgraded: their

@@ -71,6 +71,30 @@ def test_schema_is_versioned_and_wal(outbox: Outbox) -> None:
     assert mode == "wal"
 
 
+@pytest.mark.parametrize("parked", [float("inf"), 1e300, 1_000_000.0 + 3 * 86400])
+def test_leads_an_older_version_parked_for_ever_are_due_again_on_open(
+    tmp_path: Path, clock: Clock, parked: float
+) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite3", clock=clock)
+    batch = box.enqueue("p", TARGET, [lead(1), lead(2)], allow_duplicates=False, source="x")
+    waiting = clock.now + 600.0  # a wait this version gives: left alone
+    ids = box.lead_ids(LeadQuery(profile="p"))
+    box.close()
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    with db:
+        db.execute("UPDATE leads SET next_attempt_at = ? WHERE id = ?", (parked, ids[0]))
+        db.execute("UPDATE leads SET next_attempt_at = ? WHERE id = ?", (waiting, ids[1]))
+    db.close()
+    box = Outbox(tmp_path / "outbox.sqlite3", clock=clock)
+    try:
+        assert box.earliest_due("p") == clock.now
+        assert box.next_retry_at("p", clock.now) == waiting
+        assert box.counts("p")[State.QUEUED] == 2
+        assert batch.total == 2
+    finally:
+        box.close()
+
+
 def test_the_default_file_is_in_the_data_dir(isolated_home: Path) -> None:
     path = resolve().outbox
     with Outbox(path) as box:
