@@ -36,6 +36,8 @@ STATUS_RANK = {state: rank for rank, state in enumerate(STATUS_ORDER)}
 
 #: The seconds of a last change are counted from 2020-01-01 (UTC): 31 bits reach past 2080.
 UPDATED_EPOCH = 1_577_836_800
+#: The largest major either way: the key stays a signed 64-bit integer in SQLite and array("q").
+MAJOR_MAX = (1 << 31) - 1
 
 
 def sort_key(lead: Lead, order: Order) -> int:
@@ -44,8 +46,17 @@ def sort_key(lead: Lead, order: Order) -> int:
         return lead.id
     if order == "status":
         return (STATUS_RANK[lead.state] << ID_BITS) + lead.id
-    # int() truncates toward zero, as SQLite's CAST does
-    return ((int(lead.updated_at) - UPDATED_EPOCH) << ID_BITS) + lead.id
+    return (_seconds(lead.updated_at) << ID_BITS) + lead.id
+
+
+def _seconds(updated_at: float) -> int:
+    """Whole seconds from ``UPDATED_EPOCH``, held to 31 bits either way (a clock set decades
+    off must not overflow the key); int() truncates toward zero, as SQLite's CAST does."""
+    if updated_at != updated_at:  # NaN
+        return 0
+    if updated_at in (float("inf"), float("-inf")):
+        return MAJOR_MAX if updated_at > 0 else -MAJOR_MAX
+    return max(-MAJOR_MAX, min(MAJOR_MAX, int(updated_at) - UPDATED_EPOCH))
 
 
 def sql_key(order: Order) -> str:
@@ -54,7 +65,10 @@ def sql_key(order: Order) -> str:
         return "id"
     if order == "status":
         ranks = " ".join(f"WHEN '{state.value}' THEN {rank}" for state, rank in STATUS_RANK.items())
-        major = f"(CASE state {ranks} END)"
+        major = f"(CASE state {ranks} ELSE {len(STATUS_ORDER)} END)"
     else:
-        major = f"(CAST(updated_at AS INTEGER) - {UPDATED_EPOCH})"
+        major = (
+            f"MAX(-{MAJOR_MAX}, MIN({MAJOR_MAX}, "
+            f"COALESCE(CAST(updated_at AS INTEGER), {UPDATED_EPOCH}) - {UPDATED_EPOCH}))"
+        )
     return f"({major} * {1 << ID_BITS} + id)"

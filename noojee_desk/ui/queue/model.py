@@ -47,6 +47,9 @@ HEADER_TIPS = {
     "sending, queued, delivered, cancelled; again: the other way round",
     COL_UPDATED: "Click: the latest changes first; again: the oldest first",
 }
+#: Above this many selected rows a live change's lead is taken out and put in at its new place
+#: instead of moved (see ``QueueModel._move``): it loses its own selection, the window no time.
+MOVE_SELECTION_MAX = 500
 PAGE = 100  # leads read at a time around the rows a view shows (a screen is some 30)
 CACHE = 3000  # leads kept; past that the cache starts again from the page asked for
 
@@ -249,6 +252,8 @@ class QueueModel(QAbstractTableModel):
         self._scan: ScanFinder | None = None
         self._scanning = False  # a search's first results are shown, its scan runs
         self._touched: set[int] = set()  # leads a live change decided on while the scan ran
+        #: How many rows the view has selected (at most: ranges may overlap); its view sets it.
+        self.selection_size: Callable[[], int] = lambda: 0
 
     def attach(
         self,
@@ -620,16 +625,32 @@ class QueueModel(QAbstractTableModel):
         if self._by_id is not None:
             del self._by_id[bisect_left(self._by_id, key & ID_MASK, key=_id_of)]
 
-    def _move(self, at: int, key: int) -> None:
-        """The row at ``at`` to its new key's place (the view keeps its selection on it)."""
+    def _move(self, at: int, key: int, keep: bool) -> None:
+        """The row at ``at`` to its new key's place: moved, so that the view keeps its
+        selection on it, when ``keep``; else taken out and put in again (Qt's selection model
+        makes a persistent index of every selected cell for each move: a large selection would
+        stall the window at every live change, while rows taken out and put in leave its ranges
+        as they are)."""
         assert self._by_id is not None
         keys = self._keys
-        self._by_id[bisect_left(self._by_id, keys[at] & ID_MASK, key=_id_of)] = key
         place = bisect_left(keys, key)
         to = place - 1 if place > at else place  # its position once moved
         if to == at:
+            self._by_id[bisect_left(self._by_id, keys[at] & ID_MASK, key=_id_of)] = key
             keys[at] = key
             return
+        if not keep:
+            row = self._row_of_position(at)
+            self.beginRemoveRows(QModelIndex(), row, row)
+            self._take(at)
+            self.endRemoveRows()
+            at = bisect_left(keys, key)
+            row = at if not self.descending else len(keys) - at
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._put(at, key)
+            self.endInsertRows()
+            return
+        self._by_id[bisect_left(self._by_id, keys[at] & ID_MASK, key=_id_of)] = key
         row, new_row = self._row_of_position(at), self._row_of_position(to)
         self.beginMoveRows(
             QModelIndex(), row, row, QModelIndex(), new_row + 1 if new_row > row else new_row
@@ -799,6 +820,7 @@ class QueueModel(QAbstractTableModel):
             return
         changed: set[int] = set()  # ids: their rows are known once every removal is made
         last = self.columnCount() - 1
+        keep: bool | None = None  # whether moves keep the selection (asked at the first move)
         for lead in leads:
             if self._scanning:  # decided here: the scan's older answer does not undo it
                 self._touched.add(lead.id)
@@ -811,7 +833,9 @@ class QueueModel(QAbstractTableModel):
                     self._cache[lead.id] = lead
                 key = self._key(lead)
                 if key != self._keys[found]:
-                    self._move(found, key)
+                    if keep is None:
+                        keep = self.selection_size() <= MOVE_SELECTION_MAX
+                    self._move(found, key, keep)
                 changed.add(lead.id)
             elif found is not None:
                 row = self._row_of_position(found)
@@ -841,6 +865,7 @@ class QueueModel(QAbstractTableModel):
         if self._all is None and (self._states is not None or self._needle):
             return self.refresh()
         if self._all is None and self._wanted != "id":
+            self._cache.clear()  # the rows painted until the sorted query lands are read again
             return self.refresh(relayout=True)
         self.reread()
         return None

@@ -417,6 +417,7 @@ class QueueView(QWidget):
         layout.addWidget(self.batches)
         layout.addWidget(self.table, 1)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        model.selection_size = self._selected_at_most
         # A selected lead changes state while selected (delivered, rejected 105, …).
         self.model.dataChanged.connect(self._rows_changed)
         self._selection_changed()
@@ -510,6 +511,10 @@ class QueueView(QWidget):
         """The selection's ranges of rows (first, last)."""
         selection = self.table.selectionModel().selection()
         return [(span.top(), span.bottom()) for span in map(selection.at, range(selection.size()))]
+
+    def _selected_at_most(self) -> int:
+        """The selected rows counted by their ranges (overlaps twice): no row is walked."""
+        return sum(bottom - top + 1 for top, bottom in self._spans())
 
     def selected_count(self) -> int:
         """How many rows are selected (a range each: Ctrl+A at a million is one)."""

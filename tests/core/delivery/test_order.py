@@ -29,7 +29,9 @@ def test_sqlite_keys_are_python_keys_in_order_then_by_id(tmp_path: Path, order: 
     first = batch.first_lead_id or 0
     states = list(State)
     # Times before 2020 (negative from the epoch), ties within a second, fractions.
+    # A clock set decades off either way, and no clock at all: held to the key's range.
     times = [1.5, 1_577_836_799.9, 1_577_836_800.0, 1_764_000_000.25, 1_764_000_000.75]
+    times += [7_258_118_400.0, -5e9, float("inf"), 1e300]
     with outbox.transaction() as db:
         for n in range(40):
             db.execute(
@@ -49,7 +51,7 @@ def test_sqlite_keys_are_python_keys_in_order_then_by_id(tmp_path: Path, order: 
         if order == "status":
             every.sort(key=lambda lead: (STATUS_RANK[lead.state], lead.id))
         else:
-            every.sort(key=lambda lead: (int(lead.updated_at), lead.id))
+            every.sort(key=lambda lead: (sort_key(lead, order) >> 32, lead.id))
         assert [key & ID_MASK for key in ordered] == [lead.id for lead in every]
     newer = outbox.sort_keys(LeadQuery(profile="Demo"), order, after=first + 29)
     assert [key & ID_MASK for key in newer[1]] == list(range(first + 30, first + 40))

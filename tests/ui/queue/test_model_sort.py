@@ -431,3 +431,65 @@ def test_a_sort_asked_while_a_filter_query_runs_comes_as_a_new_model(
         later.finish_all()
     query = LeadQuery(profile="Demo", states=frozenset({State.REJECTED, State.QUEUED}))
     assert ids_of(model) == expected(outbox, "status", query)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_with_a_large_selection_a_live_change_is_taken_out_and_put_in_not_moved(
+    tmp_path: Path, qtmodeltester: ModelTester, qtbot: QtBot, descending: bool
+) -> None:
+    # Qt's selection model makes a persistent index of every selected cell at each move: with
+    # thousands selected every live change would stall the window. Past MOVE_SELECTION_MAX the
+    # row is taken out and put in at its place; the rest of the selection stays as it was.
+    from noojee_desk.ui.queue.model import MOVE_SELECTION_MAX
+
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    mixed(outbox)
+    fill(outbox, MOVE_SELECTION_MAX + 20, "Many")
+    model = attached(outbox)
+    model.set_profile("Demo")
+    model.sort(COL_STATUS, DESC if descending else ASC)
+    qtmodeltester.check(model)
+    view = QueueView(model)
+    qtbot.addWidget(view)
+    table = view.table
+    order = expected(outbox, "status")
+    assert ids_of(model) == (order[::-1] if descending else order)
+    table.selectAll()
+    assert view.selected_count() == model.rowCount() > MOVE_SELECTION_MAX
+    moves: list[bool] = []
+    model.rowsMoved.connect(lambda *_: moves.append(True))
+    queued = next(i for i in order if outbox.get(i).state is State.QUEUED)
+    model.update([reject(outbox, queued)])
+    order = expected(outbox, "status")
+    assert ids_of(model) == (order[::-1] if descending else order)
+    assert moves == []
+    assert model.index(model.row_of(queued) or 0, COL_STATUS).data() == "Rejected"
+    assert view.selected_count() == model.rowCount() - 1  # all but the lead put in again
+    # A small selection: the row moves and its selection goes with it.
+    table.clearSelection()
+    other = next(i for i in order if outbox.get(i).state is State.QUEUED)
+    table.selectRow(model.row_of(other) or 0)
+    model.update([reject(outbox, other)])
+    assert moves == [True]
+    (selected,) = table.selectionModel().selectedRows()
+    assert model.id_at(selected.row()) == other
+    qtmodeltester.check(model)
+
+
+def test_a_bulk_change_while_sorted_shows_the_leads_as_they_are_now(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    mixed(outbox)
+    model = attached(outbox)
+    model.set_profile("Demo")
+    model.sort(COL_STATUS, ASC)
+    painted = [model.index(row, COL_STATUS).data() for row in range(model.rowCount())]
+    assert "Delivered" in painted
+    with outbox.transaction() as db:
+        db.execute("UPDATE leads SET state = 'cancelled'")
+    model.reload()
+    assert ids_of(model) == expected(outbox, "status")
+    shown = {model.index(row, COL_STATUS).data() for row in range(model.rowCount())}
+    assert shown == {model.index(0, COL_STATUS).data()}
+    assert all(model.lead_at(row).state is State.CANCELLED for row in range(model.rowCount()))
