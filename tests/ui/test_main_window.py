@@ -666,10 +666,8 @@ async def test_the_checks_are_built_in_a_worker_and_nothing_is_queued_before(
     assert len(built_on) == 1  # built once, shared by the form and the grid
 
 
-@pytest.mark.asyncio
-async def test_sending_stopped_by_an_error_is_said_until_it_starts_again(
-    window: MainWindow, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fail_the_dispatcher_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dispatcher's first launch raises, as a bug would; the next ones run as usual."""
     from noojee_desk.core.delivery.dispatcher import Dispatcher
 
     launch = Dispatcher._launch
@@ -682,6 +680,13 @@ async def test_sending_stopped_by_an_error_is_said_until_it_starts_again(
         await launch(self)
 
     monkeypatch.setattr(Dispatcher, "_launch", buggy)
+
+
+@pytest.mark.asyncio
+async def test_sending_stopped_by_an_error_is_said_until_it_starts_again(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_the_dispatcher_once(monkeypatch)
     window.desk.restart_waits = (1.0,)
     await window.start(demo=True)
     banner = window.problem_banner
@@ -695,18 +700,7 @@ async def test_sending_stopped_by_an_error_is_said_until_it_starts_again(
 async def test_the_sending_stopped_banner_counts_down_to_the_start_again(
     window: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from noojee_desk.core.delivery.dispatcher import Dispatcher
-
-    launch = Dispatcher._launch
-    failed: list[int] = []
-
-    async def buggy(self: Dispatcher) -> None:
-        if not failed:
-            failed.append(1)
-            raise RuntimeError("a bug in the dispatcher")
-        await launch(self)
-
-    monkeypatch.setattr(Dispatcher, "_launch", buggy)
+    _fail_the_dispatcher_once(monkeypatch)
     window.desk.restart_waits = (3.0,)
     await window.start(demo=True)
     banner = window.problem_banner
