@@ -131,6 +131,9 @@ async def ours(url: str, count: int) -> tuple[float, dict[str, Any]]:
         "counts": counts,
         "time_at_limit": limits,
         "final_limit": dispatcher.limiter.limit,
+        "early_calls": dispatcher.limiter.early_calls,
+        "reasons": dict(Counter(d.reason for d in decisions).most_common(8)),
+        "gap_ms": round(dispatcher.limiter.gap * 1000, 2),
     }
 
 

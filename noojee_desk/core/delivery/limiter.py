@@ -41,12 +41,14 @@ queue:
 - A 109 (the server gave up on a call after a minute in its queue) halves the limit at once.
 - One call early: a whole number of slots cannot hold the gap's share (at capacity 3 the best
   limit is about 3.1). Once a probe above the limit found a queue (the limit is the server's),
-  one call more than the limit may go ``gap`` seconds before the oldest call in flight is due
-  to answer (by the mean time of the last calls): it reaches the server about when that slot
-  frees, so the slot does not idle while its answer is being recorded, and it waits hardly at
-  all. Not while calls wait already (the last window's ``queue >= alpha``: a limit one above
-  the capacity covers the gap by itself), never above the hard cap, during a probe, a drain or
-  slow start, nor while the server is crowded (the flag goes with the first decrease).
+  one call more than the limit may go ``gap`` seconds before the oldest call in flight could
+  answer (by a low mark of the time calls take): it reaches the server before that slot frees,
+  so the slot does not idle while its answer is being recorded, and it waits its share of the
+  spread of service times. Not while calls wait already (the last window's
+  ``queue >= alpha``: a limit one above the capacity covers the gap by itself), never above the
+  hard cap, during a probe, a drain or slow start, nor while the server is crowded. The flag is
+  also set by a step of one down for a queue (the limit above was too many); crowding, a bigger
+  step down or a 109 clear it.
 
 Several desks sharing a PBX each see the queue the others make: none grows while calls wait, and
 the ones holding more calls than the rest give way, so their shares stay even.
@@ -154,7 +156,7 @@ class AdaptiveLimit:
         # (epoch, seq) -> when it was sent, or for the early call when a slot freed after that
         self._flying: dict[tuple[int, int], float] = {}
         self._early: set[tuple[int, int]] = set()  # early calls still waiting for a slot to free
-        self._call_time: float | None = None  # smoothed seconds from a call's send to its answer
+        self._call_time: float | None = None  # a low mark of the seconds a call takes
         self._ceiling = False  # a probe above the limit found a queue: the limit is the server's
         self.decisions: deque[Decision] = deque(maxlen=1024)
         self.early_calls = 0  # calls sent one above the limit (diagnostics, benchmarks)
@@ -305,8 +307,11 @@ class AdaptiveLimit:
         if answered and sent is not None:
             took = now - sent
             if took > 0 and math.isfinite(took):
+                # A low mark of the time calls take: down at once to a quicker call, up slowly.
+                # Timed by it, the early call is sent before most answers (the service time
+                # varies), so the server never waits for it; it waits its share of the spread.
                 old = self._call_time
-                self._call_time = took if old is None else old + (took - old) / 8
+                self._call_time = took if old is None or took < old else old + (took - old) / 32
 
     # -- the algorithm -----------------------------------------------------------------------------
 
@@ -436,7 +441,9 @@ class AdaptiveLimit:
             else:
                 new = min(limit - 1, _round(target + self.alpha))
                 reason = "queue on the server" if queue > too_many else "server crowded"
-                self._ceiling = False  # learn the server's limit again
+                # One step down for a queue of our own: the limit below is the server's. Else
+                # (crowded by other desks, or further down) learn the server's limit again.
+                self._ceiling = not crowded and new == limit - 1
             new = max(self.min_limit, new)
             self._probe_from = None
             self._set(new, reason, latency, queue)
