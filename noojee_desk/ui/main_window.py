@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
         self.entry_tabs.setObjectName("entryTabs")
         self.entry_tabs.addTab(self.form, "&1  Key in a lead")
         self.entry_tabs.addTab(self.grid, "&2  Paste many")
-        self._tab_keys = _TabKeys(self, lambda: self._entry_tab_changed())
+        self._tab_keys = _TabKeys(self, self._entry_tab_changed)
         self.entry_tabs.tabBar().installEventFilter(self._tab_keys)
         self.entry_tabs.currentChanged.connect(self._entry_tab_changed)
 

@@ -738,9 +738,7 @@ class Dispatcher:
             self.breaker.probing = True
         ticket = self.limiter.acquire(force=True)
         assert ticket is not None
-        # The early call (one above the limit, sent before an answer) fills no freed slot.
-        early = ticket.in_flight > self.limiter.limit
-        freed_at = self._freed.popleft() if self._freed and not early else None
+        freed_at = self._freed.popleft() if self._freed and not ticket.early else None
         flight = _InFlight(lead, ticket, probe=probe, freed_at=freed_at)
         self._in_flight[lead.id] = flight
         flight.task = asyncio.ensure_future(self._send(flight))

@@ -71,6 +71,7 @@ class Ticket:
     seq: int  # 0 for the first call sent under this epoch's limit
     in_flight: int  # calls in flight including this one, when it was sent
     at: float = 0.0  # the limiter's clock when it was sent
+    early: bool = False  # sent one above the limit, before an answer (it fills no freed slot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,7 @@ class AdaptiveLimit:
         self._gap: float | None = None  # smoothed seconds from an answer to its slot's next call
         # (epoch, seq) -> when it was sent, or for the early call when a slot freed after that
         self._flying: dict[tuple[int, int], float] = {}
-        self._early: set[tuple[int, int]] = set()  # early calls still waiting for a slot to free
+        self._early: tuple[int, int] | None = None  # the early call, until a slot frees for it
         self._call_time: float | None = None  # a low mark of the seconds a call takes
         self._ceiling = False  # a probe above the limit found a queue: the limit is the server's
         self.decisions: deque[Decision] = deque(maxlen=1024)
@@ -246,10 +247,11 @@ class AdaptiveLimit:
             return None
         self._account()
         self.in_flight += 1
-        ticket = Ticket(self._epoch, self._sent, self.in_flight, self._clock())
+        early = self.in_flight > self._limit
+        ticket = Ticket(self._epoch, self._sent, self.in_flight, self._clock(), early)
         self._flying[(ticket.epoch, ticket.seq)] = ticket.at
-        if self.in_flight > self._limit:  # the early call: its time starts when a slot frees
-            self._early.add((ticket.epoch, ticket.seq))
+        if early:  # its time starts when a slot frees
+            self._early = (ticket.epoch, ticket.seq)
             self.early_calls += 1
         self._sent += 1
         if self._phase == "measure" and self._drain_ticket is None:
@@ -299,11 +301,10 @@ class AdaptiveLimit:
         self.in_flight = max(0, self.in_flight - 1)
         key = (ticket.epoch, ticket.seq)
         sent = self._flying.pop(key, None)
-        self._early.discard(key)
         now = self._clock()
-        for waiting in self._early:  # the slot it was sent for is free: its time starts now
-            self._flying[waiting] = max(self._flying.get(waiting, now), now)
-        self._early.clear()
+        if self._early is not None and self._early != key:
+            self._flying[self._early] = now  # the slot it was sent for is free: its time starts
+        self._early = None
         if answered and sent is not None:
             took = now - sent
             if took > 0 and math.isfinite(took):
