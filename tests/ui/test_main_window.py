@@ -452,13 +452,39 @@ async def test_editing_the_address_asks_for_the_key_again(tmp_path: Path, qtbot:
             await close_window(win)
 
 
+async def _queue_from_another_process(
+    window: MainWindow, count: int, phones: str, source: str, *, first_row: int
+) -> None:
+    """``count`` leads "Far i" queued into the window's profile by another process (as ``send
+    --profile`` does), their phones ``phones`` and three digits."""
+    import sys
+
+    script = (
+        "import sys\n"
+        "from noojee_desk.core.delivery.outbox import Outbox\n"
+        "from noojee_desk.core.delivery.records import LeadInput, Target\n"
+        "path, profile, count, phones, source, first = sys.argv[1:7]\n"
+        "leads = [LeadInput({'Name': f'Far {i}', 'FirstPhone': f'{phones}{i:03d}'}, "
+        "row=i + int(first)) for i in range(int(count))]\n"
+        "with Outbox(path) as box:\n"
+        "    box.enqueue(profile, Target(3, 42, 101), leads, allow_duplicates=False, "
+        "source=source)\n"
+    )
+    profile = window.desk.profile
+    assert profile is not None
+    args = (str(window.desk.paths.outbox), profile.name, str(count), phones, source)
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, *args, str(first_row)
+    )
+    assert await sender.wait() == 0
+
+
 @pytest.mark.asyncio
 async def test_leads_another_process_queues_appear_within_a_second(
     window: MainWindow, qtbot: QtBot
 ) -> None:
     """``noojee-desk send --profile P`` while the window has P open: a second process writes
     to the same queue file, and its leads show up without a restart."""
-    import sys
     import time
 
     await window.start(demo=True)
@@ -466,21 +492,7 @@ async def test_leads_another_process_queues_appear_within_a_second(
     window.desk.dispatcher.pause("test")
     await until(lambda: not window.queue_model.loading)
     before = window.queue_model.rowCount()
-    script = (
-        "import sys\n"
-        "from noojee_desk.core.delivery.outbox import Outbox\n"
-        "from noojee_desk.core.delivery.records import LeadInput, Target\n"
-        "with Outbox(sys.argv[1]) as box:\n"
-        "    box.enqueue(sys.argv[2], Target(3, 42, 101), [LeadInput({'Name': f'Far {i}', "
-        "'FirstPhone': f'0370199{i:03d}'}, row=i + 1) for i in range(3)], "
-        "allow_duplicates=False, source='from send')\n"
-    )
-    profile = window.desk.profile
-    assert profile is not None
-    sender = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, str(window.desk.paths.outbox), profile.name
-    )
-    assert await sender.wait() == 0
+    await _queue_from_another_process(window, 3, "0370199", "from send", first_row=1)
     written = time.monotonic()
     await until(lambda: window.queue_model.rowCount() == before + 3, limit=5)
     assert time.monotonic() - written < 1.5
@@ -494,28 +506,15 @@ async def test_leads_another_process_queues_are_sent_and_shown_once_each(
     """``send --profile P`` while the window has P open and sending: the window's dispatcher
     (woken by the other process's commit) delivers the new batch within seconds, and each of
     its leads is one row of the queue view, delivered, named by its batch."""
-    import sys
     import time
 
     await window.start(demo=True)
     await until(lambda: window.pickers.target() is not None)
     await until(lambda: not window.queue_model.loading)
     await asyncio.sleep(1.0)  # the dispatcher idles: nothing queued
-    script = (
-        "import sys\n"
-        "from noojee_desk.core.delivery.outbox import Outbox\n"
-        "from noojee_desk.core.delivery.records import LeadInput, Target\n"
-        "with Outbox(sys.argv[1]) as box:\n"
-        "    box.enqueue(sys.argv[2], Target(3, 42, 101), [LeadInput({'Name': f'Far {i}', "
-        "'FirstPhone': f'0370188{i:03d}'}, row=i + 2) for i in range(20)], "
-        "allow_duplicates=False, source='send far.csv')\n"
-    )
     profile = window.desk.profile
     assert profile is not None
-    sender = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, str(window.desk.paths.outbox), profile.name
-    )
-    assert await sender.wait() == 0
+    await _queue_from_another_process(window, 20, "0370188", "send far.csv", first_row=2)
     written = time.monotonic()
     outbox = window.desk.outbox
     await until(lambda: outbox.counts(profile.name)[State.DELIVERED] == 20, limit=10)
