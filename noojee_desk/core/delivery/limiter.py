@@ -45,8 +45,10 @@ queue:
   answer (by a low mark of the time calls take): it reaches the server before that slot frees,
   so the slot does not idle while its answer is being recorded, and it waits its share of the
   spread of service times. Not while calls wait already (the last window's
-  ``queue >= alpha``: a limit one above the capacity covers the gap by itself), never above the
-  hard cap, during a probe, a drain or slow start, nor while the server is crowded. The flag is
+  ``queue >= alpha``: a limit one above the capacity covers the gap by itself), nor while calls
+  are slower than at no load by ``grow_slower`` or more (other desks share the PBX: one call
+  more would be taken from their shares, and at a share of one call it would double this
+  desk's), never above the hard cap, during a probe, a drain or slow start. The flag is
   also set by a step of one down for a queue (the limit above was too many); crowding, a bigger
   step down or a 109 clear it.
 
@@ -151,6 +153,7 @@ class AdaptiveLimit:
         self._restore = self._limit
         self._last_target = 1.0  # the last window's ``target`` (calls that leave no queue)
         self._last_queue = 0.0  # the last window's ``queue`` (calls waiting on the server)
+        self._last_slower = 0.0  # the last window's share of a call's time spent queueing
         self._drain_ticket: tuple[int, int] | None = None  # (epoch, seq) of the no-load sample
         self._last_latency = 0.0
         self._gap: float | None = None  # smoothed seconds from an answer to its slot's next call
@@ -198,6 +201,7 @@ class AdaptiveLimit:
             or self._slow_start
             or self._probe_from is not None  # a probe above the limit runs: it alone
             or self._last_queue >= self.alpha  # calls wait already: the gap is covered
+            or self._last_slower >= self.grow_slower  # other desks' calls wait: no room
             or self.in_flight != self._limit
             or self._limit >= self.max_limit
             or not self._gap
@@ -405,6 +409,7 @@ class AdaptiveLimit:
         target = self._limit - queue
         self._last_target = target
         self._last_queue = queue
+        self._last_slower = slower
         limit = self._limit
         # Kept busy: on average all the slots in flight but those between an answer and their
         # next call (``gap``), within half a call; not a sender with fewer calls to make.

@@ -183,14 +183,18 @@ def test_it_follows_a_server_that_slows_down_and_recovers() -> None:
     assert 6 <= desk.limit.limit <= 8
 
 
-def test_desks_sharing_a_server_get_fair_shares() -> None:
-    model = Model(4, rtt=0.004, seed=3)
+@pytest.mark.parametrize("gap", [0.0, 0.006])
+def test_desks_sharing_a_server_get_fair_shares(gap: float) -> None:
+    model = Model(4, rtt=0.004, seed=3, gap=gap)
     desks = [model.add_desk() for _ in range(5)]
     model.run(until=90.0)
     rates = [model.rate(d, 30.0, 90.0) for d in desks]
     jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
     assert sum(rates) >= 0.95 * model.ideal()
-    assert jain >= 0.9
+    assert jain >= 0.95
+    # Calls wait for other desks' calls: no desk sends one above its limit (at a share of
+    # about one call, that would double it). A desk alone sends hundreds in this time.
+    assert sum(d.limit.early_calls for d in desks) < 50
 
 
 def test_a_109_halves_the_limit_once_per_epoch() -> None:
