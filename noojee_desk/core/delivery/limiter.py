@@ -20,7 +20,11 @@ queue:
   window's ``target``, below: the server's capacity for a desk alone, about its share for desks
   sharing it), whose first one is timed: a fresh no-load sample; when it answers, the limit is
   restored. Without it a desk that starts while others keep the server busy would
-  take their queue for the no-load latency and grab more than its share.
+  take their queue for the no-load latency and grab more than its share. The timed call goes
+  alone; the rest follow ``measure_spread`` (a quarter) of the no-load latency later, so that
+  every desk's timed call reaches the emptied server before any desk's other calls fill it (a
+  desk that started into a busy server learns its true no-load latency at its first drain,
+  instead of waiting behind another desk's calls and keeping more than its share for longer).
 - Little's law: each slot spends ``latency + gap`` per call, ``latency - base`` of it queueing,
   so ``queue = limit * (latency - base) / (latency + gap)`` calls wait on the server, and
   ``target = limit - queue`` is the limit that would keep its slots busy with none waiting: the
@@ -107,6 +111,7 @@ class AdaptiveLimit:
         base_memory: float = 75.0,
         max_probe_gap: int = 16,
         drain_every: float = 15.0,
+        measure_spread: float = 0.25,
         max_gap_share: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -125,6 +130,7 @@ class AdaptiveLimit:
         self.base_memory = base_memory
         self.max_probe_gap = max_probe_gap
         self.drain_every = drain_every
+        self.measure_spread = measure_spread
         self.max_gap_share = max_gap_share
         self._clock = clock
         self._wall = wall
@@ -155,6 +161,8 @@ class AdaptiveLimit:
         self._last_queue = 0.0  # the last window's ``queue`` (calls waiting on the server)
         self._last_slower = 0.0  # the last window's share of a call's time spent queueing
         self._drain_ticket: tuple[int, int] | None = None  # (epoch, seq) of the no-load sample
+        self._rest = 0  # the calls of "measure" that follow the timed one, at ``_rest_at`` (wall)
+        self._rest_at = 0.0
         self._last_latency = 0.0
         self._gap: float | None = None  # smoothed seconds from an answer to its slot's next call
         # (epoch, seq) -> when it was sent, or for the early call when a slot freed after that
@@ -228,12 +236,15 @@ class AdaptiveLimit:
         self._gap = seconds if self._gap is None else self._gap + (seconds - self._gap) / 16
 
     def wake_in(self) -> float | None:
-        """Seconds until a call may go that may not go now: the end of a drain's hold, or the
-        early call's moment (None when neither is ahead)."""
+        """Seconds until a call may go that may not go now: the end of a drain's hold, the
+        moment the calls after its timed one may go, or the early call's moment (None when
+        none is ahead)."""
         if self._phase == "hold":
             return max(0.0, self._phase_until - self._wall())
         if self.available > 0:
             return None
+        if self._phase == "measure" and self._rest:
+            return max(0.0, self._rest_at - self._wall())
         early = self._early_at()
         return None if early is None else max(0.0, early - self._clock())
 
@@ -295,6 +306,7 @@ class AdaptiveLimit:
         if self._phase != "run":
             self._phase = "run"
         self._probe_gap = self.max_probe_gap
+        self._rest = 0
         new = max(self.min_limit, self._limit // 2)
         self._good = min(self._good, new)
         self._set(new, "server overloaded (109)")
@@ -346,7 +358,14 @@ class AdaptiveLimit:
             self._phase_until = now + max(2.0, 20 * (self.base or 0.1))
             self._drain_ticket = None
             calls = max(1, min(self._limit, math.floor(self._last_target)))
-            self._set(calls, "drain: the calls that leave no queue, the first one timed")
+            # The timed call alone first: other desks' timed calls reach the server before
+            # anyone's other calls (see the module docstring).
+            self._rest = calls if calls > 1 else 0
+            self._rest_at = now + self.measure_spread * (self.base or 0.1)
+            self._set(1, "drain: the timed call, alone")
+        if self._phase == "measure" and self._rest and now >= self._rest_at:
+            calls, self._rest = self._rest, 0
+            self._set(calls, "drain: the calls that leave no queue")
 
     def _end_drain(self, latency: float | None) -> None:
         """The first call after a hold answered (``latency``: its no-load sample) or gave up."""
@@ -354,6 +373,7 @@ class AdaptiveLimit:
             self._history.append((self._clock(), latency))
         self._phase = "run"
         self._drain_ticket = None
+        self._rest = 0
         self._set(self._restore, "drain: done")
 
     def _account(self) -> None:
