@@ -25,6 +25,10 @@ queue:
   every desk's timed call reaches the emptied server before any desk's other calls fill it (a
   desk that started into a busy server learns its true no-load latency at its first drain,
   instead of waiting behind another desk's calls and keeping more than its share for longer).
+  When the desks' timed calls outnumber the server's slots one of them waits; so a desk whose
+  share is under one call (``target < 1``: its calls wait for other desks' calls, so its base
+  is known) ends its hold one spread later, and the desks that believe they have room (one of
+  which may have taken a queue for its no-load latency) time their calls on an empty server.
 - Little's law: each slot spends ``latency + gap`` per call, ``latency - base`` of it queueing,
   so ``queue = limit * (latency - base) / (latency + gap)`` calls wait on the server, and
   ``target = limit - queue`` is the limit that would keep its slots busy with none waiting: the
@@ -346,8 +350,12 @@ class AdaptiveLimit:
             self._drain_slot = slot
             if not self._history or self._slow_start:
                 return  # nothing learnt yet, or still starting: no need to measure again
-            # Send nothing until the calls now queued (ours and other desks') are done.
-            hold = min(3.0, 1.1 * (self._last_latency or self.base or 0.1)) + 0.02
+            # Send nothing until the calls now queued (ours and other desks') are done. A desk
+            # whose share is under one call waits one spread more (see the module docstring).
+            base = self.base or 0.1
+            hold = min(3.0, 1.1 * (self._last_latency or base)) + 0.02
+            if self._last_target < 1.0:
+                hold += self.measure_spread * base
             self._phase, self._phase_until = "hold", slot * self.drain_every + hold
             self._restore = self._limit
             self._set(self._limit, "drain: hold")
