@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -74,6 +75,33 @@ async def test_delivered_then_duplicate_then_allowed(sim: SimThread) -> None:
     assert allowed.kind is Kind.DELIVERED
     inserted = sim.state()["leads"]
     assert sorted(x["external_id"] for x in inserted) == ["x-1", "x-3"]
+
+
+class _ImportSearches:
+    """A meta path finder that finds nothing and notes each module the import system looks for."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+@pytest.mark.asyncio
+async def test_a_call_does_not_search_for_modules(sim: SimThread) -> None:
+    # httpcore asks sniffio which event loop runs, several times a request; had it to search
+    # sys.path for a module that is not installed each time, a busy sender spent a quarter
+    # of its CPU time there (see sniffio in pyproject.toml).
+    searches = _ImportSearches()
+    async with NoojeeClient(sim.url, DEMO_API_KEY) as client:
+        await client.insert_lead(T, C, A, lead())  # the first call may import what it needs
+        sys.meta_path.insert(0, searches)
+        try:
+            for n in range(3):
+                await client.insert_lead(T, C, A, lead(f"037010{n:04d}"))
+        finally:
+            sys.meta_path.remove(searches)
+    assert searches.names == []
 
 
 @pytest.mark.asyncio
