@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.abc
 import logging
 import socket
 import sys
@@ -77,7 +78,7 @@ async def test_delivered_then_duplicate_then_allowed(sim: SimThread) -> None:
     assert sorted(x["external_id"] for x in inserted) == ["x-1", "x-3"]
 
 
-class _ImportSearches:
+class _ImportSearches(importlib.abc.MetaPathFinder):
     """A meta path finder that finds nothing and notes each module the import system looks for."""
 
     def __init__(self) -> None:
@@ -89,9 +90,9 @@ class _ImportSearches:
 
 @pytest.mark.asyncio
 async def test_a_call_does_not_search_for_modules(sim: SimThread) -> None:
-    # httpcore asks sniffio which event loop runs, several times a request; had it to search
-    # sys.path for a module that is not installed each time, a busy sender spent a quarter
-    # of its CPU time there (see sniffio in pyproject.toml).
+    # httpcore imports sniffio several times a request to learn which event loop runs. When
+    # sniffio was not installed, each of those imports searched sys.path, and a busy sender
+    # spent a quarter of its CPU time there (see sniffio in pyproject.toml).
     searches = _ImportSearches()
     async with NoojeeClient(sim.url, DEMO_API_KEY) as client:
         await client.insert_lead(T, C, A, lead())  # the first call may import what it needs
