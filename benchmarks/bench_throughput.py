@@ -135,6 +135,20 @@ async def ours(url: str, count: int) -> tuple[float, dict[str, Any]]:
         "early_calls": dispatcher.limiter.early_calls,
         "reasons": dict(Counter(d.reason for d in decisions).most_common(8)),
         "gap_ms": round(dispatcher.limiter.gap * 1000, 2),
+        # Every window's decision, for the JSON file only (not printed): seconds from the first,
+        # limit, new limit, reason, latency and base in ms, calls queued.
+        "decisions": [
+            (
+                round(d.at - decisions[0].at, 2),
+                d.limit,
+                d.new_limit,
+                d.reason,
+                round(d.latency * 1000, 1),
+                round(d.base * 1000, 1),
+                round(d.queue, 2),
+            )
+            for d in decisions
+        ],
     }
 
 
@@ -186,7 +200,7 @@ async def run_capacity(
             row["cpu_s"] = round(cpu, 2)
             row.update(extra)
             rows.append(row)
-            print(row, flush=True)
+            print({k: v for k, v in row.items() if k != "decisions"}, flush=True)
     finally:
         sim.close()
     return rows
