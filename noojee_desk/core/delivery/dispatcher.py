@@ -44,7 +44,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from noojee_desk.core.delivery import codes
 from noojee_desk.core.delivery.limiter import AdaptiveLimit, Ticket
@@ -184,6 +184,42 @@ class _Stats:
     last_busy: float = float("-inf")
 
 
+class _Wake:
+    """A flag the loop waits on: like ``asyncio.Event``, but a waiter is a plain future, not a
+    task running a coroutine, so a wait abandoned when the loop ends leaves nothing behind."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def future(self) -> asyncio.Future[None]:
+        """Done once set (at once if set already); cancelling it only drops this waiter."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._set:
+            waiter.set_result(None)
+        else:
+            self._waiters.append(waiter)
+            waiter.add_done_callback(self._forget)
+        return waiter
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
+
 class Dispatcher:
     """Sends one profile's queued leads through ``client`` until ``stop()``.
 
@@ -229,7 +265,7 @@ class Dispatcher:
         self._cancel_requested: set[int] = set()
         self._hold_requested: set[int] = set()
         self._pause: _Pause | None = None
-        self._wake = asyncio.Event()
+        self._wake = _Wake()
         self._stopping = False
         self._grace = 5.0
         self._running: asyncio.Future[None] | None = None
@@ -641,7 +677,7 @@ class Dispatcher:
         connection's own state) queued leads that are due before ``delay`` is up."""
         if self._wake.is_set():
             return
-        waiter = asyncio.ensure_future(self._wake.wait())
+        waiter = self._wake.future()
         try:
             deadline = None if delay is None else self._mono() + max(0.0, delay)
             seen = self._data_version() if poll else None
@@ -654,8 +690,9 @@ class Dispatcher:
                 if seen is not None:
                     step = min(step, self.poll_interval)
                 sleeper = asyncio.ensure_future(self._sleep(step))  # yields even when 0
+                racing: list[asyncio.Future[Any]] = [waiter, sleeper]
                 try:
-                    await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     sleeper.cancel()
                 if waiter.done() or (deadline is not None and self._mono() >= deadline):

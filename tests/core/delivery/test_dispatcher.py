@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures.thread import BrokenThreadPool
 
@@ -954,3 +956,21 @@ async def test_leads_taken_back_are_handed_over_only_once_written(
     h.dispatcher.retry(ids)
     await h.until(lambda: not h.dispatcher._later)
     assert h.states() == {"cancelled": 3}  # taken back for good
+
+
+def test_a_wait_cut_short_when_its_loop_ends_leaves_no_coroutine_behind(outbox: Outbox) -> None:
+    """The window's loop can stop on the very turn the dispatcher starts waiting: nothing of
+    that wait may be left to warn "never awaited" once the loop is gone."""
+    dispatcher = Dispatcher(outbox, FakeClient([]), "p")  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        waiting = loop.create_task(dispatcher._wait(None, poll=False))
+        loop.call_soon(loop.stop)  # the loop ends after the turn in which the wait began
+        loop.run_forever()
+        assert not waiting.done()
+        waiting.get_coro().close()  # as when the abandoned task is collected, its loop still open
+        loop.close()
+        del waiting
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
