@@ -360,6 +360,13 @@ class Dispatcher:
         every answer is committed)."""
         return frozenset(self._flying())
 
+    def _batches_moving(self) -> set[int]:
+        """Batches with a lead being called, its answer being committed, or claimed ahead."""
+        moving = {flight.lead.batch_id for flight in self._in_flight.values()}
+        moving.update(lead.batch_id for lead in self._settling.values())
+        moving.update(lead.batch_id for lead in self._ready)
+        return moving
+
     def _flying(self) -> set[int]:
         """Leads a control cannot move now: called, or their answer being committed."""
         return self._in_flight.keys() | self._settling.keys()
@@ -406,9 +413,11 @@ class Dispatcher:
 
     def _emit_figures(self, *, force: bool = False) -> None:
         now = self._mono()
-        if not force and (
-            not self._figures_dirty or now - self._figures_at < self.figures_interval
-        ):
+        due = self._figures_dirty and now - self._figures_at >= self.figures_interval
+        # A batch with nothing left in flight may have just ended: said at once (and the
+        # figures with it), not a figures interval later.
+        touched = self._touched_batches
+        if not (force or due or (touched and touched - self._batches_moving())):
             return
         self._figures_dirty = False
         self._figures_at = now

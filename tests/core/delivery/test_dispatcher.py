@@ -94,6 +94,25 @@ async def test_figures_are_coalesced_not_one_per_lead(make: Callable[..., Harnes
 
 
 @pytest.mark.asyncio
+async def test_a_batch_is_finished_as_its_last_answer_is_recorded_not_figures_later(
+    make: Callable[..., Harness],
+) -> None:
+    """Figures are coalesced, but the end of a batch is not held back by them."""
+    h = make(FakeClient(), figures_interval=30.0)
+    loop = asyncio.get_running_loop()
+    for round_ in range(2):  # the second batch: while figures are still within their interval
+        batch = h.enqueue(leads(20, start=100 * round_))
+        if h.task is None:
+            h.start()
+        asked = loop.time()
+        await h.until(lambda: h.finished(batch), within=5.0)  # noqa: B023 - awaited at once
+        assert loop.time() - asked < 2.0
+        assert h.states() == {"delivered": 20 * (round_ + 1)}
+        figures = [e for e in h.events if isinstance(e, QueueFigures)]
+        assert figures[-1].counts["delivered"] == 20 * (round_ + 1)  # told with it
+
+
+@pytest.mark.asyncio
 async def test_never_more_in_flight_than_the_hard_cap(make: Callable[..., Harness]) -> None:
     client = FakeClient()
     client.delay = 0.005
