@@ -41,6 +41,7 @@ from noojee_desk.core.delivery.records import (
 from noojee_desk.core.delivery.schema import content_key
 from noojee_desk.core.delivery.setup import SetupStopped
 from noojee_desk.core.desk import Desk
+from noojee_desk.core.flag import Flag
 from noojee_desk.core.leads.layouts import (
     FieldKind,
     FieldLayout,
@@ -746,8 +747,8 @@ async def _send(
         return outcome
 
     loop = asyncio.get_running_loop()
-    done = asyncio.Event()
-    interrupted = asyncio.Event()
+    done = Flag()
+    interrupted = Flag()
     dispatcher = desk.make_dispatcher(profile, client, args.max_concurrency)
     progress = None if args.json else Progress(err, batch.total)
     told_busy = False
@@ -809,7 +810,7 @@ async def _send(
     runner = asyncio.ensure_future(dispatcher.run(wait_for_lock=True))
     watcher = asyncio.ensure_future(watch())
     try:
-        waiter = asyncio.ensure_future(done.wait())
+        waiter = done.future()
         await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if runner.done():

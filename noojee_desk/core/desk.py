@@ -20,6 +20,7 @@ from noojee_desk.core.delivery.outbox import Outbox
 from noojee_desk.core.delivery.policy import RetryTiming
 from noojee_desk.core.delivery.records import Delivered, Enqueued, LeadInput, Target, is_locked
 from noojee_desk.core.delivery.schema import content_key
+from noojee_desk.core.flag import Flag
 from noojee_desk.core.leads.layouts import FieldLayout, default_layout, layout_from_pbx, layout_key
 from noojee_desk.core.leads.validate import ValidationSettings, Validator
 from noojee_desk.core.logs import REDACTOR
@@ -160,7 +161,7 @@ class Desk:
         self._thread = threading.get_ident()  # the thread the outbox connection belongs to
         self.dispatcher: Dispatcher | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
-        self._stop_sending: asyncio.Event | None = None  # set: the runner starts no dispatcher
+        self._stop_sending: Flag | None = None  # set: the runner starts no dispatcher
         self.restart_waits = RESTART_WAITS
         self._listeners: list[Callable[[DeskEvent], None]] = []
         self.queue_problem = ""  # why this profile's queue is not being sent, if it is not
@@ -412,7 +413,7 @@ class Desk:
 
     def _start_dispatcher(self, profile: Profile, client: NoojeeClient) -> None:
         self.queue_problem = ""
-        stop = self._stop_sending = asyncio.Event()
+        stop = self._stop_sending = Flag()
         dispatcher = self._new_dispatcher(profile.name, client)
         self._dispatch_task = asyncio.ensure_future(
             self._run_dispatcher(dispatcher, profile.name, client, stop)
@@ -436,7 +437,7 @@ class Desk:
             listener(event)
 
     async def _run_dispatcher(
-        self, dispatcher: Dispatcher, profile: str, client: NoojeeClient, stop: asyncio.Event
+        self, dispatcher: Dispatcher, profile: str, client: NoojeeClient, stop: Flag
     ) -> None:
         """Runs the profile's dispatcher until ``stop``; one that ends on an unexpected error
         is logged, said (``SendingStopped``) and replaced after a wait that grows (bounded by
@@ -467,9 +468,7 @@ class Desk:
                 what = redact_text(f"{type(exc).__name__}: {exc}")  # it is shown on screen
                 self.queue_problem = sending_stopped_text(what, wait)
                 self._forward(SendingStopped(self.queue_problem, wait, what))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
-            if stop.is_set():
+            if await stop.wait(wait):
                 return
             previous, dispatcher = dispatcher, self._new_dispatcher(profile, client)
             dispatcher.carry_on_from(previous)

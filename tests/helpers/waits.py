@@ -8,11 +8,12 @@ AssertionError naming what it waited for.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from noojee_desk.core.flag import Flag
 
 
 class Signal(Protocol):
@@ -49,7 +50,7 @@ async def until(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
-    poke = asyncio.Event()
+    poke = Flag()
     seen = False
 
     def on_signal(*_args: object) -> None:
@@ -84,10 +85,7 @@ async def until(
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise _timed_out(what, condition, limit)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    poke.wait(), remaining if every is None else min(every, remaining)
-                )
+            await poke.wait(remaining if every is None else min(every, remaining))
     finally:
         if unsubscribe is not None:
             unsubscribe()

@@ -72,6 +72,7 @@ from noojee_desk.core.delivery.records import (
 )
 from noojee_desk.core.delivery.setup import SetupStopped, SetupWatch
 from noojee_desk.core.delivery.writer import OutboxWriter
+from noojee_desk.core.flag import Flag
 from noojee_desk.core.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -184,42 +185,6 @@ class _Stats:
     last_busy: float = float("-inf")
 
 
-class _Wake:
-    """A flag the loop waits on: like ``asyncio.Event``, but a waiter is a plain future, not a
-    task running a coroutine, so a wait abandoned when the loop ends leaves nothing behind."""
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiters: list[asyncio.Future[None]] = []
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        self._set = True
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._set = False
-
-    def future(self) -> asyncio.Future[None]:
-        """Done once set (at once if set already); cancelling it only drops this waiter."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._set:
-            waiter.set_result(None)
-        else:
-            self._waiters.append(waiter)
-            waiter.add_done_callback(self._forget)
-        return waiter
-
-    def _forget(self, waiter: asyncio.Future[None]) -> None:
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
-
-
 class Dispatcher:
     """Sends one profile's queued leads through ``client`` until ``stop()``.
 
@@ -265,7 +230,7 @@ class Dispatcher:
         self._cancel_requested: set[int] = set()
         self._hold_requested: set[int] = set()
         self._pause: _Pause | None = None
-        self._wake = _Wake()
+        self._wake = Flag()
         self._stopping = False
         self._grace = 5.0
         self._running: asyncio.Future[None] | None = None
