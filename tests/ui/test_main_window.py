@@ -402,7 +402,12 @@ async def test_export_csv_and_xlsx_and_copy_failed_rows(window: MainWindow, tmp_
         path = tmp_path / f"results.{kind}"
         window.export_results(kind)
         window.export_dialog.fileSelected.emit(str(path))
-        await until(lambda path=path: path.exists(), what=f"{kind} written")
+        # Done as the user sees it: the file in place and the export's progress gone (a second
+        # export asked for while the first still shows is refused, with a message).
+        await until(
+            lambda path=path: path.exists() and not window.export_progress.isVisible(),
+            what=f"{kind} written",
+        )
         if kind == "csv":
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 table = list(csv.reader(handle))
