@@ -52,11 +52,13 @@ queue:
   one call more than the limit may go ``gap`` seconds before the oldest call in flight could
   answer (by a low mark of the time calls take): it reaches the server before that slot frees,
   so the slot does not idle while its answer is being recorded, and it waits its share of the
-  spread of service times. Not while calls wait already (the last window's
-  ``queue >= alpha``: a limit one above the capacity covers the gap by itself), nor while calls
-  are slower than at no load by ``grow_slower`` or more (other desks share the PBX: one call
-  more would be taken from their shares, and at a share of one call it would double this
-  desk's), never above the hard cap, during a probe, a drain or slow start. The flag is
+  spread of service times. Its latency counts from when that slot freed: the wait it was sent
+  to make is no sign of a crowded server (counted, it read as calls slower than at no load,
+  which stopped the early call about every other window). Not while calls wait already (the
+  last window's ``queue >= alpha``: a limit one above the capacity covers the gap by itself),
+  nor while calls are slower than at no load by ``grow_slower`` or more (other desks share the
+  PBX: one call more would be taken from their shares, and at a share of one call it would
+  double this desk's), never above the hard cap, during a probe, a drain or slow start. The flag is
   also set by a step of one down for a queue (the limit above was too many); crowding, a bigger
   step down or a 109 clear it.
 
@@ -279,7 +281,11 @@ class AdaptiveLimit:
 
     def release(self, ticket: Ticket, latency: float | None) -> None:
         """The call ended; ``latency`` when the server processed it (an answer with a code)."""
+        started = self._flying.get((ticket.epoch, ticket.seq))
         self._landed(ticket, answered=latency is not None and latency > 0)
+        if ticket.early and started is not None and latency is not None and latency > 0:
+            # Its wait for the slot it was sent ahead of is ours, not the server's crowding.
+            latency = max(1e-6, min(latency, self._clock() - started))
         if self._phase == "measure" and self._drain_ticket == (ticket.epoch, ticket.seq):
             self._end_drain(latency)
         if ticket.epoch != self._epoch:

@@ -442,8 +442,10 @@ def test_one_call_early_covers_the_gap_a_whole_number_of_slots_cannot(capacity: 
     ours.run(until=90.0)
     told_rate = told.rate(fixed, 20.0, 90.0) / told.ideal()
     our_rate = ours.rate(adaptive, 20.0, 90.0) / ours.ideal()
-    assert our_rate >= told_rate + 0.03
-    assert adaptive.limit.early_calls > 100
+    assert our_rate >= told_rate + 0.045
+    # Most answers find the next call already there: the early call's own short wait for its
+    # slot is not taken for the server's crowding (which would stop the early call).
+    assert adaptive.limit.early_calls > 0.6 * len(adaptive.answered_at)
     assert fixed.limit.early_calls == 0
     assert ours.wait_p50(skip=200) <= 0.020
 
