@@ -9,10 +9,15 @@ the slot idles, so the best limit is C plus the share of a slot that gap costs,
 concurrency-limits ``VegasLimit``) does, from an estimate of the calls waiting in the server's
 queue:
 
-- Answers are grouped in windows: ``max(4, 2 * limit)`` calls *sent under the current limit*
-  (one round trip's worth while starting), after the first ``limit`` of them (that first round
-  still feels the previous limit). A window is judged once all its calls ended, so slow (queued)
-  calls are never left out. Its latency is the mean without the slowest tenth.
+- Answers are grouped in windows: ``max(4, 2 * limit)`` calls *sent under the current limit*,
+  after the first ``limit`` of them (that first round still feels the previous limit). While
+  starting, a window is the first round itself (``max(2, limit)`` calls): the limit before it
+  left no queue, so there is none to feel, and each doubling is judged one round trip after it,
+  not two. A first round that shows calls waiting shows only part of the queue it makes (it
+  waited behind calls sent under the limit before), so the next ``max(2, limit)`` calls sent
+  are the window that says how many calls are too many. A window is judged once all its calls
+  ended, so slow (queued) calls are never left out. Its latency is the mean without the slowest
+  tenth.
 - ``base`` is the lowest window latency of the last ``base_memory`` seconds: the no-load latency.
 - Drains (like BBR's ProbeRTT): every ``drain_every`` seconds, on the wall clock's grid so that
   desks sharing a PBX do it at the same moment, the limiter sends nothing for a bit more than one
@@ -398,20 +403,15 @@ class AdaptiveLimit:
     def _window_size(self) -> int:
         return max(2, self._limit) if self._slow_start else max(4, 2 * self._limit)
 
+    def _note(self, limit: int, reason: str, latency: float, queue: float) -> None:
+        base = self.base or 0.0
+        self.decisions.append(
+            Decision(self._clock(), self._limit, limit, latency, base, queue, reason, self.gap)
+        )
+
     def _set(self, limit: int, reason: str, latency: float = 0.0, queue: float = 0.0) -> None:
         limit = max(self.min_limit, min(self.max_limit, limit))
-        self.decisions.append(
-            Decision(
-                self._clock(),
-                self._limit,
-                limit,
-                latency,
-                self.base or 0.0,
-                queue,
-                reason,
-                self.gap,
-            )
-        )
+        self._note(limit, reason, latency, queue)
         if limit != self._limit:
             self._limit = limit
             self._quiet = 0
@@ -419,7 +419,10 @@ class AdaptiveLimit:
         self._sent = 0
         self._done = 0
         self._window = self._window_size()
-        self._skip = self._limit
+        # The first round at a new limit still feels the previous one. In slow start it is
+        # judged all the same (the limit before left no queue): the quickest look at the new
+        # one, enough to double again. A queue it shows is looked at again (``_decide``).
+        self._skip = 0 if self._slow_start else self._limit
         self._samples = []
         self._account()
         self._flown, self._flown_from = 0.0, self._flown_at
@@ -445,6 +448,17 @@ class AdaptiveLimit:
         self._last_queue = queue
         self._last_slower = slower
         limit = self._limit
+        if (
+            self._slow_start
+            and self._skip == 0
+            and (queue >= self.alpha or slower >= self.grow_slower)
+        ):
+            # Slow start's first round at this limit shows calls waiting, but only part of the
+            # queue it makes (the calls it waited behind were sent under the limit before): how
+            # many calls are too many is told by the calls sent from now on, in the same epoch.
+            self._note(limit, "slow start: a queue, looked at again", latency, queue)
+            self._skip, self._done, self._samples = self._sent, 0, []
+            return
         # Kept busy: on average all the slots in flight but those between an answer and their
         # next call (``gap``), within half a call; not a sender with fewer calls to make.
         self._account()

@@ -160,6 +160,20 @@ def test_it_starts_low_and_never_bursts() -> None:
     assert max(d.new_limit for d in desk.limit.decisions) <= 16
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_slow_start_judges_each_doubling_on_its_first_round(seed: int) -> None:
+    """Calls of about 0.11 s: from one call to eight in three doublings. The first window (one
+    call at a time) takes two calls; each doubling after it one round trip (two, when its first
+    round was left out, as it is in steady state: 0.73 s or more to reach 8)."""
+    model = Model(8, gap=0.006, seed=seed)
+    desk = model.add_desk(max_limit=32)
+    model.run(until=2.0)
+    reached = min(d.at for d in desk.limit.decisions if d.new_limit >= 8)
+    assert reached <= 0.65
+    starts = [d for d in desk.limit.decisions if d.reason == "slow start"]
+    assert [(d.limit, d.new_limit) for d in starts[:3]] == [(1, 2), (2, 4), (4, 8)]
+
+
 def test_the_hard_cap_is_never_exceeded() -> None:
     model = Model(32, rtt=0.0)
     desk = model.add_desk(max_limit=6)
@@ -193,9 +207,9 @@ def test_desks_sharing_a_server_get_fair_shares(gap: float) -> None:
     jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
     assert sum(rates) >= 0.95 * model.ideal()
     assert jain >= 0.95
-    # Calls wait for other desks' calls: no desk sends one above its limit (at a share of
-    # about one call, that would double it). A desk alone sends hundreds in this time.
-    assert sum(d.limit.early_calls for d in desks) < 50
+    # Calls wait for other desks' calls: desks hardly send one above their limits (at a share
+    # of about one call, that would double it). A desk alone sends one before most answers.
+    assert sum(d.limit.early_calls for d in desks) < 0.05 * sum(d.done for d in desks)
 
 
 @pytest.mark.parametrize("gap", [0.002, 0.006])
@@ -435,19 +449,23 @@ def test_one_call_early_covers_the_gap_a_whole_number_of_slots_cannot(capacity: 
     # A sender told the capacity keeps exactly that many calls; each slot idles for the gap.
     # The limiter, at the server's limit, sends one call early instead (just before the oldest
     # call's answer is due): more done than the told sender, with hardly any wait.
-    told, ours = Model(capacity, gap=0.006, seed=2), Model(capacity, gap=0.006, seed=2)
-    fixed = told.add_desk(initial=capacity, min_limit=capacity, max_limit=capacity)
-    adaptive = ours.add_desk(max_limit=16)
-    told.run(until=90.0)
-    ours.run(until=90.0)
-    told_rate = told.rate(fixed, 20.0, 90.0) / told.ideal()
-    our_rate = ours.rate(adaptive, 20.0, 90.0) / ours.ideal()
-    assert our_rate >= told_rate + 0.045
+    # Which way a start goes moves a run by a point or two: compare medians of five.
+    ahead, early = [], []
+    for seed in range(1, 6):
+        told, ours = Model(capacity, gap=0.006, seed=seed), Model(capacity, gap=0.006, seed=seed)
+        fixed = told.add_desk(initial=capacity, min_limit=capacity, max_limit=capacity)
+        adaptive = ours.add_desk(max_limit=16)
+        told.run(until=90.0)
+        ours.run(until=90.0)
+        told_rate = told.rate(fixed, 20.0, 90.0) / told.ideal()
+        ahead.append(ours.rate(adaptive, 20.0, 90.0) / ours.ideal() - told_rate)
+        early.append(adaptive.limit.early_calls / len(adaptive.answered_at))
+        assert fixed.limit.early_calls == 0
+        assert ours.wait_p50(skip=200) <= 0.020
+    assert statistics.median(ahead) >= 0.045, ahead
     # Most answers find the next call already there: the early call's own short wait for its
     # slot is not taken for the server's crowding (which would stop the early call).
-    assert adaptive.limit.early_calls > 0.6 * len(adaptive.answered_at)
-    assert fixed.limit.early_calls == 0
-    assert ours.wait_p50(skip=200) <= 0.020
+    assert statistics.median(early) > 0.6, early
 
 
 def test_no_early_call_above_the_hard_cap_or_before_the_servers_limit_is_known() -> None:
