@@ -448,9 +448,10 @@ class AdaptiveLimit:
         self._last_queue = queue
         self._last_slower = slower
         limit = self._limit
+        second_look = self._slow_start and self._skip > 0
         if (
             self._slow_start
-            and self._skip == 0
+            and not second_look
             and (queue >= self.alpha or slower >= self.grow_slower)
         ):
             # Slow start's first round at this limit shows calls waiting, but only part of the
@@ -508,7 +509,9 @@ class AdaptiveLimit:
         if self._probe_from is not None:
             self._probe_from = None
             self._probe_gap = 1 if limit >= self._good else self._probe_gap
-        if queue >= self.alpha:
+        if queue >= self.alpha or second_look:
+            # A queue seen in slow start ends it, though the second look shows less: calls
+            # that waited behind other desks' calls are no room to double into.
             self._slow_start = False
         # Grow only while calls hardly wait: a queue made by other desks is no room to grow.
         room = queue < self.alpha and slower < self.grow_slower

@@ -174,6 +174,34 @@ def test_slow_start_judges_each_doubling_on_its_first_round(seed: int) -> None:
     assert [(d.limit, d.new_limit) for d in starts[:3]] == [(1, 2), (2, 4), (4, 8)]
 
 
+def test_a_queue_seen_in_slow_start_ends_it_even_if_the_second_look_shows_none() -> None:
+    """A desk that starts into a busy server: its first round at two calls waits behind other
+    desks' calls; the calls after it happen to wait less. Noise in someone else's queue is no
+    room to double into: slow start is over, and the limit grows one call at a time from here."""
+    clock = [0.0]
+    limit = AdaptiveLimit(max_limit=16, drain_every=0, clock=lambda: clock[0])
+
+    def round_of(latency: float) -> None:
+        tickets = [limit.acquire() for _ in range(limit.limit)]
+        assert all(t is not None for t in tickets)
+        clock[0] += latency
+        for ticket in tickets:
+            limit.release(ticket, latency)  # type: ignore[arg-type]
+
+    round_of(0.35)
+    round_of(0.35)  # two calls at a time of one: the base is the busy server's 0.35 s
+    assert limit.limit == 2
+    round_of(0.48)  # the first round at two shows calls waiting
+    assert limit.decisions[-1].reason == "slow start: a queue, looked at again"
+    round_of(0.36)  # the second look shows hardly any
+    assert limit.decisions[-1].reason != "slow start"
+    assert limit.limit <= 3
+    for _ in range(6):
+        round_of(0.35)
+    later = list(limit.decisions)[2:]  # after the first doubling and the second look
+    assert all(d.reason != "slow start" and d.new_limit <= d.limit + 1 for d in later)
+
+
 def test_the_hard_cap_is_never_exceeded() -> None:
     model = Model(32, rtt=0.0)
     desk = model.add_desk(max_limit=6)
