@@ -16,9 +16,9 @@ queue:
   not two. A first round that shows calls waiting shows only part of the queue it makes (it
   waited behind calls sent under the limit before), so the next ``max(2, limit)`` calls sent
   are the window that says how many calls are too many; slow start ends with it, though it
-  shows less (a desk starting into a busy server sees other desks' queue come and go). A window is judged once all its calls
-  ended, so slow (queued) calls are never left out. Its latency is the mean without the slowest
-  tenth.
+  shows less (a desk starting into a busy server sees other desks' queue come and go). A
+  window is judged once all its calls ended, so slow (queued) calls are never left out. Its
+  latency is the mean without the slowest tenth.
 - ``base`` is the lowest window latency of the last ``base_memory`` seconds: the no-load latency.
 - Drains (like BBR's ProbeRTT): every ``drain_every`` seconds, on the wall clock's grid so that
   desks sharing a PBX do it at the same moment, the limiter sends nothing for a bit more than one
