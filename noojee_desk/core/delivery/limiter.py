@@ -449,7 +449,7 @@ class AdaptiveLimit:
         self._last_queue = queue
         self._last_slower = slower
         limit = self._limit
-        second_look = self._slow_start and self._skip > 0
+        second_look = self._slow_start and self._skip > 0  # in slow start ``_skip`` is 0 but here
         if (
             self._slow_start
             and not second_look

@@ -189,7 +189,7 @@ def test_a_queue_seen_in_slow_start_ends_it_even_if_the_second_look_shows_none()
             limit.release(ticket, latency)  # type: ignore[arg-type]
 
     round_of(0.35)
-    round_of(0.35)  # two calls at a time of one: the base is the busy server's 0.35 s
+    round_of(0.35)  # the first window, two calls one at a time: the busy server's 0.35 s as base
     assert limit.limit == 2
     round_of(0.48)  # the first round at two shows calls waiting
     assert limit.decisions[-1].reason == "slow start: a queue, looked at again"
